@@ -1,0 +1,473 @@
+/*
+ * dlpool - the command line: map a plugin function over JSON Lines.
+ *
+ * It uses only the public API in <dlpool.h>: the command is one client of
+ * the library among others.  JSON is read and written with jansson.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "dlpool.h"
+
+#define EXIT_TASKS_FAILED 1
+#define EXIT_SETUP 2
+
+static const char *prog = "dlpool";
+
+static void usage(FILE *to)
+{
+    fprintf(to,
+            "Usage: dlpool run [OPTIONS] PLUGIN:FUNCTION [INPUT]\n"
+            "       dlpool inspect PLUGIN\n"
+            "       dlpool --help | --version\n"
+            "\n"
+            "Map FUNCTION of a plugin over JSON Lines in a pool of worker\n"
+            "processes.  Each input line is one task: a JSON array of the\n"
+            "arguments (or a bare value for a one-argument function).  Each\n"
+            "result is one line on standard output, in input order.\n"
+            "\n"
+            "run options:\n"
+            "  -j, --jobs N       worker processes (default: online CPUs)\n"
+            "      --sig SIG      signature of a function with no manifest\n"
+            "                     entry, e.g. 'f64(f64)' for libm.so.6:cbrt\n"
+            "      --unordered    print results as they finish\n"
+            "\n"
+            "PLUGIN is a path (with a '/'), or a name searched in\n"
+            "DLPOOL_PLUGIN_PATH, then %s, then the\n"
+            "system's library path.  INPUT defaults to standard input.\n"
+            "\n"
+            "A failed task prints {\"error\": MESSAGE, \"index\": N} in its\n"
+            "place and the message on standard error.\n"
+            "Exit status: 0 all tasks succeeded, 1 some failed, 2 usage or\n"
+            "set-up error.\n",
+            DLP_PLUGINDIR);
+}
+
+static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die_usage(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'dlpool --help'.\n");
+    exit(EXIT_SETUP);
+}
+
+/* ---- reading tasks --------------------------------------------------- */
+
+typedef struct input {
+    FILE *f;
+    const char *name;
+    char *line;
+    size_t cap;
+    const dlp_sig *sig;
+    int io_errno;
+} input;
+
+static const char *json_kind(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+        return "true";
+    case JSON_FALSE:
+        return "false";
+    default:
+        return "null";
+    }
+}
+
+static int put_arg(dlp_args *a, unsigned k, const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_INTEGER:
+        return dlp_args_int(a, (int64_t)json_integer_value(v));
+    case JSON_REAL:
+        return dlp_args_double(a, json_real_value(v));
+    case JSON_TRUE:
+        return dlp_args_bool(a, true);
+    case JSON_FALSE:
+        return dlp_args_bool(a, false);
+    case JSON_STRING:
+        return dlp_args_str(a, json_string_value(v), json_string_length(v));
+    default:
+        return dlp_args_fail(a, "argument %u (%s): expected %s, got %s", k,
+                             dlp_type_name(dlp_args_next_type(a)),
+                             dlp_args_next_type(a) == DLP_T_BOOL
+                                 ? "true or false"
+                                 : "a scalar value",
+                             json_kind(v));
+    }
+}
+
+static int next_task(void *ud, uint64_t index, dlp_args *a)
+{
+    input *in = ud;
+    json_error_t jerr;
+    json_t *v;
+    ssize_t n;
+    (void)index;
+
+    errno = 0;
+    n = getline(&in->line, &in->cap, in->f);
+    if (n < 0) {
+        if (ferror(in->f)) {
+            in->io_errno = errno ? errno : EIO;
+            return -EIO;
+        }
+        return 0;
+    }
+    while (n > 0 && (in->line[n - 1] == '\n' || in->line[n - 1] == '\r'))
+        n--;
+    {
+        ssize_t i = 0;
+        while (i < n && (in->line[i] == ' ' || in->line[i] == '\t'))
+            i++;
+        if (i == n)
+            return dlp_args_fail(a, "empty line"), 1;
+    }
+    v = json_loadb(in->line, (size_t)n, JSON_DECODE_ANY | JSON_ALLOW_NUL,
+                   &jerr);
+    if (!v) {
+        dlp_args_fail(a, "bad JSON at column %d: %s", jerr.column,
+                      jerr.text);
+        return 1;
+    }
+    if (json_is_array(v)) {
+        size_t i, len = json_array_size(v);
+        if (len != in->sig->nargs)
+            dlp_args_fail(a, "expected %u argument%s, got %zu",
+                          in->sig->nargs, in->sig->nargs == 1 ? "" : "s",
+                          len);
+        for (i = 0; i < len; i++)
+            if (put_arg(a, (unsigned)i + 1, json_array_get(v, i)))
+                break;
+    } else if (in->sig->nargs == 1) {
+        put_arg(a, 1, v);
+    } else {
+        dlp_args_fail(a, "expected a JSON array of %u argument%s, got %s",
+                      in->sig->nargs, in->sig->nargs == 1 ? "" : "s",
+                      json_kind(v));
+    }
+    json_decref(v);
+    return 1;
+}
+
+/* ---- writing results ------------------------------------------------- */
+
+/* Write s as a JSON string.  Text that is not UTF-8 is refused (returns
+ * -1) unless lossy is set, when invalid bytes become '?'. */
+static int put_json_string(FILE *out, const char *s, size_t len, int lossy)
+{
+    json_t *j = json_stringn(s, len);
+    if (!j && lossy) {
+        char *copy = malloc(len ? len : 1);
+        if (!copy)
+            return -1;
+        for (size_t i = 0; i < len; i++)
+            copy[i] = (s[i] & 0x80) ? '?' : s[i];
+        j = json_stringn(copy, len);
+        free(copy);
+    }
+    if (!j)
+        return -1;
+    json_dumpf(j, out, JSON_ENCODE_ANY);
+    json_decref(j);
+    return 0;
+}
+
+/* Print a double so that it reads back to the same value. */
+static void put_double(FILE *out, double d, int is_f32)
+{
+    char buf[64];
+    if (!isfinite(d)) {
+        fputs("null", out); /* JSON has no NaN or infinity */
+        return;
+    }
+    for (int prec = is_f32 ? 6 : 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, d);
+        if (is_f32 ? (float)strtod(buf, NULL) == (float)d
+                   : strtod(buf, NULL) == d)
+            break;
+    }
+    fputs(buf, out);
+    if (!strpbrk(buf, ".e"))
+        fputs(".0", out);
+}
+
+typedef struct counts {
+    uint64_t ok, failed;
+} counts;
+
+static void put_error(FILE *out, const dlp_result *r, const char *msg)
+{
+    char line[64] = "";
+    if (r->fail == DLP_FAIL_INPUT)
+        snprintf(line, sizeof line, "line %" PRIu64 ": ", r->index + 1);
+    fputs("{\"error\":", out);
+    {
+        size_t n = strlen(line) + strlen(msg);
+        char *full = malloc(n + 1);
+        if (full) {
+            snprintf(full, n + 1, "%s%s", line, msg);
+            put_json_string(out, full, n, 1);
+            free(full);
+        } else {
+            put_json_string(out, msg, strlen(msg), 1);
+        }
+    }
+    fprintf(out, ",\"index\":%" PRIu64 "}\n", r->index);
+    fflush(out);
+    fprintf(stderr, "%s: task %" PRIu64 " (line %" PRIu64 "): %s\n", prog,
+            r->index, r->index + 1, msg);
+}
+
+static void put_result(FILE *out, const dlp_result *r, counts *c)
+{
+    if (r->fail) {
+        put_error(out, r, r->error);
+        c->failed++;
+        return;
+    }
+    switch (r->type) {
+    case DLP_T_VOID:
+        fputs("null\n", out);
+        break;
+    case DLP_T_BOOL:
+        fputs(r->v.b ? "true\n" : "false\n", out);
+        break;
+    case DLP_T_F32:
+    case DLP_T_F64:
+        put_double(out, r->v.f, r->type == DLP_T_F32);
+        fputc('\n', out);
+        break;
+    case DLP_T_STR:
+        if (put_json_string(out, r->v.s.ptr, r->v.s.len, 0)) {
+            dlp_result bad = *r;
+            bad.fail = DLP_FAIL_RESULT;
+            put_error(out, &bad, "the result is not valid UTF-8 text");
+            c->failed++;
+            return;
+        }
+        fputc('\n', out);
+        break;
+    case DLP_T_I8:
+    case DLP_T_I16:
+    case DLP_T_I32:
+    case DLP_T_I64:
+        fprintf(out, "%" PRId64 "\n", r->v.i);
+        break;
+    default:
+        fprintf(out, "%" PRIu64 "\n", r->v.u);
+        break;
+    }
+    c->ok++;
+}
+
+/* ---- commands -------------------------------------------------------- */
+
+static int cmd_run(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"jobs", required_argument, NULL, 'j'},
+        {"sig", required_argument, NULL, 's'},
+        {"unordered", no_argument, NULL, 'u'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    dlp_pool_options popts;
+    dlp_job_options jopts = {0, 0};
+    const char *sig = NULL, *ref, *path = NULL;
+    dlp_pool *pool = NULL;
+    dlp_job *job = NULL;
+    dlp_error err = {0, ""};
+    input in;
+    counts c = {0, 0};
+    int opt, fn, rc, status = 0;
+    static char outbuf[1 << 16];
+
+    dlp_pool_options_init(&popts);
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "+j:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'j': {
+            char *end;
+            errno = 0;
+            long n = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || n < 1 || n > 4096)
+                die_usage("-j: expected a number of workers from 1 to "
+                          "4096, got '%s'",
+                          optarg);
+            popts.workers = (unsigned)n;
+            break;
+        }
+        case 's':
+            sig = optarg;
+            break;
+        case 'u':
+            jopts.flags |= DLP_JOB_UNORDERED;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            die_usage("run: unknown option");
+        }
+    }
+    if (optind >= argc)
+        die_usage("run: missing PLUGIN:FUNCTION");
+    ref = argv[optind++];
+    if (optind < argc)
+        path = argv[optind++];
+    if (optind < argc)
+        die_usage("run: unexpected argument '%s'", argv[optind]);
+    if (!strchr(ref, ':'))
+        die_usage("run: '%s' is not PLUGIN:FUNCTION", ref);
+    if (sig) {
+        dlp_sig parsed;
+        if (dlp_sig_parse(sig, &parsed, &err)) {
+            fprintf(stderr, "%s: --sig: %s\n", prog, err.msg);
+            return EXIT_SETUP;
+        }
+    }
+
+    memset(&in, 0, sizeof in);
+    in.f = stdin;
+    in.name = "standard input";
+    if (path && strcmp(path, "-") != 0) {
+        in.f = fopen(path, "re");
+        in.name = path;
+        if (!in.f) {
+            fprintf(stderr, "%s: cannot open input '%s': %s\n", prog, path,
+                    strerror(errno));
+            return EXIT_SETUP;
+        }
+    }
+
+    if ((rc = dlp_pool_create(&pool, &popts, &err))) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        status = EXIT_SETUP;
+        goto out;
+    }
+    if ((fn = dlp_pool_fn(pool, ref, sig, &err)) < 0) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        status = EXIT_SETUP;
+        goto out;
+    }
+    in.sig = dlp_pool_fn_sig(pool, fn);
+    if ((rc = dlp_job_create(&job, pool, fn, next_task, &in, &jopts,
+                             &err))) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        status = EXIT_SETUP;
+        goto out;
+    }
+    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+    for (;;) {
+        dlp_result r;
+        rc = dlp_job_next(job, &r, &err);
+        if (rc <= 0)
+            break;
+        put_result(stdout, &r, &c);
+    }
+    fflush(stdout);
+    if (rc < 0) {
+        if (in.io_errno)
+            fprintf(stderr, "%s: reading %s: %s\n", prog, in.name,
+                    strerror(in.io_errno));
+        else
+            fprintf(stderr, "%s: %s\n", prog, err.msg);
+        status = EXIT_SETUP;
+    } else if (c.failed) {
+        fprintf(stderr, "%s: %" PRIu64 " of %" PRIu64 " tasks failed\n",
+                prog, c.failed, c.failed + c.ok);
+        status = EXIT_TASKS_FAILED;
+    }
+out:
+    dlp_job_destroy(job);
+    dlp_pool_destroy(pool);
+    free(in.line);
+    if (in.f && in.f != stdin)
+        fclose(in.f);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "%s: writing results: %s\n", prog, strerror(errno));
+        status = EXIT_SETUP;
+    }
+    return status;
+}
+
+static void print_fn(void *ud, const char *name, const char *sig)
+{
+    fprintf((FILE *)ud, "%s\t%s\n", name, sig);
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+    dlp_error err = {0, ""};
+    char *name = NULL, *lines = NULL;
+    size_t len = 0;
+    unsigned abi = 0;
+    FILE *mem;
+    int rc;
+    if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc != 2)
+        die_usage("inspect: expected one PLUGIN");
+    /* Collect the lines first, so a failure prints nothing on stdout. */
+    if (!(mem = open_memstream(&lines, &len))) {
+        fprintf(stderr, "%s: %s\n", prog, strerror(errno));
+        return EXIT_SETUP;
+    }
+    rc = dlp_plugin_inspect(argv[1], NULL, &name, &abi, print_fn, mem, &err);
+    fclose(mem);
+    if (rc) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        free(lines);
+        return EXIT_SETUP;
+    }
+    printf("# plugin %s, manifest ABI %u\n%s", name, abi, lines);
+    free(name);
+    free(lines);
+    return fflush(stdout) ? EXIT_SETUP : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        die_usage("missing command");
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("dlpool %s\n", DLPOOL_VERSION_STRING);
+        return 0;
+    }
+    if (!strcmp(argv[1], "run"))
+        return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "inspect"))
+        return cmd_inspect(argc - 1, argv + 1);
+    die_usage("unknown command '%s'", argv[1]);
+}

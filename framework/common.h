@@ -1,0 +1,60 @@
+/*
+ * common.h - helpers every module of the framework shares: error detail,
+ * growable byte buffers, and I/O that retries on EINTR.
+ */
+#ifndef DLPOOL_FRAMEWORK_COMMON_H
+#define DLPOOL_FRAMEWORK_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "dlpool.h"
+
+#if defined(__GNUC__)
+#define DLP_PRIV __attribute__((visibility("hidden")))
+#define DLP_FMT(f, a) __attribute__((format(printf, f, a)))
+#define DLP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define DLP_PRIV
+#define DLP_FMT(f, a)
+#define DLP_UNLIKELY(x) (x)
+#endif
+
+/* The largest frame either side accepts (1 GiB).  A single argument or
+ * result must fit in it; see README, "Limits". */
+#define DLP_FRAME_MAX ((size_t)1 << 30)
+
+/* Set err (if not NULL) and return code. */
+DLP_PRIV int dlp__err(dlp_error *err, int code, const char *fmt, ...)
+    DLP_FMT(3, 4);
+
+/* A growable byte buffer.  All-zero is an empty buffer. */
+typedef struct dlp__buf {
+    unsigned char *p;
+    size_t len, cap;
+} dlp__buf;
+
+/* Make room for n more bytes.  Returns 0 or DLP_ENOMEM-style -ENOMEM. */
+DLP_PRIV int dlp__buf_reserve(dlp__buf *b, size_t n);
+DLP_PRIV int dlp__buf_put(dlp__buf *b, const void *p, size_t n);
+DLP_PRIV void dlp__buf_free(dlp__buf *b);
+
+/* Read or write exactly n bytes on a blocking descriptor, retrying on
+ * EINTR.  Return 0, -EPIPE-like -errno, or (read) 1 on clean EOF before
+ * the first byte. */
+DLP_PRIV int dlp__read_full(int fd, void *p, size_t n);
+DLP_PRIV int dlp__write_full(int fd, const void *p, size_t n);
+
+/* Describe a wait status ("killed by SIGSEGV", "exited with status 3"). */
+DLP_PRIV void dlp__describe_status(int status, char *buf, size_t size);
+
+/* Reap pid: wait up to grace_ms for it to exit, then SIGKILL it and wait.
+ * Returns its wait status, or -1 if it was not our child. */
+DLP_PRIV int dlp__reap(pid_t pid, int grace_ms);
+
+/* Monotonic clock in nanoseconds. */
+DLP_PRIV uint64_t dlp__now_ns(void);
+
+#endif /* DLPOOL_FRAMEWORK_COMMON_H */

@@ -1,0 +1,768 @@
+/*
+ * job.c - jobs: the feeder that pulls tasks from the caller's iterator and
+ * packs them into batches, the reorder window that hands results out in
+ * order, and automatic batch sizing.
+ *
+ * The window is a ring of W slots; task i lives in slot i mod W from the
+ * moment it is pulled until its result is handed out.  A task is pulled
+ * only when its slot is free, so at most W tasks are in flight and memory
+ * is bounded by W, never by the size of the input.  A slow first task
+ * therefore pauses the feeder instead of growing a buffer.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "pool.h"
+#include "sig.h"
+
+/* Batches a worker may hold at once: one running, one queued behind it,
+ * so a worker never waits on a round trip, and a slow task delays at most
+ * one batch that another worker could have taken. */
+#define WORKER_DEPTH 2
+/* Aim for batches of about this much work: long enough that per-batch
+ * costs (two system calls and a wake-up, ~20-50 us) are a few percent,
+ * short enough that two workers stay balanced. */
+#define BATCH_TARGET_NS 1000000.0
+#define BATCH_MAX 4096u
+#define WINDOW_DEFAULT 65536u
+
+enum { SLOT_EMPTY = 0, SLOT_PENDING, SLOT_BAD, SLOT_DONE };
+
+/* Frame offsets of a BATCH: header, u32 count, task records. */
+#define BATCH_RECORDS (DLP_HDR_SIZE + 4u)
+
+typedef struct rslot {
+    uint64_t index;
+    uint64_t w;   /* scalar result */
+    char *data;   /* str result or error message, malloc'd */
+    uint32_t len;
+    uint8_t state, fail;
+    int status;   /* wait status for a lost worker */
+} rslot;
+
+struct dlp_args {
+    struct dlp_job *job;
+    dlp__buf *b;
+    unsigned argi;
+    int bad;
+    char msg[384];
+};
+
+struct dlp_job {
+    dlp_pool *pool;
+    uint32_t id;
+    int fn;
+    dlp_sig sig;
+    dlp_iter_fn next;
+    void *ud;
+    unsigned flags;
+    /* (owner) */
+    uint64_t next_in;
+    int iter_done, iter_rc;
+    dlp__batch *fill;
+    char *held; /* data of the result handed out last */
+    dlp_args args;
+    /* (mu) */
+    rslot *ring;
+    size_t mask;
+    uint64_t next_out, delivered;
+    uint64_t *doneq;
+    size_t dq_head, dq_len;
+    dlp__batch *redo, *redo_tail;
+    uint32_t target, max_batch;
+    double ns_per_task;
+};
+
+static size_t pow2_at_least(size_t n)
+{
+    size_t w = 1;
+    while (w < n)
+        w <<= 1;
+    return w;
+}
+
+DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
+                           dlp_iter_fn next, void *ud,
+                           const dlp_job_options *opts, dlp_error *err)
+{
+    dlp_job *j;
+    size_t w;
+    if (!out || !p || !next)
+        return dlp__err(err, DLP_EINVAL, "dlp_job_create: NULL argument");
+    *out = NULL;
+    j = calloc(1, sizeof *j);
+    if (!j)
+        return dlp__err(err, -ENOMEM, "out of memory");
+    w = pow2_at_least(opts && opts->window ? opts->window : WINDOW_DEFAULT);
+    if (w > (1u << 24)) {
+        free(j);
+        return dlp__err(err, DLP_EINVAL, "window of %u tasks is too large",
+                        opts->window);
+    }
+    j->ring = calloc(w, sizeof *j->ring);
+    j->flags = opts ? opts->flags : 0;
+    if (j->ring && (j->flags & DLP_JOB_UNORDERED))
+        j->doneq = malloc(w * sizeof *j->doneq);
+    if (!j->ring || ((j->flags & DLP_JOB_UNORDERED) && !j->doneq)) {
+        free(j->ring);
+        free(j);
+        return dlp__err(err, -ENOMEM, "out of memory");
+    }
+    j->mask = w - 1;
+    j->pool = p;
+    j->fn = fn;
+    j->next = next;
+    j->ud = ud;
+    j->target = 1;
+
+    pthread_mutex_lock(&p->mu);
+    if (p->closed) {
+        pthread_mutex_unlock(&p->mu);
+        free(j->doneq);
+        free(j->ring);
+        free(j);
+        return dlp__err(err, DLP_ECLOSED, "the pool is closed");
+    }
+    if (fn < 0 || (size_t)fn >= p->nfns || p->fns[fn].state != DLP_FN_OK) {
+        pthread_mutex_unlock(&p->mu);
+        free(j->doneq);
+        free(j->ring);
+        free(j);
+        return dlp__err(err, DLP_EINVAL, "function id %d is not resolved",
+                        fn);
+    }
+    j->sig = p->fns[fn].sig;
+    j->id = p->next_job++;
+    {
+        size_t mb = w / (WORKER_DEPTH * p->nworkers + 2);
+        j->max_batch = (uint32_t)(mb < 1 ? 1 : mb > BATCH_MAX ? BATCH_MAX : mb);
+    }
+    pthread_mutex_unlock(&p->mu);
+    *out = j;
+    return 0;
+}
+
+/* ---- arguments ---------------------------------------------------- */
+
+static int args_bad(dlp_args *a, const char *fmt, ...) DLP_FMT(2, 3);
+
+static int args_bad(dlp_args *a, const char *fmt, ...)
+{
+    if (!a->bad) {
+        va_list ap;
+        a->bad = 1;
+        va_start(ap, fmt);
+        vsnprintf(a->msg, sizeof a->msg, fmt, ap);
+        va_end(ap);
+    }
+    return DLP_EINVAL;
+}
+
+DLP_API int dlp_args_fail(dlp_args *a, const char *fmt, ...)
+{
+    if (a && !a->bad) {
+        va_list ap;
+        a->bad = 1;
+        va_start(ap, fmt);
+        vsnprintf(a->msg, sizeof a->msg, fmt, ap);
+        va_end(ap);
+    }
+    return DLP_EINVAL;
+}
+
+DLP_API dlp_type dlp_args_next_type(const dlp_args *a)
+{
+    if (!a || a->argi >= a->job->sig.nargs)
+        return DLP_T_VOID;
+    return a->job->sig.args[a->argi];
+}
+
+/* The type of the next argument, or an error if there is none. */
+static int arg_slot(dlp_args *a, dlp_type *t)
+{
+    if (a->bad)
+        return DLP_EINVAL;
+    if (a->argi >= a->job->sig.nargs)
+        return args_bad(a, "too many arguments: the function takes %u",
+                        a->job->sig.nargs);
+    *t = a->job->sig.args[a->argi];
+    return 0;
+}
+
+static int put_scalar(dlp_args *a, const void *p, size_t n)
+{
+    int rc = dlp__buf_put(a->b, p, n);
+    if (rc)
+        return args_bad(a, "out of memory");
+    a->argi++;
+    return 0;
+}
+
+static int put_int_as(dlp_args *a, dlp_type t, uint64_t bits)
+{
+    switch (dlp__type_size(t)) {
+    case 1: {
+        uint8_t v = (uint8_t)bits;
+        return put_scalar(a, &v, 1);
+    }
+    case 2: {
+        uint16_t v = (uint16_t)bits;
+        return put_scalar(a, &v, 2);
+    }
+    case 4: {
+        uint32_t v = (uint32_t)bits;
+        return put_scalar(a, &v, 4);
+    }
+    default:
+        return put_scalar(a, &bits, 8);
+    }
+}
+
+static int put_float_as(dlp_args *a, dlp_type t, double v)
+{
+    if (t == DLP_T_F32) {
+        float f = (float)v;
+        if (isfinite(v) && !isfinite(f))
+            return args_bad(a, "argument %u (f32): %g is out of range",
+                            a->argi + 1, v);
+        return put_scalar(a, &f, 4);
+    }
+    return put_scalar(a, &v, 8);
+}
+
+static const char *kind_of(dlp_type t)
+{
+    switch (t) {
+    case DLP_T_BOOL:
+        return "true or false";
+    case DLP_T_STR:
+    case DLP_T_BYTES:
+        return "a string";
+    case DLP_T_F32:
+    case DLP_T_F64:
+        return "a number";
+    default:
+        return "an integer";
+    }
+}
+
+static int wrong_kind(dlp_args *a, dlp_type t, const char *got)
+{
+    return args_bad(a, "argument %u (%s): expected %s, got %s", a->argi + 1,
+                    dlp_type_name(t), kind_of(t), got);
+}
+
+DLP_API int dlp_args_int(dlp_args *a, int64_t v)
+{
+    dlp_type t = DLP_T_VOID;
+    int64_t min;
+    uint64_t max;
+    if (!a || arg_slot(a, &t))
+        return DLP_EINVAL;
+    if (t == DLP_T_F32 || t == DLP_T_F64)
+        return put_float_as(a, t, (double)v);
+    if (!dlp__type_is_int(t))
+        return wrong_kind(a, t, "an integer");
+    dlp__type_range(t, &min, &max);
+    if (v < min || (v > 0 && (uint64_t)v > max))
+        return args_bad(a,
+                        "argument %u (%s): %lld is out of range [%lld, "
+                        "%llu]",
+                        a->argi + 1, dlp_type_name(t), (long long)v,
+                        (long long)min, (unsigned long long)max);
+    return put_int_as(a, t, (uint64_t)v);
+}
+
+DLP_API int dlp_args_uint(dlp_args *a, uint64_t v)
+{
+    dlp_type t = DLP_T_VOID;
+    int64_t min;
+    uint64_t max;
+    if (!a || arg_slot(a, &t))
+        return DLP_EINVAL;
+    if (t == DLP_T_F32 || t == DLP_T_F64)
+        return put_float_as(a, t, (double)v);
+    if (!dlp__type_is_int(t))
+        return wrong_kind(a, t, "an integer");
+    dlp__type_range(t, &min, &max);
+    if (v > max)
+        return args_bad(a,
+                        "argument %u (%s): %llu is out of range [%lld, "
+                        "%llu]",
+                        a->argi + 1, dlp_type_name(t), (unsigned long long)v,
+                        (long long)min, (unsigned long long)max);
+    return put_int_as(a, t, v);
+}
+
+DLP_API int dlp_args_double(dlp_args *a, double v)
+{
+    dlp_type t = DLP_T_VOID;
+    if (!a || arg_slot(a, &t))
+        return DLP_EINVAL;
+    if (t == DLP_T_F32 || t == DLP_T_F64)
+        return put_float_as(a, t, v);
+    if (dlp__type_is_int(t))
+        return args_bad(a, "argument %u (%s): expected an integer, got %.17g",
+                        a->argi + 1, dlp_type_name(t), v);
+    return wrong_kind(a, t, "a number");
+}
+
+DLP_API int dlp_args_bool(dlp_args *a, bool v)
+{
+    dlp_type t = DLP_T_VOID;
+    uint8_t b = v ? 1 : 0;
+    if (!a || arg_slot(a, &t))
+        return DLP_EINVAL;
+    if (t != DLP_T_BOOL)
+        return wrong_kind(a, t, v ? "true" : "false");
+    return put_scalar(a, &b, 1);
+}
+
+static int put_text(dlp_args *a, dlp_type t, const void *p, size_t len)
+{
+    int rc;
+    if (len > DLP_FRAME_MAX - 64)
+        return args_bad(a, "argument %u (%s): %zu bytes is over the 1 GiB "
+                           "limit",
+                        a->argi + 1, dlp_type_name(t), len);
+    if (t == DLP_T_STR && memchr(p, 0, len))
+        return args_bad(a, "argument %u (str): contains a NUL byte at "
+                           "offset %zu",
+                        a->argi + 1, (size_t)((const char *)memchr(p, 0, len) -
+                                              (const char *)p));
+    rc = dlp__put_str(a->b, p, len, t == DLP_T_STR);
+    if (rc)
+        return args_bad(a, "out of memory");
+    a->argi++;
+    return 0;
+}
+
+DLP_API int dlp_args_str(dlp_args *a, const char *s, size_t len)
+{
+    dlp_type t = DLP_T_VOID;
+    if (!a || arg_slot(a, &t))
+        return DLP_EINVAL;
+    if (!s && len)
+        return args_bad(a, "argument %u: NULL string", a->argi + 1);
+    if (t != DLP_T_STR && t != DLP_T_BYTES)
+        return wrong_kind(a, t, "a string");
+    return put_text(a, t, s ? s : "", len);
+}
+
+DLP_API int dlp_args_bytes(dlp_args *a, const void *p, size_t len)
+{
+    dlp_type t = DLP_T_VOID;
+    if (!a || arg_slot(a, &t))
+        return DLP_EINVAL;
+    if (!p && len)
+        return args_bad(a, "argument %u: NULL bytes", a->argi + 1);
+    if (t != DLP_T_STR && t != DLP_T_BYTES)
+        return wrong_kind(a, t, "bytes");
+    return put_text(a, t, p ? p : "", len);
+}
+
+/* ---- results, from the event loop (mu held) ------------------------ */
+
+static void slot_done(dlp_job *j, rslot *s)
+{
+    s->state = SLOT_DONE;
+    if (j->flags & DLP_JOB_UNORDERED) {
+        j->doneq[(j->dq_head + j->dq_len) & j->mask] = s->index;
+        j->dq_len++;
+    }
+}
+
+static void slot_fail(rslot *s, dlp_fail_kind kind, const char *msg,
+                      size_t len)
+{
+    s->fail = (uint8_t)kind;
+    s->data = malloc(len + 1);
+    if (s->data) {
+        memcpy(s->data, msg, len);
+        s->data[len] = 0;
+        s->len = (uint32_t)len;
+    }
+}
+
+void dlp__job_result(dlp_job *j, uint64_t index, int kind,
+                     const unsigned char *payload, uint32_t len)
+{
+    rslot *s = &j->ring[index & j->mask];
+    if (s->state != SLOT_PENDING || s->index != index)
+        return; /* cannot happen: the loop matched it to a sent task */
+    if (kind == DLP_R_FAIL) {
+        slot_fail(s, DLP_FAIL_PLUGIN, (const char *)payload, len);
+    } else if (kind == DLP_R_BADRESULT) {
+        slot_fail(s, DLP_FAIL_RESULT, (const char *)payload, len);
+    } else if (j->sig.ret == DLP_T_STR) {
+        s->data = malloc((size_t)len + 1);
+        if (!s->data) {
+            static const char m[] = "out of memory receiving the result";
+            slot_fail(s, DLP_FAIL_RESULT, m, sizeof m - 1);
+        } else {
+            memcpy(s->data, payload, len);
+            s->data[len] = 0;
+            s->len = len;
+        }
+    } else if (len == (j->sig.ret == DLP_T_VOID ? 0u : 8u)) {
+        if (len)
+            memcpy(&s->w, payload, 8);
+    } else {
+        static const char m[] = "malformed result from the worker";
+        slot_fail(s, DLP_FAIL_RESULT, m, sizeof m - 1);
+    }
+    slot_done(j, s);
+}
+
+void dlp__job_lost(dlp_job *j, uint64_t index, dlp_fail_kind kind,
+                   int status, const char *reason)
+{
+    rslot *s = &j->ring[index & j->mask];
+    if (s->state != SLOT_PENDING || s->index != index)
+        return;
+    slot_fail(s, kind, reason, strlen(reason));
+    s->status = status;
+    slot_done(j, s);
+}
+
+void dlp__job_requeue(dlp_job *j, dlp__batch *b)
+{
+    /* Keep the unanswered records and make the frame a fresh batch. */
+    size_t rest = b->frame.len - b->scan;
+    uint32_t count = b->count - b->done;
+    memmove(b->frame.p + BATCH_RECORDS, b->frame.p + b->scan, rest);
+    b->frame.len = BATCH_RECORDS + rest;
+    memcpy(b->frame.p + DLP_HDR_SIZE, &count, 4);
+    dlp__frame_end(&b->frame, 0);
+    b->count = count;
+    b->done = 0;
+    b->scan = BATCH_RECORDS;
+    b->next = NULL;
+    if (j->redo_tail)
+        j->redo_tail->next = b;
+    else
+        j->redo = b;
+    j->redo_tail = b;
+}
+
+void dlp__job_timing(dlp_job *j, uint32_t n, uint64_t busy_ns)
+{
+    double per, t;
+    if (n == 0)
+        return;
+    per = (double)busy_ns / n;
+    j->ns_per_task = j->ns_per_task == 0 ? per
+                                         : 0.7 * j->ns_per_task + 0.3 * per;
+    t = j->ns_per_task > 0 ? BATCH_TARGET_NS / j->ns_per_task : j->max_batch;
+    /* Grow at most 16x per report, so one fast outlier cannot swing a
+     * job of slow tasks into huge batches. */
+    if (t > 16.0 * j->target)
+        t = 16.0 * j->target;
+    if (t < 1)
+        t = 1;
+    if (t > j->max_batch)
+        t = j->max_batch;
+    j->target = (uint32_t)t;
+}
+
+/* ---- the feeder ----------------------------------------------------- */
+
+static dlp__batch *new_batch(dlp_job *j)
+{
+    dlp__batch *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->type = DLP_F_BATCH;
+    b->job = j;
+    b->job_id = j->id;
+    b->fn = (uint32_t)j->fn;
+    b->scan = BATCH_RECORDS;
+    if (dlp__frame_begin(&b->frame, DLP_F_BATCH, j->id, (uint32_t)j->fn) <
+            0 ||
+        dlp__put_u32(&b->frame, 0)) {
+        dlp__batch_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+/* Pull up to room tasks into the fill batch.  Runs with mu released:
+ * it touches only the fill batch and free slots, which are the owner's. */
+static int pull(dlp_job *j, size_t room)
+{
+    dlp_args *a = &j->args;
+    for (size_t k = 0; k < room; k++) {
+        dlp__batch *b = j->fill;
+        rslot *s = &j->ring[j->next_in & j->mask];
+        size_t rec;
+        int rc;
+        if (!b && !(b = j->fill = new_batch(j)))
+            return -ENOMEM;
+        rec = b->frame.len;
+        if (dlp__put_u64(&b->frame, j->next_in) || dlp__put_u32(&b->frame, 0))
+            return -ENOMEM;
+        a->job = j;
+        a->b = &b->frame;
+        a->argi = 0;
+        a->bad = 0;
+        rc = j->next(j->ud, j->next_in, a);
+        if (rc <= 0) {
+            b->frame.len = rec;
+            if (rc == 0)
+                j->iter_done = 1;
+            else
+                j->iter_rc = rc;
+            return 0;
+        }
+        if (!a->bad && a->argi != j->sig.nargs)
+            args_bad(a, "expected %u argument%s, got %u", j->sig.nargs,
+                     j->sig.nargs == 1 ? "" : "s", a->argi);
+        s->index = j->next_in;
+        if (a->bad) {
+            b->frame.len = rec;
+            slot_fail(s, DLP_FAIL_INPUT, a->msg, strlen(a->msg));
+            s->state = SLOT_BAD;
+        } else {
+            uint32_t arglen = (uint32_t)(b->frame.len - rec - DLP_TASK_HDR);
+            memcpy(b->frame.p + rec + 8, &arglen, 4);
+            b->count++;
+            s->state = SLOT_PENDING;
+        }
+        j->next_in++;
+    }
+    return 0;
+}
+
+/* Send the fill batch to a worker with room, if one has. */
+static int send_fill(dlp_job *j)
+{
+    dlp__worker *w = dlp__pool_pick(j->pool, WORKER_DEPTH);
+    dlp__batch *b = j->fill;
+    if (!w)
+        return 0;
+    memcpy(b->frame.p + DLP_HDR_SIZE, &b->count, 4);
+    if (dlp__frame_end(&b->frame, 0))
+        return DLP_ETOOBIG;
+    j->fill = NULL;
+    dlp__pool_send(j->pool, w, b);
+    return 1;
+}
+
+/* Move work towards the workers: resend batches of lost workers, pull new
+ * tasks while the window has room, send full batches.  mu held. */
+static int feed(dlp_job *j)
+{
+    dlp_pool *p = j->pool;
+    for (;;) {
+        while (j->redo) {
+            dlp__worker *w = dlp__pool_pick(p, WORKER_DEPTH);
+            dlp__batch *b = j->redo;
+            if (!w)
+                return 0;
+            j->redo = b->next;
+            if (!j->redo)
+                j->redo_tail = NULL;
+            dlp__pool_send(p, w, b);
+        }
+        int can_pull = !j->iter_done && !j->iter_rc &&
+                       j->ring[j->next_in & j->mask].state == SLOT_EMPTY;
+        if (j->fill && j->fill->count &&
+            (j->fill->count >= j->target || !can_pull)) {
+            int rc = send_fill(j);
+            if (rc < 0)
+                return rc;
+            if (rc == 0)
+                return 0; /* every worker is full */
+            continue;
+        }
+        if (!can_pull)
+            return 0;
+        /* Room: free slots ahead, up to what the batch still takes. */
+        size_t want = j->target - (j->fill ? j->fill->count : 0), room = 0;
+        while (room < want &&
+               j->ring[(j->next_in + room) & j->mask].state == SLOT_EMPTY)
+            room++;
+        uint64_t first = j->next_in;
+        pthread_mutex_unlock(&p->mu);
+        int rc = pull(j, room);
+        pthread_mutex_lock(&p->mu);
+        for (uint64_t i = first; i < j->next_in; i++) {
+            rslot *s = &j->ring[i & j->mask];
+            if (s->state == SLOT_BAD)
+                slot_done(j, s);
+        }
+        if (rc)
+            return rc;
+    }
+}
+
+/* ---- handing results out ------------------------------------------- */
+
+static void fill_result(dlp_job *j, rslot *s, dlp_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->index = s->index;
+    res->type = j->sig.ret;
+    res->fail = (dlp_fail_kind)s->fail;
+    free(j->held);
+    j->held = s->data;
+    if (s->fail) {
+        res->error = s->data ? s->data : "out of memory keeping the error";
+        if (s->fail == DLP_FAIL_SIGNAL)
+            res->signo = WTERMSIG(s->status);
+        else if (s->fail == DLP_FAIL_EXIT)
+            res->exit_status = WEXITSTATUS(s->status);
+    } else {
+        switch (j->sig.ret) {
+        case DLP_T_STR:
+            res->v.s.ptr = s->data;
+            res->v.s.len = s->len;
+            break;
+        case DLP_T_F32:
+        case DLP_T_F64:
+            memcpy(&res->v.f, &s->w, 8);
+            break;
+        case DLP_T_BOOL:
+            res->v.b = s->w != 0;
+            break;
+        case DLP_T_VOID:
+            break;
+        default:
+            if (dlp__type_is_signed(j->sig.ret))
+                res->v.i = (int64_t)s->w;
+            else
+                res->v.u = s->w;
+        }
+    }
+    s->data = NULL;
+    s->len = 0;
+    s->fail = 0;
+    s->status = 0;
+    s->state = SLOT_EMPTY;
+    j->delivered++;
+}
+
+static rslot *ready(dlp_job *j)
+{
+    if (j->flags & DLP_JOB_UNORDERED) {
+        if (!j->dq_len)
+            return NULL;
+        rslot *s = &j->ring[j->doneq[j->dq_head] & j->mask];
+        j->dq_head = (j->dq_head + 1) & j->mask;
+        j->dq_len--;
+        return s;
+    }
+    rslot *s = &j->ring[j->next_out & j->mask];
+    if (s->state != SLOT_DONE)
+        return NULL;
+    j->next_out++;
+    return s;
+}
+
+DLP_API int dlp_job_next(dlp_job *j, dlp_result *res, dlp_error *err)
+{
+    dlp_pool *p;
+    int rc;
+    if (!j || !res)
+        return dlp__err(err, DLP_EINVAL, "dlp_job_next: NULL argument");
+    p = j->pool;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        rslot *s = ready(j);
+        if (s) {
+            fill_result(j, s, res);
+            pthread_mutex_unlock(&p->mu);
+            return 1;
+        }
+        if (j->iter_rc) {
+            rc = j->iter_rc;
+            pthread_mutex_unlock(&p->mu);
+            return dlp__err(err, rc, "the job's iterator failed: %s",
+                            dlp_strerror(rc));
+        }
+        if (j->iter_done && j->delivered == j->next_in) {
+            pthread_mutex_unlock(&p->mu);
+            return 0;
+        }
+        if ((rc = feed(j)) < 0) {
+            pthread_mutex_unlock(&p->mu);
+            return dlp__err(err, rc, "cannot queue tasks: %s",
+                            dlp_strerror(rc));
+        }
+        s = ready(j);
+        if (s) {
+            fill_result(j, s, res);
+            pthread_mutex_unlock(&p->mu);
+            return 1;
+        }
+        if (j->iter_done && j->delivered == j->next_in)
+            continue;
+        if (dlp__pool_alive(p) == 0) {
+            pthread_mutex_unlock(&p->mu);
+            return dlp__err(err, DLP_EWORKER,
+                            "every worker of the pool is gone");
+        }
+        dlp__pool_drive(p);
+    }
+}
+
+/* Take the job's batches out of worker w's queue: unsent ones are freed,
+ * sent ones are kept (the worker will answer them) but orphaned. */
+static void detach(dlp__worker *w, dlp_job *j)
+{
+    dlp__batch **pp = &w->head, *prev = NULL;
+    int sent = 1;
+    while (*pp) {
+        dlp__batch *b = *pp;
+        if (b == w->send && w->send_off == 0)
+            sent = 0;
+        if (b->job == j && !sent) {
+            *pp = b->next;
+            if (w->send == b)
+                w->send = b->next;
+            if (w->tail == b)
+                w->tail = prev;
+            if (b->type == DLP_F_BATCH)
+                w->nbatches--;
+            dlp__batch_free(b);
+            continue;
+        }
+        if (b == w->send)
+            sent = 0; /* partly sent: keep it, but later ones are unsent */
+        if (b->job == j)
+            b->job = NULL;
+        prev = b;
+        pp = &b->next;
+    }
+}
+
+DLP_API void dlp_job_destroy(dlp_job *j)
+{
+    dlp_pool *p;
+    if (!j)
+        return;
+    p = j->pool;
+    pthread_mutex_lock(&p->mu);
+    for (unsigned i = 0; i < p->nworkers; i++)
+        detach(&p->w[i], j);
+    pthread_mutex_unlock(&p->mu);
+    while (j->redo) {
+        dlp__batch *b = j->redo;
+        j->redo = b->next;
+        dlp__batch_free(b);
+    }
+    dlp__batch_free(j->fill);
+    for (size_t i = 0; i <= j->mask; i++)
+        free(j->ring[i].data);
+    free(j->ring);
+    free(j->doneq);
+    free(j->held);
+    free(j);
+}

@@ -1,0 +1,812 @@
+/*
+ * pool.c - pool lifecycle, the worker table, the supervisor and the event
+ * loop.
+ *
+ * The loop runs in whichever caller thread needs progress (see pool.h):
+ * there is no background thread, so a single-threaded program pays no
+ * thread hand-off per result, and a pool that nobody waits on costs
+ * nothing.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "loader.h"
+#include "pool.h"
+#include "sig.h"
+#include "worker.h"
+
+/* How long a worker whose channel closed may take to exit before it is
+ * killed (destroy), and how long a worker that closed its channel may
+ * take to die (loss). */
+#define EXIT_GRACE_MS 500
+#define LOST_GRACE_MS 200
+
+DLP_API void dlp_pool_options_init(dlp_pool_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+}
+
+void dlp__batch_free(dlp__batch *b)
+{
+    if (b) {
+        dlp__buf_free(&b->frame);
+        free(b);
+    }
+}
+
+unsigned dlp__pool_alive(dlp_pool *p)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < p->nworkers; i++)
+        n += p->w[i].fd >= 0;
+    return n;
+}
+
+dlp__worker *dlp__pool_pick(dlp_pool *p, unsigned limit)
+{
+    dlp__worker *best = NULL;
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        dlp__worker *w = &p->w[i];
+        if (w->fd >= 0 && w->nbatches < limit &&
+            (!best || w->nbatches < best->nbatches))
+            best = w;
+    }
+    return best;
+}
+
+static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why);
+
+/* Write as much queued output as the socket takes.  Returns -1 if the
+ * worker was lost. */
+static int flush_worker(dlp_pool *p, dlp__worker *w)
+{
+    while (w->send) {
+        struct iovec iov[16];
+        struct msghdr mh;
+        int n = 0;
+        size_t off = w->send_off;
+        ssize_t r;
+        for (dlp__batch *b = w->send; b && n < 16; b = b->next) {
+            iov[n].iov_base = b->frame.p + off;
+            iov[n].iov_len = b->frame.len - off;
+            off = 0;
+            n++;
+        }
+        memset(&mh, 0, sizeof mh);
+        mh.msg_iov = iov;
+        mh.msg_iovlen = (size_t)n;
+        /* MSG_NOSIGNAL: a dead worker must not kill us with SIGPIPE. */
+        r = sendmsg(w->fd, &mh, MSG_NOSIGNAL);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            worker_lost(p, w, NULL);
+            return -1;
+        }
+        size_t left = (size_t)r;
+        while (w->send && left) {
+            size_t rest = w->send->frame.len - w->send_off;
+            if (left >= rest) {
+                left -= rest;
+                w->send = w->send->next;
+                w->send_off = 0;
+            } else {
+                w->send_off += left;
+                left = 0;
+            }
+        }
+    }
+    return 0;
+}
+
+void dlp__pool_send(dlp_pool *p, dlp__worker *w, dlp__batch *b)
+{
+    b->next = NULL;
+    if (w->tail)
+        w->tail->next = b;
+    else
+        w->head = b;
+    w->tail = b;
+    if (!w->send) {
+        w->send = b;
+        w->send_off = 0;
+    }
+    if (b->type == DLP_F_BATCH)
+        w->nbatches++;
+    if (flush_worker(p, w) == 0 && w->send && p->driving) {
+        /* The driver polls without POLLOUT for this worker: wake it. */
+        uint64_t one = 1;
+        ssize_t rc = write(p->wakefd, &one, sizeof one);
+        (void)rc;
+    }
+}
+
+static dlp__batch *make_load(dlp_pool *p, uint32_t id)
+{
+    dlp__fnent *f = &p->fns[id];
+    dlp__batch *b = calloc(1, sizeof *b);
+    long off;
+    if (!b)
+        return NULL;
+    b->type = DLP_F_LOAD;
+    b->fn = id;
+    off = dlp__frame_begin(&b->frame, DLP_F_LOAD, id, 0);
+    if (off < 0 ||
+        dlp__put_str(&b->frame, f->path, strlen(f->path), 1) ||
+        dlp__put_str(&b->frame, f->symbol, strlen(f->symbol), 1) ||
+        dlp__put_str(&b->frame, f->sig_given ? f->sig_given : "",
+                     f->sig_given ? strlen(f->sig_given) : 0, 1) ||
+        dlp__frame_end(&b->frame, off)) {
+        dlp__batch_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+/* Start a worker in slot w and give it every function resolved so far. */
+static int start_worker(dlp_pool *p, dlp__worker *w, dlp_error *err)
+{
+    int rc = dlp__worker_spawn(&w->pid, &w->fd, err);
+    if (rc)
+        return rc;
+    w->serial++;
+    for (uint32_t id = 0; id < p->nfns; id++) {
+        dlp__fnent *f = &p->fns[id];
+        dlp__batch *b;
+        if (f->state == DLP_FN_FAILED)
+            continue;
+        if (!(b = make_load(p, id)))
+            return dlp__err(err, -ENOMEM, "out of memory");
+        if (f->state == DLP_FN_LOADING)
+            f->pending++;
+        dlp__pool_send(p, w, b);
+        if (w->fd < 0)
+            return dlp__err(err, DLP_EWORKER, "a new worker died at once");
+    }
+    return 0;
+}
+
+/* Record a LOADED reply, or a worker that died before sending one. */
+static void fn_answer(dlp_pool *p, uint32_t id, int code, const char *msg,
+                      size_t len)
+{
+    dlp__fnent *f = &p->fns[id];
+    if (f->pending)
+        f->pending--;
+    if (f->state != DLP_FN_LOADING)
+        return;
+    if (code == 0) {
+        dlp_sig sig;
+        char text[256];
+        snprintf(text, sizeof text, "%.*s", (int)len, msg);
+        if (dlp_sig_parse(text, &sig, NULL) == 0) {
+            f->sig = sig;
+            return;
+        }
+        code = DLP_EPROTO;
+        msg = "worker sent an unreadable signature";
+        len = strlen(msg);
+    }
+    if (f->code == 0) {
+        f->code = code;
+        snprintf(f->msg, sizeof f->msg, "%.*s", (int)len, msg);
+    }
+}
+
+static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
+{
+    char status[96], reason[256];
+    int st;
+    dlp__batch *b, *next;
+    /* The head frame was being worked on only if it was sent, at least in
+     * part; a frame still wholly queued cannot be to blame. */
+    int first = !(w->send == w->head && w->send_off == 0);
+
+    close(w->fd);
+    w->fd = -1;
+    st = dlp__reap(w->pid, why ? 0 : LOST_GRACE_MS);
+    if (why)
+        snprintf(reason, sizeof reason, "worker %d: %s", (int)w->pid, why);
+    else if (st == -1)
+        snprintf(reason, sizeof reason, "worker %d lost", (int)w->pid);
+    else {
+        dlp__describe_status(st, status, sizeof status);
+        snprintf(reason, sizeof reason, "worker %d %s", (int)w->pid,
+                 status);
+    }
+
+    for (b = w->head; b; b = next) {
+        next = b->next;
+        if (b->type == DLP_F_LOAD) {
+            char msg[400];
+            snprintf(msg, sizeof msg,
+                     "plugin '%s' killed the worker loading it: %s",
+                     p->fns[b->fn].path, reason);
+            /* Only the frame being worked on is to blame. */
+            if (first)
+                fn_answer(p, b->fn, DLP_EWORKER, msg, strlen(msg));
+            else if (p->fns[b->fn].pending)
+                p->fns[b->fn].pending--;
+        } else if (b->job) {
+            /* Results arrive in task order, so the first unanswered task
+             * of the first batch is the one that was running. */
+            if (first && b->done < b->count) {
+                dlp__rd r;
+                uint64_t index;
+                dlp__rd_init(&r, b->frame.p + b->scan,
+                             b->frame.len - b->scan);
+                if (dlp__get_u64(&r, &index) == 0) {
+                    dlp_fail_kind kind = DLP_FAIL_WORKER;
+                    if (!why && st != -1 && WIFSIGNALED(st))
+                        kind = DLP_FAIL_SIGNAL;
+                    else if (!why && st != -1 && WIFEXITED(st))
+                        kind = DLP_FAIL_EXIT;
+                    dlp__job_lost(b->job, index, kind, st, reason);
+                    uint32_t arglen;
+                    const unsigned char *skip;
+                    if (dlp__get_u32(&r, &arglen) == 0 &&
+                        dlp__get_bytes(&r, arglen, &skip) == 0) {
+                        b->scan = (size_t)(r.p - b->frame.p);
+                        b->done++;
+                    }
+                }
+            }
+            if (b->done < b->count) {
+                dlp__job_requeue(b->job, b);
+                b = NULL; /* the job owns it now */
+            }
+        }
+        first = 0;
+        dlp__batch_free(b);
+    }
+    w->head = w->tail = w->send = NULL;
+    w->send_off = 0;
+    w->nbatches = 0;
+    w->in.len = 0;
+
+    /* Replace the worker, but not from inside another replacement: a
+     * worker that dies while being given its functions stays down. */
+    if (!p->destroying && !p->respawning) {
+        dlp_error err;
+        p->respawning = 1;
+        if (start_worker(p, w, &err) && w->fd >= 0) {
+            close(w->fd);
+            dlp__reap(w->pid, 0);
+            w->fd = -1;
+        }
+        p->respawning = 0;
+    }
+}
+
+static int handle_frame(dlp_pool *p, dlp__worker *w, const dlp__hdr *h,
+                        const unsigned char *payload)
+{
+    dlp__batch *b = w->head;
+    dlp__rd r;
+    dlp__rd_init(&r, payload, h->len);
+
+    if (!b)
+        return DLP_EPROTO; /* a reply nobody asked for */
+    if (h->type == DLP_F_LOADED) {
+        const char *msg;
+        uint32_t len;
+        if (b->type != DLP_F_LOAD || h->a != b->fn ||
+            dlp__get_str(&r, &msg, &len, 0))
+            return DLP_EPROTO;
+        fn_answer(p, b->fn, (int)h->b, msg, len);
+    } else if (h->type == DLP_F_RESULTS) {
+        uint64_t busy;
+        if (b->type != DLP_F_BATCH || h->a != b->job_id ||
+            h->b > b->count - b->done || dlp__get_u64(&r, &busy))
+            return DLP_EPROTO;
+        for (uint32_t i = 0; i < h->b; i++) {
+            uint64_t index, want;
+            uint8_t kind;
+            uint32_t len, arglen;
+            const unsigned char *data, *skip;
+            dlp__rd s;
+            if (dlp__get_u64(&r, &index) || dlp__get_u8(&r, &kind) ||
+                dlp__get_u32(&r, &len) || dlp__get_bytes(&r, len, &data) ||
+                kind > DLP_R_BADRESULT)
+                return DLP_EPROTO;
+            /* The reply must answer the next task of the batch. */
+            dlp__rd_init(&s, b->frame.p + b->scan, b->frame.len - b->scan);
+            if (dlp__get_u64(&s, &want) || dlp__get_u32(&s, &arglen) ||
+                dlp__get_bytes(&s, arglen, &skip) || want != index)
+                return DLP_EPROTO;
+            b->scan = (size_t)(s.p - b->frame.p);
+            b->done++;
+            if (b->job)
+                dlp__job_result(b->job, index, kind, data, len);
+        }
+        if (r.p != r.end)
+            return DLP_EPROTO;
+        if (b->job)
+            dlp__job_timing(b->job, h->b, busy);
+        if (b->done < b->count)
+            return 0;
+        w->nbatches--;
+    } else {
+        return DLP_EPROTO;
+    }
+    /* The head frame is answered in full. */
+    w->head = b->next;
+    if (!w->head)
+        w->tail = NULL;
+    if (w->send == b) /* cannot happen: answered means sent */
+        w->send = b->next;
+    dlp__batch_free(b);
+    return 0;
+}
+
+/* Read what the worker sent and handle every whole frame. */
+static void read_worker(dlp_pool *p, dlp__worker *w)
+{
+    for (;;) {
+        ssize_t r;
+        size_t off = 0;
+        if (dlp__buf_reserve(&w->in, 64 * 1024)) {
+            worker_lost(p, w, "out of memory reading its results");
+            return;
+        }
+        r = read(w->fd, w->in.p + w->in.len, w->in.cap - w->in.len);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            worker_lost(p, w, NULL);
+            return;
+        }
+        if (r == 0) {
+            worker_lost(p, w, NULL);
+            return;
+        }
+        w->in.len += (size_t)r;
+        while (w->in.len - off >= DLP_HDR_SIZE) {
+            dlp__hdr h;
+            dlp__hdr_unpack(w->in.p + off, &h);
+            if (h.len > DLP_FRAME_MAX) {
+                kill(w->pid, SIGKILL);
+                worker_lost(p, w, "sent a frame over the size limit");
+                return;
+            }
+            if (w->in.len - off - DLP_HDR_SIZE < h.len) {
+                /* Make room for the whole frame at once. */
+                if (off == 0 &&
+                    dlp__buf_reserve(&w->in, DLP_HDR_SIZE + h.len -
+                                                 w->in.len)) {
+                    worker_lost(p, w, "out of memory reading a result");
+                    return;
+                }
+                break;
+            }
+            if (handle_frame(p, w, &h, w->in.p + off + DLP_HDR_SIZE)) {
+                kill(w->pid, SIGKILL);
+                worker_lost(p, w, "sent a malformed frame");
+                return;
+            }
+            off += DLP_HDR_SIZE + h.len;
+        }
+        if (off) {
+            memmove(w->in.p, w->in.p + off, w->in.len - off);
+            w->in.len -= off;
+        }
+        if ((size_t)r < 4096)
+            return; /* likely drained; poll tells us about more */
+    }
+}
+
+void dlp__pool_drive(dlp_pool *p)
+{
+    struct pollfd pfd[1 + 256];
+    struct pollfd *fds = pfd;
+    unsigned n = 0;
+
+    if (p->driving) {
+        pthread_cond_wait(&p->cv, &p->mu);
+        return;
+    }
+    p->driving = 1;
+    if (p->nworkers + 1 > sizeof pfd / sizeof pfd[0]) {
+        fds = malloc((p->nworkers + 1) * sizeof *fds);
+        if (!fds) {
+            p->driving = 0;
+            return;
+        }
+    }
+    fds[n].fd = p->wakefd;
+    fds[n].events = POLLIN;
+    n++;
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        dlp__worker *w = &p->w[i];
+        fds[n].fd = w->fd; /* -1 is ignored by poll */
+        fds[n].events = (short)(POLLIN | (w->send ? POLLOUT : 0));
+        fds[n].revents = 0;
+        n++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    int rc = poll(fds, n, -1);
+    pthread_mutex_lock(&p->mu);
+    if (rc > 0) {
+        if (fds[0].revents) {
+            uint64_t v;
+            ssize_t rr = read(p->wakefd, &v, sizeof v);
+            (void)rr;
+        }
+        for (unsigned i = 0; i < p->nworkers; i++) {
+            dlp__worker *w = &p->w[i];
+            short re = fds[i + 1].revents;
+            if (!re || w->fd != fds[i + 1].fd)
+                continue;
+            if (re & POLLOUT)
+                flush_worker(p, w);
+            if (w->fd >= 0 && (re & (POLLIN | POLLHUP | POLLERR)))
+                read_worker(p, w);
+        }
+    }
+    if (fds != pfd)
+        free(fds);
+    p->driving = 0;
+    pthread_cond_broadcast(&p->cv);
+}
+
+static long online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? n : 1;
+}
+
+DLP_API int dlp_pool_create(dlp_pool **out, const dlp_pool_options *opts,
+                            dlp_error *err)
+{
+    dlp_pool *p;
+    dlp_pool_options def;
+    int rc;
+
+    if (!out)
+        return dlp__err(err, DLP_EINVAL, "dlp_pool_create: out is NULL");
+    *out = NULL;
+    if (!opts) {
+        dlp_pool_options_init(&def);
+        opts = &def;
+    }
+    if (opts->workers > 4096)
+        return dlp__err(err, DLP_EINVAL,
+                        "%u workers asked for; at most 4096", opts->workers);
+    p = calloc(1, sizeof *p);
+    if (!p)
+        return dlp__err(err, -ENOMEM, "out of memory");
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->nworkers = opts->workers ? opts->workers : (unsigned)online_cpus();
+    p->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    p->w = calloc(p->nworkers, sizeof *p->w);
+    if (opts->plugin_path)
+        p->plugin_path = strdup(opts->plugin_path);
+    if (p->wakefd < 0 || !p->w || (opts->plugin_path && !p->plugin_path)) {
+        rc = p->wakefd < 0 ? -errno : -ENOMEM;
+        dlp_pool_destroy(p);
+        return dlp__err(err, rc, "cannot create a pool: %s",
+                        dlp_strerror(rc));
+    }
+    for (unsigned i = 0; i < p->nworkers; i++)
+        p->w[i].fd = -1;
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        if ((rc = start_worker(p, &p->w[i], err))) {
+            dlp_pool_destroy(p);
+            return rc;
+        }
+    }
+    *out = p;
+    return 0;
+}
+
+DLP_API unsigned dlp_pool_workers(const dlp_pool *pool)
+{
+    return pool ? pool->nworkers : 0;
+}
+
+DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
+                        dlp_error *err)
+{
+    const char *colon;
+    dlp__fnent *f;
+    dlp_sig parsed;
+    char *path = NULL;
+    uint32_t id;
+    int rc;
+
+    if (!p || !ref)
+        return dlp__err(err, DLP_EINVAL, "dlp_pool_fn: NULL argument");
+    colon = strrchr(ref, ':');
+    if (!colon || colon == ref || !colon[1])
+        return dlp__err(err, DLP_EINVAL,
+                        "'%s' is not a function reference: expected "
+                        "PLUGIN:SYMBOL",
+                        ref);
+    if (sig && *sig && (rc = dlp_sig_parse(sig, &parsed, err)))
+        return rc;
+    if (sig && !*sig)
+        sig = NULL;
+
+    pthread_mutex_lock(&p->mu);
+    if (p->closed) {
+        pthread_mutex_unlock(&p->mu);
+        return dlp__err(err, DLP_ECLOSED, "the pool is closed");
+    }
+    for (id = 0; id < p->nfns; id++) {
+        f = &p->fns[id];
+        if (f->state == DLP_FN_OK && strcmp(f->ref, ref) == 0 &&
+            (sig ? f->sig_given && strcmp(f->sig_given, sig) == 0
+                 : !f->sig_given)) {
+            pthread_mutex_unlock(&p->mu);
+            return (int)id;
+        }
+    }
+    {
+        char plugin[4096];
+        size_t plen = (size_t)(colon - ref);
+        if (plen >= sizeof plugin) {
+            pthread_mutex_unlock(&p->mu);
+            return dlp__err(err, DLP_EINVAL, "plugin name too long");
+        }
+        memcpy(plugin, ref, plen);
+        plugin[plen] = 0;
+        if ((rc = dlp__plugin_find(plugin, p->plugin_path, &path, err))) {
+            pthread_mutex_unlock(&p->mu);
+            return rc;
+        }
+    }
+    if (p->nfns == p->capfns) {
+        size_t cap = p->capfns ? p->capfns * 2 : 8;
+        dlp__fnent *nf = realloc(p->fns, cap * sizeof *nf);
+        if (!nf) {
+            free(path);
+            pthread_mutex_unlock(&p->mu);
+            return dlp__err(err, -ENOMEM, "out of memory");
+        }
+        p->fns = nf;
+        p->capfns = cap;
+    }
+    id = (uint32_t)p->nfns;
+    f = &p->fns[id];
+    memset(f, 0, sizeof *f);
+    f->ref = strdup(ref);
+    f->symbol = strdup(colon + 1);
+    f->sig_given = sig ? strdup(sig) : NULL;
+    f->path = path;
+    if (!f->ref || !f->symbol || (sig && !f->sig_given)) {
+        free(f->ref);
+        free(f->symbol);
+        free(f->sig_given);
+        free(path);
+        pthread_mutex_unlock(&p->mu);
+        return dlp__err(err, -ENOMEM, "out of memory");
+    }
+    p->nfns++;
+    f->state = DLP_FN_LOADING;
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        dlp__worker *w = &p->w[i];
+        dlp__batch *b;
+        if (w->fd < 0)
+            continue;
+        if (!(b = make_load(p, id))) {
+            f->code = -ENOMEM;
+            snprintf(f->msg, sizeof f->msg, "out of memory");
+            break;
+        }
+        p->fns[id].pending++;
+        dlp__pool_send(p, w, b);
+    }
+    /* The table may move while we drive (another thread may add to it),
+     * so always index it afresh. */
+    while (p->fns[id].pending > 0 && dlp__pool_alive(p) > 0)
+        dlp__pool_drive(p);
+    f = &p->fns[id];
+    if (f->code == 0 && dlp__pool_alive(p) == 0) {
+        f->code = DLP_EWORKER;
+        snprintf(f->msg, sizeof f->msg, "no worker is alive to load '%s'",
+                 ref);
+    }
+    if (f->code) {
+        f->state = DLP_FN_FAILED;
+        rc = dlp__err(err, f->code, "%s", f->msg);
+        pthread_mutex_unlock(&p->mu);
+        return rc;
+    }
+    f->state = DLP_FN_OK;
+    pthread_mutex_unlock(&p->mu);
+    return (int)id;
+}
+
+DLP_API const dlp_sig *dlp_pool_fn_sig(dlp_pool *p, int fn)
+{
+    const dlp_sig *s = NULL;
+    if (!p || fn < 0)
+        return NULL;
+    pthread_mutex_lock(&p->mu);
+    if ((size_t)fn < p->nfns && p->fns[fn].state == DLP_FN_OK)
+        s = &p->fns[fn].sig;
+    pthread_mutex_unlock(&p->mu);
+    return s;
+}
+
+DLP_API int dlp_pool_close(dlp_pool *p)
+{
+    if (!p)
+        return DLP_EINVAL;
+    pthread_mutex_lock(&p->mu);
+    p->closed = 1;
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+DLP_API void dlp_pool_destroy(dlp_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->destroying = 1;
+    p->closed = 1;
+    /* Close every channel first, so all workers see EOF together, then
+     * reap them; one that is busy in a task past the grace is killed. */
+    for (unsigned i = 0; p->w && i < p->nworkers; i++) {
+        if (p->w[i].fd >= 0) {
+            close(p->w[i].fd);
+            p->w[i].fd = -2;
+        }
+    }
+    for (unsigned i = 0; p->w && i < p->nworkers; i++) {
+        dlp__worker *w = &p->w[i];
+        dlp__batch *b, *next;
+        if (w->fd == -2)
+            dlp__reap(w->pid, EXIT_GRACE_MS);
+        for (b = w->head; b; b = next) {
+            next = b->next;
+            dlp__batch_free(b);
+        }
+        dlp__buf_free(&w->in);
+    }
+    for (size_t i = 0; i < p->nfns; i++) {
+        free(p->fns[i].ref);
+        free(p->fns[i].symbol);
+        free(p->fns[i].sig_given);
+        free(p->fns[i].path);
+    }
+    free(p->fns);
+    free(p->w);
+    free(p->plugin_path);
+    if (p->wakefd >= 0)
+        close(p->wakefd);
+    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}
+
+DLP_API int dlp_plugin_inspect(const char *plugin, const char *plugin_path,
+                               char **plugin_name, unsigned *abi,
+                               dlp_inspect_fn fn, void *ud, dlp_error *err)
+{
+    char *path = NULL;
+    pid_t pid;
+    int fd, rc, st;
+    dlp__buf out = {0};
+    unsigned char hb[DLP_HDR_SIZE];
+    dlp__hdr h;
+    long off;
+
+    if (plugin_name)
+        *plugin_name = NULL;
+    if (!plugin)
+        return dlp__err(err, DLP_EINVAL, "dlp_plugin_inspect: NULL plugin");
+    if ((rc = dlp__plugin_find(plugin, plugin_path, &path, err)))
+        return rc;
+    if ((rc = dlp__worker_spawn(&pid, &fd, err))) {
+        free(path);
+        return rc;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    off = dlp__frame_begin(&out, DLP_F_INSPECT, 0, 0);
+    if (off < 0 || dlp__put_str(&out, path, strlen(path), 1) ||
+        dlp__frame_end(&out, off)) {
+        rc = dlp__err(err, -ENOMEM, "out of memory");
+        goto done;
+    }
+    {
+        struct msghdr mh;
+        struct iovec iov = {out.p, out.len};
+        memset(&mh, 0, sizeof mh);
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        if (sendmsg(fd, &mh, MSG_NOSIGNAL) != (ssize_t)out.len) {
+            rc = dlp__err(err, DLP_EWORKER,
+                          "cannot talk to the inspecting worker");
+            goto done;
+        }
+    }
+    out.len = 0;
+    rc = dlp__read_full(fd, hb, sizeof hb);
+    if (rc == 0) {
+        dlp__hdr_unpack(hb, &h);
+        if (h.type != DLP_F_INSPECTED || h.len > (1u << 26) ||
+            dlp__buf_reserve(&out, h.len) ||
+            dlp__read_full(fd, out.p, h.len))
+            rc = DLP_EPROTO;
+    }
+    if (rc) {
+        close(fd);
+        fd = -1;
+        st = dlp__reap(pid, LOST_GRACE_MS);
+        char status[96];
+        dlp__describe_status(st, status, sizeof status);
+        rc = dlp__err(err, DLP_ENOPLUGIN,
+                      "plugin '%s' killed the worker loading it: %s", path,
+                      status);
+        goto done;
+    }
+    {
+        dlp__rd r;
+        const char *s;
+        uint32_t n, cnt;
+        dlp__rd_init(&r, out.p, h.len);
+        if (dlp__get_str(&r, &s, &n, 0) || dlp__get_u32(&r, &cnt)) {
+            rc = dlp__err(err, DLP_EPROTO, "malformed reply inspecting '%s'",
+                          path);
+            goto done;
+        }
+        if ((int32_t)h.a != 0) {
+            rc = dlp__err(err, (int)(int32_t)h.a, "%.*s", (int)n, s);
+            goto done;
+        }
+        if (abi)
+            *abi = h.b;
+        if (plugin_name && !(*plugin_name = strndup(s, n))) {
+            rc = dlp__err(err, -ENOMEM, "out of memory");
+            goto done;
+        }
+        for (uint32_t i = 0; i < cnt; i++) {
+            const char *fname, *fsig;
+            uint32_t fl, sl;
+            char a[256], b[256];
+            if (dlp__get_str(&r, &fname, &fl, 0) ||
+                dlp__get_str(&r, &fsig, &sl, 0)) {
+                rc = dlp__err(err, DLP_EPROTO,
+                              "malformed reply inspecting '%s'", path);
+                goto done;
+            }
+            snprintf(a, sizeof a, "%.*s", (int)fl, fname);
+            snprintf(b, sizeof b, "%.*s", (int)sl, fsig);
+            if (fn)
+                fn(ud, a, b);
+        }
+    }
+    rc = 0;
+done:
+    if (fd >= 0) {
+        close(fd);
+        dlp__reap(pid, EXIT_GRACE_MS);
+    }
+    if (rc && plugin_name) {
+        free(*plugin_name);
+        *plugin_name = NULL;
+    }
+    dlp__buf_free(&out);
+    free(path);
+    return rc;
+}

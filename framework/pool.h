@@ -1,0 +1,97 @@
+/*
+ * pool.h - the pool's internal state, shared by pool.c (workers, the event
+ * loop) and job.c (jobs, the feeder and the reorder window).
+ *
+ * Locking: pool->mu guards everything in struct dlp_pool, every worker,
+ * every batch and the parts of a job marked (mu).  One thread at a time
+ * "drives" (polls the channels with mu released); the others wait on cv.
+ * A job's iterator is called with mu released, by the job's reader thread
+ * only; the fields it touches are marked (owner).
+ */
+#ifndef DLPOOL_FRAMEWORK_POOL_H
+#define DLPOOL_FRAMEWORK_POOL_H
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include "common.h"
+#include "wire.h"
+
+/* One outbound frame and what the worker still owes for it.  Replies come
+ * back in the order frames were sent, so the head of a worker's queue is
+ * always the frame the next reply answers. */
+typedef struct dlp__batch {
+    struct dlp__batch *next;
+    uint16_t type;         /* DLP_F_BATCH or DLP_F_LOAD */
+    uint32_t job_id, fn;
+    struct dlp_job *job;   /* NULL once the job is gone: results dropped */
+    uint32_t count, done;  /* tasks in the frame, results received */
+    size_t scan;           /* offset of the next task record to answer */
+    dlp__buf frame;        /* header + payload, ready to send */
+} dlp__batch;
+
+typedef struct dlp__worker {
+    pid_t pid;
+    int fd;               /* -1 when the slot has no live worker */
+    unsigned serial;      /* how many workers this slot has had */
+    dlp__batch *head, *tail; /* outstanding frames, in send order */
+    dlp__batch *send;     /* first frame not wholly written */
+    size_t send_off;      /* bytes of *send already written */
+    unsigned nbatches;    /* task batches outstanding */
+    dlp__buf in;          /* bytes read, not yet a whole frame */
+} dlp__worker;
+
+enum { DLP_FN_LOADING, DLP_FN_OK, DLP_FN_FAILED };
+
+typedef struct dlp__fnent {
+    char *ref, *sig_given, *path, *symbol;
+    int state;
+    unsigned pending; /* workers that have not answered the LOAD */
+    int code;
+    char msg[512];
+    dlp_sig sig;
+} dlp__fnent;
+
+struct dlp_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int driving;
+    int wakefd; /* eventfd: wakes the driver when others queue output */
+    int closed, destroying, respawning;
+    unsigned nworkers;
+    dlp__worker *w;
+    dlp__fnent *fns;
+    size_t nfns, capfns;
+    uint32_t next_job;
+    char *plugin_path;
+};
+
+/* Queue frame b on worker w and try to write it now. */
+DLP_PRIV void dlp__pool_send(dlp_pool *p, dlp__worker *w, dlp__batch *b);
+
+/* The live worker with the fewest task batches outstanding, if it has
+ * fewer than limit; NULL otherwise. */
+DLP_PRIV dlp__worker *dlp__pool_pick(dlp_pool *p, unsigned limit);
+
+/* Workers that are alive. */
+DLP_PRIV unsigned dlp__pool_alive(dlp_pool *p);
+
+/* One step of the event loop: poll the channels (mu released meanwhile),
+ * read and dispatch replies, write pending frames.  If another thread is
+ * driving, wait for it to finish a step instead.  mu is held on entry and
+ * on return. */
+DLP_PRIV void dlp__pool_drive(dlp_pool *p);
+
+/* Job side, called by the loop with mu held. */
+DLP_PRIV void dlp__job_result(struct dlp_job *j, uint64_t index, int kind,
+                              const unsigned char *payload, uint32_t len);
+DLP_PRIV void dlp__job_lost(struct dlp_job *j, uint64_t index,
+                            dlp_fail_kind kind, int code,
+                            const char *reason);
+DLP_PRIV void dlp__job_requeue(struct dlp_job *j, dlp__batch *b);
+DLP_PRIV void dlp__job_timing(struct dlp_job *j, uint32_t n,
+                              uint64_t busy_ns);
+
+DLP_PRIV void dlp__batch_free(dlp__batch *b);
+
+#endif

@@ -1,0 +1,171 @@
+/*
+ * wire.c - frame headers and the bounds-checked codec.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "sig.h"
+#include "wire.h"
+
+void dlp__hdr_pack(unsigned char *out, const dlp__hdr *h)
+{
+    memcpy(out, &h->len, 4);
+    memcpy(out + 4, &h->type, 2);
+    memcpy(out + 6, &h->flags, 2);
+    memcpy(out + 8, &h->a, 4);
+    memcpy(out + 12, &h->b, 4);
+}
+
+void dlp__hdr_unpack(const unsigned char *in, dlp__hdr *h)
+{
+    memcpy(&h->len, in, 4);
+    memcpy(&h->type, in + 4, 2);
+    memcpy(&h->flags, in + 6, 2);
+    memcpy(&h->a, in + 8, 4);
+    memcpy(&h->b, in + 12, 4);
+}
+
+long dlp__frame_begin(dlp__buf *b, uint16_t type, uint32_t a, uint32_t bb)
+{
+    dlp__hdr h = {0, type, 0, a, bb};
+    long off = (long)b->len;
+    int rc = dlp__buf_reserve(b, DLP_HDR_SIZE);
+    if (rc)
+        return rc;
+    dlp__hdr_pack(b->p + b->len, &h);
+    b->len += DLP_HDR_SIZE;
+    return off;
+}
+
+int dlp__frame_end(dlp__buf *b, long off)
+{
+    size_t len = b->len - (size_t)off - DLP_HDR_SIZE;
+    uint32_t l32 = (uint32_t)len;
+    if (len > DLP_FRAME_MAX)
+        return DLP_ETOOBIG;
+    memcpy(b->p + off, &l32, 4);
+    return 0;
+}
+
+int dlp__put_u8(dlp__buf *b, uint8_t v)
+{
+    return dlp__buf_put(b, &v, 1);
+}
+
+int dlp__put_u32(dlp__buf *b, uint32_t v)
+{
+    return dlp__buf_put(b, &v, 4);
+}
+
+int dlp__put_u64(dlp__buf *b, uint64_t v)
+{
+    return dlp__buf_put(b, &v, 8);
+}
+
+int dlp__put_str(dlp__buf *b, const void *p, size_t n, int nul)
+{
+    int rc;
+    if (n > DLP_FRAME_MAX)
+        return DLP_ETOOBIG;
+    if ((rc = dlp__buf_reserve(b, 4 + n + (nul ? 1 : 0))))
+        return rc;
+    dlp__put_u32(b, (uint32_t)n);
+    dlp__buf_put(b, p, n);
+    if (nul)
+        dlp__put_u8(b, 0);
+    return 0;
+}
+
+void dlp__rd_init(dlp__rd *r, const void *p, size_t n)
+{
+    r->p = p;
+    r->end = r->p + n;
+    r->bad = 0;
+}
+
+int dlp__get_bytes(dlp__rd *r, size_t n, const unsigned char **p)
+{
+    if (r->bad || (size_t)(r->end - r->p) < n) {
+        r->bad = 1;
+        return DLP_EPROTO;
+    }
+    *p = r->p;
+    r->p += n;
+    return 0;
+}
+
+int dlp__get_u8(dlp__rd *r, uint8_t *v)
+{
+    const unsigned char *p;
+    if (dlp__get_bytes(r, 1, &p))
+        return DLP_EPROTO;
+    *v = *p;
+    return 0;
+}
+
+int dlp__get_u32(dlp__rd *r, uint32_t *v)
+{
+    const unsigned char *p;
+    if (dlp__get_bytes(r, 4, &p))
+        return DLP_EPROTO;
+    memcpy(v, p, 4);
+    return 0;
+}
+
+int dlp__get_u64(dlp__rd *r, uint64_t *v)
+{
+    const unsigned char *p;
+    if (dlp__get_bytes(r, 8, &p))
+        return DLP_EPROTO;
+    memcpy(v, p, 8);
+    return 0;
+}
+
+int dlp__get_str(dlp__rd *r, const char **s, uint32_t *n, int nul)
+{
+    const unsigned char *p;
+    uint32_t len;
+    if (dlp__get_u32(r, &len) || dlp__get_bytes(r, len, &p))
+        return DLP_EPROTO;
+    if (nul) {
+        const unsigned char *z;
+        if (dlp__get_bytes(r, 1, &z) || *z != 0 || memchr(p, 0, len)) {
+            r->bad = 1;
+            return DLP_EPROTO;
+        }
+    }
+    *s = (const char *)p;
+    *n = len;
+    return 0;
+}
+
+int dlp__arg_decode(dlp__rd *r, dlp_type t, dlp__slot *slot,
+                    dlp__slot *len_slot)
+{
+    const unsigned char *p;
+    size_t sz = dlp__type_size(t);
+    if (sz) {
+        if (dlp__get_bytes(r, sz, &p))
+            return DLP_EPROTO;
+        memcpy(slot, p, sz);
+        if (t == DLP_T_BOOL && slot->b > 1) {
+            r->bad = 1;
+            return DLP_EPROTO;
+        }
+        return 0;
+    }
+    if (t == DLP_T_STR || t == DLP_T_BYTES) {
+        const char *s;
+        uint32_t n;
+        if (dlp__get_str(r, &s, &n, t == DLP_T_STR))
+            return DLP_EPROTO;
+        slot->ptr = s;
+        if (len_slot)
+            len_slot->size = n;
+        return 0;
+    }
+    r->bad = 1;
+    return DLP_EPROTO;
+}

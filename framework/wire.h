@@ -1,0 +1,112 @@
+/*
+ * wire.h - the frames that cross a worker's channel, and their codec.
+ *
+ * A frame is a 16-byte header and a payload.  Integers are in host byte
+ * order: both ends are forks of one program, or (later) ranks of one
+ * homogeneous MPI job.  Every length read from a frame is checked against
+ * what is left before it is used: frames from a peer are untrusted.
+ *
+ *   header   u32 len (payload bytes), u16 type, u16 flags, u32 a, u32 b
+ *
+ *   LOAD     P->W  a=fn     str plugin, str symbol, str sig ("" = none)
+ *   LOADED   W->P  a=fn b=code(int32)   str sig (ok) or message (error)
+ *   BATCH    P->W  a=job b=fn  u32 count, count x task
+ *                  task := u64 index, u32 arglen, args (arglen bytes)
+ *   RESULTS  W->P  a=job b=count  u64 busy_ns, count x result
+ *                  result := u64 index, u8 kind, u32 len, len bytes
+ *   INSPECT  P->W  str plugin
+ *   INSPECTED W->P a=code(int32) b=abi  str name-or-message, u32 n,
+ *                  n x (str name, str sig)
+ *
+ * Arguments are encoded by the signature's types, in order: fixed-width
+ * scalars (1, 2, 4 or 8 bytes; bool is one byte 0/1), str as u32 len, the
+ * bytes and a NUL (so a worker can pass a pointer into the frame), bytes as
+ * u32 len and the bytes.  A scalar result is 8 bytes (i64, u64, f64 or
+ * bool widened); a str result is its bytes; an error is its message.
+ */
+#ifndef DLPOOL_FRAMEWORK_WIRE_H
+#define DLPOOL_FRAMEWORK_WIRE_H
+
+#include "common.h"
+
+enum {
+    DLP_F_LOAD = 1,
+    DLP_F_LOADED,
+    DLP_F_BATCH,
+    DLP_F_RESULTS,
+    DLP_F_INSPECT,
+    DLP_F_INSPECTED
+};
+
+/* Result kinds on the wire (u8).  Keep in step with dlp_fail_kind. */
+enum { DLP_R_OK = 0, DLP_R_FAIL = 1, DLP_R_BADRESULT = 2 };
+
+#define DLP_HDR_SIZE 16u
+#define DLP_TASK_HDR 12u   /* u64 index + u32 arglen */
+#define DLP_RESULT_HDR 13u /* u64 index + u8 kind + u32 len */
+
+typedef struct dlp__hdr {
+    uint32_t len;
+    uint16_t type, flags;
+    uint32_t a, b;
+} dlp__hdr;
+
+DLP_PRIV void dlp__hdr_pack(unsigned char *out, const dlp__hdr *h);
+DLP_PRIV void dlp__hdr_unpack(const unsigned char *in, dlp__hdr *h);
+
+/* Append a header (len filled later with dlp__frame_end). Returns the
+ * offset of the frame in b, or a negative code. */
+DLP_PRIV long dlp__frame_begin(dlp__buf *b, uint16_t type, uint32_t a,
+                               uint32_t bb);
+/* Patch the payload length of the frame at offset off.  Returns 0 or
+ * DLP_ETOOBIG. */
+DLP_PRIV int dlp__frame_end(dlp__buf *b, long off);
+
+DLP_PRIV int dlp__put_u8(dlp__buf *b, uint8_t v);
+DLP_PRIV int dlp__put_u32(dlp__buf *b, uint32_t v);
+DLP_PRIV int dlp__put_u64(dlp__buf *b, uint64_t v);
+/* u32 length + bytes (+ NUL when nul is set). */
+DLP_PRIV int dlp__put_str(dlp__buf *b, const void *p, size_t n, int nul);
+
+/* A bounds-checked reader over untrusted bytes.  Once a read runs past
+ * the end, bad is set and every later read fails too. */
+typedef struct dlp__rd {
+    const unsigned char *p, *end;
+    int bad;
+} dlp__rd;
+
+DLP_PRIV void dlp__rd_init(dlp__rd *r, const void *p, size_t n);
+DLP_PRIV int dlp__get_u8(dlp__rd *r, uint8_t *v);
+DLP_PRIV int dlp__get_u32(dlp__rd *r, uint32_t *v);
+DLP_PRIV int dlp__get_u64(dlp__rd *r, uint64_t *v);
+DLP_PRIV int dlp__get_bytes(dlp__rd *r, size_t n, const unsigned char **p);
+/* A u32-length string; with nul set, the string must be followed by a NUL
+ * and contain none (as str arguments are sent). */
+DLP_PRIV int dlp__get_str(dlp__rd *r, const char **p, uint32_t *n, int nul);
+
+/*
+ * Encode one scalar argument of type t, given as a wire-ready value.
+ * Decode one argument of type t into slot (a union big enough for any
+ * scalar or pointer), pointing str/bytes at the frame.  Decoding returns
+ * DLP_EPROTO for truncated or corrupt data.
+ */
+typedef union dlp__slot {
+    int8_t i8;
+    int16_t i16;
+    int32_t i32;
+    int64_t i64;
+    uint8_t u8;
+    uint16_t u16;
+    uint32_t u32;
+    uint64_t u64;
+    float f32;
+    double f64;
+    unsigned char b;
+    const void *ptr;
+    size_t size;
+} dlp__slot;
+
+DLP_PRIV int dlp__arg_decode(dlp__rd *r, dlp_type t, dlp__slot *slot,
+                             dlp__slot *len_slot);
+
+#endif

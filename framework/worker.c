@@ -1,0 +1,298 @@
+/*
+ * worker.c - the worker process: set-up after fork, and its loop.
+ *
+ * A worker reads frames from its channel, runs them in order, and writes
+ * replies in the same order, so the parent can match every reply to the
+ * oldest request it has outstanding.  It holds no other descriptor of the
+ * pool, so closing the parent's end is always EOF here (the seed's
+ * inherited-pipe trap cannot happen).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "loader.h"
+#include "sig.h"
+#include "wire.h"
+#include "worker.h"
+
+#ifndef DLP_CHANNEL_FD
+#define DLP_CHANNEL_FD 3
+#endif
+
+/* Flush results to the parent once this much is buffered. */
+#define FLUSH_BYTES (256u * 1024u)
+
+typedef struct wctx {
+    int fd;
+    dlp__loader loader;
+    dlp__fn *fns; /* indexed by function id */
+    unsigned char *fn_ok;
+    size_t nfns;
+    dlp__buf in, out;
+} wctx;
+
+static void wexit(wctx *w, int status)
+{
+    if (status == 0)
+        dlp__unload_all(&w->loader);
+    _exit(status);
+}
+
+static void flush_out(wctx *w)
+{
+    if (w->out.len && dlp__write_full(w->fd, w->out.p, w->out.len))
+        wexit(w, DLP_WEXIT_IO); /* parent gone: nothing to report to */
+    w->out.len = 0;
+}
+
+static int grow_fns(wctx *w, uint32_t id)
+{
+    if (id >= w->nfns) {
+        size_t n = w->nfns ? w->nfns : 8;
+        while (n <= id)
+            n *= 2;
+        dlp__fn *f = realloc(w->fns, n * sizeof *f);
+        unsigned char *ok = realloc(w->fn_ok, n);
+        if (f)
+            w->fns = f;
+        if (ok)
+            w->fn_ok = ok;
+        if (!f || !ok)
+            return -ENOMEM;
+        memset(ok + w->nfns, 0, n - w->nfns);
+        w->nfns = n;
+    }
+    return 0;
+}
+
+static void do_load(wctx *w, const dlp__hdr *h, dlp__rd *r)
+{
+    const char *plugin, *symbol, *sig;
+    uint32_t pl, sl, gl;
+    dlp_error err = {0, ""};
+    int rc;
+    long off;
+    char sigbuf[256];
+
+    if (dlp__get_str(r, &plugin, &pl, 1) || dlp__get_str(r, &symbol, &sl, 1) ||
+        dlp__get_str(r, &sig, &gl, 1) || h->a > 1u << 20)
+        wexit(w, DLP_WEXIT_PROTO);
+    if (grow_fns(w, h->a))
+        wexit(w, DLP_WEXIT_NOMEM);
+    rc = dlp__load_fn(&w->loader, plugin, symbol, sig, &w->fns[h->a], &err);
+    w->fn_ok[h->a] = rc == 0;
+    off = dlp__frame_begin(&w->out, DLP_F_LOADED, h->a, (uint32_t)rc);
+    if (rc == 0) {
+        dlp_sig_format(&w->fns[h->a].sig, sigbuf, sizeof sigbuf);
+        dlp__put_str(&w->out, sigbuf, strlen(sigbuf), 0);
+    } else {
+        dlp__put_str(&w->out, err.msg, strlen(err.msg), 0);
+    }
+    if (off < 0 || dlp__frame_end(&w->out, off))
+        wexit(w, DLP_WEXIT_NOMEM);
+    flush_out(w);
+}
+
+static void do_inspect(wctx *w, dlp__rd *r)
+{
+    const char *plugin;
+    uint32_t pl;
+    const dlp_manifest *m = NULL;
+    dlp_error err = {0, ""};
+    int rc;
+    long off;
+
+    if (dlp__get_str(r, &plugin, &pl, 1))
+        wexit(w, DLP_WEXIT_PROTO);
+    rc = dlp__load_manifest(&w->loader, plugin, &m, &err);
+    if (rc == 0 && !m) {
+        rc = dlp__err(&err, DLP_ENOSYM,
+                      "'%s' has no dlpool manifest (symbol %s): it is a "
+                      "plain shared library; call its functions with --sig",
+                      plugin, DLP_MANIFEST_SYMBOL);
+    }
+    off = dlp__frame_begin(&w->out, DLP_F_INSPECTED, (uint32_t)rc,
+                           rc ? 0 : m->abi);
+    if (rc) {
+        dlp__put_str(&w->out, err.msg, strlen(err.msg), 0);
+        dlp__put_u32(&w->out, 0);
+    } else {
+        const char *name = m->name ? m->name : "";
+        dlp__put_str(&w->out, name, strlen(name), 0);
+        dlp__put_u32(&w->out, (uint32_t)m->nfns);
+        for (size_t i = 0; i < m->nfns; i++) {
+            const char *fname = m->fns[i].name ? m->fns[i].name : "";
+            const char *fsig = m->fns[i].sig ? m->fns[i].sig : "";
+            dlp__put_str(&w->out, fname, strlen(fname), 0);
+            dlp__put_str(&w->out, fsig, strlen(fsig), 0);
+        }
+    }
+    if (off < 0 || dlp__frame_end(&w->out, off))
+        wexit(w, DLP_WEXIT_NOMEM);
+    flush_out(w);
+}
+
+static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
+{
+    uint32_t count, done = 0;
+    const dlp__fn *fn;
+    long off;
+    uint64_t t0;
+
+    if (h->b >= w->nfns || !w->fn_ok[h->b] || dlp__get_u32(r, &count))
+        wexit(w, DLP_WEXIT_PROTO);
+    fn = &w->fns[h->b];
+    while (done < count) {
+        /* One RESULTS frame per FLUSH_BYTES of results, so a batch of
+         * large results never needs one huge frame. */
+        uint32_t n = 0;
+        off = dlp__frame_begin(&w->out, DLP_F_RESULTS, h->a, 0);
+        if (off < 0 || dlp__put_u64(&w->out, 0))
+            wexit(w, DLP_WEXIT_NOMEM);
+        t0 = dlp__now_ns();
+        while (done < count && w->out.len - (size_t)off < FLUSH_BYTES) {
+            uint64_t index;
+            uint32_t arglen;
+            const unsigned char *args;
+            dlp__rd ar;
+            if (dlp__get_u64(r, &index) || dlp__get_u32(r, &arglen) ||
+                dlp__get_bytes(r, arglen, &args))
+                wexit(w, DLP_WEXIT_PROTO);
+            dlp__rd_init(&ar, args, arglen);
+            int rc = dlp__invoke(fn, index, &ar, &w->out);
+            if (rc == DLP_EPROTO)
+                wexit(w, DLP_WEXIT_PROTO);
+            if (rc)
+                wexit(w, DLP_WEXIT_NOMEM);
+            done++;
+            n++;
+        }
+        uint64_t busy = dlp__now_ns() - t0;
+        memcpy(w->out.p + off + 12, &n, 4);
+        memcpy(w->out.p + off + DLP_HDR_SIZE, &busy, 8);
+        if (dlp__frame_end(&w->out, off))
+            wexit(w, DLP_WEXIT_NOMEM);
+        flush_out(w);
+    }
+    if (r->p != r->end)
+        wexit(w, DLP_WEXIT_PROTO);
+}
+
+void dlp__worker_main(int fd)
+{
+    wctx w;
+    memset(&w, 0, sizeof w);
+    w.fd = fd;
+    for (;;) {
+        unsigned char hb[DLP_HDR_SIZE];
+        dlp__hdr h;
+        dlp__rd r;
+        int rc = dlp__read_full(fd, hb, sizeof hb);
+        if (rc == 1)
+            wexit(&w, 0); /* EOF: the pool closed our channel */
+        if (rc)
+            wexit(&w, DLP_WEXIT_IO);
+        dlp__hdr_unpack(hb, &h);
+        if (h.len > DLP_FRAME_MAX)
+            wexit(&w, DLP_WEXIT_PROTO);
+        w.in.len = 0;
+        if (dlp__buf_reserve(&w.in, h.len))
+            wexit(&w, DLP_WEXIT_NOMEM);
+        if (dlp__read_full(fd, w.in.p, h.len))
+            wexit(&w, DLP_WEXIT_IO);
+        dlp__rd_init(&r, w.in.p, h.len);
+        switch (h.type) {
+        case DLP_F_LOAD:
+            do_load(&w, &h, &r);
+            break;
+        case DLP_F_BATCH:
+            do_batch(&w, &h, &r);
+            break;
+        case DLP_F_INSPECT:
+            do_inspect(&w, &r);
+            break;
+        default:
+            wexit(&w, DLP_WEXIT_PROTO);
+        }
+    }
+}
+
+/* Child side of dlp__worker_spawn: runs between fork and the loop. */
+static void child_setup(int chan, pid_t parent)
+{
+    sigset_t all;
+    int null;
+
+    /* Die with the parent; if it is already gone, leave now. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(DLP_WEXIT_IO);
+
+    /* Signals: default dispositions, nothing blocked, so a crash in a
+     * task kills this worker and the parent sees the signal. */
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            signal(s, SIG_DFL);
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+
+    /* Descriptors: the channel at DLP_CHANNEL_FD, stdin from /dev/null,
+     * stdout to stderr, nothing else. */
+    if (chan != DLP_CHANNEL_FD) {
+        if (chan < DLP_CHANNEL_FD) {
+            int hi = fcntl(chan, F_DUPFD_CLOEXEC, DLP_CHANNEL_FD + 1);
+            if (hi < 0)
+                _exit(DLP_WEXIT_IO);
+            chan = hi;
+        }
+        if (dup2(chan, DLP_CHANNEL_FD) < 0)
+            _exit(DLP_WEXIT_IO);
+    } else {
+        fcntl(chan, F_SETFD, 0);
+    }
+    null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null >= 0 && null != 0) {
+        dup2(null, 0);
+    }
+    if (fcntl(2, F_GETFD) >= 0)
+        dup2(2, 1);
+    close_range(DLP_CHANNEL_FD + 1, ~0u, 0);
+}
+
+int dlp__worker_spawn(pid_t *pid, int *fd, dlp_error *err)
+{
+    int sv[2], saved;
+    pid_t parent = getpid(), p;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        saved = errno;
+        return dlp__err(err, -saved, "cannot create a worker channel: %s",
+                        dlp_strerror(-saved));
+    }
+    p = fork();
+    if (p < 0) {
+        saved = errno;
+        close(sv[0]);
+        close(sv[1]);
+        return dlp__err(err, -saved, "cannot fork a worker: %s",
+                        dlp_strerror(-saved));
+    }
+    if (p == 0) {
+        close(sv[0]);
+        child_setup(sv[1], parent);
+        dlp__worker_main(DLP_CHANNEL_FD);
+    }
+    close(sv[1]);
+    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+    *pid = p;
+    *fd = sv[0];
+    return 0;
+}

@@ -1,0 +1,294 @@
+/*
+ * dlpool.h - running functions of plugins in a pool of worker processes.
+ *
+ * A pool forks worker processes.  A function is named by reference,
+ * "PLUGIN:SYMBOL"; every worker loads the plugin once, resolves the symbol
+ * once and prepares its libffi call once.  A job maps the function over
+ * argument tuples that the caller supplies through an iterator; only typed
+ * data crosses the process boundary, and results come back in input order
+ * (or as they finish, for unordered jobs).
+ *
+ * Conventions:
+ *  - A call that can fail returns int: 0 (or a count) on success and a
+ *    negative DLP_E* code on failure; OS failures are -errno.
+ *  - `dlp_error *err` may be NULL; when given, it receives a one-line message
+ *    that names what was wrong (plugin path, symbol, signature column).
+ *  - Arguments are borrowed.  Returned pointers say who owns them.
+ *  - Every function is safe to call from several threads at once, with the
+ *    exception noted on dlp_job_next().
+ */
+#ifndef DLPOOL_H
+#define DLPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DLPOOL_VERSION_MAJOR 0
+#define DLPOOL_VERSION_MINOR 1
+#define DLPOOL_VERSION_PATCH 0
+#define DLPOOL_VERSION_STRING "0.1.0"
+
+#if defined(__GNUC__) && defined(DLP_BUILDING_LIBRARY)
+#define DLP_API __attribute__((visibility("default")))
+#else
+#define DLP_API
+#endif
+
+/* ---- errors ---------------------------------------------------------- */
+
+/* dlpool's own error codes.  They sit below -4000, where no errno reaches;
+ * OS errors are returned as -errno.  Keep in step with dlp_strerror(). */
+#define DLP_ERRNO_MAP(X)                                                       \
+    X(EINVAL, -4001, "invalid argument")                                       \
+    X(ESIG, -4002, "bad signature")                                            \
+    X(ENOPLUGIN, -4003, "plugin not found or not loadable")                    \
+    X(ENOSYM, -4004, "no such symbol")                                         \
+    X(ENOSIG, -4005, "no signature known for the function")                   \
+    X(EABI, -4006, "plugin manifest has an unsupported ABI")                   \
+    X(EFFI, -4007, "libffi could not prepare the call")                        \
+    X(EPROTO, -4008, "malformed frame")                                        \
+    X(EWORKER, -4009, "worker failed")                                         \
+    X(ECLOSED, -4010, "pool is closed")                                        \
+    X(ETOOBIG, -4011, "value too large")                                       \
+    X(EINIT, -4012, "plugin init hook failed")                                 \
+    X(ETIMEDOUT, -4013, "timed out")
+
+enum {
+#define DLP_ERR_ENUM_(name, code, text) DLP_##name = (code),
+    DLP_ERRNO_MAP(DLP_ERR_ENUM_)
+#undef DLP_ERR_ENUM_
+};
+
+/* A message for a code.  Static; never NULL, also for unknown codes. */
+DLP_API const char *dlp_strerror(int code);
+
+/* Caller-owned error detail. */
+typedef struct dlp_error {
+    int code;      /* the same code the call returned */
+    char msg[512]; /* one line, names the culprit */
+} dlp_error;
+
+/* ---- types ----------------------------------------------------------- */
+
+/* The types of the signature language.  Values are part of the ABI. */
+typedef enum dlp_type {
+    DLP_T_VOID = 0,
+    DLP_T_I8,
+    DLP_T_I16,
+    DLP_T_I32,
+    DLP_T_I64,
+    DLP_T_U8,
+    DLP_T_U16,
+    DLP_T_U32,
+    DLP_T_U64,
+    DLP_T_F32,
+    DLP_T_F64,
+    DLP_T_BOOL,
+    DLP_T_STR,
+    DLP_T_BYTES
+} dlp_type;
+
+/* The name of a type in the signature language ("i64"); "?" if unknown. */
+DLP_API const char *dlp_type_name(dlp_type t);
+
+/* The most arguments a signature may have. */
+#define DLP_MAX_ARGS 32
+
+/* A parsed signature. */
+typedef struct dlp_sig {
+    dlp_type ret;
+    bool ret_owned; /* "str!": the function returns malloc'd memory */
+    unsigned nargs;
+    dlp_type args[DLP_MAX_ARGS];
+} dlp_sig;
+
+/*
+ * Parse a signature such as "i64(i64, i64)" or "str!(str)".  On failure
+ * returns DLP_ESIG and err names the column (1-based) and the problem.
+ */
+DLP_API int dlp_sig_parse(const char *text, dlp_sig *out, dlp_error *err);
+
+/* Write the canonical text of a signature ("i64(i64,i64)") into buf.
+ * Returns the length it needs, like snprintf. */
+DLP_API int dlp_sig_format(const dlp_sig *sig, char *buf, size_t size);
+
+/* ---- pools ----------------------------------------------------------- */
+
+typedef struct dlp_pool dlp_pool;
+
+typedef struct dlp_pool_options {
+    /* Worker processes; 0 means the number of online CPUs. */
+    unsigned workers;
+    /* Directories searched for a plugin named without a '/', before the
+     * installed plugin directory and the system's library search;
+     * colon-separated.  NULL: the environment's DLPOOL_PLUGIN_PATH. */
+    const char *plugin_path;
+} dlp_pool_options;
+
+/* Fill opts with the defaults. */
+DLP_API void dlp_pool_options_init(dlp_pool_options *opts);
+
+/*
+ * Create a pool and start its workers.  opts may be NULL for defaults.
+ * *out is a new pool (release with dlp_pool_destroy), NULL on failure.
+ * Workers are forks of the calling process: memory set up before this call
+ * is visible in every worker.
+ */
+DLP_API int dlp_pool_create(dlp_pool **out, const dlp_pool_options *opts,
+                            dlp_error *err);
+
+/* The number of workers the pool runs. */
+DLP_API unsigned dlp_pool_workers(const dlp_pool *pool);
+
+/*
+ * Resolve a function "PLUGIN:SYMBOL" in every worker.  sig is its signature
+ * when the plugin's manifest has no entry for SYMBOL (for a plain shared
+ * library such as libm.so.6), or NULL.  Returns a function id (>= 0) for
+ * dlp_job_create(), or a negative code; err names the plugin and symbol.
+ * Plugin code runs only in the workers, never in the calling process.
+ * Resolving the same reference twice returns the same id.
+ */
+DLP_API int dlp_pool_fn(dlp_pool *pool, const char *ref, const char *sig,
+                        dlp_error *err);
+
+/* The signature of a resolved function; NULL for an unknown id.  Borrowed:
+ * valid until the pool is destroyed. */
+DLP_API const dlp_sig *dlp_pool_fn_sig(dlp_pool *pool, int fn);
+
+/*
+ * Close the pool: no new job may be created (DLP_ECLOSED).  Jobs already
+ * created run to their end.
+ */
+DLP_API int dlp_pool_close(dlp_pool *pool);
+
+/*
+ * Terminate the workers, reap them, and free the pool.  Jobs still open
+ * must have been destroyed first.  Never hangs: a worker that does not
+ * leave when its channel closes is killed.  Accepts NULL.
+ */
+DLP_API void dlp_pool_destroy(dlp_pool *pool);
+
+/* ---- arguments ------------------------------------------------------- */
+
+/* The argument tuple of one task, filled by the job's iterator with one
+ * dlp_args_* call per argument, in order.  A value is converted to the
+ * signature's type; one that does not fit (out of range, wrong kind, a NUL
+ * inside a str) marks the task as bad input: the task fails alone with a
+ * message, and the job goes on. */
+typedef struct dlp_args dlp_args;
+
+DLP_API int dlp_args_int(dlp_args *a, int64_t v);
+DLP_API int dlp_args_uint(dlp_args *a, uint64_t v);
+DLP_API int dlp_args_double(dlp_args *a, double v);
+DLP_API int dlp_args_bool(dlp_args *a, bool v);
+/* A string of len bytes (copied); for str or bytes arguments. */
+DLP_API int dlp_args_str(dlp_args *a, const char *s, size_t len);
+DLP_API int dlp_args_bytes(dlp_args *a, const void *p, size_t len);
+/* Mark the task as bad input with a message (printf format).  The first
+ * message of a task is kept.  Always returns DLP_EINVAL. */
+DLP_API int dlp_args_fail(dlp_args *a, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* The type the next argument must have; DLP_T_VOID once all are given. */
+DLP_API dlp_type dlp_args_next_type(const dlp_args *a);
+
+/* ---- jobs ------------------------------------------------------------ */
+
+typedef struct dlp_job dlp_job;
+
+/*
+ * The iterator of a job: fill args for task number index (0, 1, 2, ...) and
+ * return 1, or return 0 when there are no more tasks, or a negative code to
+ * stop the job with that error.  Called lazily, only from the thread that
+ * calls dlp_job_next() on the job, never more than the job's window ahead
+ * of the results handed out.
+ */
+typedef int (*dlp_iter_fn)(void *ud, uint64_t index, dlp_args *args);
+
+/* Job flags. */
+#define DLP_JOB_UNORDERED 0x1u /* hand results out as they finish */
+
+typedef struct dlp_job_options {
+    unsigned flags;
+    /* Most tasks in flight (read from the iterator and not yet handed out).
+     * 0: automatic.  This bounds the memory the job uses. */
+    unsigned window;
+} dlp_job_options;
+
+/*
+ * Start a job that maps function fn over the tuples next() produces.
+ * opts may be NULL.  *out is a new job (release with dlp_job_destroy).
+ * Returns DLP_ECLOSED after dlp_pool_close().
+ */
+DLP_API int dlp_job_create(dlp_job **out, dlp_pool *pool, int fn,
+                           dlp_iter_fn next, void *ud,
+                           const dlp_job_options *opts, dlp_error *err);
+
+/* How a task failed.  Values are part of the ABI. */
+typedef enum dlp_fail_kind {
+    DLP_FAIL_NONE = 0, /* the task succeeded */
+    DLP_FAIL_PLUGIN,   /* the function called dlp_fail() */
+    DLP_FAIL_INPUT,    /* bad input: the task never ran */
+    DLP_FAIL_SIGNAL,   /* the worker was killed by a signal (result.signo) */
+    DLP_FAIL_EXIT,     /* the worker exited (result.exit_status) */
+    DLP_FAIL_RESULT,   /* the result could not be carried back */
+    DLP_FAIL_WORKER    /* the worker was lost for another reason */
+} dlp_fail_kind;
+
+/* The result of one task.  Pointers in it are borrowed: valid until the
+ * next dlp_job_next() or dlp_job_destroy() on the same job. */
+typedef struct dlp_result {
+    uint64_t index;     /* the task's position, 0-based */
+    dlp_fail_kind fail; /* DLP_FAIL_NONE on success */
+    dlp_type type;      /* the signature's return type */
+    union {
+        int64_t i; /* i8 .. i64 */
+        uint64_t u; /* u8 .. u64 */
+        double f;  /* f32, f64 */
+        bool b;
+        struct {
+            const char *ptr; /* NUL-terminated as well */
+            size_t len;
+        } s; /* str */
+    } v;
+    const char *error; /* on failure: a one-line message */
+    int signo;         /* DLP_FAIL_SIGNAL: the signal */
+    int exit_status;   /* DLP_FAIL_EXIT: the status */
+} dlp_result;
+
+/*
+ * Wait for the next result of the job.  Returns 1 with *res filled, 0 when
+ * every task has been handed out, or a negative code (the iterator's, or
+ * a pool failure; err says what).  A job is read by one thread at a time.
+ */
+DLP_API int dlp_job_next(dlp_job *job, dlp_result *res, dlp_error *err);
+
+/* Stop the job (tasks not yet run are dropped), and free it.  Accepts NULL. */
+DLP_API void dlp_job_destroy(dlp_job *job);
+
+/* ---- plugins --------------------------------------------------------- */
+
+/* One function of a plugin, as dlp_plugin_inspect() reports it. */
+typedef void (*dlp_inspect_fn)(void *ud, const char *name, const char *sig);
+
+/*
+ * Load a plugin in a short-lived child process and report its manifest:
+ * *plugin_name and *abi receive the plugin's name (new string, free() it)
+ * and manifest ABI, and fn() is called once per function.  plugin_path is
+ * as for dlp_pool_options (NULL: DLPOOL_PLUGIN_PATH).
+ */
+DLP_API int dlp_plugin_inspect(const char *plugin, const char *plugin_path,
+                               char **plugin_name, unsigned *abi,
+                               dlp_inspect_fn fn, void *ud, dlp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DLPOOL_H */
