@@ -671,11 +671,17 @@ DLP_API void dlp_pool_destroy(dlp_pool *p)
             p->w[i].fd = -2;
         }
     }
+    uint64_t deadline = dlp__now_ns() + EXIT_GRACE_MS * 1000000ull;
     for (unsigned i = 0; p->w && i < p->nworkers; i++) {
         dlp__worker *w = &p->w[i];
         dlp__batch *b, *next;
-        if (w->fd == -2)
-            dlp__reap(w->pid, EXIT_GRACE_MS);
+        if (w->fd == -2) {
+            /* One grace period for all workers, not one each. */
+            uint64_t now = dlp__now_ns();
+            dlp__reap(w->pid, now < deadline
+                                  ? (int)((deadline - now) / 1000000u)
+                                  : 0);
+        }
         for (b = w->head; b; b = next) {
             next = b->next;
             dlp__batch_free(b);

@@ -42,6 +42,10 @@ static int64_t divide(int64_t a, int64_t b)
         dlp_fail("division by zero: %lld / 0", (long long)a);
         return 0;
     }
+    if (a == INT64_MIN && b == -1) {
+        dlp_fail("overflow: %lld / -1", (long long)a);
+        return 0;
+    }
     return a / b;
 }
 
