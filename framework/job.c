@@ -63,9 +63,11 @@ struct dlp_job {
     dlp_iter_fn next;
     void *ud;
     unsigned flags;
+    int wait_fd;
     /* (owner) */
     uint64_t next_in;
     int iter_done, iter_rc;
+    int paused; /* the iterator said DLP_ITER_PAUSE */
     dlp__batch *fill;
     char *held; /* data of the result handed out last */
     dlp_args args;
@@ -88,6 +90,12 @@ static size_t pow2_at_least(size_t n)
     return w;
 }
 
+DLP_API void dlp_job_options_init(dlp_job_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->wait_fd = -1;
+}
+
 DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
                            dlp_iter_fn next, void *ud,
                            const dlp_job_options *opts, dlp_error *err)
@@ -108,6 +116,7 @@ DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
     }
     j->ring = calloc(w, sizeof *j->ring);
     j->flags = opts ? opts->flags : 0;
+    j->wait_fd = opts && (opts->flags & DLP_JOB_WAIT_FD) ? opts->wait_fd : -1;
     if (j->ring && (j->flags & DLP_JOB_UNORDERED))
         j->doneq = malloc(w * sizeof *j->doneq);
     if (!j->ring || ((j->flags & DLP_JOB_UNORDERED) && !j->doneq)) {
@@ -513,10 +522,12 @@ static int pull(dlp_job *j, size_t room)
         a->argi = 0;
         a->bad = 0;
         rc = j->next(j->ud, j->next_in, a);
-        if (rc <= 0) {
+        if (rc <= 0 || rc == DLP_ITER_PAUSE) {
             b->frame.len = rec;
             if (rc == 0)
                 j->iter_done = 1;
+            else if (rc == DLP_ITER_PAUSE)
+                j->paused = 1;
             else
                 j->iter_rc = rc;
             return 0;
@@ -571,7 +582,7 @@ static int feed(dlp_job *j)
                 j->redo_tail = NULL;
             dlp__pool_send(p, w, b);
         }
-        int can_pull = !j->iter_done && !j->iter_rc &&
+        int can_pull = !j->iter_done && !j->iter_rc && !j->paused &&
                        j->ring[j->next_in & j->mask].state == SLOT_EMPTY;
         if (j->fill && j->fill->count &&
             (j->fill->count >= j->target || !can_pull)) {
@@ -704,12 +715,18 @@ DLP_API int dlp_job_next(dlp_job *j, dlp_result *res, dlp_error *err)
         }
         if (j->iter_done && j->delivered == j->next_in)
             continue;
+        if (j->paused && j->wait_fd < 0 && j->delivered == j->next_in) {
+            j->paused = 0; /* nothing to wait for but the iterator */
+            continue;
+        }
         if (dlp__pool_alive(p) == 0) {
             pthread_mutex_unlock(&p->mu);
             return dlp__err(err, DLP_EWORKER,
                             "every worker of the pool is gone");
         }
-        dlp__pool_drive(p);
+        if (dlp__pool_drive(p, j->paused ? j->wait_fd : -1) ||
+            (j->paused && j->wait_fd < 0))
+            j->paused = 0;
     }
 }
 

@@ -18,9 +18,6 @@
 #include "loader.h"
 #include "sig.h"
 
-#ifndef DLP_PLUGINDIR
-#define DLP_PLUGINDIR "/usr/local/lib/dlpool/plugins"
-#endif
 
 struct dlp__loaded {
     struct dlp__loaded *next;

@@ -11,6 +11,10 @@
 #include <ffi.h>
 
 #include "dlpool/plugin.h"
+
+#ifndef DLP_PLUGINDIR
+#define DLP_PLUGINDIR "/usr/local/lib/dlpool/plugins"
+#endif
 #include "common.h"
 #include "wire.h"
 

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "loader.h"
@@ -411,27 +412,46 @@ static void read_worker(dlp_pool *p, dlp__worker *w)
     }
 }
 
-void dlp__pool_drive(dlp_pool *p)
+int dlp__pool_drive(dlp_pool *p, int extra_fd)
 {
-    struct pollfd pfd[1 + 256];
+    struct pollfd pfd[2 + 256];
     struct pollfd *fds = pfd;
-    unsigned n = 0;
+    unsigned n = 0, base;
+    int extra_ready = 0;
 
     if (p->driving) {
-        pthread_cond_wait(&p->cv, &p->mu);
-        return;
+        if (extra_fd < 0) {
+            pthread_cond_wait(&p->cv, &p->mu);
+            return 0;
+        }
+        /* The driver does not poll our descriptor: look again soon. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 10000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        return 1;
     }
     p->driving = 1;
-    if (p->nworkers + 1 > sizeof pfd / sizeof pfd[0]) {
-        fds = malloc((p->nworkers + 1) * sizeof *fds);
+    if (p->nworkers + 2 > sizeof pfd / sizeof pfd[0]) {
+        fds = malloc((p->nworkers + 2) * sizeof *fds);
         if (!fds) {
             p->driving = 0;
-            return;
+            return 1;
         }
     }
     fds[n].fd = p->wakefd;
     fds[n].events = POLLIN;
+    fds[n].revents = 0;
     n++;
+    fds[n].fd = extra_fd;
+    fds[n].events = POLLIN;
+    fds[n].revents = 0;
+    n++;
+    base = n;
     for (unsigned i = 0; i < p->nworkers; i++) {
         dlp__worker *w = &p->w[i];
         fds[n].fd = w->fd; /* -1 is ignored by poll */
@@ -448,21 +468,25 @@ void dlp__pool_drive(dlp_pool *p)
             ssize_t rr = read(p->wakefd, &v, sizeof v);
             (void)rr;
         }
+        extra_ready = fds[1].revents != 0;
         for (unsigned i = 0; i < p->nworkers; i++) {
             dlp__worker *w = &p->w[i];
-            short re = fds[i + 1].revents;
-            if (!re || w->fd != fds[i + 1].fd)
+            short re = fds[base + i].revents;
+            if (!re || w->fd != fds[base + i].fd)
                 continue;
             if (re & POLLOUT)
                 flush_worker(p, w);
             if (w->fd >= 0 && (re & (POLLIN | POLLHUP | POLLERR)))
                 read_worker(p, w);
         }
+    } else if (rc < 0) {
+        extra_ready = 1; /* EINTR: let the caller look again */
     }
     if (fds != pfd)
         free(fds);
     p->driving = 0;
     pthread_cond_broadcast(&p->cv);
+    return extra_ready;
 }
 
 static long online_cpus(void)
@@ -616,7 +640,7 @@ DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
     /* The table may move while we drive (another thread may add to it),
      * so always index it afresh. */
     while (p->fns[id].pending > 0 && dlp__pool_alive(p) > 0)
-        dlp__pool_drive(p);
+        dlp__pool_drive(p, -1);
     f = &p->fns[id];
     if (f->code == 0 && dlp__pool_alive(p) == 0) {
         f->code = DLP_EWORKER;
@@ -625,7 +649,19 @@ DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
     }
     if (f->code) {
         f->state = DLP_FN_FAILED;
-        rc = dlp__err(err, f->code, "%s", f->msg);
+        if (f->code == DLP_ENOPLUGIN && !strchr(f->path, '/')) {
+            /* A bare name nobody found: say where we looked. */
+            const char *env = p->plugin_path ? p->plugin_path
+                                             : getenv("DLPOOL_PLUGIN_PATH");
+            rc = dlp__err(err, f->code,
+                          "plugin '%s' not found in %s%s%s, %s, or the "
+                          "system's library path (%s)",
+                          f->path, p->plugin_path ? "the plugin path" :
+                          "DLPOOL_PLUGIN_PATH", env ? "=" : " (unset)",
+                          env ? env : "", DLP_PLUGINDIR, f->msg);
+        } else {
+            rc = dlp__err(err, f->code, "%s", f->msg);
+        }
         pthread_mutex_unlock(&p->mu);
         return rc;
     }

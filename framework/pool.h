@@ -77,10 +77,11 @@ DLP_PRIV dlp__worker *dlp__pool_pick(dlp_pool *p, unsigned limit);
 DLP_PRIV unsigned dlp__pool_alive(dlp_pool *p);
 
 /* One step of the event loop: poll the channels (mu released meanwhile),
- * read and dispatch replies, write pending frames.  If another thread is
- * driving, wait for it to finish a step instead.  mu is held on entry and
- * on return. */
-DLP_PRIV void dlp__pool_drive(dlp_pool *p);
+ * and extra_fd too if it is not -1, read and dispatch replies, write
+ * pending frames.  If another thread is driving, wait for it to finish a
+ * step instead (at most 10 ms when extra_fd is given).  Returns 1 if
+ * extra_fd may be readable.  mu is held on entry and on return. */
+DLP_PRIV int dlp__pool_drive(dlp_pool *p, int extra_fd);
 
 /* Job side, called by the loop with mu held. */
 DLP_PRIV void dlp__job_result(struct dlp_job *j, uint64_t index, int kind,

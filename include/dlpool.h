@@ -206,21 +206,33 @@ typedef struct dlp_job dlp_job;
 /*
  * The iterator of a job: fill args for task number index (0, 1, 2, ...) and
  * return 1, or return 0 when there are no more tasks, or a negative code to
- * stop the job with that error.  Called lazily, only from the thread that
- * calls dlp_job_next() on the job, never more than the job's window ahead
- * of the results handed out.
+ * stop the job with that error, or DLP_ITER_PAUSE when no task is ready yet
+ * (args untouched): the job then sends the tasks it holds at once, hands
+ * out results as they come, and calls again once the job's wait_fd is
+ * readable (without DLP_JOB_WAIT_FD: after the next results arrive).
+ * Called lazily, only from the thread that calls dlp_job_next() on the
+ * job, never more than the job's window ahead of the results handed out.
  */
 typedef int (*dlp_iter_fn)(void *ud, uint64_t index, dlp_args *args);
 
+#define DLP_ITER_PAUSE 2
+
 /* Job flags. */
 #define DLP_JOB_UNORDERED 0x1u /* hand results out as they finish */
+#define DLP_JOB_WAIT_FD 0x2u   /* poll opts.wait_fd while paused */
 
 typedef struct dlp_job_options {
     unsigned flags;
     /* Most tasks in flight (read from the iterator and not yet handed out).
      * 0: automatic.  This bounds the memory the job uses. */
     unsigned window;
+    /* With DLP_JOB_WAIT_FD: a descriptor the iterator reads from, polled
+     * while the iterator is paused (DLP_ITER_PAUSE). */
+    int wait_fd;
 } dlp_job_options;
+
+/* Fill opts with the defaults. */
+DLP_API void dlp_job_options_init(dlp_job_options *opts);
 
 /*
  * Start a job that maps function fn over the tuples next() produces.

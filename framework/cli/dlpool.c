@@ -7,12 +7,15 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -67,14 +70,73 @@ static void die_usage(const char *fmt, ...)
 
 /* ---- reading tasks --------------------------------------------------- */
 
+/* The input, read in blocks straight from its descriptor: the reader
+ * can tell whether a whole line is at hand without blocking, so a task
+ * from a slow pipe is sent at once instead of waiting for a full batch. */
 typedef struct input {
-    FILE *f;
+    int fd;
     const char *name;
-    char *line;
-    size_t cap;
+    char *buf;
+    size_t cap, start, end; /* unread bytes are buf[start, end) */
+    int eof;
     const dlp_sig *sig;
     int io_errno;
+    int paused; /* the input has made us wait: do not hold results back */
 } input;
+
+#define INPUT_PAUSE 2
+
+/* The next line (without its newline) in *line, *len: returns 1, 0 at the
+ * end of the input, -errno on a read error, or INPUT_PAUSE when may_pause
+ * is set and no whole line can be had without blocking. */
+static int read_line(input *in, const char **line, size_t *len,
+                     int may_pause)
+{
+    for (;;) {
+        char *nl = memchr(in->buf + in->start, '\n', in->end - in->start);
+        if (nl) {
+            *line = in->buf + in->start;
+            *len = (size_t)(nl - *line);
+            in->start = (size_t)(nl - in->buf) + 1;
+            return 1;
+        }
+        if (in->eof) {
+            if (in->end == in->start)
+                return 0;
+            *line = in->buf + in->start; /* a last line with no newline */
+            *len = in->end - in->start;
+            in->start = in->end;
+            return 1;
+        }
+        if (in->start) {
+            memmove(in->buf, in->buf + in->start, in->end - in->start);
+            in->end -= in->start;
+            in->start = 0;
+        }
+        if (in->end == in->cap) {
+            size_t cap = in->cap ? in->cap * 2 : 1 << 16;
+            char *b = realloc(in->buf, cap);
+            if (!b)
+                return -ENOMEM;
+            in->buf = b;
+            in->cap = cap;
+        }
+        if (may_pause) {
+            struct pollfd pfd = {in->fd, POLLIN, 0};
+            if (poll(&pfd, 1, 0) == 0)
+                return INPUT_PAUSE;
+        }
+        ssize_t r = read(in->fd, in->buf + in->end, in->cap - in->end);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r == 0)
+            in->eof = 1;
+        in->end += (size_t)r;
+    }
+}
 
 static const char *json_kind(const json_t *v)
 {
@@ -126,36 +188,40 @@ static int next_task(void *ud, uint64_t index, dlp_args *a)
     input *in = ud;
     json_error_t jerr;
     json_t *v;
-    ssize_t n;
+    const char *line = NULL;
+    size_t n = 0, i = 0;
+    int rc;
     (void)index;
 
-    errno = 0;
-    n = getline(&in->line, &in->cap, in->f);
-    if (n < 0) {
-        if (ferror(in->f)) {
-            in->io_errno = errno ? errno : EIO;
-            return -EIO;
-        }
+    rc = read_line(in, &line, &n, 1);
+    if (rc == INPUT_PAUSE) {
+        /* Input is slow: from now on results are written as they come. */
+        in->paused = 1;
+        fflush(stdout);
+        return DLP_ITER_PAUSE;
+    }
+    if (rc < 0) {
+        in->io_errno = -rc;
+        return -EIO;
+    }
+    if (rc == 0)
         return 0;
-    }
-    while (n > 0 && (in->line[n - 1] == '\n' || in->line[n - 1] == '\r'))
+    if (n > 0 && line[n - 1] == '\r')
         n--;
-    {
-        ssize_t i = 0;
-        while (i < n && (in->line[i] == ' ' || in->line[i] == '\t'))
-            i++;
-        if (i == n)
-            return dlp_args_fail(a, "empty line"), 1;
+    while (i < n && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    if (i == n) {
+        dlp_args_fail(a, "empty line");
+        return 1;
     }
-    v = json_loadb(in->line, (size_t)n, JSON_DECODE_ANY | JSON_ALLOW_NUL,
-                   &jerr);
+    v = json_loadb(line, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     if (!v) {
         dlp_args_fail(a, "bad JSON at column %d: %s", jerr.column,
                       jerr.text);
         return 1;
     }
     if (json_is_array(v)) {
-        size_t i, len = json_array_size(v);
+        size_t len = json_array_size(v);
         if (len != in->sig->nargs)
             dlp_args_fail(a, "expected %u argument%s, got %zu",
                           in->sig->nargs, in->sig->nargs == 1 ? "" : "s",
@@ -296,7 +362,7 @@ static int cmd_run(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     dlp_pool_options popts;
-    dlp_job_options jopts = {0, 0};
+    dlp_job_options jopts;
     const char *sig = NULL, *ref, *path = NULL;
     dlp_pool *pool = NULL;
     dlp_job *job = NULL;
@@ -307,6 +373,7 @@ static int cmd_run(int argc, char **argv)
     static char outbuf[1 << 16];
 
     dlp_pool_options_init(&popts);
+    dlp_job_options_init(&jopts);
     optind = 1;
     while ((opt = getopt_long(argc, argv, "+j:h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -352,12 +419,12 @@ static int cmd_run(int argc, char **argv)
     }
 
     memset(&in, 0, sizeof in);
-    in.f = stdin;
+    in.fd = 0;
     in.name = "standard input";
     if (path && strcmp(path, "-") != 0) {
-        in.f = fopen(path, "re");
+        in.fd = open(path, O_RDONLY | O_CLOEXEC);
         in.name = path;
-        if (!in.f) {
+        if (in.fd < 0) {
             fprintf(stderr, "%s: cannot open input '%s': %s\n", prog, path,
                     strerror(errno));
             return EXIT_SETUP;
@@ -375,6 +442,8 @@ static int cmd_run(int argc, char **argv)
         goto out;
     }
     in.sig = dlp_pool_fn_sig(pool, fn);
+    jopts.flags |= DLP_JOB_WAIT_FD;
+    jopts.wait_fd = in.fd;
     if ((rc = dlp_job_create(&job, pool, fn, next_task, &in, &jopts,
                              &err))) {
         fprintf(stderr, "%s: %s\n", prog, err.msg);
@@ -388,6 +457,8 @@ static int cmd_run(int argc, char **argv)
         if (rc <= 0)
             break;
         put_result(stdout, &r, &c);
+        if (in.paused)
+            fflush(stdout);
     }
     fflush(stdout);
     if (rc < 0) {
@@ -405,9 +476,9 @@ static int cmd_run(int argc, char **argv)
 out:
     dlp_job_destroy(job);
     dlp_pool_destroy(pool);
-    free(in.line);
-    if (in.f && in.f != stdin)
-        fclose(in.f);
+    free(in.buf);
+    if (in.fd > 0)
+        close(in.fd);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "%s: writing results: %s\n", prog, strerror(errno));
         status = EXIT_SETUP;
