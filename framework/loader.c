@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "loader.h"
@@ -30,11 +31,14 @@ static int try_file(const char *dir, size_t dlen, const char *name,
                     const char *suffix, char **out)
 {
     size_t n = dlen + 1 + strlen(name) + strlen(suffix) + 1;
+    struct stat st;
     char *p = malloc(n);
     if (!p)
         return -ENOMEM;
     snprintf(p, n, "%.*s/%s%s", (int)dlen, dir, name, suffix);
-    if (access(p, R_OK) == 0) {
+    /* A directory named like the plugin (a common layout beside the .so)
+     * must not shadow the file. */
+    if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, R_OK) == 0) {
         *out = p;
         return 1;
     }
@@ -104,19 +108,21 @@ static int load_plugin(dlp__loader *L, const char *path,
     m = dlsym(h, DLP_MANIFEST_SYMBOL);
     if (m) {
         /* Check the version before reading any other field. */
-        if (m->abi != DLP_PLUGIN_ABI) {
+        /* Copy what the message needs: m is gone after dlclose. */
+        uint32_t abi = m->abi, size = m->size;
+        if (abi != DLP_PLUGIN_ABI) {
             dlclose(h);
             return dlp__err(err, DLP_EABI,
                             "plugin '%s': manifest ABI %u, this dlpool reads "
                             "ABI %d",
-                            path, (unsigned)m->abi, DLP_PLUGIN_ABI);
+                            path, (unsigned)abi, DLP_PLUGIN_ABI);
         }
-        if (m->size < sizeof(dlp_manifest)) {
+        if (size < sizeof(dlp_manifest)) {
             dlclose(h);
             return dlp__err(err, DLP_EABI,
                             "plugin '%s': manifest is %u bytes, expected at "
                             "least %zu",
-                            path, (unsigned)m->size, sizeof(dlp_manifest));
+                            path, (unsigned)size, sizeof(dlp_manifest));
         }
         if (m->host)
             *m->host = &dlp__host_api;
@@ -151,6 +157,16 @@ int dlp__load_manifest(dlp__loader *L, const char *plugin,
     int rc = load_plugin(L, plugin, &l, err);
     *out = rc ? NULL : l->m;
     return rc;
+}
+
+/* Prefix a signature error with the plugin and function it belongs to. */
+static int sig_error(dlp_error *err, int rc, const char *plugin,
+                     const char *symbol)
+{
+    char inner[sizeof err->msg];
+    snprintf(inner, sizeof inner, "%s", err ? err->msg : "");
+    return dlp__err(err, rc, "plugin '%s', function '%s': %s", plugin,
+                    symbol, inner);
 }
 
 int dlp__load_fn(dlp__loader *L, const char *plugin, const char *symbol,
@@ -189,16 +205,12 @@ int dlp__load_fn(dlp__loader *L, const char *plugin, const char *symbol,
         memcpy(&fn->addr, &p, sizeof p);
     }
     if (msig) {
-        if ((rc = dlp_sig_parse(msig, &fn->sig, err))) {
-            char inner[sizeof err->msg];
-            snprintf(inner, sizeof inner, "%s", err ? err->msg : "");
-            return dlp__err(err, rc, "plugin '%s', function '%s': %s",
-                            plugin, symbol, inner);
-        }
+        if ((rc = dlp_sig_parse(msig, &fn->sig, err)))
+            return sig_error(err, rc, plugin, symbol);
         if (sig_text && *sig_text) {
             dlp_sig given;
             if ((rc = dlp_sig_parse(sig_text, &given, err)))
-                return rc;
+                return sig_error(err, rc, plugin, symbol);
             if (!dlp__sig_equal(&given, &fn->sig))
                 return dlp__err(err, DLP_ESIG,
                                 "plugin '%s', function '%s': the manifest "
@@ -207,7 +219,7 @@ int dlp__load_fn(dlp__loader *L, const char *plugin, const char *symbol,
         }
     } else if (sig_text && *sig_text) {
         if ((rc = dlp_sig_parse(sig_text, &fn->sig, err)))
-            return rc;
+            return sig_error(err, rc, plugin, symbol);
     } else {
         return dlp__err(err, DLP_ENOSIG,
                         "plugin '%s': '%s' has no manifest entry; give its "

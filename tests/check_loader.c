@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "loader.h"
@@ -51,7 +52,8 @@
  *   d1/onlyso.so -> testplug.so      d2/notelf.so    (a text file)
  *   d1/order.so  -> examples.so      d3/             (empty)
  */
-static char dirs[3][PATH_MAX];
+/* Short enough that every path made from them fits in PATH_MAX. */
+static char dirs[3][256];
 static char made[16][PATH_MAX];
 static unsigned nmade;
 
@@ -73,6 +75,8 @@ static void link_into(const char *dir, const char *name, const char *target)
 static void setup_dirs(void)
 {
     const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
     char testplug[PATH_MAX], examples[PATH_MAX];
     FILE *f;
 
@@ -80,8 +84,12 @@ static void setup_dirs(void)
     real_plugin(tu_examples(), examples);
     nmade = 0;
     for (int i = 0; i < 3; i++) {
-        snprintf(dirs[i], sizeof dirs[i], "%s/dlpool-check-loader-XXXXXX",
-                 tmp && *tmp ? tmp : "/tmp");
+        int n = snprintf(dirs[i], sizeof dirs[i],
+                         "%s/dlpool-check-loader-XXXXXX",
+                         tmp);
+        ck_assert_msg(n > 0 && (size_t)n < sizeof dirs[i],
+                      "expected TMPDIR to be shorter than %zu bytes, got %s",
+                      sizeof dirs[i] - 32, tmp);
         ck_assert_msg(mkdtemp(dirs[i]) != NULL,
                       "expected a temporary directory: %s", strerror(errno));
     }
@@ -535,9 +543,13 @@ START_TEST(test_err_sig_malformed)
                           &fn, &err);
     expect_code(rc, err, DLP_ESIG);
     expect_names(err, "int");
+    expect_names(err, tu_plugin("testplug"));
+    expect_names(err, "echo_i64");
     rc = dlp__load_fn(&L, "libm.so.6", "cbrt", "f64(f64", &fn, &err);
     expect_code(rc, err, DLP_ESIG);
     expect_names(err, "f64(f64");
+    expect_names(err, "libm.so.6");
+    expect_names(err, "cbrt");
     dlp__unload_all(&L);
 }
 END_TEST
@@ -624,6 +636,83 @@ START_TEST(test_err_init_hook)
 }
 END_TEST
 
+START_TEST(test_find_skips_directory)
+{
+    /* A directory named like the plugin (a common layout beside the .so)
+     * must not shadow the plugin file. */
+    char sub[PATH_MAX];
+    snprintf(sub, sizeof sub, "%s/dirplug", dirs[2]);
+    ck_assert_msg(mkdir(sub, 0700) == 0, "expected to create %s: %s", sub,
+                  strerror(errno));
+    link_into(dirs[2], "dirplug.so", tu_plugin("testplug"));
+    char want[PATH_MAX];
+    snprintf(want, sizeof want, "%s/dirplug.so", dirs[2]);
+    expect_found("dirplug", dirs[2], want);
+    unlink(want);
+    nmade--;
+    rmdir(sub);
+}
+END_TEST
+
+START_TEST(test_err_abi)
+{
+    /* A manifest of another ABI version is refused before any other field
+     * is read, naming the plugin and both versions. */
+    dlp__loader L = {0};
+    dlp_error err = {0};
+    dlp__fn fn;
+    int rc = dlp__load_fn(&L, tu_plugin("badabi"), "never", NULL, &fn, &err);
+    expect_code(rc, err, DLP_EABI);
+    expect_names(err, tu_plugin("badabi"));
+    expect_names(err, "ABI 99");
+    ck_assert_ptr_null(L.head);
+    dlp__unload_all(&L);
+}
+END_TEST
+
+START_TEST(test_hooks_init_and_fini)
+{
+    /* init runs once when the plugin is loaded, before any call; fini runs
+     * once when the worker's plugins are unloaded. */
+    dlp__loader L = {0};
+    dlp_error err = {0};
+    dlp__fn fn;
+    dlp__buf out = {0};
+    dlp__rd r;
+    char mark[PATH_MAX], line[64] = "";
+    const char *tmp = getenv("TMPDIR");
+    FILE *f;
+    int64_t v;
+
+    snprintf(mark, sizeof mark, "%s/dlpool-fini-%d", tmp && *tmp ? tmp : "/tmp",
+             (int)getpid());
+    unlink(mark);
+    setenv("DLPOOL_TEST_FINI", mark, 1);
+    int rc = dlp__load_fn(&L, tu_plugin("hooks"), "initialised", NULL, &fn,
+                          &err);
+    tu_ok(rc, err);
+    dlp__rd_init(&r, "", 0);
+    rc = dlp__invoke(&fn, 0, &r, &out);
+    tu_ok(rc, err);
+    ck_assert_uint_eq(out.len, DLP_RESULT_HDR + 8);
+    memcpy(&v, out.p + DLP_RESULT_HDR, 8);
+    ck_assert_msg(v == 42, "expected init to have set 42, got %lld",
+                  (long long)v);
+    ck_assert_msg(access(mark, F_OK) != 0,
+                  "expected no fini mark before unloading, found %s", mark);
+    dlp__unload_all(&L);
+    f = fopen(mark, "r");
+    ck_assert_msg(f != NULL, "expected fini to write %s: %s", mark,
+                  strerror(errno));
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    ck_assert_str_eq(line, "fini\n");
+    ck_assert_ptr_null(fgets(line, sizeof line, f)); /* once only */
+    fclose(f);
+    unlink(mark);
+    dlp__buf_free(&out);
+}
+END_TEST
+
 Suite *dlp_test_loader(void);
 
 Suite *dlp_test_loader(void)
@@ -644,6 +733,7 @@ Suite *dlp_test_loader(void)
     tcase_add_test(find, test_find_env_path);
     tcase_add_test(find, test_find_then_load);
     tcase_add_test(find, test_find_empty_name);
+    tcase_add_test(find, test_find_skips_directory);
     suite_add_tcase(s, find);
 
     tcase_add_test(core, test_load_manifest_entry);
@@ -654,6 +744,7 @@ Suite *dlp_test_loader(void)
     tcase_add_test(core, test_manifest_examples);
     tcase_add_test(core, test_manifest_plain_library);
     tcase_add_test(core, test_unload_all);
+    tcase_add_test(core, test_hooks_init_and_fini);
     suite_add_tcase(s, core);
 
     tcase_add_unchecked_fixture(errors, setup_dirs, teardown_dirs);
@@ -665,6 +756,7 @@ Suite *dlp_test_loader(void)
     tcase_add_test(errors, test_err_not_shared_object);
     tcase_add_test(errors, test_err_bad_manifest_sig);
     tcase_add_test(errors, test_err_init_hook);
+    tcase_add_test(errors, test_err_abi);
     suite_add_tcase(s, errors);
     return s;
 }
