@@ -1,7 +1,7 @@
 /*
  * sig.c - parsing and printing the signature language.
  *
- *   sig   := ws type ['!'] ws '(' ws [ args ] ws ')' ws
+ *   sig   := ws type ws ['!'] ws '(' ws [ args ] ws ')' ws
  *   args  := 'void' | type ws { ',' ws type ws }
  *
  * Errors name the 1-based column of the offending character, because a
@@ -169,6 +169,7 @@ DLP_API int dlp_sig_parse(const char *text, dlp_sig *out, dlp_error *err)
     p = skip_space(text);
     if ((rc = parse_type(text, &p, &sig.ret, err)))
         return rc;
+    p = skip_space(p); /* "str !" reads as "str!": spaces are free */
     if (*p == '!') {
         if (sig.ret != DLP_T_STR)
             return dlp__err(err, DLP_ESIG,

@@ -183,7 +183,7 @@ START_TEST(test_every_type_as_argument)
         char text[64];
         dlp_sig sig;
         if (t == DLP_T_VOID)
-            continue; /* void as an argument means "no arguments" */
+            continue; /* As an argument, void means "no arguments". */
         snprintf(text, sizeof text, "i64(%s)", dlp_type_name(t));
         sig = parse_ok(text);
         ck_assert_int_eq(sig.ret, DLP_T_I64);
@@ -202,7 +202,7 @@ START_TEST(test_every_type_as_return)
         char text[64];
         dlp_sig sig;
         if (t == DLP_T_BYTES)
-            continue; /* rejected, see test_bytes_return */
+            continue; /* A bytes return is an error: test_bytes_return. */
         snprintf(text, sizeof text, "%s(i32)", dlp_type_name(t));
         sig = parse_ok(text);
         ck_assert_msg(sig.ret == t, "'%s': expected return %s, got %s", text,
@@ -287,6 +287,10 @@ START_TEST(test_spaces)
     dlp_sig o = parse_ok("  str! ( str , str )  ");
     ck_assert_msg(o.ret == DLP_T_STR && o.ret_owned && o.nargs == 2,
                   "expected str!(str,str), got %s", format(&o));
+    /* A space between str and its '!' is a space like any other. */
+    o = parse_ok("str !(str)");
+    ck_assert_msg(o.ret == DLP_T_STR && o.ret_owned && o.nargs == 1,
+                  "'str !(str)': expected str!(str), got %s", format(&o));
 }
 END_TEST
 
@@ -539,7 +543,8 @@ START_TEST(test_unknown_type)
     parse_fails("i64(i64,int)", 9, "unknown type 'int'");
     parse_fails("int(i64)", 1, "unknown type 'int'");
     parse_fails("  long(i64)", 3, "unknown type 'long'");
-    parse_fails("i64(I64)", 5, "unknown type 'I64'"); /* case matters */
+    /* Type names are case-sensitive. */
+    parse_fails("i64(I64)", 5, "unknown type 'I64'");
     parse_fails("i64(i128)", 5, "unknown type 'i128'");
     parse_fails("i64(string)", 5, "unknown type 'string'");
     parse_fails("i64(i64, str, float)", 15, "unknown type 'float'");
