@@ -441,13 +441,36 @@ void dlp__job_lost(dlp_job *j, uint64_t index, dlp_fail_kind kind,
     slot_done(j, s);
 }
 
-void dlp__job_requeue(dlp_job *j, dlp__batch *b)
+int dlp__job_requeue(dlp_job *j, dlp__batch *b, int have_skip,
+                     uint64_t skip)
 {
-    /* Keep the unanswered records and make the frame a fresh batch. */
-    size_t rest = b->frame.len - b->scan;
-    uint32_t count = b->count - b->done;
-    memmove(b->frame.p + BATCH_RECORDS, b->frame.p + b->scan, rest);
-    b->frame.len = BATCH_RECORDS + rest;
+    /* Compact the unanswered records to the front of the frame (moving
+     * forward only, so in place), leaving out the skipped one, and make
+     * the frame a fresh batch.  The frame is our own, not a peer's. */
+    size_t src = b->scan, dst = BATCH_RECORDS;
+    uint32_t count = 0;
+    int hit = 0;
+    while (src + DLP_TASK_HDR <= b->frame.len) {
+        uint64_t index;
+        uint32_t arglen;
+        size_t reclen;
+        memcpy(&index, b->frame.p + src, 8);
+        memcpy(&arglen, b->frame.p + src + 8, 4);
+        reclen = DLP_TASK_HDR + arglen;
+        if (have_skip && !hit && index == skip) {
+            hit = 1;
+        } else {
+            memmove(b->frame.p + dst, b->frame.p + src, reclen);
+            dst += reclen;
+            count++;
+        }
+        src += reclen;
+    }
+    if (count == 0) {
+        dlp__batch_free(b);
+        return hit;
+    }
+    b->frame.len = dst;
     memcpy(b->frame.p + DLP_HDR_SIZE, &count, 4);
     dlp__frame_end(&b->frame, 0);
     b->count = count;
@@ -459,6 +482,7 @@ void dlp__job_requeue(dlp_job *j, dlp__batch *b)
     else
         j->redo = b;
     j->redo_tail = b;
+    return hit;
 }
 
 void dlp__job_timing(dlp_job *j, uint32_t n, uint64_t busy_ns)
@@ -692,7 +716,8 @@ DLP_API int dlp_job_next(dlp_job *j, dlp_result *res, dlp_error *err)
             pthread_mutex_unlock(&p->mu);
             return 1;
         }
-        if (j->iter_rc) {
+        if (j->iter_rc && j->delivered == j->next_in) {
+            /* Every task pulled before the failure has been handed out. */
             rc = j->iter_rc;
             pthread_mutex_unlock(&p->mu);
             return dlp__err(err, rc, "the job's iterator failed: %s",
@@ -713,7 +738,7 @@ DLP_API int dlp_job_next(dlp_job *j, dlp_result *res, dlp_error *err)
             pthread_mutex_unlock(&p->mu);
             return 1;
         }
-        if (j->iter_done && j->delivered == j->next_in)
+        if ((j->iter_done || j->iter_rc) && j->delivered == j->next_in)
             continue;
         if (j->paused && j->wait_fd < 0 && j->delivered == j->next_in) {
             j->paused = 0; /* nothing to wait for but the iterator */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -161,14 +162,16 @@ static dlp__batch *make_load(dlp_pool *p, uint32_t id)
 /* Start a worker in slot w and give it every function resolved so far. */
 static int start_worker(dlp_pool *p, dlp__worker *w, dlp_error *err)
 {
-    int rc = dlp__worker_spawn(&w->pid, &w->fd, err);
+    int rc = dlp__worker_spawn(&w->pid, &w->fd, w->score, err);
     if (rc)
         return rc;
     w->serial++;
     for (uint32_t id = 0; id < p->nfns; id++) {
         dlp__fnent *f = &p->fns[id];
         dlp__batch *b;
-        if (f->state == DLP_FN_FAILED)
+        /* A function that already failed (or crashed the worker this one
+         * replaces) is not loaded again: no fork loop on a bad plugin. */
+        if (f->state == DLP_FN_FAILED || f->code)
             continue;
         if (!(b = make_load(p, id)))
             return dlp__err(err, -ENOMEM, "out of memory");
@@ -213,6 +216,8 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
     char status[96], reason[256];
     int st;
     dlp__batch *b, *next;
+    dlp__score sc;
+    dlp_fail_kind kind = DLP_FAIL_WORKER;
     /* The head frame was being worked on only if it was sent, at least in
      * part; a frame still wholly queued cannot be to blame. */
     int first = !(w->send == w->head && w->send_off == 0);
@@ -220,14 +225,17 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
     close(w->fd);
     w->fd = -1;
     st = dlp__reap(w->pid, why ? 0 : LOST_GRACE_MS);
-    if (why)
+    /* The worker is dead: its scoreboard entry is final. */
+    sc = *w->score;
+    if (why) {
         snprintf(reason, sizeof reason, "worker %d: %s", (int)w->pid, why);
-    else if (st == -1)
+    } else if (st == -1) {
         snprintf(reason, sizeof reason, "worker %d lost", (int)w->pid);
-    else {
+    } else {
         dlp__describe_status(st, status, sizeof status);
         snprintf(reason, sizeof reason, "worker %d %s", (int)w->pid,
                  status);
+        kind = WIFSIGNALED(st) ? DLP_FAIL_SIGNAL : DLP_FAIL_EXIT;
     }
 
     for (b = w->head; b; b = next) {
@@ -239,37 +247,20 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
                      p->fns[b->fn].path, reason);
             /* Only the frame being worked on is to blame. */
             if (first)
-                fn_answer(p, b->fn, DLP_EWORKER, msg, strlen(msg));
+                fn_answer(p, b->fn, DLP_ENOPLUGIN, msg, strlen(msg));
             else if (p->fns[b->fn].pending)
                 p->fns[b->fn].pending--;
-        } else if (b->job) {
-            /* Results arrive in task order, so the first unanswered task
-             * of the first batch is the one that was running. */
-            if (first && b->done < b->count) {
-                dlp__rd r;
-                uint64_t index;
-                dlp__rd_init(&r, b->frame.p + b->scan,
-                             b->frame.len - b->scan);
-                if (dlp__get_u64(&r, &index) == 0) {
-                    dlp_fail_kind kind = DLP_FAIL_WORKER;
-                    if (!why && st != -1 && WIFSIGNALED(st))
-                        kind = DLP_FAIL_SIGNAL;
-                    else if (!why && st != -1 && WIFEXITED(st))
-                        kind = DLP_FAIL_EXIT;
-                    dlp__job_lost(b->job, index, kind, st, reason);
-                    uint32_t arglen;
-                    const unsigned char *skip;
-                    if (dlp__get_u32(&r, &arglen) == 0 &&
-                        dlp__get_bytes(&r, arglen, &skip) == 0) {
-                        b->scan = (size_t)(r.p - b->frame.p);
-                        b->done++;
-                    }
-                }
+        } else if (b->job && b->done < b->count) {
+            /* The task the scoreboard names fails; every other unanswered
+             * task (finished but not yet reported, or not started) is sent
+             * again. */
+            int running = sc.busy == DLP_SCORE_TASK && b->job_id == sc.job;
+            dlp_job *j = b->job;
+            if (dlp__job_requeue(j, b, running, sc.index)) {
+                dlp__job_lost(j, sc.index, kind, st, reason);
+                sc.busy = DLP_SCORE_IDLE;
             }
-            if (b->done < b->count) {
-                dlp__job_requeue(b->job, b);
-                b = NULL; /* the job owns it now */
-            }
+            b = NULL; /* the job owns it now */
         }
         first = 0;
         dlp__batch_free(b);
@@ -520,16 +511,24 @@ DLP_API int dlp_pool_create(dlp_pool **out, const dlp_pool_options *opts,
     p->nworkers = opts->workers ? opts->workers : (unsigned)online_cpus();
     p->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     p->w = calloc(p->nworkers, sizeof *p->w);
+    p->scores = mmap(NULL, p->nworkers * sizeof *p->scores,
+                     PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+                     0);
+    if (p->scores == MAP_FAILED)
+        p->scores = NULL;
     if (opts->plugin_path)
         p->plugin_path = strdup(opts->plugin_path);
-    if (p->wakefd < 0 || !p->w || (opts->plugin_path && !p->plugin_path)) {
+    if (p->wakefd < 0 || !p->w || !p->scores ||
+        (opts->plugin_path && !p->plugin_path)) {
         rc = p->wakefd < 0 ? -errno : -ENOMEM;
         dlp_pool_destroy(p);
         return dlp__err(err, rc, "cannot create a pool: %s",
                         dlp_strerror(rc));
     }
-    for (unsigned i = 0; i < p->nworkers; i++)
+    for (unsigned i = 0; i < p->nworkers; i++) {
         p->w[i].fd = -1;
+        p->w[i].score = &p->scores[i];
+    }
     for (unsigned i = 0; i < p->nworkers; i++) {
         if ((rc = start_worker(p, &p->w[i], err))) {
             dlp_pool_destroy(p);
@@ -703,6 +702,9 @@ DLP_API void dlp_pool_destroy(dlp_pool *p)
      * reap them; one that is busy in a task past the grace is killed. */
     for (unsigned i = 0; p->w && i < p->nworkers; i++) {
         if (p->w[i].fd >= 0) {
+            /* shutdown, not just close: a process the caller forked holds
+             * copies of our channels, and the worker must see EOF now. */
+            shutdown(p->w[i].fd, SHUT_RDWR);
             close(p->w[i].fd);
             p->w[i].fd = -2;
         }
@@ -732,6 +734,8 @@ DLP_API void dlp_pool_destroy(dlp_pool *p)
     }
     free(p->fns);
     free(p->w);
+    if (p->scores)
+        munmap(p->scores, p->nworkers * sizeof *p->scores);
     free(p->plugin_path);
     if (p->wakefd >= 0)
         close(p->wakefd);
@@ -759,7 +763,7 @@ DLP_API int dlp_plugin_inspect(const char *plugin, const char *plugin_path,
         return dlp__err(err, DLP_EINVAL, "dlp_plugin_inspect: NULL plugin");
     if ((rc = dlp__plugin_find(plugin, plugin_path, &path, err)))
         return rc;
-    if ((rc = dlp__worker_spawn(&pid, &fd, err))) {
+    if ((rc = dlp__worker_spawn(&pid, &fd, NULL, err))) {
         free(path);
         return rc;
     }

@@ -16,6 +16,7 @@
 
 #include "common.h"
 #include "wire.h"
+#include "worker.h"
 
 /* One outbound frame and what the worker still owes for it.  Replies come
  * back in the order frames were sent, so the head of a worker's queue is
@@ -38,6 +39,7 @@ typedef struct dlp__worker {
     dlp__batch *send;     /* first frame not wholly written */
     size_t send_off;      /* bytes of *send already written */
     unsigned nbatches;    /* task batches outstanding */
+    dlp__score *score;    /* this slot's entry in the pool's scoreboard */
     dlp__buf in;          /* bytes read, not yet a whole frame */
 } dlp__worker;
 
@@ -60,6 +62,7 @@ struct dlp_pool {
     int closed, destroying, respawning;
     unsigned nworkers;
     dlp__worker *w;
+    dlp__score *scores; /* MAP_SHARED, one entry per worker slot */
     dlp__fnent *fns;
     size_t nfns, capfns;
     uint32_t next_job;
@@ -89,7 +92,11 @@ DLP_PRIV void dlp__job_result(struct dlp_job *j, uint64_t index, int kind,
 DLP_PRIV void dlp__job_lost(struct dlp_job *j, uint64_t index,
                             dlp_fail_kind kind, int code,
                             const char *reason);
-DLP_PRIV void dlp__job_requeue(struct dlp_job *j, dlp__batch *b);
+/* Take over the unanswered tasks of a lost worker's batch b and send them
+ * again, except task skip when have_skip is set (it was running when the
+ * worker died).  Returns 1 if skip was found and left out. */
+DLP_PRIV int dlp__job_requeue(struct dlp_job *j, dlp__batch *b,
+                              int have_skip, uint64_t skip);
 DLP_PRIV void dlp__job_timing(struct dlp_job *j, uint32_t n,
                               uint64_t busy_ns);
 

@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -32,6 +34,7 @@
 
 typedef struct wctx {
     int fd;
+    dlp__score *score;
     dlp__loader loader;
     dlp__fn *fns; /* indexed by function id */
     unsigned char *fn_ok;
@@ -167,7 +170,16 @@ static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
                 dlp__get_bytes(r, arglen, &args))
                 wexit(w, DLP_WEXIT_PROTO);
             dlp__rd_init(&ar, args, arglen);
+            if (w->score) {
+                w->score->index = index;
+                w->score->job = h->a;
+                __atomic_store_n(&w->score->busy, DLP_SCORE_TASK,
+                                 __ATOMIC_RELEASE);
+            }
             int rc = dlp__invoke(fn, index, &ar, &w->out);
+            if (w->score)
+                __atomic_store_n(&w->score->busy, DLP_SCORE_IDLE,
+                                 __ATOMIC_RELEASE);
             if (rc == DLP_EPROTO)
                 wexit(w, DLP_WEXIT_PROTO);
             if (rc)
@@ -186,11 +198,12 @@ static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
         wexit(w, DLP_WEXIT_PROTO);
 }
 
-void dlp__worker_main(int fd)
+void dlp__worker_main(int fd, dlp__score *score)
 {
     wctx w;
     memset(&w, 0, sizeof w);
     w.fd = fd;
+    w.score = score;
     for (;;) {
         unsigned char hb[DLP_HDR_SIZE];
         dlp__hdr h;
@@ -231,6 +244,11 @@ static void child_setup(int chan, pid_t parent)
     sigset_t all;
     int null;
 
+    /* The caller's unwritten stdio buffers were copied by fork: drop them,
+     * or a task that calls exit() would write them a second time. */
+    __fpurge(stdout);
+    __fpurge(stderr);
+
     /* Die with the parent; if it is already gone, leave now. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
@@ -267,7 +285,8 @@ static void child_setup(int chan, pid_t parent)
     close_range(DLP_CHANNEL_FD + 1, ~0u, 0);
 }
 
-int dlp__worker_spawn(pid_t *pid, int *fd, dlp_error *err)
+int dlp__worker_spawn(pid_t *pid, int *fd, dlp__score *score,
+                      dlp_error *err)
 {
     int sv[2], saved;
     pid_t parent = getpid(), p;
@@ -277,6 +296,8 @@ int dlp__worker_spawn(pid_t *pid, int *fd, dlp_error *err)
         return dlp__err(err, -saved, "cannot create a worker channel: %s",
                         dlp_strerror(-saved));
     }
+    if (score)
+        memset(score, 0, sizeof *score);
     p = fork();
     if (p < 0) {
         saved = errno;
@@ -288,7 +309,7 @@ int dlp__worker_spawn(pid_t *pid, int *fd, dlp_error *err)
     if (p == 0) {
         close(sv[0]);
         child_setup(sv[1], parent);
-        dlp__worker_main(DLP_CHANNEL_FD);
+        dlp__worker_main(DLP_CHANNEL_FD, score);
     }
     close(sv[1]);
     fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);

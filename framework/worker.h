@@ -9,17 +9,34 @@
 #include "common.h"
 
 /*
+ * A worker's entry in the pool's scoreboard: a page of shared memory made
+ * before any worker is forked.  The worker writes which task it is
+ * running before the call and clears it after; the parent reads it only
+ * after the worker is dead, so a lost worker's running task is known
+ * exactly, at the cost of two stores per task and no system call.
+ */
+typedef struct dlp__score {
+    uint64_t index;    /* the task being run, when busy */
+    uint32_t job;      /* its job */
+    uint32_t busy;     /* DLP_SCORE_* */
+    char pad[48];      /* one cache line per worker */
+} dlp__score;
+
+enum { DLP_SCORE_IDLE = 0, DLP_SCORE_TASK = 1 };
+
+/*
  * Fork a worker.  On success *pid is the child and *fd the parent's end of
  * its channel (non-blocking, close-on-exec).  The child keeps only its
  * channel and stdio (standard input reads /dev/null, standard output goes
  * to standard error so that a plugin's printf cannot corrupt results), dies
  * with its parent, and never returns into the caller's code.
  */
-DLP_PRIV int dlp__worker_spawn(pid_t *pid, int *fd, dlp_error *err);
+DLP_PRIV int dlp__worker_spawn(pid_t *pid, int *fd, dlp__score *score,
+                               dlp_error *err);
 
 /* The worker's loop on channel fd; exits the process when the channel
- * reaches EOF.  Exposed for tests. */
-DLP_PRIV void dlp__worker_main(int fd)
+ * reaches EOF.  score may be NULL.  Exposed for tests. */
+DLP_PRIV void dlp__worker_main(int fd, dlp__score *score)
 #if defined(__GNUC__)
     __attribute__((noreturn))
 #endif

@@ -277,8 +277,9 @@ typedef struct dlp_result {
 
 /*
  * Wait for the next result of the job.  Returns 1 with *res filled, 0 when
- * every task has been handed out, or a negative code (the iterator's, or
- * a pool failure; err says what).  A job is read by one thread at a time.
+ * every task has been handed out, or a negative code: the iterator's (once
+ * every task it produced before failing has been handed out), or a pool
+ * failure; err says what.  A job is read by one thread at a time.
  */
 DLP_API int dlp_job_next(dlp_job *job, dlp_result *res, dlp_error *err);
 

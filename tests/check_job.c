@@ -1,1 +1,1421 @@
+/*
+ * check_job.c - jobs end to end with real worker processes: results in
+ * input order (or as they finish), the reorder window, iterators and their
+ * errors, bad input, every result type, and several jobs on one pool.
+ */
+#include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <float.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+/* ---- fixtures -------------------------------------------------------- */
+
+static dlp_pool *pool_with(unsigned workers)
+{
+    dlp_pool_options o;
+    dlp_error err = {0, ""};
+    dlp_pool *p = NULL;
+    int rc;
+    dlp_pool_options_init(&o);
+    o.workers = workers;
+    rc = dlp_pool_create(&p, &o, &err);
+    tu_ok(rc, err);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+/* Resolve a function of testplug (or of another plugin) and insist that
+ * it works. */
+static int resolve_in(dlp_pool *p, const char *plugin, const char *symbol)
+{
+    dlp_error err = {0, ""};
+    int fn = dlp_pool_fn(p, tu_ref(plugin, symbol), NULL, &err);
+    ck_assert_msg(fn >= 0,
+                  "resolving %s:%s: expected a function id, got %d (%s): "
+                  "%s",
+                  plugin, symbol, fn, dlp_strerror(fn), err.msg);
+    return fn;
+}
+
+static int resolve(dlp_pool *p, const char *symbol)
+{
+    return resolve_in(p, tu_plugin("testplug"), symbol);
+}
+
+static dlp_job *start(dlp_pool *p, int fn, dlp_iter_fn next, void *ud,
+                      const dlp_job_options *opts)
+{
+    dlp_job *j = NULL;
+    dlp_error err = {0, ""};
+    int rc = dlp_job_create(&j, p, fn, next, ud, opts, &err);
+    tu_ok(rc, err);
+    ck_assert_ptr_nonnull(j);
+    return j;
+}
+
+static void assert_has(const char *msg, const char *part)
+{
+    ck_assert_msg(msg && strstr(msg, part) != NULL,
+                  "expected the message to contain '%s', got '%s'", part,
+                  msg ? msg : "(none)");
+}
+
+/* Take the next result, which must exist and succeed. */
+static void next_ok(dlp_job *j, dlp_result *r)
+{
+    dlp_error err = {0, ""};
+    int rc = dlp_job_next(j, r, &err);
+    ck_assert_msg(rc == 1, "dlp_job_next: expected a result, got %d (%s): %s",
+                  rc, dlp_strerror(rc), err.msg);
+    ck_assert_msg(r->fail == DLP_FAIL_NONE,
+                  "task %llu: expected success, got failure %d: %s",
+                  (unsigned long long)r->index, (int)r->fail, r->error);
+}
+
+/* The job must be over: dlp_job_next returns 0, and again 0. */
+static void assert_end(dlp_job *j)
+{
+    dlp_result r;
+    dlp_error err = {0, ""};
+    for (int k = 0; k < 2; k++) {
+        int rc = dlp_job_next(j, &r, &err);
+        ck_assert_msg(rc == 0,
+                      "dlp_job_next: expected 0 (no more results), got %d "
+                      "(%s): %s",
+                      rc, dlp_strerror(rc), err.msg);
+    }
+}
+
+/* The sleepy iterator: task i sleeps ms(i) milliseconds and returns
+ * i * 10 + 1.  It also records how far ahead of the reader it was asked
+ * to go. */
+typedef struct sleepy_it {
+    uint64_t n;
+    unsigned mod; /* ms = (7 * i) % mod */
+    unsigned window; /* 0: do not check how far ahead */
+    uint64_t handed;  /* results handed out so far, kept by the reader */
+    uint64_t highest; /* highest index asked for, + 1 (0: none yet) */
+    uint64_t too_far; /* first index asked for too far ahead, + 1 */
+} sleepy_it;
+
+static int64_t sleepy_value(uint64_t i)
+{
+    return (int64_t)i * 10 + 1;
+}
+
+static int sleepy_next(void *ud, uint64_t i, dlp_args *a)
+{
+    sleepy_it *s = ud;
+    if (i + 1 > s->highest)
+        s->highest = i + 1;
+    if (s->window && i >= s->handed + s->window && !s->too_far)
+        s->too_far = i + 1;
+    if (i >= s->n)
+        return 0;
+    dlp_args_int(a, (int64_t)((7 * i) % s->mod));
+    dlp_args_int(a, sleepy_value(i));
+    return 1;
+}
+
+/* Tasks 0..n-1 with one i64 argument i + base (for echo_i64), or none. */
+typedef struct count_it {
+    uint64_t n;
+    int64_t base;
+    uint64_t calls;
+} count_it;
+
+static int count_next(void *ud, uint64_t i, dlp_args *a)
+{
+    count_it *c = ud;
+    c->calls++;
+    if (i >= c->n)
+        return 0;
+    if (dlp_args_next_type(a) != DLP_T_VOID)
+        dlp_args_int(a, (int64_t)i + c->base);
+    return 1;
+}
+
+/* ---- core: order ------------------------------------------------------ */
+
+/* Task durations vary (0..12 ms, not monotonic in i), so on four workers
+ * results finish out of order; they must still come back in input order
+ * with their own values. */
+START_TEST(test_ordered)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(4);
+    int fn = resolve(p, "sleepy");
+    sleepy_it it = {.n = 60, .mod = 13};
+    dlp_job *j = start(p, fn, sleepy_next, &it, NULL);
+    dlp_result r;
+
+    for (uint64_t i = 0; i < it.n; i++) {
+        next_ok(j, &r);
+        ck_assert_uint_eq(r.index, i);
+        ck_assert_int_eq(r.type, DLP_T_I64);
+        ck_assert_int_eq(r.v.i, sleepy_value(i));
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* Unordered: every index exactly once, each with its own value. */
+START_TEST(test_unordered)
+{
+    enum { N = 60 };
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(4);
+    int fn = resolve(p, "sleepy");
+    sleepy_it it = {.n = N, .mod = 13};
+    dlp_job_options o;
+    dlp_job *j;
+    unsigned seen[N] = {0};
+    dlp_result r;
+
+    dlp_job_options_init(&o);
+    o.flags = DLP_JOB_UNORDERED;
+    j = start(p, fn, sleepy_next, &it, &o);
+
+    for (unsigned k = 0; k < N; k++) {
+        next_ok(j, &r);
+        ck_assert_msg(r.index < N, "index %llu is out of range",
+                      (unsigned long long)r.index);
+        ck_assert_msg(seen[r.index] == 0, "index %llu handed out twice",
+                      (unsigned long long)r.index);
+        seen[r.index]++;
+        ck_assert_int_eq(r.v.i, sleepy_value(r.index));
+    }
+    assert_end(j);
+    for (unsigned i = 0; i < N; i++)
+        ck_assert_msg(seen[i] == 1, "index %u: handed out %u times", i,
+                      seen[i]);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* A window of 4 over many tasks: the job completes (in order, or with
+ * every index once), and the iterator is never asked for task i before
+ * i - window + 1 results were handed out, so at most `window` tasks are
+ * in flight. */
+static const unsigned window_flags[] = {0, DLP_JOB_UNORDERED};
+
+START_TEST(test_small_window)
+{
+    enum { N = 400, W = 4 };
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(3);
+    int fn = resolve(p, "sleepy");
+    sleepy_it it = {.n = N, .mod = 3, .window = W};
+    dlp_job_options o;
+    dlp_job *j;
+    static unsigned char seen[N];
+    dlp_result r;
+
+    dlp_job_options_init(&o);
+    o.flags = window_flags[_i];
+    o.window = W;
+    j = start(p, fn, sleepy_next, &it, &o);
+    memset(seen, 0, sizeof seen);
+    for (uint64_t k = 0; k < N; k++) {
+        next_ok(j, &r);
+        /* k results were handed out before this call. */
+        ck_assert_msg(it.highest <= k + W,
+                      "after %llu results the iterator was asked for task "
+                      "%llu, more than %d ahead",
+                      (unsigned long long)k,
+                      (unsigned long long)(it.highest - 1), W);
+        if (!window_flags[_i])
+            ck_assert_uint_eq(r.index, k);
+        ck_assert_msg(r.index < N && !seen[r.index],
+                      "index %llu out of range or handed out twice",
+                      (unsigned long long)r.index);
+        seen[r.index] = 1;
+        ck_assert_int_eq(r.v.i, sleepy_value(r.index));
+        it.handed = k + 1;
+    }
+    assert_end(j);
+    ck_assert_msg(it.too_far == 0,
+                  "the iterator was asked for task %llu with only %llu "
+                  "results handed out",
+                  (unsigned long long)(it.too_far - 1),
+                  (unsigned long long)it.handed);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* The seed's calculator at scale: 100,000 tiny add tasks. */
+static int add_next(void *ud, uint64_t i, dlp_args *a)
+{
+    if (i >= *(uint64_t *)ud)
+        return 0;
+    dlp_args_int(a, (int64_t)i);
+    dlp_args_int(a, 7 - 2 * (int64_t)i);
+    return 1;
+}
+
+START_TEST(test_many_tiny_tasks)
+{
+    uint64_t n = 100000;
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(2);
+    int fn = resolve_in(p, tu_examples(), "add");
+    dlp_job *j = start(p, fn, add_next, &n, NULL);
+    dlp_result r;
+    int64_t sum = 0;
+
+    for (uint64_t i = 0; i < n; i++) {
+        next_ok(j, &r);
+        ck_assert_uint_eq(r.index, i);
+        ck_assert_int_eq(r.v.i, 7 - (int64_t)i);
+        sum += r.v.i;
+    }
+    ck_assert_int_eq(sum, 7 * (int64_t)n - (int64_t)(n * (n - 1) / 2));
+    assert_end(j);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* ---- core: iterators -------------------------------------------------- */
+
+START_TEST(test_empty_job)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(2);
+    int fn = resolve(p, "echo_i64");
+    count_it it = {0, 0, 0};
+    dlp_job *j = start(p, fn, count_next, &it, NULL);
+
+    assert_end(j);
+    ck_assert_msg(it.calls == 1,
+                  "expected the iterator to be asked once, got %llu calls",
+                  (unsigned long long)it.calls);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* An iterator that fails at task `at` (after `at` good tasks). */
+typedef struct failing_it {
+    uint64_t at;
+    int code;
+} failing_it;
+
+static int failing_next(void *ud, uint64_t i, dlp_args *a)
+{
+    failing_it *f = ud;
+    if (i == f->at)
+        return f->code;
+    dlp_args_int(a, (int64_t)i);
+    return 1;
+}
+
+static const uint64_t fail_at[] = {0, 5, 300};
+
+START_TEST(test_iterator_error)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(2);
+    int fn = resolve(p, "echo_i64");
+    failing_it it = {fail_at[_i], -EIO};
+    dlp_job *j = start(p, fn, failing_next, &it, NULL);
+    dlp_result r;
+    dlp_error err = {0, ""};
+    uint64_t k = 0;
+    int rc;
+
+    /* Results of the good tasks may come first, in order; then the
+     * iterator's code. */
+    while ((rc = dlp_job_next(j, &r, &err)) == 1) {
+        ck_assert_uint_eq(r.index, k);
+        ck_assert_msg(r.fail == DLP_FAIL_NONE, "task %llu failed: %s",
+                      (unsigned long long)k, r.error);
+        ck_assert_int_eq(r.v.i, (int64_t)k);
+        k++;
+    }
+    ck_assert_msg(rc == -EIO,
+                  "expected the iterator's -EIO, got %d (%s) after %llu "
+                  "results: %s",
+                  rc, dlp_strerror(rc), (unsigned long long)k, err.msg);
+    ck_assert_int_eq(err.code, -EIO);
+    ck_assert_msg(err.msg[0] != 0, "expected a message with the error");
+    assert_has(err.msg, dlp_strerror(-EIO));
+    ck_assert_uint_le(k, fail_at[_i]);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* ---- core: pausing iterators ----------------------------------------- */
+
+/* A stream that arrives one line at a time: the iterator reads numbers
+ * from a non-blocking pipe and pauses when no whole line is there. */
+typedef struct stream_it {
+    int fd;
+    char buf[64];
+    size_t len;
+    uint64_t pauses;
+    int eof;
+} stream_it;
+
+static int stream_next(void *ud, uint64_t i, dlp_args *a)
+{
+    stream_it *st = ud;
+    (void)i;
+    for (;;) {
+        char *nl = memchr(st->buf, '\n', st->len);
+        ssize_t r;
+        if (nl) {
+            long long v = strtoll(st->buf, NULL, 10);
+            size_t used = (size_t)(nl - st->buf) + 1;
+            memmove(st->buf, nl + 1, st->len - used);
+            st->len -= used;
+            dlp_args_int(a, v);
+            return 1;
+        }
+        if (st->eof)
+            return 0;
+        r = read(st->fd, st->buf + st->len, sizeof st->buf - st->len);
+        if (r > 0) {
+            st->len += (size_t)r;
+        } else if (r == 0) {
+            st->eof = 1;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            st->pauses++;
+            return DLP_ITER_PAUSE;
+        } else if (errno != EINTR) {
+            return -errno;
+        }
+    }
+}
+
+/* Lock-step: line k is written only after result k-1 was handed out, so
+ * the job must send the task it holds and hand its result out while the
+ * iterator is paused; a job that waited for more input would hang. */
+START_TEST(test_pause_wait_fd)
+{
+    enum { N = 40 };
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(2);
+    int fn = resolve(p, "echo_i64");
+    stream_it st;
+    dlp_job_options o;
+    dlp_job *j;
+    dlp_result r;
+    int pfd[2];
+
+    ck_assert_int_eq(pipe(pfd), 0);
+    ck_assert_int_eq(fcntl(pfd[0], F_SETFL, O_NONBLOCK), 0);
+    memset(&st, 0, sizeof st);
+    st.fd = pfd[0];
+    dlp_job_options_init(&o);
+    o.flags = DLP_JOB_WAIT_FD;
+    o.wait_fd = pfd[0];
+    j = start(p, fn, stream_next, &st, &o);
+    for (uint64_t i = 0; i < N; i++) {
+        char line[32];
+        int n = snprintf(line, sizeof line, "%llu\n",
+                         (unsigned long long)(i * 3));
+        ck_assert_int_eq(write(pfd[1], line, (size_t)n), n);
+        next_ok(j, &r);
+        ck_assert_uint_eq(r.index, i);
+        ck_assert_int_eq(r.v.i, (int64_t)(i * 3));
+    }
+    /* The iterator was asked for task i + 1 before line i + 1 existed. */
+    ck_assert_uint_ge(st.pauses, N);
+    close(pfd[1]);
+    assert_end(j);
+    dlp_job_destroy(j);
+    close(pfd[0]);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* Without a descriptor to wait on, a paused iterator is simply asked
+ * again: every task still arrives once and in order. */
+typedef struct coy_it {
+    uint64_t n, pauses, asked_for;
+    int paused_this; /* the last call for asked_for paused */
+} coy_it;
+
+static int coy_next(void *ud, uint64_t i, dlp_args *a)
+{
+    coy_it *c = ud;
+    if (i != c->asked_for) {
+        c->asked_for = i;
+        c->paused_this = 0;
+    }
+    if (!c->paused_this) {
+        c->paused_this = 1;
+        c->pauses++;
+        return DLP_ITER_PAUSE;
+    }
+    if (i >= c->n)
+        return 0;
+    dlp_args_int(a, (int64_t)i + 1);
+    return 1;
+}
+
+START_TEST(test_pause_no_fd)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(2);
+    int fn = resolve(p, "echo_i64");
+    coy_it c = {200, 0, UINT64_MAX, 0};
+    dlp_job *j = start(p, fn, coy_next, &c, NULL);
+    dlp_result r;
+
+    for (uint64_t i = 0; i < c.n; i++) {
+        next_ok(j, &r);
+        ck_assert_uint_eq(r.index, i);
+        ck_assert_int_eq(r.v.i, (int64_t)i + 1);
+    }
+    assert_end(j);
+    ck_assert_uint_eq(c.pauses, c.n + 1);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* ---- errors: bad input ------------------------------------------------ */
+
+enum {
+    BAD_RANGE_I8,
+    BAD_NEGATIVE_U8,
+    BAD_UINT_I64,
+    BAD_F32_RANGE,
+    BAD_NUL,
+    BAD_FEW,
+    BAD_MANY,
+    BAD_STR_FOR_I64,
+    BAD_DOUBLE_FOR_I64,
+    BAD_BOOL_FOR_STR,
+    BAD_FAIL
+};
+
+static const struct bad_case {
+    const char *symbol;
+    int what;
+    const char *part1, *part2; /* the message names these */
+} bad_cases[] = {
+    {"echo_i8", BAD_RANGE_I8, "argument 1 (i8)", "300"},
+    {"echo_u8", BAD_NEGATIVE_U8, "argument 1 (u8)", "-1"},
+    {"echo_i64", BAD_UINT_I64, "argument 1 (i64)", "18446744073709551615"},
+    {"echo_f32", BAD_F32_RANGE, "argument 1 (f32)", "out of range"},
+    {"echo_str", BAD_NUL, "argument 1 (str)", "NUL"},
+    {"sleepy", BAD_FEW, "expected 2 arguments", "got 1"},
+    {"sleepy", BAD_MANY, "too many arguments", "2"},
+    {"echo_i64", BAD_STR_FOR_I64, "argument 1 (i64)", "string"},
+    {"echo_i64", BAD_DOUBLE_FOR_I64, "argument 1 (i64)", "2.5"},
+    {"echo_str", BAD_BOOL_FOR_STR, "argument 1 (str)", "true"},
+    {"echo_i64", BAD_FAIL, "record 3 is unreadable", "record 3"},
+};
+
+/* Every third task (0, 3, 6) is bad in the case's way; the others are
+ * good: an argument whose value is the task's index. */
+typedef struct bad_it {
+    const struct bad_case *c;
+    uint64_t n;
+    int bad_rc; /* a failing dlp_args_* call's return, if not DLP_EINVAL */
+} bad_it;
+
+static int bad_next(void *ud, uint64_t i, dlp_args *a)
+{
+    bad_it *b = ud;
+    int rc = DLP_EINVAL;
+    if (i >= b->n)
+        return 0;
+    if (i % 3) {
+        if (dlp_args_next_type(a) == DLP_T_STR)
+            dlp_args_str(a, "ok", 2);
+        else if (b->c->what == BAD_FEW || b->c->what == BAD_MANY) {
+            dlp_args_int(a, 0);
+            dlp_args_int(a, (int64_t)i);
+        } else
+            dlp_args_int(a, (int64_t)i);
+        return 1;
+    }
+    switch (b->c->what) {
+    case BAD_RANGE_I8:
+        rc = dlp_args_int(a, 300);
+        break;
+    case BAD_NEGATIVE_U8:
+        rc = dlp_args_int(a, -1);
+        break;
+    case BAD_UINT_I64:
+        rc = dlp_args_uint(a, UINT64_MAX);
+        break;
+    case BAD_F32_RANGE:
+        rc = dlp_args_double(a, 1e300);
+        break;
+    case BAD_NUL:
+        rc = dlp_args_str(a, "ab\0c", 4);
+        break;
+    case BAD_FEW:
+        /* No call fails: the job notices the missing argument. */
+        rc = dlp_args_int(a, 0) == 0 ? DLP_EINVAL : -1;
+        break;
+    case BAD_MANY:
+        dlp_args_int(a, 0);
+        dlp_args_int(a, (int64_t)i);
+        rc = dlp_args_int(a, 99);
+        break;
+    case BAD_STR_FOR_I64:
+        rc = dlp_args_str(a, "12", 2);
+        break;
+    case BAD_DOUBLE_FOR_I64:
+        rc = dlp_args_double(a, 2.5);
+        break;
+    case BAD_BOOL_FOR_STR:
+        rc = dlp_args_bool(a, true);
+        break;
+    case BAD_FAIL:
+        rc = dlp_args_fail(a, "record %d is unreadable", 3);
+        /* Arguments given after the failure change nothing. */
+        dlp_args_int(a, 1);
+        break;
+    }
+    if (rc != DLP_EINVAL && !b->bad_rc)
+        b->bad_rc = rc ? rc : 1;
+    return 1;
+}
+
+START_TEST(test_bad_input)
+{
+    const struct bad_case *c = &bad_cases[_i];
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(2);
+    int fn = resolve(p, c->symbol);
+    bad_it it = {c, 8, 0};
+    dlp_job *j = start(p, fn, bad_next, &it, NULL);
+    dlp_result r;
+    dlp_error err = {0, ""};
+
+    for (uint64_t i = 0; i < it.n; i++) {
+        int rc = dlp_job_next(j, &r, &err);
+        ck_assert_msg(rc == 1,
+                      "%s: expected a result, got %d (%s): %s", c->symbol,
+                      rc, dlp_strerror(rc), err.msg);
+        ck_assert_uint_eq(r.index, i);
+        if (i % 3 == 0) {
+            ck_assert_msg(r.fail == DLP_FAIL_INPUT,
+                          "%s, task %llu: expected DLP_FAIL_INPUT, got %d",
+                          c->symbol, (unsigned long long)i, (int)r.fail);
+            assert_has(r.error, c->part1);
+            assert_has(r.error, c->part2);
+        } else {
+            ck_assert_msg(r.fail == DLP_FAIL_NONE,
+                          "%s, task %llu: expected success, got failure %d: "
+                          "%s",
+                          c->symbol, (unsigned long long)i, (int)r.fail,
+                          r.error);
+            if (r.type == DLP_T_STR)
+                ck_assert_str_eq(r.v.s.ptr, "ok");
+            else if (r.type == DLP_T_F32)
+                ck_assert_double_eq(r.v.f, (double)i);
+            else if (r.type == DLP_T_U8)
+                ck_assert_uint_eq(r.v.u, i);
+            else
+                ck_assert_int_eq(r.v.i, (int64_t)i);
+        }
+    }
+    assert_end(j);
+    ck_assert_msg(it.bad_rc == 0,
+                  "the failing dlp_args_* call returned %d, expected "
+                  "DLP_EINVAL",
+                  it.bad_rc);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* A job in which every task is bad input never needs a worker, and still
+ * ends. */
+static int all_bad_next(void *ud, uint64_t i, dlp_args *a)
+{
+    if (i >= *(uint64_t *)ud)
+        return 0;
+    dlp_args_fail(a, "bad %llu", (unsigned long long)i);
+    return 1;
+}
+
+START_TEST(test_all_bad_input)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(1);
+    int fn = resolve(p, "echo_i64");
+    uint64_t n = 50;
+    dlp_job *j = start(p, fn, all_bad_next, &n, NULL);
+    dlp_result r;
+    dlp_error err = {0, ""};
+    char want[32];
+
+    for (uint64_t i = 0; i < n; i++) {
+        int rc = dlp_job_next(j, &r, &err);
+        ck_assert_msg(rc == 1, "expected a result, got %d (%s): %s", rc,
+                      dlp_strerror(rc), err.msg);
+        ck_assert_uint_eq(r.index, i);
+        ck_assert_int_eq(r.fail, DLP_FAIL_INPUT);
+        snprintf(want, sizeof want, "bad %llu", (unsigned long long)i);
+        ck_assert_str_eq(r.error, want);
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* ---- every result type through the pool ------------------------------- */
+
+static const struct signed_case {
+    const char *symbol;
+    dlp_type type;
+    int64_t lo, hi;
+} signed_cases[] = {
+    {"echo_i8", DLP_T_I8, INT8_MIN, INT8_MAX},
+    {"echo_i16", DLP_T_I16, INT16_MIN, INT16_MAX},
+    {"echo_i32", DLP_T_I32, INT32_MIN, INT32_MAX},
+    {"echo_i64", DLP_T_I64, INT64_MIN, INT64_MAX},
+};
+
+static int signed_next(void *ud, uint64_t i, dlp_args *a)
+{
+    const int64_t *v = ud;
+    if (i >= 5)
+        return 0;
+    dlp_args_int(a, v[i]);
+    return 1;
+}
+
+START_TEST(test_signed_results)
+{
+    const struct signed_case *c = &signed_cases[_i];
+    int64_t v[5] = {c->lo, c->hi, 0, -1, 1};
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(2);
+    int fn = resolve(p, c->symbol);
+    dlp_job *j = start(p, fn, signed_next, v, NULL);
+    dlp_result r;
+
+    for (uint64_t i = 0; i < 5; i++) {
+        next_ok(j, &r);
+        ck_assert_uint_eq(r.index, i);
+        ck_assert_int_eq(r.type, c->type);
+        ck_assert_int_eq(r.v.i, v[i]);
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+static const struct unsigned_case {
+    const char *symbol;
+    dlp_type type;
+    uint64_t hi;
+} unsigned_cases[] = {
+    {"echo_u8", DLP_T_U8, UINT8_MAX},
+    {"echo_u16", DLP_T_U16, UINT16_MAX},
+    {"echo_u32", DLP_T_U32, UINT32_MAX},
+    {"echo_u64", DLP_T_U64, UINT64_MAX},
+};
+
+static int unsigned_next(void *ud, uint64_t i, dlp_args *a)
+{
+    const uint64_t *v = ud;
+    if (i >= 4)
+        return 0;
+    dlp_args_uint(a, v[i]);
+    return 1;
+}
+
+START_TEST(test_unsigned_results)
+{
+    const struct unsigned_case *c = &unsigned_cases[_i];
+    uint64_t v[4] = {0, c->hi, 1, c->hi - 1};
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(2);
+    int fn = resolve(p, c->symbol);
+    dlp_job *j = start(p, fn, unsigned_next, v, NULL);
+    dlp_result r;
+
+    for (uint64_t i = 0; i < 4; i++) {
+        next_ok(j, &r);
+        ck_assert_uint_eq(r.index, i);
+        ck_assert_int_eq(r.type, c->type);
+        ck_assert_uint_eq(r.v.u, v[i]);
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+typedef struct doubles {
+    size_t n;
+    const double *v;
+} doubles;
+
+static int doubles_next(void *ud, uint64_t i, dlp_args *a)
+{
+    doubles *d = ud;
+    if (i >= d->n)
+        return 0;
+    dlp_args_double(a, d->v[i]);
+    return 1;
+}
+
+/* Run echo_f32 or echo_f64 over v and check each result against want. */
+static void check_floats(const char *symbol, dlp_type type, const double *v,
+                         const double *want, size_t n)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(2);
+    int fn = resolve(p, symbol);
+    doubles d = {n, v};
+    dlp_job *j = start(p, fn, doubles_next, &d, NULL);
+    dlp_result r;
+
+    for (uint64_t i = 0; i < n; i++) {
+        next_ok(j, &r);
+        ck_assert_uint_eq(r.index, i);
+        ck_assert_int_eq(r.type, type);
+        if (isnan(want[i]))
+            ck_assert_msg(isnan(r.v.f), "%s task %llu: expected NaN, got %g",
+                          symbol, (unsigned long long)i, r.v.f);
+        else
+            ck_assert_msg(r.v.f == want[i] &&
+                              signbit(r.v.f) == signbit(want[i]),
+                          "%s task %llu: expected %.17g, got %.17g", symbol,
+                          (unsigned long long)i, want[i], r.v.f);
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+
+START_TEST(test_f32_results)
+{
+    const double v[] = {1.5, -0.25, FLT_MAX, FLT_MIN, 0.1, -0.0, -INFINITY};
+    double want[sizeof v / sizeof v[0]];
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        want[i] = (double)(float)v[i]; /* what an f32 can hold */
+    check_floats("echo_f32", DLP_T_F32, v, want, sizeof v / sizeof v[0]);
+}
+END_TEST
+
+START_TEST(test_f64_results)
+{
+    const double v[] = {0.1,     -1e300,   DBL_MAX, DBL_MIN,
+                        5e-324, -0.0,     INFINITY, NAN};
+    check_floats("echo_f64", DLP_T_F64, v, v, sizeof v / sizeof v[0]);
+}
+END_TEST
+
+static int bool_next(void *ud, uint64_t i, dlp_args *a)
+{
+    (void)ud;
+    if (i >= 4)
+        return 0;
+    dlp_args_bool(a, i % 2 == 0);
+    return 1;
+}
+
+START_TEST(test_bool_results)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(2);
+    int fn = resolve(p, "echo_bool");
+    dlp_job *j = start(p, fn, bool_next, NULL, NULL);
+    dlp_result r;
+
+    for (uint64_t i = 0; i < 4; i++) {
+        next_ok(j, &r);
+        ck_assert_uint_eq(r.index, i);
+        ck_assert_int_eq(r.type, DLP_T_BOOL);
+        ck_assert_msg(r.v.b == (i % 2 == 0), "task %llu: expected %s",
+                      (unsigned long long)i, i % 2 == 0 ? "true" : "false");
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* Strings: a borrowed str result (the argument itself), an owned str!
+ * result, and bytes arguments. */
+typedef struct texts {
+    size_t n;
+    const char *const *s;
+    const size_t *len;
+    int as_bytes; /* give them with dlp_args_bytes */
+    unsigned nargs;
+} texts;
+
+static int texts_next(void *ud, uint64_t i, dlp_args *a)
+{
+    texts *t = ud;
+    if (i >= t->n)
+        return 0;
+    for (unsigned k = 0; k < t->nargs; k++) {
+        const char *s = t->s[i * t->nargs + k];
+        size_t len = t->len ? t->len[i * t->nargs + k] : strlen(s);
+        if (t->as_bytes)
+            dlp_args_bytes(a, s, len);
+        else
+            dlp_args_str(a, s, len);
+    }
+    return 1;
+}
+
+/* Run symbol over t and compare each str result with want. */
+static void check_texts(const char *symbol, texts *t,
+                        const char *const *want)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(2);
+    int fn = resolve(p, symbol);
+    dlp_job *j = start(p, fn, texts_next, t, NULL);
+    dlp_result r;
+
+    for (uint64_t i = 0; i < t->n; i++) {
+        next_ok(j, &r);
+        ck_assert_uint_eq(r.index, i);
+        ck_assert_int_eq(r.type, DLP_T_STR);
+        ck_assert_ptr_nonnull(r.v.s.ptr);
+        ck_assert_uint_eq(r.v.s.len, strlen(want[i]));
+        ck_assert_str_eq(r.v.s.ptr, want[i]); /* also NUL-terminated */
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+
+START_TEST(test_str_borrowed)
+{
+    static char big[20001];
+    const char *s[] = {"plain", "", "h\xc3\xa9llo w\xc3\xb6rld", big};
+    texts t = {4, s, NULL, 0, 1};
+    memset(big, 'q', sizeof big - 1);
+    check_texts("echo_str", &t, s);
+}
+END_TEST
+
+START_TEST(test_str_owned)
+{
+    const char *s[] = {"ab", "cd", "", "", "x", "yz"};
+    const char *want[] = {"abcd", "", "xyz"};
+    texts t = {3, s, NULL, 0, 2};
+    check_texts("concat", &t, want);
+}
+END_TEST
+
+START_TEST(test_bytes_argument)
+{
+    /* Bytes may hold NULs; a str given for a bytes argument is taken as
+     * bytes too. */
+    const char *s[] = {"\x00\xff\x10\x7f", "", "AB"};
+    const size_t len[] = {4, 0, 2};
+    const char *want[] = {"00ff107f", "", "4142"};
+    texts as_bytes = {2, s, len, 1, 1};
+    texts as_str = {1, s + 2, len + 2, 0, 1};
+    check_texts("bytes_hex", &as_bytes, want);
+    check_texts("bytes_hex", &as_str, want + 2);
+}
+END_TEST
+
+START_TEST(test_void_result)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(2);
+    int fn = resolve(p, "touch");
+    count_it it = {5, 1, 0};
+    dlp_job *j = start(p, fn, count_next, &it, NULL);
+    dlp_result r;
+
+    for (uint64_t i = 0; i < 5; i++) {
+        next_ok(j, &r);
+        ck_assert_uint_eq(r.index, i);
+        ck_assert_int_eq(r.type, DLP_T_VOID);
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+static int mixed_next(void *ud, uint64_t i, dlp_args *a)
+{
+    (void)ud;
+    if (i >= 1)
+        return 0;
+    dlp_args_int(a, -1);
+    dlp_args_uint(a, 2);
+    dlp_args_int(a, -3);
+    dlp_args_uint(a, 4);
+    dlp_args_int(a, -5);
+    dlp_args_uint(a, 6);
+    dlp_args_int(a, -7);
+    dlp_args_uint(a, 8);
+    dlp_args_double(a, 0.5);
+    dlp_args_double(a, 0.25);
+    dlp_args_bool(a, true);
+    return 1;
+}
+
+START_TEST(test_mixed_arguments)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(1);
+    int fn = resolve(p, "mixed");
+    dlp_job *j = start(p, fn, mixed_next, NULL, NULL);
+    dlp_result r;
+
+    next_ok(j, &r);
+    ck_assert_int_eq(r.type, DLP_T_F64);
+    ck_assert_double_eq(r.v.f, 1000004.75);
+    assert_end(j);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* Failures a function reports itself, and a result that cannot be
+ * carried back: the task fails, its neighbours do not. */
+START_TEST(test_plugin_failures)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(2);
+    int odd = resolve(p, "fail_odd");
+    int null_str = resolve(p, "null_str");
+    count_it it = {6, 0, 0};
+    dlp_job *j = start(p, odd, count_next, &it, NULL);
+    dlp_result r;
+    dlp_error err = {0, ""};
+    char want[64];
+
+    for (uint64_t i = 0; i < 6; i++) {
+        ck_assert_int_eq(dlp_job_next(j, &r, &err), 1);
+        ck_assert_uint_eq(r.index, i);
+        if (i % 2) {
+            ck_assert_int_eq(r.fail, DLP_FAIL_PLUGIN);
+            /* The message is kept on one line. */
+            snprintf(want, sizeof want, "odd value %llu refused",
+                     (unsigned long long)i);
+            ck_assert_str_eq(r.error, want);
+        } else {
+            ck_assert_msg(r.fail == DLP_FAIL_NONE, "task %llu failed: %s",
+                          (unsigned long long)i, r.error);
+            ck_assert_int_eq(r.v.i, (int64_t)i);
+        }
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+
+    it.n = 2;
+    j = start(p, null_str, count_next, &it, NULL);
+    for (uint64_t i = 0; i < 2; i++) {
+        ck_assert_int_eq(dlp_job_next(j, &r, &err), 1);
+        ck_assert_int_eq(r.fail, DLP_FAIL_RESULT);
+        assert_has(r.error, "NULL");
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* A result much larger than a worker's flush size (256 KiB) arrives
+ * whole. */
+static int big_next(void *ud, uint64_t i, dlp_args *a)
+{
+    static const uint64_t sizes[] = {3000000, 1, 0, 300000};
+    (void)ud;
+    if (i >= 4)
+        return 0;
+    dlp_args_uint(a, sizes[i]);
+    return 1;
+}
+
+START_TEST(test_big_result)
+{
+    static const size_t sizes[] = {3000000, 1, 0, 300000};
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(2);
+    int fn = resolve(p, "big_str");
+    dlp_job *j = start(p, fn, big_next, NULL, NULL);
+    dlp_result r;
+
+    for (uint64_t i = 0; i < 4; i++) {
+        next_ok(j, &r);
+        ck_assert_uint_eq(r.index, i);
+        ck_assert_uint_eq(r.v.s.len, sizes[i]);
+        ck_assert_int_eq(r.v.s.ptr[sizes[i]], 0);
+        for (size_t k = 0; k < sizes[i]; k++)
+            if (r.v.s.ptr[k] != 'x')
+                ck_abort_msg("task %llu: byte %zu is %#x, expected 'x'",
+                             (unsigned long long)i, k,
+                             (unsigned)(unsigned char)r.v.s.ptr[k]);
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* ---- several jobs on one pool ----------------------------------------- */
+
+/* Destroying a job with tasks in flight: the next job on the pool gets
+ * only its own results. */
+START_TEST(test_destroy_mid_job)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(2);
+    int slow = resolve(p, "sleepy");
+    int echo = resolve(p, "echo_i64");
+    sleepy_it sit = {.n = 200, .mod = 13};
+    count_it cit = {300, 5000, 0};
+    dlp_job *j = start(p, slow, sleepy_next, &sit, NULL);
+    dlp_result r;
+
+    for (uint64_t i = 0; i < 3; i++) {
+        next_ok(j, &r);
+        ck_assert_uint_eq(r.index, i);
+    }
+    dlp_job_destroy(j);
+    /* A job destroyed before it was ever read. */
+    j = start(p, slow, sleepy_next, &sit, NULL);
+    dlp_job_destroy(j);
+
+    j = start(p, echo, count_next, &cit, NULL);
+    for (uint64_t i = 0; i < cit.n; i++) {
+        next_ok(j, &r);
+        ck_assert_uint_eq(r.index, i);
+        ck_assert_int_eq(r.type, DLP_T_I64);
+        ck_assert_int_eq(r.v.i, (int64_t)i + 5000);
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+    dlp_job_destroy(NULL);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* Two jobs open at once, read alternately (zip), each in its own order
+ * with its own values. */
+START_TEST(test_two_jobs_zip)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(3);
+    int slow = resolve(p, "sleepy");
+    int echo = resolve(p, "echo_i64");
+    sleepy_it sit = {.n = 40, .mod = 5};
+    count_it cit = {70, -1000, 0};
+    dlp_job *a = start(p, slow, sleepy_next, &sit, NULL);
+    dlp_job *b = start(p, echo, count_next, &cit, NULL);
+    dlp_result r;
+    uint64_t ka = 0, kb = 0;
+
+    while (ka < sit.n || kb < cit.n) {
+        if (ka < sit.n) {
+            next_ok(a, &r);
+            ck_assert_uint_eq(r.index, ka);
+            ck_assert_int_eq(r.v.i, sleepy_value(ka));
+            ka++;
+        }
+        if (kb < cit.n) {
+            next_ok(b, &r);
+            ck_assert_uint_eq(r.index, kb);
+            ck_assert_int_eq(r.v.i, (int64_t)kb - 1000);
+            kb++;
+        }
+    }
+    assert_end(a);
+    assert_end(b);
+    dlp_job_destroy(a);
+    dlp_job_destroy(b);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* Each thread runs its own job on the shared pool and records what it
+ * saw; the main thread checks. */
+typedef struct thread_run {
+    dlp_pool *pool;
+    int fn;
+    int sleepy; /* the job maps sleepy, else echo_i64 */
+    uint64_t n;
+    uint64_t good;  /* results that came in order with the right value */
+    int rc;         /* dlp_job_next's last return */
+    char msg[512];
+} thread_run;
+
+static void *thread_main(void *arg)
+{
+    thread_run *t = arg;
+    sleepy_it sit = {.n = t->n, .mod = 4};
+    count_it cit = {t->n, 77, 0};
+    dlp_job *j = NULL;
+    dlp_result r;
+    dlp_error err = {0, ""};
+
+    t->rc = dlp_job_create(&j, t->pool, t->fn,
+                           t->sleepy ? sleepy_next : count_next,
+                           t->sleepy ? (void *)&sit : (void *)&cit, NULL,
+                           &err);
+    if (t->rc) {
+        snprintf(t->msg, sizeof t->msg, "%s", err.msg);
+        return NULL;
+    }
+    while ((t->rc = dlp_job_next(j, &r, &err)) == 1) {
+        int64_t want = t->sleepy ? sleepy_value(t->good)
+                                 : (int64_t)t->good + 77;
+        if (r.index != t->good || r.fail != DLP_FAIL_NONE || r.v.i != want) {
+            snprintf(t->msg, sizeof t->msg,
+                     "result %llu: index %llu, fail %d, value %lld "
+                     "(expected %lld)",
+                     (unsigned long long)t->good,
+                     (unsigned long long)r.index, (int)r.fail,
+                     (long long)r.v.i, (long long)want);
+            break;
+        }
+        t->good++;
+    }
+    if (t->rc < 0)
+        snprintf(t->msg, sizeof t->msg, "%s", err.msg);
+    dlp_job_destroy(j);
+    return NULL;
+}
+
+START_TEST(test_threads_share_pool)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(3);
+    thread_run t[2];
+    pthread_t th[2];
+
+    memset(t, 0, sizeof t);
+    t[0].pool = t[1].pool = p;
+    t[0].fn = resolve(p, "sleepy");
+    t[0].sleepy = 1;
+    t[0].n = 150;
+    t[1].fn = resolve(p, "echo_i64");
+    t[1].n = 20000;
+    for (int k = 0; k < 2; k++)
+        ck_assert_int_eq(pthread_create(&th[k], NULL, thread_main, &t[k]), 0);
+    for (int k = 0; k < 2; k++)
+        ck_assert_int_eq(pthread_join(th[k], NULL), 0);
+    for (int k = 0; k < 2; k++) {
+        ck_assert_msg(t[k].rc == 0,
+                      "thread %d: expected the job to end with 0, got %d "
+                      "(%s) after %llu good results: %s",
+                      k, t[k].rc, dlp_strerror(t[k].rc),
+                      (unsigned long long)t[k].good, t[k].msg);
+        ck_assert_msg(t[k].good == t[k].n,
+                      "thread %d: expected %llu good results, got %llu",
+                      k, (unsigned long long)t[k].n,
+                      (unsigned long long)t[k].good);
+    }
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* ---- errors: creating jobs -------------------------------------------- */
+
+START_TEST(test_create_after_close)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(2);
+    int fn = resolve(p, "echo_i64");
+    count_it before = {30, 0, 0}, after = {30, 0, 0};
+    dlp_job *j = start(p, fn, count_next, &before, NULL);
+    dlp_job *late = (dlp_job *)&after; /* must be reset to NULL */
+    dlp_error err = {0, ""};
+    dlp_result r;
+    int rc;
+
+    ck_assert_int_eq(dlp_pool_close(p), 0);
+    rc = dlp_job_create(&late, p, fn, count_next, &after, NULL, &err);
+    ck_assert_msg(rc == DLP_ECLOSED, "expected DLP_ECLOSED, got %d (%s): %s",
+                  rc, dlp_strerror(rc), err.msg);
+    ck_assert_int_eq(err.code, DLP_ECLOSED);
+    ck_assert_ptr_null(late);
+    ck_assert_uint_eq(after.calls, 0);
+    /* A job created before the close runs to its end. */
+    for (uint64_t i = 0; i < before.n; i++) {
+        next_ok(j, &r);
+        ck_assert_uint_eq(r.index, i);
+        ck_assert_int_eq(r.v.i, (int64_t)i);
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+START_TEST(test_create_unresolved)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(1);
+    count_it it = {3, 0, 0};
+    dlp_error err = {0, ""};
+    dlp_job *j;
+    int rc, fn, failed;
+
+    /* A reference that failed to resolve still took an id; it must not be
+     * usable. */
+    failed = dlp_pool_fn(p, tu_ref(tu_plugin("testplug"), "no_such_fn"),
+                         NULL, &err);
+    ck_assert_msg(failed == DLP_ENOSYM,
+                  "expected DLP_ENOSYM, got %d (%s): %s", failed,
+                  dlp_strerror(failed), err.msg);
+    fn = resolve(p, "echo_i64");
+    {
+        const int bad_ids[] = {-1, fn - 1, fn + 1, 99};
+        for (size_t k = 0; k < sizeof bad_ids / sizeof bad_ids[0]; k++) {
+            j = (dlp_job *)&it; /* must be reset to NULL */
+            rc = dlp_job_create(&j, p, bad_ids[k], count_next, &it, NULL,
+                                &err);
+            ck_assert_msg(rc == DLP_EINVAL,
+                          "fn %d: expected DLP_EINVAL, got %d (%s): %s",
+                          bad_ids[k], rc, dlp_strerror(rc), err.msg);
+            ck_assert_int_eq(err.code, DLP_EINVAL);
+            ck_assert_ptr_null(j);
+        }
+    }
+    /* NULL iterator, NULL out, NULL pool. */
+    ck_assert_int_eq(dlp_job_create(&j, p, fn, NULL, NULL, NULL, &err),
+                     DLP_EINVAL);
+    ck_assert_int_eq(dlp_job_create(NULL, p, fn, count_next, &it, NULL, &err),
+                     DLP_EINVAL);
+    ck_assert_int_eq(
+        dlp_job_create(&j, NULL, fn, count_next, &it, NULL, &err),
+        DLP_EINVAL);
+    ck_assert_uint_eq(it.calls, 0);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+START_TEST(test_window_too_large)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(1);
+    int fn = resolve(p, "echo_i64");
+    count_it it = {3, 0, 0};
+    dlp_job_options o;
+    dlp_error err = {0, ""};
+    dlp_job *j = NULL;
+    int rc;
+
+    dlp_job_options_init(&o);
+    o.window = (1u << 24) + 1;
+    rc = dlp_job_create(&j, p, fn, count_next, &it, &o, &err);
+    ck_assert_msg(rc == DLP_EINVAL, "expected DLP_EINVAL, got %d (%s): %s",
+                  rc, dlp_strerror(rc), err.msg);
+    ck_assert_ptr_null(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+Suite *dlp_test_job(void);
+
+Suite *dlp_test_job(void)
+{
+    Suite *s = suite_create("job");
+    TCase *tc;
+
+    tc = tcase_create("core");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_ordered);
+    tcase_add_test(tc, test_unordered);
+    tcase_add_loop_test(tc, test_small_window, 0,
+                        sizeof window_flags / sizeof window_flags[0]);
+    tcase_add_test(tc, test_many_tiny_tasks);
+    tcase_add_test(tc, test_empty_job);
+    tcase_add_loop_test(tc, test_iterator_error, 0,
+                        sizeof fail_at / sizeof fail_at[0]);
+    tcase_add_test(tc, test_pause_wait_fd);
+    tcase_add_test(tc, test_pause_no_fd);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("types");
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_signed_results, 0,
+                        sizeof signed_cases / sizeof signed_cases[0]);
+    tcase_add_loop_test(tc, test_unsigned_results, 0,
+                        sizeof unsigned_cases / sizeof unsigned_cases[0]);
+    tcase_add_test(tc, test_f32_results);
+    tcase_add_test(tc, test_f64_results);
+    tcase_add_test(tc, test_bool_results);
+    tcase_add_test(tc, test_str_borrowed);
+    tcase_add_test(tc, test_str_owned);
+    tcase_add_test(tc, test_bytes_argument);
+    tcase_add_test(tc, test_void_result);
+    tcase_add_test(tc, test_mixed_arguments);
+    tcase_add_test(tc, test_plugin_failures);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("limits");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_big_result);
+    tcase_add_test(tc, test_window_too_large);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("jobs");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_destroy_mid_job);
+    tcase_add_test(tc, test_two_jobs_zip);
+    tcase_add_test(tc, test_threads_share_pool);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("errors");
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_bad_input, 0,
+                        sizeof bad_cases / sizeof bad_cases[0]);
+    tcase_add_test(tc, test_all_bad_input);
+    tcase_add_test(tc, test_create_after_close);
+    tcase_add_test(tc, test_create_unresolved);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TU_MAIN(dlp_test_job)
