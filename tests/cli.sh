@@ -1,0 +1,480 @@
+#!/usr/bin/env bash
+# cli.sh - end-to-end tests of the dlpool command: JSON Lines in, results
+# in input order out, one error line per failed task, exit statuses, and
+# no process left behind once the command has exited.
+set -u
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+tl_init cli
+tl_need_runner
+
+DLPOOL=$top_builddir/dlpool
+TP=$DLPOOL_TEST_PLUGINS/testplug.so
+EX=$DLPOOL_EXAMPLES/examples.so
+tl_need_file "$DLPOOL" "the dlpool command"
+tl_need_file "$TP" "the test plugin"
+tl_need_file "$EX" "the example plugin"
+
+T=$TL_TMP
+NULL_IN=/dev/null
+
+# input FILE LINE...: write the lines, each followed by a newline.
+input() {
+    local f=$1
+    shift
+    printf '%s\n' "$@" >"$f"
+}
+
+# run [-t SECONDS] INPUT ARGS...: dlpool ARGS with INPUT on standard input.
+run() {
+    local limit=$TL_TIMEOUT
+    if [ "$1" = "-t" ]; then
+        limit=$2
+        shift 2
+    fi
+    local in=$1
+    shift
+    tl_run -t "$limit" "$in" "$DLPOOL" "$@"
+}
+
+# check_stderr_clean NAME: every line the command wrote on standard error
+# is its own ("dlpool: ..." or the hint to --help): a worker writes nothing
+# of the parent's there.
+check_stderr_clean() {
+    local own="^(dlpool: |Try 'dlpool --help'\\.$)"
+    if grep -Evq "$own" "$TL_ERR"; then
+        tl_fail "$1" "expected only lines of the command itself on stderr, got others:"
+        grep -Evn "$own" "$TL_ERR" | head -n 20 | sed 's/^/      | /'
+    else
+        tl_pass "$1"
+    fi
+}
+
+# check_input_error NAME LINE FRAGMENT: stdout has the error line of input
+# line LINE ({"error":"line LINE: ...FRAGMENT...","index":LINE-1}) and
+# stderr has the message, naming the task and the line.
+check_input_error() {
+    local name=$1 line=$2 frag=$3 got msg
+    got=$(sed -n "${line}p" "$TL_OUT")
+    local head="{\"error\":\"line $line: " tail="\",\"index\":$((line - 1))}"
+    if [[ $got == "$head"*"$tail" && $got == *"$frag"* ]]; then
+        tl_pass "$name: error line"
+    else
+        tl_fail "$name: error line" \
+            "expected line $line: ${head}...${frag}...${tail}" \
+            "got:             $got"
+    fi
+    msg=${got#"$head"}
+    msg=${msg%"$tail"}
+    # Standard error has the message as text, not as a JSON string.
+    msg=${msg//\\\"/\"}
+    if grep -Fxq -- "dlpool: task $((line - 1)) (line $line): $msg" "$TL_ERR"; then
+        tl_pass "$name: message on stderr"
+    else
+        tl_fail "$name: message on stderr" \
+            "expected the line: dlpool: task $((line - 1)) (line $line): $msg"
+        tl_show "stderr" "$TL_ERR"
+    fi
+}
+
+# check_setup_error NAME FRAGMENT: exit status 2, nothing on stdout, and
+# one message on stderr (plus the hint to --help) that contains FRAGMENT.
+check_setup_error() {
+    local name=$1 frag=$2 n
+    check_status "$name: exit status" 2
+    check_empty "$name: nothing on stdout" "$TL_OUT"
+    n=$(grep -cv "^Try 'dlpool --help'\.$" "$TL_ERR")
+    if [ "$n" -eq 1 ] && grep -q '^dlpool: ' "$TL_ERR" &&
+        grep -Fq -- "$frag" "$TL_ERR"; then
+        tl_pass "$name: one message naming '$frag'"
+    else
+        tl_fail "$name: one message naming '$frag'" \
+            "expected one line 'dlpool: ...$frag...' (and at most the --help hint)"
+        tl_show "got" "$TL_ERR"
+    fi
+}
+
+# ---- order -------------------------------------------------------------
+
+# Tasks that sleep for different times finish out of order; the output must
+# still follow the input.
+: >"$T/sleepy.in"
+: >"$T/sleepy.want"
+for i in $(seq 1 45); do
+    echo "[$(((i * 7) % 11 * 3)),$((i * 10))]" >>"$T/sleepy.in"
+    echo "$((i * 10))" >>"$T/sleepy.want"
+done
+run "$T/sleepy.in" run -j 3 "$TP:sleepy"
+check_status "ordered: exit status" 0
+check_files "ordered: results in input order" "$T/sleepy.want" "$TL_OUT"
+check_empty "ordered: nothing on stderr" "$TL_ERR"
+
+run "$T/sleepy.in" run -j 3 --unordered "$TP:sleepy"
+check_status "unordered: exit status" 0
+sort "$TL_OUT" >"$T/unordered.got"
+sort "$T/sleepy.want" >"$T/unordered.want"
+check_files "unordered: the same results, in any order" "$T/unordered.want" "$T/unordered.got"
+
+# ---- input errors ------------------------------------------------------
+
+input "$T/i8.in" 1 '[300]' '"x"' '[1,2]' '{"a":' 2 '' '[null]' 3
+run "$T/i8.in" run -j 2 "$TP:echo_i8"
+check_status "input errors: exit status" 1
+check_eq "input errors: good lines keep their place" "1|2|3" \
+    "$(sed -n '1p;6p;9p' "$TL_OUT" | paste -sd '|')"
+check_eq "input errors: one output line per input line" 9 "$(wc -l <"$TL_OUT")"
+check_input_error "out of range (i8 300)" 2 "300"
+check_input_error "wrong type (a string for i8)" 3 "string"
+check_input_error "wrong arity" 4 "got 2"
+check_input_error "bad JSON" 5 "JSON"
+check_input_error "empty line" 7 "empty"
+check_input_error "null argument" 8 "null"
+check_grep "input errors: the count on stderr" '^dlpool: 6 of 9 tasks failed$' "$TL_ERR"
+
+input "$T/u64.in" -1 7
+run "$T/u64.in" run "$TP:echo_u64"
+check_status "u64 -1: exit status" 1
+check_input_error "out of range (u64 -1)" 1 "-1"
+check_eq "u64 -1: the next line still runs" 7 "$(sed -n 2p "$TL_OUT")"
+
+input "$T/nul.in" '"a\u0000b"' '"ab"'
+run "$T/nul.in" run "$TP:echo_str"
+check_status "NUL in a str: exit status" 1
+check_input_error "NUL in a str" 1 "NUL"
+check_eq "NUL in a str: the next line still runs" '"ab"' "$(sed -n 2p "$TL_OUT")"
+
+# The whole range of u64 is valid input.
+input "$T/u64max.in" 18446744073709551615 9223372036854775808
+run "$T/u64max.in" run "$TP:echo_u64"
+check_status "u64 above the i64 range: exit status" 0
+check_text "u64 above the i64 range: echoed" "$TL_OUT" <<'EOF'
+18446744073709551615
+9223372036854775808
+EOF
+
+# ---- plugin errors -----------------------------------------------------
+
+input "$T/odd.in" 1 2 3 4
+run "$T/odd.in" run -j 2 "$TP:fail_odd"
+check_status "dlp_fail: exit status" 1
+check_eq "dlp_fail: good results keep their place" "2|4" \
+    "$(sed -n '2p;4p' "$TL_OUT" | paste -sd '|')"
+for k in 1 3; do
+    got=$(sed -n "${k}p" "$TL_OUT")
+    if [[ $got == '{"error":"odd value '$k*'","index":'$((k - 1))'}' && $got != *'"line '* ]]; then
+        tl_pass "dlp_fail: the plugin's message for value $k"
+    else
+        tl_fail "dlp_fail: the plugin's message for value $k" \
+            "expected: {\"error\":\"odd value $k...\",\"index\":$((k - 1))}" \
+            "got:      $got"
+    fi
+done
+check_grep "dlp_fail: message on stderr" "^dlpool: task 0 \(line 1\): odd value 1" "$TL_ERR"
+check_stderr_clean "dlp_fail: every message is one line on stderr"
+check_grep "dlp_fail: the count on stderr" '^dlpool: 2 of 4 tasks failed$' "$TL_ERR"
+
+input "$T/good.in" '[1,2]' '[3,4]'
+run "$T/good.in" run "$EX:add"
+check_status "all good: exit status 0" 0
+check_text "all good: results" "$TL_OUT" <<'EOF'
+3
+7
+EOF
+
+# ---- set-up errors -----------------------------------------------------
+
+input "$T/one.in" 1
+run "$T/one.in" run "$T/nonexistent.so:f"
+check_setup_error "plugin not found (path)" "$T/nonexistent.so"
+run "$T/one.in" run nosuchplugin:f
+check_setup_error "plugin not found (bare name)" "nosuchplugin"
+echo "this is not a shared object" >"$T/text.so"
+run "$T/one.in" run "$T/text.so:f"
+check_setup_error "not a shared object" "$T/text.so"
+run "$T/one.in" run "$TP:no_such_function"
+check_setup_error "no such symbol" "no_such_function"
+run "$T/one.in" run libm.so.6:cbrt
+check_setup_error "no manifest entry and no --sig" "--sig"
+run "$T/one.in" run --sig 'f64(f6)' libm.so.6:cbrt
+check_setup_error "bad --sig names the column" "column 5"
+run "$T/one.in" run "$TP:echo_i64" "$T/missing-input"
+check_setup_error "missing input file" "$T/missing-input"
+run "$T/one.in" run -j 0 "$TP:echo_i64"
+check_setup_error "-j 0" "-j"
+run "$T/one.in" run -j many "$TP:echo_i64"
+check_setup_error "-j many" "many"
+run "$T/one.in" run --frobnicate "$TP:echo_i64"
+check_setup_error "unknown option" "--frobnicate"
+run "$T/one.in" run
+check_setup_error "missing PLUGIN:FUNCTION" "PLUGIN:FUNCTION"
+run "$T/one.in" run "$TP"
+check_setup_error "no function in the reference" "PLUGIN:FUNCTION"
+run "$T/one.in" frobnicate
+check_setup_error "unknown command" "frobnicate"
+run "$T/one.in"
+check_setup_error "no command" "command"
+# A plugin that kills the worker loading it is a set-up error, not a hang.
+run -t 10 "$T/one.in" run -j 2 "$DLPOOL_TEST_PLUGINS/crashload.so:never"
+check_setup_error "plugin that crashes while loading" "crashload.so"
+run "$T/one.in" run -j 2 "$DLPOOL_TEST_PLUGINS/badinit.so:never"
+check_status "plugin whose init hook fails: exit status" 2
+check_grep "plugin whose init hook fails: names the plugin" "badinit\.so" "$TL_ERR"
+
+# ---- libm through --sig ------------------------------------------------
+
+input "$T/cbrt.in" 8 27 1000
+run "$T/cbrt.in" run --sig 'f64(f64)' libm.so.6:cbrt
+check_status "cbrt: exit status" 0
+check_eq "cbrt(8)" 2.0 "$(sed -n 1p "$TL_OUT")"
+check_eq "cbrt(1000)" 10.0 "$(sed -n 3p "$TL_OUT")"
+if py=$(python3 -c 'import math; print(repr(math.cbrt(27.0)))' 2>/dev/null); then
+    check_eq "cbrt(27) as libm computes it" "$py" "$(sed -n 2p "$TL_OUT")"
+else
+    tl_note "python3 with math.cbrt is not available: cbrt(27) not compared"
+fi
+
+# ---- values ------------------------------------------------------------
+
+input "$T/bare.in" 5 '[5]' -7 '[-7]'
+run "$T/bare.in" run "$TP:echo_i64"
+check_status "one argument, bare or in an array: exit status" 0
+check_text "one argument, bare or in an array" "$TL_OUT" <<'EOF'
+5
+5
+-7
+-7
+EOF
+
+input "$T/f64.in" 0.1 1e300 -0.0 2 0.30000000000000004 '[1.5]' -2.5e-8
+run "$T/f64.in" run "$TP:echo_f64"
+check_status "f64 output: exit status" 0
+check_text "f64 output reads back to the same value" "$TL_OUT" <<'EOF'
+0.1
+1e+300
+-0.0
+2.0
+0.30000000000000004
+1.5
+-2.5e-08
+EOF
+
+input "$T/f32.in" 0.1 16777216 -0.0
+run "$T/f32.in" run "$TP:echo_f32"
+check_text "f32 output is the shortest text of the float" "$TL_OUT" <<'EOF'
+0.1
+16777216.0
+-0.0
+EOF
+
+# Quotes, backslashes, control characters and non-ASCII text, written in
+# the input both escaped and raw.
+cat >"$T/str.in" <<'EOF'
+"say \"hi\""
+"back\\slash"
+"two\nlines\ttab"
+"bell\u0007 unit\u0010"
+"\u00e9\u2603\ud83d\ude00"
+"é☃😀"
+"slash/"
+""
+EOF
+run "$T/str.in" run "$TP:echo_str"
+check_status "str results: exit status" 0
+check_text "str results are JSON-escaped" "$TL_OUT" <<'EOF'
+"say \"hi\""
+"back\\slash"
+"two\nlines\ttab"
+"bell\u0007 unit\u0010"
+"é☃😀"
+"é☃😀"
+"slash/"
+""
+EOF
+
+input "$T/utf8.in" '[]' '[]'
+run "$T/utf8.in" run "$TP:bad_utf8"
+check_status "a str result that is not UTF-8: exit status" 1
+check_grep "a str result that is not UTF-8 fails its task" \
+    '^\{"error":"[^"]*UTF-8[^"]*","index":0\}$' "$TL_OUT"
+check_eq "a str result that is not UTF-8: one line per task" 2 "$(wc -l <"$TL_OUT")"
+check_no_grep "a str result that is not UTF-8: not an input error" '"line 1:' "$TL_OUT"
+
+# ---- crashing tasks ----------------------------------------------------
+
+input "$T/crash.in" 1 -1 2 -2 3 -3 4
+run "$T/crash.in" run -j 2 "$TP:crash"
+check_status "crashes: exit status" 1
+check_eq "crashes: good results keep their place" "1|2|3|4" \
+    "$(sed -n '1p;3p;5p;7p' "$TL_OUT" | paste -sd '|')"
+check_grep "crashes: SIGSEGV fails its task alone" \
+    '^\{"error":"[^"]*killed by SIGSEGV[^"]*","index":1\}$' "$TL_OUT"
+check_grep "crashes: abort fails its task alone" \
+    '^\{"error":"[^"]*killed by SIGABRT[^"]*","index":3\}$' "$TL_OUT"
+check_grep "crashes: exit(3) fails its task alone" \
+    '^\{"error":"[^"]*exited with status 3[^"]*","index":5\}$' "$TL_OUT"
+check_eq "crashes: one line per task" 7 "$(wc -l <"$TL_OUT")"
+check_grep "crashes: the count on stderr" '^dlpool: 3 of 7 tasks failed$' "$TL_ERR"
+check_stderr_clean "crashes: a dying worker writes nothing of the parent's"
+
+# Many tasks with a few crashes among them: only the crashing tasks fail,
+# however the tasks were grouped for the workers.
+: >"$T/crashmany.in"
+: >"$T/crashmany.want"
+for i in $(seq 1 300); do
+    case $i in
+    50) v=-1 ;;
+    150) v=-2 ;;
+    250) v=-3 ;;
+    *) v=$i ;;
+    esac
+    echo "$v" >>"$T/crashmany.in"
+    if [ "$v" -lt 0 ]; then
+        echo "error at index $((i - 1))" >>"$T/crashmany.want"
+    else
+        echo "$v" >>"$T/crashmany.want"
+    fi
+done
+for j in 1 3; do
+    run "$T/crashmany.in" run -j $j "$TP:crash"
+    check_status "crashes among 300 tasks, -j $j: exit status" 1
+    sed -E 's/^\{"error":.*"index":([0-9]+)\}$/error at index \1/' "$TL_OUT" >"$T/crashmany.got"
+    check_files "crashes among 300 tasks, -j $j: only the crashing tasks fail" \
+        "$T/crashmany.want" "$T/crashmany.got"
+    check_stderr_clean "crashes among 300 tasks, -j $j: a dying worker writes nothing of the parent's"
+done
+
+# ---- output channels ---------------------------------------------------
+
+seq 1 20 >"$T/noisy.in"
+run "$T/noisy.in" run -j 2 "$TP:noisy"
+check_status "noisy plugin: exit status" 0
+check_files "noisy plugin: stdout holds only the results" "$T/noisy.in" "$TL_OUT"
+check_eq "noisy plugin: its output goes to stderr" 20 \
+    "$(grep -c '^noise from a task$' "$TL_ERR")"
+
+# ---- inspect -----------------------------------------------------------
+
+run "$NULL_IN" inspect "$EX"
+check_status "inspect: exit status" 0
+abi=$(sed -n 's/^#define DLP_PLUGIN_ABI \([0-9]*\).*/\1/p' "$top_srcdir/include/dlpool/plugin.h")
+{
+    echo "# plugin examples, manifest ABI $abi"
+    # The manifest as the source declares it: DLP_FN(name, "signature").
+    sed -n 's/.*DLP_FN(\([A-Za-z_0-9]*\), *"\([^"]*\)").*/\1\t\2/p' \
+        "$top_srcdir/plugins/examples.c"
+} >"$T/inspect.want"
+check_files "inspect: a header and name<TAB>signature per function" "$T/inspect.want" "$TL_OUT"
+
+run "$NULL_IN" inspect "$T/nonexistent.so"
+check_setup_error "inspect of a missing plugin" "$T/nonexistent.so"
+
+# ---- help and version --------------------------------------------------
+
+run "$NULL_IN" --help
+check_status "--help: exit status" 0
+check_grep "--help: shows the usage" '^Usage: dlpool run' "$TL_OUT"
+n=$(wc -l <"$TL_OUT")
+if [ "$n" -le 40 ]; then
+    tl_pass "--help: fits in 40 lines"
+else
+    tl_fail "--help: fits in 40 lines" "expected at most 40 lines, got $n"
+fi
+check_empty "--help: nothing on stderr" "$TL_ERR"
+
+run "$NULL_IN" run --help
+check_status "run --help: exit status" 0
+check_grep "run --help: shows the usage" '^Usage: dlpool run' "$TL_OUT"
+
+run "$NULL_IN" --version
+check_status "--version: exit status" 0
+version=$(sed -n 's/^#define DLPOOL_VERSION_STRING "\(.*\)"/\1/p' "$top_srcdir/include/dlpool.h")
+check_text "--version: the header's version" "$TL_OUT" <<EOF
+dlpool $version
+EOF
+pcversion=$(sed -n 's/^Version: //p' "$top_builddir/dlpool.pc")
+check_eq "the header's version is the package version" "$pcversion" "$version"
+
+# ---- where the input comes from ----------------------------------------
+
+: >"$T/pairs.in"
+for i in $(seq 1 200); do echo "[$i,$((2 * i))]" >>"$T/pairs.in"; done
+run "$T/pairs.in" run -j 2 "$EX:add"
+cp "$TL_OUT" "$T/pairs.stdin"
+check_status "input from stdin: exit status" 0
+check_eq "input from stdin: 200 results" 200 "$(wc -l <"$T/pairs.stdin")"
+check_eq "input from stdin: the last is 3*200" 600 "$(tail -n 1 "$T/pairs.stdin")"
+run "$NULL_IN" run -j 2 "$EX:add" "$T/pairs.in"
+check_status "input from a file: exit status" 0
+check_files "input from a file gives the same output as stdin" "$T/pairs.stdin" "$TL_OUT"
+run "$T/pairs.in" run -j 2 "$EX:add" -
+check_files "input '-' is stdin" "$T/pairs.stdin" "$TL_OUT"
+
+printf '[1,2]\n[3,4]' >"$T/nonl.in"
+run "$T/nonl.in" run "$EX:add"
+check_status "no trailing newline: exit status" 0
+check_text "no trailing newline: the last line counts" "$TL_OUT" <<'EOF'
+3
+7
+EOF
+
+printf '[1,2]\r\n[3,4]\r\n' >"$T/crlf.in"
+run "$T/crlf.in" run "$EX:add"
+check_text "CRLF line ends" "$TL_OUT" <<'EOF'
+3
+7
+EOF
+
+tl_run "$T/good.in" env DLPOOL_PLUGIN_PATH="$T/nowhere:$DLPOOL_EXAMPLES" "$DLPOOL" run examples:add
+check_status "a bare plugin name found through DLPOOL_PLUGIN_PATH: exit status" 0
+check_text "a bare plugin name found through DLPOOL_PLUGIN_PATH" "$TL_OUT" <<'EOF'
+3
+7
+EOF
+
+# A slow input: each task runs as soon as its line arrives, not when the
+# input ends.  The writer keeps the pipe open until it has seen the result.
+mkfifo "$T/fifo"
+# Opened for reading and writing, the FIFO does not wait for a peer; the
+# command opens it by name and sees its end once this descriptor closes.
+exec 3<>"$T/fifo"
+# shellcheck disable=SC2016 # $$ and $@ belong to the inner shell.
+timeout -k 5 "$TL_TIMEOUT" setsid -w sh -c 'echo $$ >"$0"; exec "$@"' \
+    "$T/slow.sid" "$DLPOOL" run -j 2 "$EX:add" "$T/fifo" \
+    </dev/null >"$T/slow.out" 2>"$T/slow.err" 3>&- &
+slow=$!
+streamed=yes
+for pair in '1,2:3' '3,4:7' '5,6:11'; do
+    echo "[${pair%:*}]" >&3
+    want=${pair#*:}
+    for _ in $(seq 1 200); do
+        grep -qx "$want" "$T/slow.out" && break
+        sleep 0.05
+    done
+    grep -qx "$want" "$T/slow.out" || streamed="no result for [${pair%:*}] within 10 s"
+done
+exec 3>&-
+wait "$slow"
+TL_RC=$?
+TL_ERR=$T/slow.err
+check_eq "slow input: every result before the input ends" yes "$streamed"
+check_status "slow input: exit status" 0
+check_text "slow input: the results" "$T/slow.out" <<'EOF'
+3
+7
+11
+EOF
+tl_check_session "$T/slow.sid" "dlpool run with a slow input"
+
+# ---- big values --------------------------------------------------------
+
+big=$((10 * 1024 * 1024))
+{
+    printf '"'
+    head -c "$big" /dev/zero | tr '\0' a
+    printf '"\n'
+} >"$T/big.in"
+run "$T/big.in" run -j 1 "$EX:shout"
+check_status "a 10 MB string: exit status" 0
+check_eq "a 10 MB string: the result's length" "$((big + 3))" "$(wc -c <"$TL_OUT")"
+check_eq "a 10 MB string: upper-cased" '""' "$(tr -d 'A\n' <"$TL_OUT")"
+
+tl_finish

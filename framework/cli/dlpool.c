@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -160,12 +161,107 @@ static const char *json_kind(const json_t *v)
     }
 }
 
-static int put_arg(dlp_args *a, unsigned k, const json_t *v)
+/*
+ * jansson holds JSON integers as signed 64-bit values and refuses larger
+ * literals ("too big integer"), which a u64 argument above 2^63-1 needs.
+ * For such a line the input is parsed again with integers read as reals,
+ * and the number literals of the line, found by this scan (outside
+ * strings, in order), give each number its exact text back.
+ */
+typedef struct numtok {
+    const char *p;
+    size_t len;
+    int is_int;
+} numtok;
+
+typedef struct numscan {
+    numtok *t;
+    size_t n, next;
+} numscan;
+
+static int scan_numbers(const char *s, size_t n, numscan *ns)
+{
+    size_t cap = 0;
+    int in_str = 0;
+    ns->t = NULL;
+    ns->n = ns->next = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+            continue;
+        }
+        if (c == '"') {
+            in_str = 1;
+            continue;
+        }
+        if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t j = i;
+            int is_int = 1;
+            while (j < n && strchr("0123456789+-.eE", s[j])) {
+                if (s[j] == '.' || s[j] == 'e' || s[j] == 'E')
+                    is_int = 0;
+                j++;
+            }
+            if (ns->n == cap) {
+                numtok *t = realloc(ns->t, (cap = cap ? 2 * cap : 8) *
+                                               sizeof *t);
+                if (!t)
+                    return -1;
+                ns->t = t;
+            }
+            ns->t[ns->n++] = (numtok){s + i, j - i, is_int};
+            i = j - 1;
+        }
+    }
+    return 0;
+}
+
+/* An integer literal too big for jansson, given to argument k. */
+static int put_big_int(dlp_args *a, unsigned k, const numtok *t)
+{
+    char buf[64], *end;
+    dlp_type want = dlp_args_next_type(a);
+    if (t->len >= sizeof buf)
+        return dlp_args_fail(a, "argument %u (%s): %.40s... is out of "
+                                "range",
+                             k, dlp_type_name(want), t->p);
+    memcpy(buf, t->p, t->len);
+    buf[t->len] = 0;
+    errno = 0;
+    if (want == DLP_T_F32 || want == DLP_T_F64)
+        return dlp_args_double(a, strtod(buf, NULL));
+    if (buf[0] != '-') {
+        unsigned long long u = strtoull(buf, &end, 10);
+        if (errno == 0 && !*end)
+            return dlp_args_uint(a, u);
+    }
+    return dlp_args_fail(a, "argument %u (%s): %s is out of range", k,
+                         dlp_type_name(want), buf);
+}
+
+static int put_arg(dlp_args *a, unsigned k, const json_t *v, numscan *ns)
 {
     switch (json_typeof(v)) {
     case JSON_INTEGER:
         return dlp_args_int(a, (int64_t)json_integer_value(v));
     case JSON_REAL:
+        if (ns) {
+            /* Reparsed line: every number is a real; its literal says
+             * whether it was an integer. */
+            const numtok *t = ns->next < ns->n ? &ns->t[ns->next++] : NULL;
+            if (t && t->is_int) {
+                char *end;
+                errno = 0;
+                long long i = strtoll(t->p, &end, 10);
+                if (errno == 0 && end == t->p + t->len)
+                    return dlp_args_int(a, i);
+                return put_big_int(a, k, t);
+            }
+        }
         return dlp_args_double(a, json_real_value(v));
     case JSON_TRUE:
         return dlp_args_bool(a, true);
@@ -190,6 +286,7 @@ static int next_task(void *ud, uint64_t index, dlp_args *a)
     json_t *v;
     const char *line = NULL;
     size_t n = 0, i = 0;
+    numscan nums = {NULL, 0, 0}, *ns = NULL;
     int rc;
     (void)index;
 
@@ -215,6 +312,19 @@ static int next_task(void *ud, uint64_t index, dlp_args *a)
         return 1;
     }
     v = json_loadb(line, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    if (!v && strstr(jerr.text, "too big integer")) {
+        json_error_t again;
+        v = json_loadb(line, n,
+                       JSON_DECODE_ANY | JSON_ALLOW_NUL |
+                           JSON_DECODE_INT_AS_REAL,
+                       &again);
+        if (v && scan_numbers(line, n, &nums) == 0) {
+            ns = &nums;
+        } else if (v) {
+            json_decref(v);
+            v = NULL;
+        }
+    }
     if (!v) {
         dlp_args_fail(a, "bad JSON at column %d: %s", jerr.column,
                       jerr.text);
@@ -227,16 +337,17 @@ static int next_task(void *ud, uint64_t index, dlp_args *a)
                           in->sig->nargs, in->sig->nargs == 1 ? "" : "s",
                           len);
         for (i = 0; i < len; i++)
-            if (put_arg(a, (unsigned)i + 1, json_array_get(v, i)))
+            if (put_arg(a, (unsigned)i + 1, json_array_get(v, i), ns))
                 break;
     } else if (in->sig->nargs == 1) {
-        put_arg(a, 1, v);
+        put_arg(a, 1, v, ns);
     } else {
         dlp_args_fail(a, "expected a JSON array of %u argument%s, got %s",
                       in->sig->nargs, in->sig->nargs == 1 ? "" : "s",
                       json_kind(v));
     }
     json_decref(v);
+    free(nums.t);
     return 1;
 }
 
@@ -271,7 +382,10 @@ static void put_double(FILE *out, double d, int is_f32)
         fputs("null", out); /* JSON has no NaN or infinity */
         return;
     }
-    for (int prec = is_f32 ? 6 : 15; prec <= 17; prec++) {
+    /* Most doubles need 15 to 17 digits; subnormals have fewer bits and
+     * may need far fewer, so search those from 1. */
+    int from = is_f32 ? 6 : fabs(d) < DBL_MIN ? 1 : 15;
+    for (int prec = from; prec <= 17; prec++) {
         snprintf(buf, sizeof buf, "%.*g", prec, d);
         if (is_f32 ? (float)strtod(buf, NULL) == (float)d
                    : strtod(buf, NULL) == d)
@@ -375,7 +489,8 @@ static int cmd_run(int argc, char **argv)
     dlp_pool_options_init(&popts);
     dlp_job_options_init(&jopts);
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "+j:h", longopts, NULL)) != -1) {
+    opterr = 0; /* we say what was wrong, in our own words */
+    while ((opt = getopt_long(argc, argv, "+:j:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'j': {
             char *end;
@@ -397,8 +512,10 @@ static int cmd_run(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
+        case ':':
+            die_usage("run: option '%s' needs a value", argv[optind - 1]);
         default:
-            die_usage("run: unknown option");
+            die_usage("run: unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind >= argc)
