@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,12 @@ DLP_API const char *dlp_strerror(int code)
     case -EIO:
         return "input/output error";
     default:
+        if (code < 0 && code > -4096) {
+            /* A static, untranslated description (glibc 2.32). */
+            const char *d = strerrordesc_np(-code);
+            if (d)
+                return d;
+        }
         return "unknown error";
     }
 }
@@ -141,11 +148,25 @@ void dlp__describe_status(int status, char *buf, size_t size)
     }
 }
 
+int dlp__fd_above_stdio(int fd)
+{
+    int hi;
+    if (fd < 0 || fd > 2)
+        return fd;
+    hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (hi < 0)
+        return fd; /* keep the low one: still better than failing */
+    close(fd);
+    return hi;
+}
+
 int dlp__reap(pid_t pid, int grace_ms)
 {
     int status;
     uint64_t deadline = dlp__now_ns() + (uint64_t)grace_ms * 1000000u;
     long nap_ns = 20000;
+    if (pid <= 0)
+        return -1; /* never waitpid(0) or (-1): those are not ours */
     for (;;) {
         pid_t r = waitpid(pid, &status, WNOHANG);
         if (r == pid)

@@ -54,6 +54,11 @@ DLP_PRIV void dlp__describe_status(int status, char *buf, size_t size);
  * Returns its wait status, or -1 if it was not our child. */
 DLP_PRIV int dlp__reap(pid_t pid, int grace_ms);
 
+/* Move a new descriptor above standard error (keeping close-on-exec), so
+ * that a caller that closed 0, 1 or 2 never sees our descriptors taken for
+ * its standard streams.  Passes negative values through. */
+DLP_PRIV int dlp__fd_above_stdio(int fd);
+
 /* Monotonic clock in nanoseconds. */
 DLP_PRIV uint64_t dlp__now_ns(void);
 

@@ -101,7 +101,9 @@ static int put_result(dlp__buf *out, uint64_t index, uint8_t kind,
                       const void *payload, size_t len)
 {
     int rc;
-    if (len > DLP_FRAME_MAX - 64) {
+    /* Leave room for the results already in the frame (the worker
+     * flushes at 256 KiB) and the header. */
+    if (len > DLP_FRAME_MAX - (1u << 20)) {
         static const char msg[] = "result too large (over 1 GiB)";
         kind = DLP_R_BADRESULT;
         payload = msg;
@@ -153,8 +155,8 @@ int dlp__invoke(const dlp__fn *fn, uint64_t index, dlp__rd *r,
     ffi_call((ffi_cif *)&fn->cif, fn->addr, &rv, avalues);
 
     if (task_fail.failed) {
-        if (fn->sig.ret_owned)
-            free(rv.p);
+        /* The return value is ignored, and not freed even for str!: after
+         * dlp_fail a function may return anything, a literal included. */
         return put_result(out, index, DLP_R_FAIL, task_fail.msg,
                           strlen(task_fail.msg));
     }

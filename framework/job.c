@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "pool.h"
 #include "sig.h"
@@ -31,6 +32,11 @@
  * short enough that two workers stay balanced. */
 #define BATCH_TARGET_NS 1000000.0
 #define BATCH_MAX 4096u
+/* A batch is also closed at this many bytes of arguments, so large
+ * arguments travel a few at a time and no frame nears the 1 GiB limit. */
+#define BATCH_BYTES (4u << 20)
+/* The arguments of one task may take at most this much. */
+#define TASK_ARGS_MAX (DLP_FRAME_MAX - BATCH_BYTES - 64)
 #define WINDOW_DEFAULT 65536u
 
 enum { SLOT_EMPTY = 0, SLOT_PENDING, SLOT_BAD, SLOT_DONE };
@@ -74,6 +80,7 @@ struct dlp_job {
     /* (mu) */
     rslot *ring;
     size_t mask;
+    uint64_t limit; /* tasks in flight at most: the window asked for */
     uint64_t next_out, delivered;
     uint64_t *doneq;
     size_t dq_head, dq_len;
@@ -125,6 +132,7 @@ DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
         return dlp__err(err, -ENOMEM, "out of memory");
     }
     j->mask = w - 1;
+    j->limit = opts && opts->window ? opts->window : w;
     j->pool = p;
     j->fn = fn;
     j->next = next;
@@ -139,7 +147,7 @@ DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
         free(j);
         return dlp__err(err, DLP_ECLOSED, "the pool is closed");
     }
-    if (fn < 0 || (size_t)fn >= p->nfns || p->fns[fn].state != DLP_FN_OK) {
+    if (fn < 0 || (size_t)fn >= p->nfns || p->fns[fn]->state != DLP_FN_OK) {
         pthread_mutex_unlock(&p->mu);
         free(j->doneq);
         free(j->ring);
@@ -147,7 +155,7 @@ DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
         return dlp__err(err, DLP_EINVAL, "function id %d is not resolved",
                         fn);
     }
-    j->sig = p->fns[fn].sig;
+    j->sig = p->fns[fn]->sig;
     j->id = p->next_job++;
     {
         size_t mb = w / (WORKER_DEPTH * p->nworkers + 2);
@@ -559,6 +567,11 @@ static int pull(dlp_job *j, size_t room)
         if (!a->bad && a->argi != j->sig.nargs)
             args_bad(a, "expected %u argument%s, got %u", j->sig.nargs,
                      j->sig.nargs == 1 ? "" : "s", a->argi);
+        if (!a->bad && b->frame.len - rec - DLP_TASK_HDR > TASK_ARGS_MAX)
+            args_bad(a, "the arguments take %zu bytes, over the limit of "
+                        "%zu",
+                     b->frame.len - rec - DLP_TASK_HDR,
+                     (size_t)TASK_ARGS_MAX);
         s->index = j->next_in;
         if (a->bad) {
             b->frame.len = rec;
@@ -571,6 +584,8 @@ static int pull(dlp_job *j, size_t room)
             s->state = SLOT_PENDING;
         }
         j->next_in++;
+        if (b->frame.len >= BATCH_BYTES)
+            return 0; /* the batch is full by size */
     }
     return 0;
 }
@@ -607,9 +622,11 @@ static int feed(dlp_job *j)
             dlp__pool_send(p, w, b);
         }
         int can_pull = !j->iter_done && !j->iter_rc && !j->paused &&
+                       j->next_in - j->delivered < j->limit &&
                        j->ring[j->next_in & j->mask].state == SLOT_EMPTY;
         if (j->fill && j->fill->count &&
-            (j->fill->count >= j->target || !can_pull)) {
+            (j->fill->count >= j->target ||
+             j->fill->frame.len >= BATCH_BYTES || !can_pull)) {
             int rc = send_fill(j);
             if (rc < 0)
                 return rc;
@@ -621,7 +638,7 @@ static int feed(dlp_job *j)
             return 0;
         /* Room: free slots ahead, up to what the batch still takes. */
         size_t want = j->target - (j->fill ? j->fill->count : 0), room = 0;
-        while (room < want &&
+        while (room < want && j->next_in + room - j->delivered < j->limit &&
                j->ring[(j->next_in + room) & j->mask].state == SLOT_EMPTY)
             room++;
         uint64_t first = j->next_in;
@@ -741,13 +758,21 @@ DLP_API int dlp_job_next(dlp_job *j, dlp_result *res, dlp_error *err)
         if ((j->iter_done || j->iter_rc) && j->delivered == j->next_in)
             continue;
         if (j->paused && j->wait_fd < 0 && j->delivered == j->next_in) {
-            j->paused = 0; /* nothing to wait for but the iterator */
+            /* Nothing to wait for but the iterator: give it a moment
+             * instead of spinning on it. */
+            struct timespec ms = {0, 1000000};
+            pthread_mutex_unlock(&p->mu);
+            nanosleep(&ms, NULL);
+            pthread_mutex_lock(&p->mu);
+            j->paused = 0;
             continue;
         }
         if (dlp__pool_alive(p) == 0) {
             pthread_mutex_unlock(&p->mu);
             return dlp__err(err, DLP_EWORKER,
-                            "every worker of the pool is gone");
+                            "every worker of the pool is gone (the last: "
+                            "%s)",
+                            p->last_loss[0] ? p->last_loss : "unknown");
         }
         if (dlp__pool_drive(p, j->paused ? j->wait_fd : -1) ||
             (j->paused && j->wait_fd < 0))

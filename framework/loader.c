@@ -105,6 +105,15 @@ static int load_plugin(dlp__loader *L, const char *path,
         return dlp__err(err, DLP_ENOPLUGIN, "cannot load plugin '%s': %s",
                         path, e ? e : "unknown dlopen error");
     }
+    /* The same file reached by another path ("./a.so", "a.so" on the
+     * search path) is the same plugin: initialise it once. */
+    for (l = L->head; l; l = l->next) {
+        if (l->handle == h) {
+            dlclose(h); /* drop the extra reference */
+            *out = l;
+            return 0;
+        }
+    }
     m = dlsym(h, DLP_MANIFEST_SYMBOL);
     if (m) {
         /* Check the version before reading any other field. */

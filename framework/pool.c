@@ -69,6 +69,7 @@ dlp__worker *dlp__pool_pick(dlp_pool *p, unsigned limit)
 }
 
 static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why);
+static void read_worker(dlp_pool *p, dlp__worker *w);
 
 /* Write as much queued output as the socket takes.  Returns -1 if the
  * worker was lost. */
@@ -96,7 +97,13 @@ static int flush_worker(dlp_pool *p, dlp__worker *w)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return 0;
-            worker_lost(p, w, NULL);
+            /* Read what it sent before it went: results already in the
+             * socket are not run a second time.  read_worker declares the
+             * loss itself at end-of-file. */
+            unsigned serial = w->serial;
+            read_worker(p, w);
+            if (w->serial == serial && w->fd >= 0)
+                worker_lost(p, w, NULL);
             return -1;
         }
         size_t left = (size_t)r;
@@ -139,7 +146,7 @@ void dlp__pool_send(dlp_pool *p, dlp__worker *w, dlp__batch *b)
 
 static dlp__batch *make_load(dlp_pool *p, uint32_t id)
 {
-    dlp__fnent *f = &p->fns[id];
+    dlp__fnent *f = p->fns[id];
     dlp__batch *b = calloc(1, sizeof *b);
     long off;
     if (!b)
@@ -167,7 +174,7 @@ static int start_worker(dlp_pool *p, dlp__worker *w, dlp_error *err)
         return rc;
     w->serial++;
     for (uint32_t id = 0; id < p->nfns; id++) {
-        dlp__fnent *f = &p->fns[id];
+        dlp__fnent *f = p->fns[id];
         dlp__batch *b;
         /* A function that already failed (or crashed the worker this one
          * replaces) is not loaded again: no fork loop on a bad plugin. */
@@ -184,11 +191,19 @@ static int start_worker(dlp_pool *p, dlp__worker *w, dlp_error *err)
     return 0;
 }
 
+/* A status code a worker may send: 0, a dlpool code, or -errno.  Anything
+ * else is a corrupt frame. */
+static int code_ok(int code)
+{
+    return code == 0 || (code < 0 && code > -4096) ||
+           (code <= DLP_EINVAL && code >= DLP_ETIMEDOUT);
+}
+
 /* Record a LOADED reply, or a worker that died before sending one. */
 static void fn_answer(dlp_pool *p, uint32_t id, int code, const char *msg,
                       size_t len)
 {
-    dlp__fnent *f = &p->fns[id];
+    dlp__fnent *f = p->fns[id];
     if (f->pending)
         f->pending--;
     if (f->state != DLP_FN_LOADING)
@@ -244,12 +259,17 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
             char msg[400];
             snprintf(msg, sizeof msg,
                      "plugin '%s' killed the worker loading it: %s",
-                     p->fns[b->fn].path, reason);
-            /* Only the frame being worked on is to blame. */
-            if (first)
+                     p->fns[b->fn]->path, reason);
+            /* Only the frame being worked on is to blame.  A function the
+             * pool already serves cannot be failed any more: the slot is
+             * retired instead. */
+            if (first && p->fns[b->fn]->state == DLP_FN_OK) {
+                snprintf(p->last_loss, sizeof p->last_loss, "%s", msg);
+                w->retired = 1;
+            } else if (first)
                 fn_answer(p, b->fn, DLP_ENOPLUGIN, msg, strlen(msg));
-            else if (p->fns[b->fn].pending)
-                p->fns[b->fn].pending--;
+            else if (p->fns[b->fn]->pending)
+                p->fns[b->fn]->pending--;
         } else if (b->job && b->done < b->count) {
             /* The task the scoreboard names fails; every other unanswered
              * task (finished but not yet reported, or not started) is sent
@@ -270,9 +290,21 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
     w->nbatches = 0;
     w->in.len = 0;
 
+    if (!w->retired)
+        snprintf(p->last_loss, sizeof p->last_loss, "%s", reason);
+    /* A worker that died before answering anything counts against the
+     * slot; three in a row and the slot stays down, so a plugin that
+     * kills every new worker cannot make the pool fork in a loop. */
+    if (w->answered)
+        w->fresh_losses = 0;
+    else
+        w->fresh_losses++;
+    w->answered = 0;
+
     /* Replace the worker, but not from inside another replacement: a
      * worker that dies while being given its functions stays down. */
-    if (!p->destroying && !p->respawning) {
+    if (!p->destroying && !p->respawning && !w->retired &&
+        w->fresh_losses < 3) {
         dlp_error err;
         p->respawning = 1;
         if (start_worker(p, w, &err) && w->fd >= 0) {
@@ -290,6 +322,7 @@ static int handle_frame(dlp_pool *p, dlp__worker *w, const dlp__hdr *h,
     dlp__batch *b = w->head;
     dlp__rd r;
     dlp__rd_init(&r, payload, h->len);
+    w->answered = 1;
 
     if (!b)
         return DLP_EPROTO; /* a reply nobody asked for */
@@ -297,12 +330,23 @@ static int handle_frame(dlp_pool *p, dlp__worker *w, const dlp__hdr *h,
         const char *msg;
         uint32_t len;
         if (b->type != DLP_F_LOAD || h->a != b->fn ||
-            dlp__get_str(&r, &msg, &len, 0))
+            !code_ok((int)h->b) || dlp__get_str(&r, &msg, &len, 0))
             return DLP_EPROTO;
+        if (p->fns[b->fn]->state == DLP_FN_OK && h->b != 0) {
+            /* A replacement worker cannot load a function the pool already
+             * serves (the plugin file changed or went away, or its init
+             * hook failed this time): retire the slot rather than replace
+             * it with a worker that will fail the same way. */
+            snprintf(p->last_loss, sizeof p->last_loss,
+                     "a new worker could not load '%s': %.*s",
+                     p->fns[b->fn]->ref, (int)len, msg);
+            w->retired = 1;
+            return DLP_EPROTO;
+        }
         fn_answer(p, b->fn, (int)h->b, msg, len);
     } else if (h->type == DLP_F_RESULTS) {
         uint64_t busy;
-        if (b->type != DLP_F_BATCH || h->a != b->job_id ||
+        if (b->type != DLP_F_BATCH || h->a != b->job_id || h->b == 0 ||
             h->b > b->count - b->done || dlp__get_u64(&r, &busy))
             return DLP_EPROTO;
         for (uint32_t i = 0; i < h->b; i++) {
@@ -389,7 +433,8 @@ static void read_worker(dlp_pool *p, dlp__worker *w)
             }
             if (handle_frame(p, w, &h, w->in.p + off + DLP_HDR_SIZE)) {
                 kill(w->pid, SIGKILL);
-                worker_lost(p, w, "sent a malformed frame");
+                worker_lost(p, w, w->retired ? "retired"
+                                             : "sent a malformed frame");
                 return;
             }
             off += DLP_HDR_SIZE + h.len;
@@ -397,6 +442,14 @@ static void read_worker(dlp_pool *p, dlp__worker *w)
         if (off) {
             memmove(w->in.p, w->in.p + off, w->in.len - off);
             w->in.len -= off;
+            if (w->in.cap > (4u << 20) && w->in.len < (64u << 10)) {
+                /* One huge result must not pin its buffer for good. */
+                unsigned char *small = realloc(w->in.p, 64u << 10);
+                if (small) {
+                    w->in.p = small;
+                    w->in.cap = 64u << 10;
+                }
+            }
         }
         if ((size_t)r < 4096)
             return; /* likely drained; poll tells us about more */
@@ -509,8 +562,10 @@ DLP_API int dlp_pool_create(dlp_pool **out, const dlp_pool_options *opts,
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->nworkers = opts->workers ? opts->workers : (unsigned)online_cpus();
-    p->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    p->wakefd = dlp__fd_above_stdio(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     p->w = calloc(p->nworkers, sizeof *p->w);
+    for (unsigned i = 0; p->w && i < p->nworkers; i++)
+        p->w[i].fd = -1; /* before any early destroy below */
     p->scores = mmap(NULL, p->nworkers * sizeof *p->scores,
                      PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
                      0);
@@ -573,7 +628,7 @@ DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
         return dlp__err(err, DLP_ECLOSED, "the pool is closed");
     }
     for (id = 0; id < p->nfns; id++) {
-        f = &p->fns[id];
+        f = p->fns[id];
         if (f->state == DLP_FN_OK && strcmp(f->ref, ref) == 0 &&
             (sig ? f->sig_given && strcmp(f->sig_given, sig) == 0
                  : !f->sig_given)) {
@@ -595,9 +650,11 @@ DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
             return rc;
         }
     }
+    /* Entries are allocated one by one, so a pointer to an entry's
+     * signature (dlp_pool_fn_sig) stays valid as the table grows. */
     if (p->nfns == p->capfns) {
         size_t cap = p->capfns ? p->capfns * 2 : 8;
-        dlp__fnent *nf = realloc(p->fns, cap * sizeof *nf);
+        dlp__fnent **nf = realloc(p->fns, cap * sizeof *nf);
         if (!nf) {
             free(path);
             pthread_mutex_unlock(&p->mu);
@@ -607,8 +664,12 @@ DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
         p->capfns = cap;
     }
     id = (uint32_t)p->nfns;
-    f = &p->fns[id];
-    memset(f, 0, sizeof *f);
+    f = p->fns[id] = calloc(1, sizeof *f);
+    if (!f) {
+        free(path);
+        pthread_mutex_unlock(&p->mu);
+        return dlp__err(err, -ENOMEM, "out of memory");
+    }
     f->ref = strdup(ref);
     f->symbol = strdup(colon + 1);
     f->sig_given = sig ? strdup(sig) : NULL;
@@ -618,6 +679,7 @@ DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
         free(f->symbol);
         free(f->sig_given);
         free(path);
+        free(f);
         pthread_mutex_unlock(&p->mu);
         return dlp__err(err, -ENOMEM, "out of memory");
     }
@@ -633,14 +695,14 @@ DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
             snprintf(f->msg, sizeof f->msg, "out of memory");
             break;
         }
-        p->fns[id].pending++;
+        p->fns[id]->pending++;
         dlp__pool_send(p, w, b);
     }
     /* The table may move while we drive (another thread may add to it),
      * so always index it afresh. */
-    while (p->fns[id].pending > 0 && dlp__pool_alive(p) > 0)
+    while (p->fns[id]->pending > 0 && dlp__pool_alive(p) > 0)
         dlp__pool_drive(p, -1);
-    f = &p->fns[id];
+    f = p->fns[id];
     if (f->code == 0 && dlp__pool_alive(p) == 0) {
         f->code = DLP_EWORKER;
         snprintf(f->msg, sizeof f->msg, "no worker is alive to load '%s'",
@@ -675,8 +737,8 @@ DLP_API const dlp_sig *dlp_pool_fn_sig(dlp_pool *p, int fn)
     if (!p || fn < 0)
         return NULL;
     pthread_mutex_lock(&p->mu);
-    if ((size_t)fn < p->nfns && p->fns[fn].state == DLP_FN_OK)
-        s = &p->fns[fn].sig;
+    if ((size_t)fn < p->nfns && p->fns[fn]->state == DLP_FN_OK)
+        s = &p->fns[fn]->sig;
     pthread_mutex_unlock(&p->mu);
     return s;
 }
@@ -727,10 +789,11 @@ DLP_API void dlp_pool_destroy(dlp_pool *p)
         dlp__buf_free(&w->in);
     }
     for (size_t i = 0; i < p->nfns; i++) {
-        free(p->fns[i].ref);
-        free(p->fns[i].symbol);
-        free(p->fns[i].sig_given);
-        free(p->fns[i].path);
+        free(p->fns[i]->ref);
+        free(p->fns[i]->symbol);
+        free(p->fns[i]->sig_given);
+        free(p->fns[i]->path);
+        free(p->fns[i]);
     }
     free(p->fns);
     free(p->w);
@@ -817,7 +880,9 @@ DLP_API int dlp_plugin_inspect(const char *plugin, const char *plugin_path,
             goto done;
         }
         if ((int32_t)h.a != 0) {
-            rc = dlp__err(err, (int)(int32_t)h.a, "%.*s", (int)n, s);
+            int code = code_ok((int)(int32_t)h.a) ? (int)(int32_t)h.a
+                                                   : DLP_EPROTO;
+            rc = dlp__err(err, code, "%.*s", (int)n, s);
             goto done;
         }
         if (abi)

@@ -40,6 +40,9 @@ typedef struct dlp__worker {
     size_t send_off;      /* bytes of *send already written */
     unsigned nbatches;    /* task batches outstanding */
     dlp__score *score;    /* this slot's entry in the pool's scoreboard */
+    int answered;         /* this worker has sent a frame */
+    unsigned fresh_losses; /* workers lost in a row before answering */
+    int retired;          /* the slot is down for good */
     dlp__buf in;          /* bytes read, not yet a whole frame */
 } dlp__worker;
 
@@ -63,8 +66,9 @@ struct dlp_pool {
     unsigned nworkers;
     dlp__worker *w;
     dlp__score *scores; /* MAP_SHARED, one entry per worker slot */
-    dlp__fnent *fns;
+    dlp__fnent **fns; /* entries never move: dlp_pool_fn_sig points in */
     size_t nfns, capfns;
+    char last_loss[320]; /* why the last worker was lost, for messages */
     uint32_t next_job;
     char *plugin_path;
 };

@@ -16,7 +16,8 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,6 +29,11 @@
 #ifndef DLP_CHANNEL_FD
 #define DLP_CHANNEL_FD 3
 #endif
+
+/* Set by the lifeline thread when the pool's end of the channel is gone:
+ * no further task is started.  Worker-process state, like the failure slot
+ * in invoke.c. */
+static int parent_gone;
 
 /* Flush results to the parent once this much is buffered. */
 #define FLUSH_BYTES (256u * 1024u)
@@ -90,7 +96,11 @@ static void do_load(wctx *w, const dlp__hdr *h, dlp__rd *r)
         wexit(w, DLP_WEXIT_PROTO);
     if (grow_fns(w, h->a))
         wexit(w, DLP_WEXIT_NOMEM);
+    if (w->score)
+        __atomic_store_n(&w->score->busy, DLP_SCORE_LOAD, __ATOMIC_RELEASE);
     rc = dlp__load_fn(&w->loader, plugin, symbol, sig, &w->fns[h->a], &err);
+    if (w->score)
+        __atomic_store_n(&w->score->busy, DLP_SCORE_IDLE, __ATOMIC_RELEASE);
     w->fn_ok[h->a] = rc == 0;
     off = dlp__frame_begin(&w->out, DLP_F_LOADED, h->a, (uint32_t)rc);
     if (rc == 0) {
@@ -170,6 +180,8 @@ static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
                 dlp__get_bytes(r, arglen, &args))
                 wexit(w, DLP_WEXIT_PROTO);
             dlp__rd_init(&ar, args, arglen);
+            if (__atomic_load_n(&parent_gone, __ATOMIC_ACQUIRE))
+                wexit(w, DLP_WEXIT_IO); /* nobody is waiting for it */
             if (w->score) {
                 w->score->index = index;
                 w->score->job = h->a;
@@ -235,6 +247,11 @@ void dlp__worker_main(int fd, dlp__score *score)
         default:
             wexit(&w, DLP_WEXIT_PROTO);
         }
+        /* One huge argument or result must not pin its buffer for good. */
+        if (w.in.cap > (4u << 20))
+            dlp__buf_free(&w.in);
+        if (w.out.cap > (4u << 20))
+            dlp__buf_free(&w.out);
     }
 }
 
@@ -249,8 +266,9 @@ static void child_setup(int chan, pid_t parent)
     __fpurge(stdout);
     __fpurge(stderr);
 
-    /* Die with the parent; if it is already gone, leave now. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* If the parent is already gone, leave now.  (No PR_SET_PDEATHSIG: it
+     * fires when the thread that forked us exits, not the process; the
+     * lifeline thread below watches the channel instead.) */
     if (getppid() != parent)
         _exit(DLP_WEXIT_IO);
 
@@ -276,13 +294,52 @@ static void child_setup(int chan, pid_t parent)
     } else {
         fcntl(chan, F_SETFD, 0);
     }
-    null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null >= 0 && null != 0) {
+    null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0 && null != 0)
         dup2(null, 0);
+    /* Standard error is the caller's if it is open and meant to be
+     * inherited; a close-on-exec descriptor at 2 is somebody's private
+     * file, not a stream for us to write to. */
+    int fl = fcntl(2, F_GETFD);
+    if (fl < 0 || (fl & FD_CLOEXEC)) {
+        if (null >= 0 && null != 2)
+            dup2(null, 2);
     }
-    if (fcntl(2, F_GETFD) >= 0)
-        dup2(2, 1);
-    close_range(DLP_CHANNEL_FD + 1, ~0u, 0);
+    dup2(2, 1);
+    if (close_range(DLP_CHANNEL_FD + 1, ~0u, 0) < 0) {
+        for (int fd = DLP_CHANNEL_FD + 1; fd < 65536; fd++)
+            close(fd);
+    }
+}
+
+/* The lifeline: a thread that waits for the pool's end of the channel to
+ * close.  Then the pool's process has died or is destroying the pool, and
+ * nobody wants what this worker is doing: a worker in a task (or loading a
+ * plugin) leaves at once; an idle one starts nothing more and leaves by its
+ * loop's end-of-file, running the plugins' fini hooks. */
+static void *lifeline(void *arg)
+{
+    dlp__score *score = arg;
+    struct pollfd pfd = {DLP_CHANNEL_FD, POLLRDHUP, 0};
+    while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
+        ;
+    __atomic_store_n(&parent_gone, 1, __ATOMIC_RELEASE);
+    if (score && __atomic_load_n(&score->busy, __ATOMIC_ACQUIRE) !=
+                     DLP_SCORE_IDLE)
+        _exit(DLP_WEXIT_IO);
+    return NULL;
+}
+
+static void start_lifeline(dlp__score *score)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* Without it the worker still leaves at end-of-file, only later. */
+    (void)pthread_create(&t, &attr, lifeline, score);
+    pthread_attr_destroy(&attr);
 }
 
 int dlp__worker_spawn(pid_t *pid, int *fd, dlp__score *score,
@@ -309,9 +366,11 @@ int dlp__worker_spawn(pid_t *pid, int *fd, dlp__score *score,
     if (p == 0) {
         close(sv[0]);
         child_setup(sv[1], parent);
+        start_lifeline(score);
         dlp__worker_main(DLP_CHANNEL_FD, score);
     }
     close(sv[1]);
+    sv[0] = dlp__fd_above_stdio(sv[0]);
     fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
     *pid = p;
     *fd = sv[0];

@@ -22,14 +22,15 @@ typedef struct dlp__score {
     char pad[48];      /* one cache line per worker */
 } dlp__score;
 
-enum { DLP_SCORE_IDLE = 0, DLP_SCORE_TASK = 1 };
+enum { DLP_SCORE_IDLE = 0, DLP_SCORE_TASK = 1, DLP_SCORE_LOAD = 2 };
 
 /*
  * Fork a worker.  On success *pid is the child and *fd the parent's end of
  * its channel (non-blocking, close-on-exec).  The child keeps only its
  * channel and stdio (standard input reads /dev/null, standard output goes
- * to standard error so that a plugin's printf cannot corrupt results), dies
- * with its parent, and never returns into the caller's code.
+ * to standard error so that a plugin's printf cannot corrupt results),
+ * leaves when the pool's end of the channel closes (at once if it is in a
+ * task), and never returns into the caller's code.
  */
 DLP_PRIV int dlp__worker_spawn(pid_t *pid, int *fd, dlp__score *score,
                                dlp_error *err);

@@ -219,7 +219,8 @@ int main(int argc, char **argv)
 }
 EOF
 # shellcheck disable=SC2086
-if "$CC" $STRICT $pcflags -o "$T/mine/mapadd" "$T/mine/mapadd.c" $pclibs \
+# A sanitizer build's libdlpool needs the sanitizer runtime in the program.
+if "$CC" $STRICT ${SAN_CFLAGS:-} $pcflags -o "$T/mine/mapadd" "$T/mine/mapadd.c" $pclibs \
     >"$T/cc.log" 2>&1; then
     tl_pass "a program builds with the installed <dlpool.h> and libdlpool ($STRICT)"
 else

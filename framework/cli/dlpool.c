@@ -94,7 +94,9 @@ static int read_line(input *in, const char **line, size_t *len,
                      int may_pause)
 {
     for (;;) {
-        char *nl = memchr(in->buf + in->start, '\n', in->end - in->start);
+        char *nl = in->end > in->start
+                       ? memchr(in->buf + in->start, '\n', in->end - in->start)
+                       : NULL;
         if (nl) {
             *line = in->buf + in->start;
             *len = (size_t)(nl - *line);

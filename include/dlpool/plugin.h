@@ -83,7 +83,8 @@ extern DLP_PLUGIN_HIDDEN const dlp_host_api *dlp_plugin_host_;
  * dlp_fail - fail the running task with a message (printf format).
  *
  * Call it from inside a task function, then return any value: the return
- * value is ignored and the task's result is an error carrying the message.
+ * value is ignored (and, for str!, not freed: free what you allocated, or
+ * return NULL) and the task's result is an error carrying the message.
  * The worker is kept.  The message is cut at 1 KiB.  Added in 0.1.
  */
 static inline DLP_PRINTF(1, 2) void dlp_fail(const char *fmt, ...)

@@ -138,6 +138,13 @@ static int64_t noisy(int64_t v)
     return v;
 }
 
+/* Fails, then returns a string literal: dlpool must not free it. */
+static char *fail_literal(void)
+{
+    dlp_fail("failed after all");
+    return "a literal, not malloc'd";
+}
+
 DLP_PLUGIN("testplug",
     DLP_FN(echo_i8, "i8(i8)"),
     DLP_FN(echo_i16, "i16(i16)"),
@@ -163,4 +170,5 @@ DLP_PLUGIN("testplug",
     DLP_FN(null_str, "str()"),
     DLP_FN(bad_utf8, "str()"),
     DLP_FN(big_str, "str!(u64)"),
-    DLP_FN(noisy, "i64(i64)"));
+    DLP_FN(noisy, "i64(i64)"),
+    DLP_FN(fail_literal, "str!()"));
