@@ -68,7 +68,7 @@ struct dlp_pool {
     dlp__score *scores; /* MAP_SHARED, one entry per worker slot */
     dlp__fnent **fns; /* entries never move: dlp_pool_fn_sig points in */
     size_t nfns, capfns;
-    char last_loss[320]; /* why the last worker was lost, for messages */
+    char last_loss[512]; /* why the last worker was lost, for messages */
     uint32_t next_job;
     char *plugin_path;
 };
