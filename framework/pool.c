@@ -264,7 +264,8 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
              * pool already serves cannot be failed any more: the slot is
              * retired instead. */
             if (first && p->fns[b->fn]->state == DLP_FN_OK) {
-                snprintf(p->last_loss, sizeof p->last_loss, "%s", msg);
+                if (!w->retired) /* else last_loss already says why */
+                    snprintf(p->last_loss, sizeof p->last_loss, "%s", msg);
                 w->retired = 1;
             } else if (first)
                 fn_answer(p, b->fn, DLP_ENOPLUGIN, msg, strlen(msg));
