@@ -155,7 +155,7 @@ static void do_inspect(wctx *w, dlp__rd *r)
 
 static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
 {
-    uint32_t count, done = 0;
+    uint32_t count = 0, done = 0;
     const dlp__fn *fn;
     long off;
     uint64_t t0;
@@ -173,7 +173,7 @@ static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
         t0 = dlp__now_ns();
         while (done < count && w->out.len - (size_t)off < FLUSH_BYTES) {
             uint64_t index;
-            uint32_t arglen;
+            uint32_t arglen = 0;
             const unsigned char *args;
             dlp__rd ar;
             if (dlp__get_u64(r, &index) || dlp__get_u32(r, &arglen) ||
