@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -1356,6 +1357,232 @@ START_TEST(test_window_too_large)
 }
 END_TEST
 
+/* ---- regressions ------------------------------------------------------ */
+
+/* A window that is not a power of two is kept exactly: the iterator is
+ * never more than 5 tasks ahead of the results handed out (the ring
+ * behind it holds 8, which once let it run 8 ahead). */
+START_TEST(test_window_not_power_of_two)
+{
+    enum { N = 300, W = 5 };
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(3);
+    int fn = resolve(p, "sleepy");
+    sleepy_it it = {.n = N, .mod = 3, .window = W};
+    dlp_job_options o;
+    dlp_job *j;
+    static unsigned char seen[N];
+    dlp_result r;
+    uint64_t most = 0;
+
+    dlp_job_options_init(&o);
+    o.flags = window_flags[_i];
+    o.window = W;
+    j = start(p, fn, sleepy_next, &it, &o);
+    memset(seen, 0, sizeof seen);
+    for (uint64_t k = 0; k < N; k++) {
+        next_ok(j, &r);
+        ck_assert_msg(it.highest <= k + W,
+                      "after %llu results the iterator was asked for task "
+                      "%llu, more than %d ahead",
+                      (unsigned long long)k,
+                      (unsigned long long)(it.highest - 1), W);
+        if (it.highest - k > most)
+            most = it.highest - k;
+        if (!window_flags[_i])
+            ck_assert_uint_eq(r.index, k);
+        ck_assert_msg(r.index < N && !seen[r.index],
+                      "index %llu out of range or handed out twice",
+                      (unsigned long long)r.index);
+        seen[r.index] = 1;
+        ck_assert_int_eq(r.v.i, sleepy_value(r.index));
+        it.handed = k + 1;
+    }
+    assert_end(j);
+    ck_assert_msg(it.too_far == 0,
+                  "the iterator was asked for task %llu with only %llu "
+                  "results handed out",
+                  (unsigned long long)(it.too_far - 1),
+                  (unsigned long long)it.handed);
+    /* The whole window was used, not a smaller one. */
+    ck_assert_uint_eq(most, W);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* An iterator that pauses without a descriptor to wait on, for about
+ * 100 ms while nothing is in flight, then gives n tasks.  It counts the
+ * calls that paused. */
+typedef struct idle_it {
+    uint64_t n;
+    uint64_t paused_calls;
+    struct timespec start;
+    int started;
+} idle_it;
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) * 1e3 +
+           (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static int idle_next(void *ud, uint64_t i, dlp_args *a)
+{
+    idle_it *t = ud;
+    if (!t->started) {
+        clock_gettime(CLOCK_MONOTONIC, &t->start);
+        t->started = 1;
+    }
+    if (ms_since(&t->start) < 100) {
+        t->paused_calls++;
+        return DLP_ITER_PAUSE;
+    }
+    if (i >= t->n)
+        return 0;
+    dlp_args_int(a, (int64_t)i);
+    return 1;
+}
+
+/* With nothing in flight and no descriptor to wait on, a paused iterator
+ * is asked again after a moment, not in a busy loop (which called it
+ * millions of times in 100 ms).  A bound on calls, not on time: a slow
+ * machine makes fewer. */
+START_TEST(test_pause_no_fd_no_spin)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(1);
+    int fn = resolve(p, "echo_i64");
+    idle_it it;
+    dlp_job *j;
+    dlp_result r;
+
+    memset(&it, 0, sizeof it);
+    it.n = 3;
+    j = start(p, fn, idle_next, &it, NULL);
+    for (uint64_t i = 0; i < it.n; i++) {
+        next_ok(j, &r);
+        ck_assert_uint_eq(r.index, i);
+        ck_assert_int_eq(r.v.i, (int64_t)i);
+    }
+    assert_end(j);
+    ck_assert_uint_ge(it.paused_calls, 1);
+    ck_assert_msg(it.paused_calls < 1000,
+                  "the paused iterator was called %llu times in about "
+                  "100 ms: expected fewer than 1000 (a busy loop?)",
+                  (unsigned long long)it.paused_calls);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* A function that calls dlp_fail() and then returns a string literal
+ * from a str! function: the task fails with the message, and the worker
+ * does not free() the literal (which crashed it). */
+START_TEST(test_fail_then_literal)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(1);
+    int fn = resolve(p, "fail_literal");
+    int pid_fn = resolve(p, "worker_pid");
+    count_it it = {1, 0, 0};
+    dlp_job *j;
+    dlp_result r, pid1, pid2;
+    dlp_error err = {0, ""};
+
+    /* The worker that runs the failing tasks survives them: the same
+     * process answers worker_pid before and after. */
+    j = start(p, pid_fn, count_next, &it, NULL);
+    next_ok(j, &pid1);
+    assert_end(j);
+    dlp_job_destroy(j);
+
+    it.n = 3;
+    j = start(p, fn, count_next, &it, NULL);
+    for (uint64_t i = 0; i < it.n; i++) {
+        int rc = dlp_job_next(j, &r, &err);
+        ck_assert_msg(rc == 1, "expected a result, got %d (%s): %s", rc,
+                      dlp_strerror(rc), err.msg);
+        ck_assert_uint_eq(r.index, i);
+        ck_assert_msg(r.fail == DLP_FAIL_PLUGIN,
+                      "task %llu: expected DLP_FAIL_PLUGIN, got %d (%s)",
+                      (unsigned long long)i, (int)r.fail,
+                      r.error ? r.error : "no message");
+        ck_assert_str_eq(r.error, "failed after all");
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+
+    it.n = 1;
+    j = start(p, pid_fn, count_next, &it, NULL);
+    next_ok(j, &pid2);
+    assert_end(j);
+    dlp_job_destroy(j);
+    ck_assert_int_eq(pid2.v.i, pid1.v.i);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* `small` tasks with empty bytes, then `big` tasks with big_len bytes
+ * each.  The iterator pauses once between the two kinds: the job sends
+ * the small tasks it holds, and the big ones start a batch of their own,
+ * sized by the small ones' timing. */
+typedef struct blobs {
+    uint64_t small, big;
+    size_t big_len;
+    const unsigned char *data;
+    int paused;
+} blobs;
+
+static int blobs_next(void *ud, uint64_t i, dlp_args *a)
+{
+    blobs *b = ud;
+    if (i >= b->small + b->big)
+        return 0;
+    if (i == b->small && !b->paused) {
+        b->paused = 1;
+        return DLP_ITER_PAUSE;
+    }
+    dlp_args_bytes(a, b->data, i < b->small ? 0 : b->big_len);
+    return 1;
+}
+
+/* Batches are bounded in bytes as well as in tasks.  Tiny tasks grow the
+ * batch to thousands of tasks (up to 4096); 1,100 tasks of 1 MiB in one
+ * such batch would pass the 1 GiB frame limit, and the whole job failed
+ * with "value too large".  Every task must succeed with its own length. */
+START_TEST(test_batch_bytes_bounded)
+{
+    enum { BIG = 1024 * 1024 };
+    static unsigned char data[BIG];
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(2);
+    int fn = resolve_in(p, tu_examples(), "length");
+    blobs b = {20000, 1100, BIG, data, 0};
+    dlp_job *j;
+    dlp_result r;
+
+    memset(data, 0xa5, sizeof data);
+    j = start(p, fn, blobs_next, &b, NULL);
+    for (uint64_t i = 0; i < b.small + b.big; i++) {
+        next_ok(j, &r);
+        ck_assert_uint_eq(r.index, i);
+        ck_assert_int_eq(r.type, DLP_T_U64);
+        ck_assert_uint_eq(r.v.u, i < b.small ? 0 : BIG);
+    }
+    assert_end(j);
+    ck_assert_int_eq(b.paused, 1);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
 Suite *dlp_test_job(void);
 
 Suite *dlp_test_job(void)
@@ -1375,6 +1602,9 @@ Suite *dlp_test_job(void)
                         sizeof fail_at / sizeof fail_at[0]);
     tcase_add_test(tc, test_pause_wait_fd);
     tcase_add_test(tc, test_pause_no_fd);
+    tcase_add_loop_test(tc, test_window_not_power_of_two, 0,
+                        sizeof window_flags / sizeof window_flags[0]);
+    tcase_add_test(tc, test_pause_no_fd_no_spin);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("types");
@@ -1392,12 +1622,20 @@ Suite *dlp_test_job(void)
     tcase_add_test(tc, test_void_result);
     tcase_add_test(tc, test_mixed_arguments);
     tcase_add_test(tc, test_plugin_failures);
+    tcase_add_test(tc, test_fail_then_literal);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("limits");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_big_result);
     tcase_add_test(tc, test_window_too_large);
+    suite_add_tcase(s, tc);
+
+    /* Over a gigabyte of arguments: seconds, and much longer under the
+     * sanitizers. */
+    tc = tcase_create("large");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_batch_bytes_bounded);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("jobs");

@@ -10,6 +10,8 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1224,6 +1226,447 @@ START_TEST(test_exit_does_not_repeat_output)
 }
 END_TEST
 
+/* ---- regressions: plugins that change under the pool ----------------- */
+
+/* A template for mkdtemp/mkstemp in the temporary directory. */
+static void temp_template(char *buf, size_t size, const char *what)
+{
+    const char *dir = getenv("TMPDIR");
+    snprintf(buf, size, "%s/dlpool-check-%s-XXXXXX",
+             dir && *dir ? dir : "/tmp", what);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    char buf[65536];
+    int in = open(from, O_RDONLY | O_CLOEXEC), out;
+    ssize_t r;
+    ck_assert_msg(in >= 0, "cannot open %s: %s", from, strerror(errno));
+    out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+    ck_assert_msg(out >= 0, "cannot create %s: %s", to, strerror(errno));
+    while ((r = read(in, buf, sizeof buf)) > 0)
+        ck_assert_msg(write(out, buf, (size_t)r) == r,
+                      "cannot write %s: %s", to, strerror(errno));
+    ck_assert_msg(r == 0, "cannot read %s: %s", from, strerror(errno));
+    close(in);
+    ck_assert_int_eq(close(out), 0);
+}
+
+/* The plugin file is gone after its function was resolved, and a task
+ * then crashes the only worker: its replacement cannot load the function
+ * the pool serves.  The slot is retired with a clear error instead of
+ * being replaced again and again (a fork loop in which dlp_job_next never
+ * returns; the tcase's timeout catches that). */
+START_TEST(test_plugin_removed_after_resolve)
+{
+    static const int64_t vals[] = {0, -1, 2};
+    int fds = tu_fd_count();
+    char dir[4096], copy[4200];
+    ints it = {3, vals};
+    dlp_pool *p;
+    dlp_job *j;
+    dlp_result r;
+    dlp_error err = {0, ""};
+    int crash, rc;
+
+    temp_template(dir, sizeof dir, "plugin");
+    ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp %s: %s", dir,
+                  strerror(errno));
+    snprintf(copy, sizeof copy, "%s/testplug.so", dir);
+    copy_file(tu_plugin("testplug"), copy);
+    p = pool_with(1);
+    crash = resolve(p, copy, "crash", NULL);
+    ck_assert_int_eq(unlink(copy), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+
+    j = start(p, crash, ints_next, &it);
+    rc = dlp_job_next(j, &r, &err);
+    ck_assert_msg(rc == 1, "task 0: expected a result, got %d (%s): %s", rc,
+                  dlp_strerror(rc), err.msg);
+    ck_assert_uint_eq(r.index, 0);
+    ck_assert_msg(r.fail == DLP_FAIL_NONE,
+                  "task 0: expected success, got failure %d: %s",
+                  (int)r.fail, r.error);
+    ck_assert_int_eq(r.v.i, 0);
+    rc = dlp_job_next(j, &r, &err);
+    ck_assert_msg(rc == 1, "task 1: expected a result, got %d (%s): %s", rc,
+                  dlp_strerror(rc), err.msg);
+    ck_assert_uint_eq(r.index, 1);
+    ck_assert_msg(r.fail == DLP_FAIL_SIGNAL,
+                  "task 1: expected DLP_FAIL_SIGNAL, got %d (%s)",
+                  (int)r.fail, r.error ? r.error : "no message");
+    ck_assert_int_eq(r.signo, SIGSEGV);
+    /* Task 2 has no worker left to run it. */
+    rc = dlp_job_next(j, &r, &err);
+    ck_assert_msg(rc == DLP_EWORKER,
+                  "expected DLP_EWORKER once the only slot is retired, got "
+                  "%d (%s): %s",
+                  rc, dlp_strerror(rc), rc < 0 ? err.msg : "a result");
+    ck_assert_int_eq(err.code, DLP_EWORKER);
+    assert_has(err.msg, "could not load");
+    assert_has(err.msg, copy);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* The same plugin file reached by two paths is one plugin in a worker:
+ * initialised once (both functions see its init hook's value) and
+ * finalised once when the pool is destroyed. */
+START_TEST(test_same_plugin_two_paths)
+{
+    int fds = tu_fd_count();
+    char mark[4096], text[256];
+    const char *plain = tu_plugin("hooks"), *dotted = tu_plugin("./hooks");
+    dlp_pool *p;
+    int64_t got[2];
+    int a, b, fd;
+    ssize_t len;
+    unsigned lines = 0;
+
+    temp_template(mark, sizeof mark, "fini");
+    fd = mkstemp(mark);
+    ck_assert_msg(fd >= 0, "mkstemp %s: %s", mark, strerror(errno));
+    close(fd);
+    /* Workers are forks of this process: they see the variable. */
+    ck_assert_int_eq(setenv("DLPOOL_TEST_FINI", mark, 1), 0);
+    p = pool_with(1);
+    a = resolve(p, plain, "initialised", NULL);
+    b = resolve(p, dotted, "initialised", NULL);
+    ck_assert_int_ne(a, b); /* two references, one file */
+    run_i64(p, a, 1, NULL, got);
+    run_i64(p, b, 1, NULL, got + 1);
+    ck_assert_int_eq(got[0], 42);
+    ck_assert_int_eq(got[1], 42);
+    dlp_pool_destroy(p);
+
+    fd = open(mark, O_RDONLY | O_CLOEXEC);
+    ck_assert_msg(fd >= 0, "cannot open %s: %s", mark, strerror(errno));
+    len = read(fd, text, sizeof text - 1);
+    close(fd);
+    unlink(mark);
+    ck_assert_int_ge(len, 0);
+    text[len] = 0;
+    for (ssize_t i = 0; i < len; i++)
+        lines += text[i] == '\n';
+    ck_assert_msg(lines == 1,
+                  "expected the fini hook to run once, got %u lines: '%s'",
+                  lines, text);
+    ck_assert_str_eq(text, "fini\n");
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* A signature pointer from dlp_pool_fn_sig stays valid, and the same, as
+ * the pool's table of functions grows (it used to move with the table). */
+START_TEST(test_fn_sig_stable)
+{
+    static const char *const more[] = {
+        "echo_i8",  "echo_i16",  "echo_i32", "echo_i64",   "echo_u16",
+        "echo_u32", "echo_u64",  "echo_f32", "echo_f64",   "echo_bool",
+        "echo_str", "bytes_hex", "mixed",    "concat",     "touch",
+        "sleepy",   "fail_odd",  "counter",  "worker_pid", "big_str"};
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(1);
+    int fn = resolve(p, tu_plugin("testplug"), "echo_u8", NULL);
+    const dlp_sig *sig = dlp_pool_fn_sig(p, fn);
+    dlp_sig copy;
+    int mixed = -1;
+
+    ck_assert_ptr_nonnull(sig);
+    copy = *sig;
+    for (size_t k = 0; k < sizeof more / sizeof more[0]; k++) {
+        int id = resolve(p, tu_plugin("testplug"), more[k], NULL);
+        ck_assert_int_ne(id, fn);
+        if (strcmp(more[k], "mixed") == 0)
+            mixed = id;
+    }
+    ck_assert_int_eq(sig->ret, DLP_T_U8);
+    ck_assert_uint_eq(sig->nargs, 1);
+    ck_assert_int_eq(sig->args[0], DLP_T_U8);
+    ck_assert_msg(memcmp(sig, &copy, sizeof copy) == 0,
+                  "the signature of echo_u8 changed after 20 more "
+                  "functions were resolved");
+    ck_assert_ptr_eq(dlp_pool_fn_sig(p, fn), sig);
+    /* The later entries are right too. */
+    ck_assert_uint_eq(dlp_pool_fn_sig(p, mixed)->nargs, 11);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* A plugin whose init hook forges a LOADED reply with the positive code
+ * 5: the pool must take it for a corrupt frame, never hand 5 out as a
+ * function id, and go on working. */
+START_TEST(test_fn_forged_reply)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = pool_with(2);
+    const char *msg;
+    int fn, pid_fn;
+    int64_t got[3];
+    static const int64_t vals[] = {-7, 0, 1234567890123};
+
+    msg = resolve_fails(p, tu_ref(tu_plugin("evil"), "never"), NULL,
+                        DLP_ENOPLUGIN);
+    assert_has(msg, "evil.so");
+    assert_has(msg, "malformed frame");
+    fn = resolve(p, tu_plugin("testplug"), "echo_i64", NULL);
+    run_i64(p, fn, 3, vals, got);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(got[i], vals[i]);
+    pid_fn = resolve(p, tu_plugin("testplug"), "worker_pid", NULL);
+    assert_workers(p, pid_fn, 2);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* ---- regressions: the caller's process ------------------------------- */
+
+/* No socket among a worker's descriptors but its own channel at 3.  A
+ * socket at 1 or 2 would be a channel of the pool taken for standard
+ * output or error: a task's printf would write into it. */
+static void assert_no_foreign_socket(pid_t pid)
+{
+    char dir[64], path[64 + 256], link[256];
+    DIR *d;
+    struct dirent *e;
+    struct rlimit lim;
+
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &lim), 0);
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    d = opendir(dir);
+    ck_assert_msg(d != NULL, "cannot list %s: %s", dir, strerror(errno));
+    while ((e = readdir(d))) {
+        long fd;
+        ssize_t n;
+        if (e->d_name[0] == '.')
+            continue;
+        fd = atol(e->d_name);
+        /* As in assert_own_channel_only: a tool's own descriptors. */
+        if (lim.rlim_cur != RLIM_INFINITY && (rlim_t)fd >= lim.rlim_cur)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        n = readlink(path, link, sizeof link - 1);
+        link[n > 0 ? n : 0] = 0;
+        ck_assert_msg(fd == 3 || strncmp(link, "socket:", 7) != 0,
+                      "worker %d holds a socket (%s) at descriptor %ld: "
+                      "expected its channel at 3 to be its only socket",
+                      (int)pid, link, fd);
+    }
+    closedir(d);
+}
+
+static int fd_is_open(int fd)
+{
+    return fcntl(fd, F_GETFD) >= 0;
+}
+
+/* A caller that closed standard input and standard error: the pool must
+ * not take descriptors 0 and 2 for its own (the caller's next open() or
+ * its writes to stderr would land in a worker's channel), and no worker
+ * may inherit a channel of the pool as its standard output or error (a
+ * task's printf would corrupt another worker's frames).  The test runs in
+ * its own process (Check's fork mode), so it closes them for good. */
+START_TEST(test_caller_stdio_closed)
+{
+    enum { N = 2000 };
+    static int64_t got[N];
+    int fds, noisy, pid_fn;
+    dlp_pool *p;
+    pid_t kids[8];
+    unsigned nk;
+
+    close(0);
+    close(2);
+    fds = tu_fd_count();
+    p = pool_with(2);
+    noisy = resolve(p, tu_plugin("testplug"), "noisy", NULL);
+    pid_fn = resolve(p, tu_plugin("testplug"), "worker_pid", NULL);
+    ck_assert_msg(!fd_is_open(0) && !fd_is_open(2),
+                  "the pool took the caller's closed descriptors: 0 is %s, "
+                  "2 is %s",
+                  fd_is_open(0) ? "open" : "closed",
+                  fd_is_open(2) ? "open" : "closed");
+    /* Both workers answered the loads, so they are past their set-up. */
+    nk = children(kids, 8);
+    ck_assert_uint_eq(nk, 2);
+    for (unsigned i = 0; i < nk; i++) {
+        assert_no_foreign_socket(kids[i]);
+        assert_own_channel_only(kids[i]);
+    }
+    run_i64(p, noisy, N, NULL, got);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(got[i], i);
+    assert_workers(p, pid_fn, 2);
+    nk = children(kids, 8);
+    for (unsigned i = 0; i < nk; i++)
+        assert_no_foreign_socket(kids[i]);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* Task i sleeps 15 ms and returns i. */
+static int naps_next(void *ud, uint64_t i, dlp_args *a)
+{
+    if (i >= *(uint64_t *)ud)
+        return 0;
+    dlp_args_int(a, 15);
+    dlp_args_int(a, (int64_t)i);
+    return 1;
+}
+
+typedef struct creator {
+    uint64_t n;
+    dlp_pool *pool;
+    dlp_job *job;
+    int rc;
+    dlp_result first;
+    char msg[512];
+} creator;
+
+/* Create a pool and a job, take the first result (so that tasks are in
+ * flight), and exit the thread. */
+static void *creator_main(void *arg)
+{
+    creator *c = arg;
+    dlp_pool_options o;
+    dlp_error err = {0, ""};
+    int fn;
+
+    dlp_pool_options_init(&o);
+    o.workers = 2;
+    if ((c->rc = dlp_pool_create(&c->pool, &o, &err)))
+        goto fail;
+    fn = dlp_pool_fn(c->pool, tu_ref(tu_plugin("testplug"), "sleepy"), NULL,
+                     &err);
+    if (fn < 0) {
+        c->rc = fn;
+        goto fail;
+    }
+    if ((c->rc = dlp_job_create(&c->job, c->pool, fn, naps_next, &c->n,
+                                NULL, &err)))
+        goto fail;
+    c->rc = dlp_job_next(c->job, &c->first, &err);
+    if (c->rc < 0)
+        goto fail;
+    return NULL;
+fail:
+    snprintf(c->msg, sizeof c->msg, "%s", err.msg);
+    return NULL;
+}
+
+/* Workers belong to the process, not to the thread that made the pool:
+ * when that thread exits, the workers (busy with its job's tasks) go on,
+ * and another thread reads the job to its end without a failure.
+ * (Workers that asked to die with the thread that forked them were all
+ * killed here.) */
+START_TEST(test_creator_thread_exits)
+{
+    int fds = tu_fd_count();
+    creator c;
+    pthread_t t;
+    dlp_result r;
+    dlp_error err = {0, ""};
+    uint64_t k = 1;
+    int rc;
+
+    memset(&c, 0, sizeof c);
+    c.n = 40;
+    ck_assert_int_eq(pthread_create(&t, NULL, creator_main, &c), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_msg(c.rc == 1,
+                  "in the creating thread: expected the first result, got "
+                  "%d (%s): %s",
+                  c.rc, dlp_strerror(c.rc), c.msg);
+    ck_assert_uint_eq(c.first.index, 0);
+    ck_assert_int_eq(c.first.fail, DLP_FAIL_NONE);
+    while ((rc = dlp_job_next(c.job, &r, &err)) == 1) {
+        ck_assert_uint_eq(r.index, k);
+        ck_assert_msg(r.fail == DLP_FAIL_NONE,
+                      "task %llu: expected success after the creating "
+                      "thread exited, got failure %d: %s",
+                      (unsigned long long)k, (int)r.fail, r.error);
+        ck_assert_int_eq(r.v.i, (int64_t)k);
+        k++;
+    }
+    ck_assert_msg(rc == 0, "expected the end of the job, got %d (%s): %s",
+                  rc, dlp_strerror(rc), err.msg);
+    ck_assert_uint_eq(k, c.n);
+    dlp_job_destroy(c.job);
+    dlp_pool_destroy(c.pool);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* ---- regressions: creating a pool without descriptors ---------------- */
+
+/* With the descriptor limit just above what is open, pool creation fails
+ * at each step that needs a descriptor in turn (the wake-up descriptor,
+ * the first channel, a later one): every failure is -EMFILE with a
+ * message, closes none of the caller's descriptors (standard input
+ * included: an early failure once closed descriptor 0, taken for a
+ * worker's unset channel), and leaves no child behind. */
+START_TEST(test_create_without_descriptors)
+{
+    int fds, lowest, failures = 0;
+    struct rlimit old, low;
+
+    /* Standard input must be open for its closing to show. */
+    if (!fd_is_open(0))
+        ck_assert_int_eq(open("/dev/null", O_RDONLY), 0);
+    fds = tu_fd_count();
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    lowest = fcntl(0, F_DUPFD_CLOEXEC, 0);
+    ck_assert_int_ge(lowest, 3);
+    close(lowest);
+
+    for (int extra = 0; extra < 16; extra++) {
+        dlp_pool_options o;
+        dlp_pool *p = (dlp_pool *)&o; /* must be reset to NULL */
+        dlp_error err = {0, ""};
+        pid_t kids[8];
+        int rc;
+
+        dlp_pool_options_init(&o);
+        o.workers = 2;
+        low = old;
+        low.rlim_cur = (rlim_t)(lowest + extra);
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+        rc = dlp_pool_create(&p, &o, &err);
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+        if (rc == 0) {
+            /* Enough descriptors at last. */
+            ck_assert_msg(extra >= 2,
+                          "expected pool creation to fail with a limit of "
+                          "%d descriptors, %d open",
+                          lowest + extra, lowest);
+            dlp_pool_destroy(p);
+            break;
+        }
+        failures++;
+        ck_assert_msg(rc == -EMFILE,
+                      "limit of %d descriptors, %d open: expected -EMFILE, "
+                      "got %d (%s): %s",
+                      lowest + extra, lowest, rc, dlp_strerror(rc), err.msg);
+        ck_assert_int_eq(err.code, rc);
+        assert_has(err.msg, dlp_strerror(-EMFILE));
+        ck_assert_ptr_null(p);
+        ck_assert_msg(fd_is_open(0),
+                      "limit of %d descriptors: the failed creation closed "
+                      "standard input",
+                      lowest + extra);
+        ck_assert_uint_eq(children(kids, 8), 0);
+        tu_assert_clean(fds);
+    }
+    ck_assert_int_ge(failures, 2);
+    tu_assert_clean(fds);
+}
+END_TEST
+
 Suite *dlp_test_pool(void);
 
 Suite *dlp_test_pool(void)
@@ -1242,6 +1685,9 @@ Suite *dlp_test_pool(void)
     tcase_add_test(tc, test_same_ref_same_id);
     tcase_add_test(tc, test_libm_cbrt);
     tcase_add_test(tc, test_inspect_examples);
+    tcase_add_test(tc, test_fn_sig_stable);
+    tcase_add_test(tc, test_same_plugin_two_paths);
+    tcase_add_test(tc, test_creator_thread_exits);
     suite_add_tcase(s, tc);
 
     /* Destroy must not hang; see test_destroy_idle_after_work. */
@@ -1266,6 +1712,16 @@ Suite *dlp_test_pool(void)
     tcase_add_test(tc, test_fn_crashload);
     tcase_add_test(tc, test_fn_after_close);
     tcase_add_test(tc, test_inspect_errors);
+    tcase_add_test(tc, test_fn_forged_reply);
+    tcase_add_test(tc, test_plugin_removed_after_resolve);
+    suite_add_tcase(s, tc);
+
+    /* A caller short of descriptors, or with its standard streams
+     * closed. */
+    tc = tcase_create("descriptors");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_create_without_descriptors);
+    tcase_add_test(tc, test_caller_stdio_closed);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("crash");
