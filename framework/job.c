@@ -276,7 +276,9 @@ static int wrong_kind(dlp_args *a, dlp_type t, const char *got)
                     dlp_type_name(t), kind_of(t), got);
 }
 
-DLP_API int dlp_args_int(dlp_args *a, int64_t v)
+/* An integer argument, given as its sign and magnitude: sv when neg, uv
+ * otherwise, so both dlp_args_int and dlp_args_uint check ranges alike. */
+static int put_integer(dlp_args *a, int neg, int64_t sv, uint64_t uv)
 {
     dlp_type t = DLP_T_VOID;
     int64_t min;
@@ -284,38 +286,32 @@ DLP_API int dlp_args_int(dlp_args *a, int64_t v)
     if (!a || arg_slot(a, &t))
         return DLP_EINVAL;
     if (t == DLP_T_F32 || t == DLP_T_F64)
-        return put_float_as(a, t, (double)v);
+        return put_float_as(a, t, neg ? (double)sv : (double)uv);
     if (!dlp__type_is_int(t))
         return wrong_kind(a, t, "an integer");
     dlp__type_range(t, &min, &max);
-    if (v < min || (v > 0 && (uint64_t)v > max))
-        return args_bad(a,
-                        "argument %u (%s): %lld is out of range [%lld, "
-                        "%llu]",
-                        a->argi + 1, dlp_type_name(t), (long long)v,
-                        (long long)min, (unsigned long long)max);
-    return put_int_as(a, t, (uint64_t)v);
+    if (neg ? sv < min : uv > max) {
+        char val[32];
+        if (neg)
+            snprintf(val, sizeof val, "%lld", (long long)sv);
+        else
+            snprintf(val, sizeof val, "%llu", (unsigned long long)uv);
+        return args_bad(a, "argument %u (%s): %s is out of range [%lld, "
+                           "%llu]",
+                        a->argi + 1, dlp_type_name(t), val, (long long)min,
+                        (unsigned long long)max);
+    }
+    return put_int_as(a, t, neg ? (uint64_t)sv : uv);
+}
+
+DLP_API int dlp_args_int(dlp_args *a, int64_t v)
+{
+    return v < 0 ? put_integer(a, 1, v, 0) : put_integer(a, 0, 0, (uint64_t)v);
 }
 
 DLP_API int dlp_args_uint(dlp_args *a, uint64_t v)
 {
-    dlp_type t = DLP_T_VOID;
-    int64_t min;
-    uint64_t max;
-    if (!a || arg_slot(a, &t))
-        return DLP_EINVAL;
-    if (t == DLP_T_F32 || t == DLP_T_F64)
-        return put_float_as(a, t, (double)v);
-    if (!dlp__type_is_int(t))
-        return wrong_kind(a, t, "an integer");
-    dlp__type_range(t, &min, &max);
-    if (v > max)
-        return args_bad(a,
-                        "argument %u (%s): %llu is out of range [%lld, "
-                        "%llu]",
-                        a->argi + 1, dlp_type_name(t), (unsigned long long)v,
-                        (long long)min, (unsigned long long)max);
-    return put_int_as(a, t, v);
+    return put_integer(a, 0, 0, v);
 }
 
 DLP_API int dlp_args_double(dlp_args *a, double v)
