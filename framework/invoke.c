@@ -130,25 +130,12 @@ int dlp__invoke(const dlp__fn *fn, uint64_t index, dlp__rd *r,
         void *p;
         uint64_t pad[2];
     } rv;
-    unsigned k = 0;
     uint64_t w = 0;
 
-    for (unsigned i = 0; i < fn->sig.nargs; i++) {
-        dlp_type t = fn->sig.args[i];
+    if (dlp__args_decode(r, &fn->sig, slots))
+        return DLP_EPROTO;
+    for (unsigned k = 0; k < fn->ncargs; k++)
         avalues[k] = &slots[k];
-        if (t == DLP_T_BYTES) {
-            avalues[k + 1] = &slots[k + 1];
-            if (dlp__arg_decode(r, t, &slots[k], &slots[k + 1]))
-                return DLP_EPROTO;
-            k += 2;
-        } else {
-            if (dlp__arg_decode(r, t, &slots[k], NULL))
-                return DLP_EPROTO;
-            k++;
-        }
-    }
-    if (r->p != r->end)
-        return DLP_EPROTO; /* trailing bytes: the frame is corrupt */
 
     task_fail.failed = 0;
     memset(&rv, 0, sizeof rv);

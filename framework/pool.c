@@ -351,24 +351,23 @@ static int handle_frame(dlp_pool *p, dlp__worker *w, const dlp__hdr *h,
             h->b > b->count - b->done || dlp__get_u64(&r, &busy))
             return DLP_EPROTO;
         for (uint32_t i = 0; i < h->b; i++) {
-            uint64_t index, want;
-            uint8_t kind;
-            uint32_t len, arglen;
-            const unsigned char *data, *skip;
+            dlp__result_rec rec;
+            uint64_t want;
+            uint32_t arglen;
+            const unsigned char *skip;
             dlp__rd s;
-            if (dlp__get_u64(&r, &index) || dlp__get_u8(&r, &kind) ||
-                dlp__get_u32(&r, &len) || dlp__get_bytes(&r, len, &data) ||
-                kind > DLP_R_BADRESULT)
+            if (dlp__result_next(&r, &rec))
                 return DLP_EPROTO;
             /* The reply must answer the next task of the batch. */
             dlp__rd_init(&s, b->frame.p + b->scan, b->frame.len - b->scan);
-            if (dlp__get_u64(&s, &want) || dlp__get_u32(&s, &arglen) ||
-                dlp__get_bytes(&s, arglen, &skip) || want != index)
+            if (dlp__task_next(&s, &want, &skip, &arglen) ||
+                want != rec.index)
                 return DLP_EPROTO;
             b->scan = (size_t)(s.p - b->frame.p);
             b->done++;
             if (b->job)
-                dlp__job_result(b->job, index, kind, data, len);
+                dlp__job_result(b->job, rec.index, rec.kind, rec.data,
+                                rec.len);
         }
         if (r.p != r.end)
             return DLP_EPROTO;

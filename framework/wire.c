@@ -169,3 +169,47 @@ int dlp__arg_decode(dlp__rd *r, dlp_type t, dlp__slot *slot,
     r->bad = 1;
     return DLP_EPROTO;
 }
+
+int dlp__task_next(dlp__rd *r, uint64_t *index, const unsigned char **args,
+                   uint32_t *arglen)
+{
+    if (dlp__get_u64(r, index) || dlp__get_u32(r, arglen) ||
+        dlp__get_bytes(r, *arglen, args))
+        return DLP_EPROTO;
+    return 0;
+}
+
+int dlp__result_next(dlp__rd *r, dlp__result_rec *out)
+{
+    if (dlp__get_u64(r, &out->index) || dlp__get_u8(r, &out->kind) ||
+        dlp__get_u32(r, &out->len) ||
+        dlp__get_bytes(r, out->len, &out->data))
+        return DLP_EPROTO;
+    if (out->kind > DLP_R_BADRESULT) {
+        r->bad = 1;
+        return DLP_EPROTO;
+    }
+    return 0;
+}
+
+int dlp__args_decode(dlp__rd *r, const dlp_sig *sig, dlp__slot *slots)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < sig->nargs; i++) {
+        dlp_type t = sig->args[i];
+        if (t == DLP_T_BYTES) {
+            if (dlp__arg_decode(r, t, &slots[k], &slots[k + 1]))
+                return DLP_EPROTO;
+            k += 2;
+        } else {
+            if (dlp__arg_decode(r, t, &slots[k], NULL))
+                return DLP_EPROTO;
+            k++;
+        }
+    }
+    if (r->p != r->end) {
+        r->bad = 1; /* trailing bytes: the frame is corrupt */
+        return DLP_EPROTO;
+    }
+    return 0;
+}

@@ -109,4 +109,26 @@ typedef union dlp__slot {
 DLP_PRIV int dlp__arg_decode(dlp__rd *r, dlp_type t, dlp__slot *slot,
                              dlp__slot *len_slot);
 
+/* Read the next task record of a BATCH payload: its index and the bytes
+ * of its arguments (pointing into the frame).  DLP_EPROTO if truncated. */
+DLP_PRIV int dlp__task_next(dlp__rd *r, uint64_t *index,
+                            const unsigned char **args, uint32_t *arglen);
+
+/* One result record of a RESULTS payload. */
+typedef struct dlp__result_rec {
+    uint64_t index;
+    uint8_t kind; /* DLP_R_* */
+    uint32_t len;
+    const unsigned char *data; /* points into the frame */
+} dlp__result_rec;
+
+/* Read the next result record; DLP_EPROTO if truncated or of an unknown
+ * kind. */
+DLP_PRIV int dlp__result_next(dlp__rd *r, dlp__result_rec *out);
+
+/* Decode a whole argument list of signature sig (as a worker does before
+ * a call), into slots; DLP_EPROTO unless it is exactly one valid list. */
+DLP_PRIV int dlp__args_decode(dlp__rd *r, const dlp_sig *sig,
+                              dlp__slot *slots);
+
 #endif

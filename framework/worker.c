@@ -176,8 +176,7 @@ static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
             uint32_t arglen = 0;
             const unsigned char *args;
             dlp__rd ar;
-            if (dlp__get_u64(r, &index) || dlp__get_u32(r, &arglen) ||
-                dlp__get_bytes(r, arglen, &args))
+            if (dlp__task_next(r, &index, &args, &arglen))
                 wexit(w, DLP_WEXIT_PROTO);
             dlp__rd_init(&ar, args, arglen);
             if (__atomic_load_n(&parent_gone, __ATOMIC_ACQUIRE))
