@@ -50,6 +50,7 @@ typedef struct rslot {
     char *data;   /* str result or error message, malloc'd */
     uint32_t len;
     uint8_t state, fail;
+    uint16_t attempts; /* starts so far, beyond the first (retries used) */
     int status;   /* wait status for a lost worker */
 } rslot;
 
@@ -70,6 +71,8 @@ struct dlp_job {
     void *ud;
     unsigned flags;
     int wait_fd;
+    uint64_t timeout_ns;
+    unsigned retries;
     /* (owner) */
     uint64_t next_in;
     int iter_done, iter_rc;
@@ -124,6 +127,19 @@ DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
     j->ring = calloc(w, sizeof *j->ring);
     j->flags = opts ? opts->flags : 0;
     j->wait_fd = opts && (opts->flags & DLP_JOB_WAIT_FD) ? opts->wait_fd : -1;
+    if (opts && opts->timeout < 0) {
+        free(j->doneq);
+        free(j->ring);
+        free(j);
+        return dlp__err(err, DLP_EINVAL, "a negative timeout (%g s)",
+                        opts->timeout);
+    }
+    j->timeout_ns = opts && opts->timeout > 0
+                        ? (uint64_t)(opts->timeout * 1e9 + 0.5)
+                        : 0;
+    if (opts && opts->timeout > 0 && j->timeout_ns < 1000000)
+        j->timeout_ns = 1000000; /* the event loop's resolution: 1 ms */
+    j->retries = opts ? opts->retries : 0;
     if (j->ring && (j->flags & DLP_JOB_UNORDERED))
         j->doneq = malloc(w * sizeof *j->doneq);
     if (!j->ring || ((j->flags & DLP_JOB_UNORDERED) && !j->doneq)) {
@@ -434,13 +450,35 @@ void dlp__job_result(dlp_job *j, uint64_t index, int kind,
     slot_done(j, s);
 }
 
+uint64_t dlp__job_timeout_ns(const dlp_job *j)
+{
+    return j->timeout_ns;
+}
+
+int dlp__job_retry(dlp_job *j, uint64_t index)
+{
+    rslot *s = &j->ring[index & j->mask];
+    if (s->state != SLOT_PENDING || s->index != index ||
+        s->attempts >= j->retries)
+        return 0;
+    s->attempts++;
+    return 1;
+}
+
 void dlp__job_lost(dlp_job *j, uint64_t index, dlp_fail_kind kind,
                    int status, const char *reason)
 {
     rslot *s = &j->ring[index & j->mask];
     if (s->state != SLOT_PENDING || s->index != index)
         return;
-    slot_fail(s, kind, reason, strlen(reason));
+    if (s->attempts) {
+        char msg[320];
+        snprintf(msg, sizeof msg, "%s (after %u attempts)", reason,
+                 s->attempts + 1u);
+        slot_fail(s, kind, msg, strlen(msg));
+    } else {
+        slot_fail(s, kind, reason, strlen(reason));
+    }
     s->status = status;
     slot_done(j, s);
 }
@@ -659,6 +697,7 @@ static void fill_result(dlp_job *j, rslot *s, dlp_result *res)
     res->index = s->index;
     res->type = j->sig.ret;
     res->fail = (dlp_fail_kind)s->fail;
+    res->attempts = s->fail == DLP_FAIL_INPUT ? 0 : s->attempts + 1u;
     free(j->held);
     j->held = s->data;
     if (s->fail) {
@@ -693,6 +732,7 @@ static void fill_result(dlp_job *j, rslot *s, dlp_result *res)
     s->len = 0;
     s->fail = 0;
     s->status = 0;
+    s->attempts = 0;
     s->state = SLOT_EMPTY;
     j->delivered++;
 }
@@ -723,7 +763,12 @@ DLP_API int dlp_job_next(dlp_job *j, dlp_result *res, dlp_error *err)
     p = j->pool;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        rslot *s = ready(j);
+        rslot *s;
+        if (__atomic_exchange_n(&p->interrupted, 0, __ATOMIC_ACQ_REL)) {
+            pthread_mutex_unlock(&p->mu);
+            return dlp__err(err, -EINTR, "interrupted");
+        }
+        s = ready(j);
         if (s) {
             fill_result(j, s, res);
             pthread_mutex_unlock(&p->mu);
@@ -770,10 +815,68 @@ DLP_API int dlp_job_next(dlp_job *j, dlp_result *res, dlp_error *err)
                             "%s)",
                             p->last_loss[0] ? p->last_loss : "unknown");
         }
-        if (dlp__pool_drive(p, j->paused ? j->wait_fd : -1) ||
+        if (dlp__pool_drive(p, j->paused ? j->wait_fd : -1, 0) ||
             (j->paused && j->wait_fd < 0))
             j->paused = 0;
     }
+}
+
+DLP_API int dlp_job_poll(dlp_job *j, dlp_result *res, dlp_error *err)
+{
+    dlp_pool *p;
+    rslot *s;
+    if (!j || !res)
+        return dlp__err(err, DLP_EINVAL, "dlp_job_poll: NULL argument");
+    p = j->pool;
+    pthread_mutex_lock(&p->mu);
+    s = ready(j);
+    if (!s) {
+        dlp__pool_drive(p, -1, 1); /* read what has arrived, without waiting */
+        s = ready(j);
+    }
+    if (s) {
+        fill_result(j, s, res);
+        pthread_mutex_unlock(&p->mu);
+        return 1;
+    }
+    if (j->iter_done && j->delivered == j->next_in) {
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return dlp__err(err, -EAGAIN, "no result is ready");
+}
+
+DLP_API void dlp_job_counts_get(const dlp_job *j, dlp_job_counts *out)
+{
+    dlp_pool *p = j->pool;
+    pthread_mutex_lock(&p->mu);
+    out->pulled = j->next_in;
+    out->delivered = j->delivered;
+    pthread_mutex_unlock(&p->mu);
+}
+
+DLP_API const char *dlp_fail_kind_name(dlp_fail_kind kind)
+{
+    switch (kind) {
+    case DLP_FAIL_NONE:
+        return "ok";
+    case DLP_FAIL_PLUGIN:
+        return "plugin";
+    case DLP_FAIL_INPUT:
+        return "input";
+    case DLP_FAIL_SIGNAL:
+        return "signal";
+    case DLP_FAIL_EXIT:
+        return "exit";
+    case DLP_FAIL_RESULT:
+        return "result";
+    case DLP_FAIL_WORKER:
+        return "worker";
+    case DLP_FAIL_TIMEOUT:
+        return "timeout";
+    }
+    return "unknown";
 }
 
 /* Take the job's batches out of worker w's queue: unsent ones are freed,

@@ -169,7 +169,7 @@ static dlp__batch *make_load(dlp_pool *p, uint32_t id)
 /* Start a worker in slot w and give it every function resolved so far. */
 static int start_worker(dlp_pool *p, dlp__worker *w, dlp_error *err)
 {
-    int rc = dlp__worker_spawn(&w->pid, &w->fd, w->score, err);
+    int rc = dlp__worker_spawn(&w->pid, &w->fd, w->score, &p->wopts, err);
     if (rc)
         return rc;
     w->serial++;
@@ -226,10 +226,29 @@ static void fn_answer(dlp_pool *p, uint32_t id, int code, const char *msg,
     }
 }
 
+/* Count a worker lost outside any task; past the restart intensity the
+ * pool stops replacing workers.  Returns 1 if it did. */
+static int count_restart(dlp_pool *p, const char *reason)
+{
+    uint64_t now = dlp__now_ns();
+    unsigned r = p->restart_intensity;
+    uint64_t *oldest = &p->loss_times[p->nlosses % r];
+    if (p->nlosses >= r && now - *oldest <= p->restart_period_ns) {
+        snprintf(p->last_loss, sizeof p->last_loss,
+                 "workers keep dying outside any task: more than %u in "
+                 "%.3g s, the restart intensity (the last: %s)",
+                 r, (double)p->restart_period_ns / 1e9, reason);
+        p->broken = 1;
+    }
+    *oldest = now;
+    p->nlosses++;
+    return p->broken;
+}
+
 static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
 {
     char status[96], reason[256];
-    int st;
+    int st, blamed = 0, planned;
     dlp__batch *b, *next;
     dlp__score sc;
     dlp_fail_kind kind = DLP_FAIL_WORKER;
@@ -239,10 +258,15 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
 
     close(w->fd);
     w->fd = -1;
-    st = dlp__reap(w->pid, why ? 0 : LOST_GRACE_MS);
+    st = dlp__reap(w->pid, why || w->kill_seq ? 0 : LOST_GRACE_MS);
     /* The worker is dead: its scoreboard entry is final. */
     sc = *w->score;
-    if (why) {
+    if (w->kill_seq && sc.busy == DLP_SCORE_TASK && sc.seq == w->kill_seq) {
+        /* We killed it for running past its job's timeout. */
+        snprintf(reason, sizeof reason, "timed out after %.3g s (worker %d "
+                 "killed)", (double)w->kill_after_ns / 1e9, (int)w->pid);
+        kind = DLP_FAIL_TIMEOUT;
+    } else if (why) {
         snprintf(reason, sizeof reason, "worker %d: %s", (int)w->pid, why);
     } else if (st == -1) {
         snprintf(reason, sizeof reason, "worker %d lost", (int)w->pid);
@@ -252,34 +276,36 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
                  status);
         kind = WIFSIGNALED(st) ? DLP_FAIL_SIGNAL : DLP_FAIL_EXIT;
     }
+    w->kill_seq = 0;
 
     for (b = w->head; b; b = next) {
         next = b->next;
         if (b->type == DLP_F_LOAD) {
-            char msg[400];
-            snprintf(msg, sizeof msg,
-                     "plugin '%s' killed the worker loading it: %s",
-                     p->fns[b->fn]->path, reason);
             /* Only the frame being worked on is to blame.  A function the
-             * pool already serves cannot be failed any more: the slot is
-             * retired instead. */
-            if (first && p->fns[b->fn]->state == DLP_FN_OK) {
-                if (!w->retired) /* else last_loss already says why */
-                    snprintf(p->last_loss, sizeof p->last_loss, "%s", msg);
-                w->retired = 1;
-            } else if (first)
+             * pool already serves is not failed by a replacement that
+             * crashed loading it: that counts towards the restart
+             * intensity instead. */
+            if (first && p->fns[b->fn]->state != DLP_FN_OK) {
+                char msg[400];
+                snprintf(msg, sizeof msg,
+                         "plugin '%s' killed the worker loading it: %s",
+                         p->fns[b->fn]->path, reason);
                 fn_answer(p, b->fn, DLP_ENOPLUGIN, msg, strlen(msg));
-            else if (p->fns[b->fn]->pending)
+            } else if (!first && p->fns[b->fn]->pending) {
                 p->fns[b->fn]->pending--;
+            }
         } else if (b->job && b->done < b->count) {
-            /* The task the scoreboard names fails; every other unanswered
-             * task (finished but not yet reported, or not started) is sent
-             * again. */
-            int running = sc.busy == DLP_SCORE_TASK && b->job_id == sc.job;
+            /* The task the scoreboard names fails (or, with retries left,
+             * runs again); every other unanswered task (finished but not
+             * yet reported, or not started) is sent again. */
             dlp_job *j = b->job;
-            if (dlp__job_requeue(j, b, running, sc.index)) {
+            int running = sc.busy == DLP_SCORE_TASK && b->job_id == sc.job;
+            int retry = running && dlp__job_retry(j, sc.index);
+            if (dlp__job_requeue(j, b, running && !retry, sc.index))
                 dlp__job_lost(j, sc.index, kind, st, reason);
-                sc.busy = DLP_SCORE_IDLE;
+            if (running) {
+                blamed = 1;
+                sc.busy = DLP_SCORE_IDLE; /* one running task at most */
             }
             b = NULL; /* the job owns it now */
         }
@@ -291,21 +317,18 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
     w->nbatches = 0;
     w->in.len = 0;
 
-    if (!w->retired)
+    /* A worker that left with status 0 on its own (max tasks per worker)
+     * was not lost: it retired as planned. */
+    planned = !why && !blamed && st != -1 && WIFEXITED(st) &&
+              WEXITSTATUS(st) == 0;
+    if (!planned && !blamed && !w->retired && !p->destroying)
+        count_restart(p, reason);
+    if (!planned && !w->retired && !p->broken)
         snprintf(p->last_loss, sizeof p->last_loss, "%s", reason);
-    /* A worker that died before answering anything counts against the
-     * slot; three in a row and the slot stays down, so a plugin that
-     * kills every new worker cannot make the pool fork in a loop. */
-    if (w->answered)
-        w->fresh_losses = 0;
-    else
-        w->fresh_losses++;
-    w->answered = 0;
 
     /* Replace the worker, but not from inside another replacement: a
      * worker that dies while being given its functions stays down. */
-    if (!p->destroying && !p->respawning && !w->retired &&
-        w->fresh_losses < 3) {
+    if (!p->destroying && !p->respawning && !w->retired && !p->broken) {
         dlp_error err;
         p->respawning = 1;
         if (start_worker(p, w, &err) && w->fd >= 0) {
@@ -317,13 +340,56 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
     }
 }
 
+/* Kill the workers whose running task is past its job's timeout, and
+ * return how long poll may sleep before the next deadline (-1: none). */
+static int check_timeouts(dlp_pool *p)
+{
+    uint64_t now = dlp__now_ns(), next = UINT64_MAX;
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        dlp__worker *w = &p->w[i];
+        dlp__score *s = w->score;
+        uint64_t seq, start, limit = 0;
+        uint32_t job;
+        if (w->fd < 0 || w->kill_seq)
+            continue;
+        if (__atomic_load_n(&s->busy, __ATOMIC_ACQUIRE) != DLP_SCORE_TASK)
+            continue;
+        seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+        start = s->start_ns;
+        job = s->job;
+        /* The worker may have moved on while we read: look next round. */
+        if (__atomic_load_n(&s->busy, __ATOMIC_ACQUIRE) != DLP_SCORE_TASK ||
+            __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != seq) {
+            next = now + 1000000;
+            continue;
+        }
+        for (dlp__batch *b = w->head; b; b = b->next) {
+            if (b->type == DLP_F_BATCH && b->job && b->job_id == job) {
+                limit = dlp__job_timeout_ns(b->job);
+                break;
+            }
+        }
+        if (!limit)
+            continue;
+        if (now - start >= limit) {
+            w->kill_seq = seq;
+            w->kill_after_ns = limit;
+            kill(w->pid, SIGKILL); /* its end-of-file does the rest */
+        } else if (start + limit < next) {
+            next = start + limit;
+        }
+    }
+    if (next == UINT64_MAX)
+        return -1;
+    return next <= now ? 0 : (int)((next - now + 999999) / 1000000);
+}
+
 static int handle_frame(dlp_pool *p, dlp__worker *w, const dlp__hdr *h,
                         const unsigned char *payload)
 {
     dlp__batch *b = w->head;
     dlp__rd r;
     dlp__rd_init(&r, payload, h->len);
-    w->answered = 1;
 
     if (!b)
         return DLP_EPROTO; /* a reply nobody asked for */
@@ -456,7 +522,7 @@ static void read_worker(dlp_pool *p, dlp__worker *w)
     }
 }
 
-int dlp__pool_drive(dlp_pool *p, int extra_fd)
+int dlp__pool_drive(dlp_pool *p, int extra_fd, int nowait)
 {
     struct pollfd pfd[2 + 256];
     struct pollfd *fds = pfd;
@@ -464,6 +530,8 @@ int dlp__pool_drive(dlp_pool *p, int extra_fd)
     int extra_ready = 0;
 
     if (p->driving) {
+        if (nowait)
+            return 0;
         if (extra_fd < 0) {
             pthread_cond_wait(&p->cv, &p->mu);
             return 0;
@@ -503,8 +571,9 @@ int dlp__pool_drive(dlp_pool *p, int extra_fd)
         fds[n].revents = 0;
         n++;
     }
+    int timeout = nowait ? 0 : check_timeouts(p);
     pthread_mutex_unlock(&p->mu);
-    int rc = poll(fds, n, -1);
+    int rc = poll(fds, n, timeout);
     pthread_mutex_lock(&p->mu);
     if (rc > 0) {
         if (fds[0].revents) {
@@ -562,6 +631,14 @@ DLP_API int dlp_pool_create(dlp_pool **out, const dlp_pool_options *opts,
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->nworkers = opts->workers ? opts->workers : (unsigned)online_cpus();
+    p->wopts.max_tasks = opts->max_tasks_per_worker;
+    p->wopts.memory_limit = opts->memory_limit;
+    p->restart_intensity = opts->restart_intensity ? opts->restart_intensity
+                                                   : 20;
+    p->restart_period_ns =
+        (uint64_t)((opts->restart_period > 0 ? opts->restart_period : 1.0) *
+                   1e9);
+    p->loss_times = calloc(p->restart_intensity, sizeof *p->loss_times);
     p->wakefd = dlp__fd_above_stdio(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     p->w = calloc(p->nworkers, sizeof *p->w);
     for (unsigned i = 0; p->w && i < p->nworkers; i++)
@@ -573,7 +650,7 @@ DLP_API int dlp_pool_create(dlp_pool **out, const dlp_pool_options *opts,
         p->scores = NULL;
     if (opts->plugin_path)
         p->plugin_path = strdup(opts->plugin_path);
-    if (p->wakefd < 0 || !p->w || !p->scores ||
+    if (p->wakefd < 0 || !p->w || !p->scores || !p->loss_times ||
         (opts->plugin_path && !p->plugin_path)) {
         rc = p->wakefd < 0 ? -errno : -ENOMEM;
         dlp_pool_destroy(p);
@@ -592,6 +669,18 @@ DLP_API int dlp_pool_create(dlp_pool **out, const dlp_pool_options *opts,
     }
     *out = p;
     return 0;
+}
+
+DLP_API void dlp_pool_interrupt(dlp_pool *p)
+{
+    uint64_t one = 1;
+    ssize_t rc;
+    if (!p)
+        return;
+    /* Only an atomic store and a write(): both async-signal-safe. */
+    __atomic_store_n(&p->interrupted, 1, __ATOMIC_RELEASE);
+    rc = write(p->wakefd, &one, sizeof one);
+    (void)rc;
 }
 
 DLP_API unsigned dlp_pool_workers(const dlp_pool *pool)
@@ -700,8 +789,15 @@ DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
     }
     /* The table may move while we drive (another thread may add to it),
      * so always index it afresh. */
-    while (p->fns[id]->pending > 0 && dlp__pool_alive(p) > 0)
-        dlp__pool_drive(p, -1);
+    while (p->fns[id]->pending > 0 && dlp__pool_alive(p) > 0) {
+        if (__atomic_exchange_n(&p->interrupted, 0, __ATOMIC_ACQ_REL)) {
+            p->fns[id]->state = DLP_FN_FAILED;
+            pthread_mutex_unlock(&p->mu);
+            return dlp__err(err, -EINTR, "interrupted while loading '%s'",
+                            ref);
+        }
+        dlp__pool_drive(p, -1, 0);
+    }
     f = p->fns[id];
     if (f->code == 0 && dlp__pool_alive(p) == 0) {
         f->code = DLP_EWORKER;
@@ -797,6 +893,7 @@ DLP_API void dlp_pool_destroy(dlp_pool *p)
     }
     free(p->fns);
     free(p->w);
+    free(p->loss_times);
     if (p->scores)
         munmap(p->scores, p->nworkers * sizeof *p->scores);
     free(p->plugin_path);
@@ -826,7 +923,7 @@ DLP_API int dlp_plugin_inspect(const char *plugin, const char *plugin_path,
         return dlp__err(err, DLP_EINVAL, "dlp_plugin_inspect: NULL plugin");
     if ((rc = dlp__plugin_find(plugin, plugin_path, &path, err)))
         return rc;
-    if ((rc = dlp__worker_spawn(&pid, &fd, NULL, err))) {
+    if ((rc = dlp__worker_spawn(&pid, &fd, NULL, NULL, err))) {
         free(path);
         return rc;
     }

@@ -40,9 +40,9 @@ typedef struct dlp__worker {
     size_t send_off;      /* bytes of *send already written */
     unsigned nbatches;    /* task batches outstanding */
     dlp__score *score;    /* this slot's entry in the pool's scoreboard */
-    int answered;         /* this worker has sent a frame */
-    unsigned fresh_losses; /* workers lost in a row before answering */
     int retired;          /* the slot is down for good */
+    uint64_t kill_seq;    /* killed for a timeout while running task seq */
+    uint64_t kill_after_ns; /* the timeout it ran past */
     dlp__buf in;          /* bytes read, not yet a whole frame */
 } dlp__worker;
 
@@ -63,6 +63,13 @@ struct dlp_pool {
     int driving;
     int wakefd; /* eventfd: wakes the driver when others queue output */
     int closed, destroying, respawning;
+    int broken;      /* past the restart intensity: no more respawns */
+    int interrupted; /* dlp_pool_interrupt was called (atomic) */
+    dlp__wopts wopts;
+    unsigned restart_intensity;
+    uint64_t restart_period_ns;
+    uint64_t *loss_times; /* ring of the last restart_intensity losses */
+    uint64_t nlosses;
     unsigned nworkers;
     dlp__worker *w;
     dlp__score *scores; /* MAP_SHARED, one entry per worker slot */
@@ -86,9 +93,10 @@ DLP_PRIV unsigned dlp__pool_alive(dlp_pool *p);
 /* One step of the event loop: poll the channels (mu released meanwhile),
  * and extra_fd too if it is not -1, read and dispatch replies, write
  * pending frames.  If another thread is driving, wait for it to finish a
- * step instead (at most 10 ms when extra_fd is given).  Returns 1 if
- * extra_fd may be readable.  mu is held on entry and on return. */
-DLP_PRIV int dlp__pool_drive(dlp_pool *p, int extra_fd);
+ * step instead (at most 10 ms when extra_fd is given).  With nowait, only
+ * what is ready now is handled.  Returns 1 if extra_fd may be readable.
+ * mu is held on entry and on return. */
+DLP_PRIV int dlp__pool_drive(dlp_pool *p, int extra_fd, int nowait);
 
 /* Job side, called by the loop with mu held. */
 DLP_PRIV void dlp__job_result(struct dlp_job *j, uint64_t index, int kind,
@@ -103,6 +111,11 @@ DLP_PRIV int dlp__job_requeue(struct dlp_job *j, dlp__batch *b,
                               int have_skip, uint64_t skip);
 DLP_PRIV void dlp__job_timing(struct dlp_job *j, uint32_t n,
                               uint64_t busy_ns);
+/* The job's per-task timeout in ns, 0 for none. */
+DLP_PRIV uint64_t dlp__job_timeout_ns(const struct dlp_job *j);
+/* The running task index of job j died with its worker: return 1 (and
+ * count the attempt) if it is to run again. */
+DLP_PRIV int dlp__job_retry(struct dlp_job *j, uint64_t index);
 
 DLP_PRIV void dlp__batch_free(dlp__batch *b);
 

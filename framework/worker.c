@@ -18,6 +18,7 @@
 #include <string.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,6 +42,7 @@ static int parent_gone;
 typedef struct wctx {
     int fd;
     dlp__score *score;
+    unsigned max_tasks, ran; /* leave after max_tasks (0: never) */
     dlp__loader loader;
     dlp__fn *fns; /* indexed by function id */
     unsigned char *fn_ok;
@@ -184,6 +186,8 @@ static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
             if (w->score) {
                 w->score->index = index;
                 w->score->job = h->a;
+                w->score->seq++;
+                w->score->start_ns = dlp__now_ns();
                 __atomic_store_n(&w->score->busy, DLP_SCORE_TASK,
                                  __ATOMIC_RELEASE);
             }
@@ -191,12 +195,15 @@ static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
             if (w->score)
                 __atomic_store_n(&w->score->busy, DLP_SCORE_IDLE,
                                  __ATOMIC_RELEASE);
+            w->ran++;
             if (rc == DLP_EPROTO)
                 wexit(w, DLP_WEXIT_PROTO);
             if (rc)
                 wexit(w, DLP_WEXIT_NOMEM);
             done++;
             n++;
+            if (w->max_tasks && w->ran >= w->max_tasks)
+                break;
         }
         uint64_t busy = dlp__now_ns() - t0;
         memcpy(w->out.p + off + 12, &n, 4);
@@ -204,17 +211,23 @@ static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
         if (dlp__frame_end(&w->out, off))
             wexit(w, DLP_WEXIT_NOMEM);
         flush_out(w);
+        if (w->max_tasks && w->ran >= w->max_tasks) {
+            /* Retire cleanly: the results so far are sent; the pool sends
+             * every unanswered task to another worker and replaces us. */
+            wexit(w, 0);
+        }
     }
     if (r->p != r->end)
         wexit(w, DLP_WEXIT_PROTO);
 }
 
-void dlp__worker_main(int fd, dlp__score *score)
+void dlp__worker_main(int fd, dlp__score *score, const dlp__wopts *opts)
 {
     wctx w;
     memset(&w, 0, sizeof w);
     w.fd = fd;
     w.score = score;
+    w.max_tasks = opts ? opts->max_tasks : 0;
     for (;;) {
         unsigned char hb[DLP_HDR_SIZE];
         dlp__hdr h;
@@ -255,7 +268,7 @@ void dlp__worker_main(int fd, dlp__score *score)
 }
 
 /* Child side of dlp__worker_spawn: runs between fork and the loop. */
-static void child_setup(int chan, pid_t parent)
+static void child_setup(int chan, pid_t parent, const dlp__wopts *opts)
 {
     sigset_t all;
     int null;
@@ -270,6 +283,17 @@ static void child_setup(int chan, pid_t parent)
      * lifeline thread below watches the channel instead.) */
     if (getppid() != parent)
         _exit(DLP_WEXIT_IO);
+
+    /* A process group of our own: a Ctrl-C at the terminal signals the
+     * pool's process, which decides; it never kills tasks behind its
+     * back. */
+    setpgid(0, 0);
+
+    if (opts && opts->memory_limit) {
+        struct rlimit rl = {(rlim_t)opts->memory_limit,
+                            (rlim_t)opts->memory_limit};
+        setrlimit(RLIMIT_AS, &rl);
+    }
 
     /* Signals: default dispositions, nothing blocked, so a crash in a
      * task kills this worker and the parent sees the signal. */
@@ -342,7 +366,7 @@ static void start_lifeline(dlp__score *score)
 }
 
 int dlp__worker_spawn(pid_t *pid, int *fd, dlp__score *score,
-                      dlp_error *err)
+                      const dlp__wopts *opts, dlp_error *err)
 {
     int sv[2], saved;
     pid_t parent = getpid(), p;
@@ -364,9 +388,9 @@ int dlp__worker_spawn(pid_t *pid, int *fd, dlp__score *score,
     }
     if (p == 0) {
         close(sv[0]);
-        child_setup(sv[1], parent);
+        child_setup(sv[1], parent, opts);
         start_lifeline(score);
-        dlp__worker_main(DLP_CHANNEL_FD, score);
+        dlp__worker_main(DLP_CHANNEL_FD, score, opts);
     }
     close(sv[1]);
     sv[0] = dlp__fd_above_stdio(sv[0]);

@@ -19,8 +19,16 @@ typedef struct dlp__score {
     uint64_t index;    /* the task being run, when busy */
     uint32_t job;      /* its job */
     uint32_t busy;     /* DLP_SCORE_* */
-    char pad[48];      /* one cache line per worker */
+    uint64_t seq;      /* tasks started by this worker, this one included */
+    uint64_t start_ns; /* when it started (dlp__now_ns), for timeouts */
+    char pad[32];      /* one cache line per worker */
 } dlp__score;
+
+/* What a worker is told at its start. */
+typedef struct dlp__wopts {
+    unsigned max_tasks;    /* leave cleanly after this many; 0: never */
+    uint64_t memory_limit; /* RLIMIT_AS in bytes; 0: none */
+} dlp__wopts;
 
 enum { DLP_SCORE_IDLE = 0, DLP_SCORE_TASK = 1, DLP_SCORE_LOAD = 2 };
 
@@ -33,11 +41,12 @@ enum { DLP_SCORE_IDLE = 0, DLP_SCORE_TASK = 1, DLP_SCORE_LOAD = 2 };
  * task), and never returns into the caller's code.
  */
 DLP_PRIV int dlp__worker_spawn(pid_t *pid, int *fd, dlp__score *score,
-                               dlp_error *err);
+                               const dlp__wopts *opts, dlp_error *err);
 
 /* The worker's loop on channel fd; exits the process when the channel
  * reaches EOF.  score may be NULL.  Exposed for tests. */
-DLP_PRIV void dlp__worker_main(int fd, dlp__score *score)
+DLP_PRIV void dlp__worker_main(int fd, dlp__score *score,
+                               const dlp__wopts *opts)
 #if defined(__GNUC__)
     __attribute__((noreturn))
 #endif

@@ -128,6 +128,19 @@ typedef struct dlp_pool_options {
      * installed plugin directory and the system's library search;
      * colon-separated.  NULL: the environment's DLPOOL_PLUGIN_PATH. */
     const char *plugin_path;
+    /* Replace a worker after it has run this many tasks (Python's
+     * maxtasksperchild); 0: never.  No task is lost by it. */
+    unsigned max_tasks_per_worker;
+    /* Address-space limit of each worker in bytes (setrlimit RLIMIT_AS);
+     * 0: none.  A task over it sees allocations fail, or is killed. */
+    uint64_t memory_limit;
+    /* Restart intensity: when more than restart_intensity workers are lost
+     * outside any task (while loading, idle, or before answering) within
+     * restart_period seconds, the pool stops replacing workers and its jobs
+     * fail with DLP_EWORKER.  0: the defaults, 20 in 1 second.  Losses a
+     * running task is blamed for (a crash, a timeout) never count. */
+    unsigned restart_intensity;
+    double restart_period;
 } dlp_pool_options;
 
 /* Fill opts with the defaults. */
@@ -144,6 +157,14 @@ DLP_API int dlp_pool_create(dlp_pool **out, const dlp_pool_options *opts,
 
 /* The number of workers the pool runs. */
 DLP_API unsigned dlp_pool_workers(const dlp_pool *pool);
+
+/*
+ * Make every call waiting on the pool (dlp_job_next, dlp_pool_fn) return
+ * -EINTR promptly, once.  Async-signal-safe: meant for a SIGINT or SIGTERM
+ * handler.  Workers are not touched; after it the caller decides (go on,
+ * read what is ready with dlp_job_poll, or destroy the pool).
+ */
+DLP_API void dlp_pool_interrupt(dlp_pool *pool);
 
 /*
  * Resolve a function "PLUGIN:SYMBOL" in every worker.  sig is its signature
@@ -229,6 +250,14 @@ typedef struct dlp_job_options {
     /* With DLP_JOB_WAIT_FD: a descriptor the iterator reads from, polled
      * while the iterator is paused (DLP_ITER_PAUSE). */
     int wait_fd;
+    /* Per task: a task running longer than this many seconds has its
+     * worker killed and fails with DLP_FAIL_TIMEOUT.  0: no limit.  It is
+     * enforced while some thread waits on the pool. */
+    double timeout;
+    /* A task whose worker died under it (a crash, a kill, a timeout) is
+     * run again, on another worker process, up to this many times.  Plugin
+     * errors and bad input are never retried. */
+    unsigned retries;
 } dlp_job_options;
 
 /* Fill opts with the defaults. */
@@ -251,8 +280,12 @@ typedef enum dlp_fail_kind {
     DLP_FAIL_SIGNAL,   /* the worker was killed by a signal (result.signo) */
     DLP_FAIL_EXIT,     /* the worker exited (result.exit_status) */
     DLP_FAIL_RESULT,   /* the result could not be carried back */
-    DLP_FAIL_WORKER    /* the worker was lost for another reason */
+    DLP_FAIL_WORKER,   /* the worker was lost for another reason */
+    DLP_FAIL_TIMEOUT   /* the task ran past the job's timeout */
 } dlp_fail_kind;
+
+/* A short name of a failure kind ("signal", "timeout", ...); static. */
+DLP_API const char *dlp_fail_kind_name(dlp_fail_kind kind);
 
 /* The result of one task.  Pointers in it are borrowed: valid until the
  * next dlp_job_next() or dlp_job_destroy() on the same job. */
@@ -273,6 +306,8 @@ typedef struct dlp_result {
     const char *error; /* on failure: a one-line message */
     int signo;         /* DLP_FAIL_SIGNAL: the signal */
     int exit_status;   /* DLP_FAIL_EXIT: the status */
+    unsigned attempts; /* times the task was started (1 + retries used);
+                          0 for a task that never ran (bad input) */
 } dlp_result;
 
 /*
@@ -282,6 +317,22 @@ typedef struct dlp_result {
  * failure; err says what.  A job is read by one thread at a time.
  */
 DLP_API int dlp_job_next(dlp_job *job, dlp_result *res, dlp_error *err);
+
+/*
+ * Like dlp_job_next, but never waits and never calls the iterator: 1 and a
+ * result that is ready now, 0 when every task has been handed out, or
+ * -EAGAIN when none is ready yet.  For handing out what has finished after
+ * dlp_pool_interrupt.
+ */
+DLP_API int dlp_job_poll(dlp_job *job, dlp_result *res, dlp_error *err);
+
+/* Counts of a job's tasks. */
+typedef struct dlp_job_counts {
+    uint64_t pulled;    /* produced by the iterator so far */
+    uint64_t delivered; /* handed out */
+} dlp_job_counts;
+
+DLP_API void dlp_job_counts_get(const dlp_job *job, dlp_job_counts *out);
 
 /* Stop the job (tasks not yet run are dropped), and free it.  Accepts NULL. */
 DLP_API void dlp_job_destroy(dlp_job *job);

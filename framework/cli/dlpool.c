@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -44,6 +45,11 @@ static void usage(FILE *to)
             "      --sig SIG      signature of a function with no manifest\n"
             "                     entry, e.g. 'f64(f64)' for libm.so.6:cbrt\n"
             "      --unordered    print results as they finish\n"
+            "      --timeout S    fail a task running over S seconds\n"
+            "      --retries N    rerun a task whose worker died, N times\n"
+            "      --halt POLICY  never | now,fail=N | soon,fail=N\n"
+            "      --max-tasks-per-worker N, --memory-limit SIZE,\n"
+            "      --restarts R/T (see dlpool(1) or the README)\n"
             "\n"
             "PLUGIN is a path (with a '/'), or a name searched in\n"
             "DLPOOL_PLUGIN_PATH, then %s, then the\n"
@@ -83,6 +89,7 @@ typedef struct input {
     const dlp_sig *sig;
     int io_errno;
     int paused; /* the input has made us wait: do not hold results back */
+    int stop;   /* read no more (--halt soon) */
 } input;
 
 #define INPUT_PAUSE 2
@@ -292,6 +299,8 @@ static int next_task(void *ud, uint64_t index, dlp_args *a)
     int rc;
     (void)index;
 
+    if (in->stop)
+        return 0;
     rc = read_line(in, &line, &n, 1);
     if (rc == INPUT_PAUSE) {
         /* Input is slow: from now on results are written as they come. */
@@ -400,6 +409,7 @@ static void put_double(FILE *out, double d, int is_f32)
 
 typedef struct counts {
     uint64_t ok, failed;
+    uint64_t by_kind[DLP_FAIL_TIMEOUT + 1];
 } counts;
 
 static void put_error(FILE *out, const dlp_result *r, const char *msg)
@@ -430,6 +440,8 @@ static void put_result(FILE *out, const dlp_result *r, counts *c)
     if (r->fail) {
         put_error(out, r, r->error);
         c->failed++;
+        if ((unsigned)r->fail <= DLP_FAIL_TIMEOUT)
+            c->by_kind[r->fail]++;
         return;
     }
     switch (r->type) {
@@ -450,6 +462,7 @@ static void put_result(FILE *out, const dlp_result *r, counts *c)
             bad.fail = DLP_FAIL_RESULT;
             put_error(out, &bad, "the result is not valid UTF-8 text");
             c->failed++;
+            c->by_kind[DLP_FAIL_RESULT]++;
             return;
         }
         fputc('\n', out);
@@ -469,12 +482,141 @@ static void put_result(FILE *out, const dlp_result *r, counts *c)
 
 /* ---- commands -------------------------------------------------------- */
 
+/* --halt: GNU parallel's policies, by failure count. */
+enum { HALT_NEVER, HALT_NOW, HALT_SOON };
+
+static void parse_halt(const char *arg, int *when, uint64_t *fails)
+{
+    const char *rest;
+    char *end;
+    if (!strcmp(arg, "never")) {
+        *when = HALT_NEVER;
+        return;
+    }
+    if (!strncmp(arg, "now,", 4))
+        *when = HALT_NOW, rest = arg + 4;
+    else if (!strncmp(arg, "soon,", 5))
+        *when = HALT_SOON, rest = arg + 5;
+    else
+        die_usage("--halt: expected never, now,fail=N or soon,fail=N, got "
+                  "'%s'",
+                  arg);
+    if (strncmp(rest, "fail=", 5))
+        die_usage("--halt: expected fail=N after '%.*s', got '%s'",
+                  (int)(rest - arg), arg, rest);
+    errno = 0;
+    unsigned long long n = strtoull(rest + 5, &end, 10);
+    if (errno || *end || end == rest + 5 || n < 1 || rest[5] == '-')
+        die_usage("--halt: fail=N needs a whole number of at least 1, got "
+                  "'%s'",
+                  rest + 5);
+    *fails = n;
+}
+
+static unsigned long parse_count(const char *opt, const char *arg,
+                                 unsigned long min, unsigned long max)
+{
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(arg, &end, 10);
+    if (errno || *end || end == arg || arg[0] == '-' || n < min || n > max)
+        die_usage("%s: expected a whole number from %lu to %lu, got '%s'",
+                  opt, min, max, arg);
+    return n;
+}
+
+static double parse_seconds(const char *opt, const char *arg)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(arg, &end);
+    if (errno || *end || end == arg || !(d > 0) || d > 1e7)
+        die_usage("%s: expected a number of seconds above 0 (decimals "
+                  "allowed), got '%s'",
+                  opt, arg);
+    return d;
+}
+
+/* "512M", "2G", "100000": bytes, with binary K/M/G/T suffixes. */
+static uint64_t parse_size(const char *opt, const char *arg)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(arg, &end);
+    double mult = 1;
+    switch (*end) {
+    case 'k': case 'K': mult = 1024.0; end++; break;
+    case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
+    case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+    case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    }
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (errno || *end || end == arg || !(d > 0) || d * mult < 1 << 20 ||
+        d * mult > 1e18)
+        die_usage("%s: expected a size of at least 1M such as 512M or 2G, "
+                  "got '%s'",
+                  opt, arg);
+    return (uint64_t)(d * mult);
+}
+
+/* The pool the signal handler interrupts; the command runs one. */
+static dlp_pool *volatile sig_pool;
+static volatile sig_atomic_t sig_caught;
+
+static void on_signal(int sig)
+{
+    if (sig_caught) {
+        /* A second signal: leave at once, as the signal would. */
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    sig_caught = sig;
+    if (sig_pool)
+        dlp_pool_interrupt(sig_pool);
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    /* A closed output is seen as EPIPE from write, not as a signal. */
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Say what was not run: tasks read but unfinished, and input not read. */
+static void say_not_run(const char *why, dlp_job *job, const input *in,
+                        uint64_t written)
+{
+    dlp_job_counts n;
+    dlp_job_counts_get(job, &n);
+    fprintf(stderr, "%s: %s: %" PRIu64 " task%s read but not finished or "
+            "not written",
+            prog, why, n.pulled - written, n.pulled - written == 1 ? "" : "s");
+    if (in->eof && in->start == in->end)
+        fprintf(stderr, "\n");
+    else
+        fprintf(stderr, "; input from line %" PRIu64 " on was not read\n",
+                n.pulled + 1);
+}
+
 static int cmd_run(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"jobs", required_argument, NULL, 'j'},
         {"sig", required_argument, NULL, 's'},
         {"unordered", no_argument, NULL, 'u'},
+        {"timeout", required_argument, NULL, 't'},
+        {"retries", required_argument, NULL, 'r'},
+        {"max-tasks-per-worker", required_argument, NULL, 'm'},
+        {"memory-limit", required_argument, NULL, 'M'},
+        {"halt", required_argument, NULL, 'H'},
+        {"restarts", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     dlp_pool_options popts;
@@ -484,10 +626,13 @@ static int cmd_run(int argc, char **argv)
     dlp_job *job = NULL;
     dlp_error err = {0, ""};
     input in;
-    counts c = {0, 0};
+    counts c;
     int opt, fn, rc, status = 0;
+    int halt_when = HALT_NEVER, halted = 0;
+    uint64_t halt_fails = 0;
     static char outbuf[1 << 16];
 
+    memset(&c, 0, sizeof c);
     dlp_pool_options_init(&popts);
     dlp_job_options_init(&jopts);
     optind = 1;
@@ -511,6 +656,36 @@ static int cmd_run(int argc, char **argv)
         case 'u':
             jopts.flags |= DLP_JOB_UNORDERED;
             break;
+        case 't':
+            jopts.timeout = parse_seconds("--timeout", optarg);
+            break;
+        case 'r':
+            jopts.retries =
+                (unsigned)parse_count("--retries", optarg, 0, 1000000);
+            break;
+        case 'm':
+            popts.max_tasks_per_worker = (unsigned)parse_count(
+                "--max-tasks-per-worker", optarg, 1, 4000000000ul);
+            break;
+        case 'M':
+            popts.memory_limit = parse_size("--memory-limit", optarg);
+            break;
+        case 'H':
+            parse_halt(optarg, &halt_when, &halt_fails);
+            break;
+        case 'R': {
+            char *slash = strchr(optarg, '/');
+            if (!slash)
+                die_usage("--restarts: expected R/T (restarts per seconds), "
+                          "got '%s'",
+                          optarg);
+            *slash = 0;
+            popts.restart_intensity =
+                (unsigned)parse_count("--restarts", optarg, 1, 1000000);
+            popts.restart_period = parse_seconds("--restarts", slash + 1);
+            *slash = '/';
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -550,11 +725,15 @@ static int cmd_run(int argc, char **argv)
         }
     }
 
+    catch_signals();
     if ((rc = dlp_pool_create(&pool, &popts, &err))) {
         fprintf(stderr, "%s: %s\n", prog, err.msg);
         status = EXIT_SETUP;
         goto out;
     }
+    sig_pool = pool;
+    if (sig_caught)
+        dlp_pool_interrupt(pool); /* a signal came during start-up */
     if ((fn = dlp_pool_fn(pool, ref, sig, &err)) < 0) {
         fprintf(stderr, "%s: %s\n", prog, err.msg);
         status = EXIT_SETUP;
@@ -578,8 +757,41 @@ static int cmd_run(int argc, char **argv)
         put_result(stdout, &r, &c);
         if (in.paused)
             fflush(stdout);
+        if (ferror(stdout))
+            break;
+        if (halt_when != HALT_NEVER && !halted && c.failed >= halt_fails) {
+            halted = 1;
+            if (halt_when == HALT_NOW)
+                break;
+            in.stop = 1; /* soon: read no more input, finish the rest */
+        }
     }
     fflush(stdout);
+    if (ferror(stdout)) {
+        /* The reader went away (| head): stop quietly, as a SIGPIPE
+         * would, but reap the workers first. */
+        status = 128 + SIGPIPE;
+        goto out;
+    }
+    if (rc == -EINTR && sig_caught) {
+        /* Hand out what has already finished, in order, then say what was
+         * not run. */
+        dlp_result r;
+        while (dlp_job_poll(job, &r, NULL) == 1 && !ferror(stdout))
+            put_result(stdout, &r, &c);
+        fflush(stdout);
+        say_not_run(sig_caught == SIGINT ? "interrupted by SIGINT"
+                                         : "terminated by SIGTERM",
+                    job, &in, c.ok + c.failed);
+        status = 128 + sig_caught;
+        goto out;
+    }
+    if (halted) {
+        char why[96];
+        snprintf(why, sizeof why, "halted (%s, fail=%" PRIu64 ")",
+                 halt_when == HALT_NOW ? "now" : "soon", halt_fails);
+        say_not_run(why, job, &in, c.ok + c.failed);
+    }
     if (rc < 0) {
         if (in.io_errno)
             fprintf(stderr, "%s: reading %s: %s\n", prog, in.name,
@@ -588,17 +800,29 @@ static int cmd_run(int argc, char **argv)
             fprintf(stderr, "%s: %s\n", prog, err.msg);
         status = EXIT_SETUP;
     } else if (c.failed) {
-        fprintf(stderr, "%s: %" PRIu64 " of %" PRIu64 " tasks failed\n",
+        static const char *const names[] = {
+            "", "plugin error", "bad input", "killed by a signal",
+            "exited", "bad result", "worker lost", "timed out"};
+        fprintf(stderr, "%s: %" PRIu64 " of %" PRIu64 " tasks failed (",
                 prog, c.failed, c.failed + c.ok);
+        for (unsigned k = 1, first = 1; k <= DLP_FAIL_TIMEOUT; k++) {
+            if (c.by_kind[k]) {
+                fprintf(stderr, "%s%" PRIu64 " %s", first ? "" : ", ",
+                        c.by_kind[k], names[k]);
+                first = 0;
+            }
+        }
+        fprintf(stderr, ")\n");
         status = EXIT_TASKS_FAILED;
     }
 out:
     dlp_job_destroy(job);
+    sig_pool = NULL;
     dlp_pool_destroy(pool);
     free(in.buf);
     if (in.fd > 0)
         close(in.fd);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
+    if (status != 128 + SIGPIPE && (fflush(stdout) != 0 || ferror(stdout))) {
         fprintf(stderr, "%s: writing results: %s\n", prog, strerror(errno));
         status = EXIT_SETUP;
     }
