@@ -128,7 +128,7 @@ check_input_error "wrong arity" 4 "got 2"
 check_input_error "bad JSON" 5 "JSON"
 check_input_error "empty line" 7 "empty"
 check_input_error "null argument" 8 "null"
-check_grep "input errors: the count on stderr, by kind" '^dlpool: 6 of 9 tasks failed (6 bad input)$' "$TL_ERR"
+check_grep "input errors: the count on stderr, by kind" '^dlpool: 6 of 9 tasks failed \(6 bad input\)$' "$TL_ERR"
 
 input "$T/u64.in" -1 7
 run "$T/u64.in" run "$TP:echo_u64"
@@ -170,7 +170,7 @@ for k in 1 3; do
 done
 check_grep "dlp_fail: message on stderr" "^dlpool: task 0 \(line 1\): odd value 1" "$TL_ERR"
 check_stderr_clean "dlp_fail: every message is one line on stderr"
-check_grep "dlp_fail: the count on stderr, by kind" '^dlpool: 2 of 4 tasks failed (2 plugin error)$' "$TL_ERR"
+check_grep "dlp_fail: the count on stderr, by kind" '^dlpool: 2 of 4 tasks failed \(2 plugin error\)$' "$TL_ERR"
 
 input "$T/good.in" '[1,2]' '[3,4]'
 run "$T/good.in" run "$EX:add"
@@ -312,7 +312,7 @@ check_grep "crashes: abort fails its task alone" \
 check_grep "crashes: exit(3) fails its task alone" \
     '^\{"error":"[^"]*exited with status 3[^"]*","index":5\}$' "$TL_OUT"
 check_eq "crashes: one line per task" 7 "$(wc -l <"$TL_OUT")"
-check_grep "crashes: the count on stderr, by kind" '^dlpool: 3 of 7 tasks failed (2 killed by a signal, 1 exited)$' "$TL_ERR"
+check_grep "crashes: the count on stderr, by kind" '^dlpool: 3 of 7 tasks failed \(2 killed by a signal, 1 exited\)$' "$TL_ERR"
 check_stderr_clean "crashes: a dying worker writes nothing of the parent's"
 
 # Many tasks with a few crashes among them: only the crashing tasks fail,
