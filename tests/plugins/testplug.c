@@ -1,6 +1,7 @@
 /*
  * testplug - a plugin that exercises every type and misbehaves on purpose.
  */
+#include <dirent.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -138,6 +139,53 @@ static int64_t noisy(int64_t v)
     return v;
 }
 
+/* Crashes the first time it runs for a given marker path (creating the
+ * file), then returns v: a task that a retry saves. */
+static int64_t crash_once(const char *marker, int64_t v)
+{
+    FILE *f = fopen(marker, "r");
+    if (!f) {
+        f = fopen(marker, "w");
+        if (f)
+            fclose(f);
+        raise(SIGSEGV);
+    }
+    fclose(f);
+    return v;
+}
+
+/* The number of descriptors open in this worker (entries of
+ * /proc/self/fd, less the one reading it). */
+static int64_t open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int64_t n = 0;
+    if (!d) {
+        dlp_fail("cannot read /proc/self/fd");
+        return -1;
+    }
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1;
+}
+
+/* Allocates and touches n bytes, then frees them: for memory limits. */
+static uint64_t hog(uint64_t n)
+{
+    char *p = malloc(n);
+    if (!p) {
+        dlp_fail("cannot allocate %llu bytes", (unsigned long long)n);
+        return 0;
+    }
+    for (uint64_t i = 0; i < n; i += 4096)
+        p[i] = 1;
+    free(p);
+    return n;
+}
+
 /* Fails, then returns a string literal: dlpool must not free it. */
 static char *fail_literal(void)
 {
@@ -171,4 +219,7 @@ DLP_PLUGIN("testplug",
     DLP_FN(bad_utf8, "str()"),
     DLP_FN(big_str, "str!(u64)"),
     DLP_FN(noisy, "i64(i64)"),
-    DLP_FN(fail_literal, "str!()"));
+    DLP_FN(fail_literal, "str!()"),
+    DLP_FN(crash_once, "i64(str,i64)"),
+    DLP_FN(open_fds, "i64()"),
+    DLP_FN(hog, "u64(u64)"));
