@@ -248,7 +248,7 @@ static int count_restart(dlp_pool *p, const char *reason)
 static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
 {
     char status[96], reason[256];
-    int st, blamed = 0, planned;
+    int st, blamed = 0, planned, ours;
     dlp__batch *b, *next;
     dlp__score sc;
     dlp_fail_kind kind = DLP_FAIL_WORKER;
@@ -261,7 +261,13 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
     st = dlp__reap(w->pid, why || w->kill_seq ? 0 : LOST_GRACE_MS);
     /* The worker is dead: its scoreboard entry is final. */
     sc = *w->score;
-    if (w->kill_seq && sc.busy == DLP_SCORE_TASK && sc.seq == w->kill_seq) {
+    ours = w->kill_seq != 0;
+    if (ours && !(sc.busy == DLP_SCORE_TASK && sc.seq == w->kill_seq)) {
+        /* We killed it for a timeout, but that task had just finished:
+         * the one it was running now is not to blame; it runs again. */
+        sc.busy = DLP_SCORE_IDLE;
+    }
+    if (ours && sc.busy == DLP_SCORE_TASK) {
         /* We killed it for running past its job's timeout. */
         snprintf(reason, sizeof reason, "timed out after %.3g s (worker %d "
                  "killed)", (double)w->kill_after_ns / 1e9, (int)w->pid);
@@ -321,7 +327,7 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
      * was not lost: it retired as planned. */
     planned = !why && !blamed && st != -1 && WIFEXITED(st) &&
               WEXITSTATUS(st) == 0;
-    if (!planned && !blamed && !w->retired && !p->destroying)
+    if (!planned && !blamed && !ours && !w->retired && !p->destroying)
         count_restart(p, reason);
     if (!planned && !w->retired && !p->broken)
         snprintf(p->last_loss, sizeof p->last_loss, "%s", reason);
