@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -916,8 +917,21 @@ DLP_API void dlp_job_destroy(dlp_job *j)
         return;
     p = j->pool;
     pthread_mutex_lock(&p->mu);
-    for (unsigned i = 0; i < p->nworkers; i++)
-        detach(&p->w[i], j);
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        dlp__worker *w = &p->w[i];
+        detach(w, j);
+        /* A task of this job still running would hold its worker for
+         * nobody: stop it.  Killed like a timeout (so neither a task nor
+         * the restart intensity is charged), and replaced. */
+        if (w->fd >= 0 && !w->kill_seq &&
+            __atomic_load_n(&w->score->busy, __ATOMIC_ACQUIRE) ==
+                DLP_SCORE_TASK &&
+            w->score->job == j->id) {
+            w->kill_seq = __atomic_load_n(&w->score->seq, __ATOMIC_ACQUIRE);
+            w->kill_after_ns = 0;
+            kill(w->pid, SIGKILL);
+        }
+    }
     pthread_mutex_unlock(&p->mu);
     while (j->redo) {
         dlp__batch *b = j->redo;

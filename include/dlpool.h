@@ -334,7 +334,9 @@ typedef struct dlp_job_counts {
 
 DLP_API void dlp_job_counts_get(const dlp_job *job, dlp_job_counts *out);
 
-/* Stop the job (tasks not yet run are dropped), and free it.  Accepts NULL. */
+/* Stop the job and free it: tasks not yet run are dropped, and a task of
+ * the job still running is stopped (its worker is killed and replaced).
+ * Accepts NULL. */
 DLP_API void dlp_job_destroy(dlp_job *job);
 
 /* ---- plugins --------------------------------------------------------- */
