@@ -215,6 +215,27 @@ check_setup_error "no command" "command"
 # A plugin that kills the worker loading it is a set-up error, not a hang.
 run -t 10 "$T/one.in" run -j 2 "$DLPOOL_TEST_PLUGINS/crashload.so:never"
 check_setup_error "plugin that crashes while loading" "crashload.so"
+# A plugin that needs a library that is missing: set-up error naming the
+# plugin (dlopen's RTLD_NOW makes it fail at load time, in a worker).
+CC=${CC:-cc}
+if command -v "$CC" >/dev/null 2>&1; then
+    mkdir -p "$T/dep"
+    printf 'int dep_value(void) { return 7; }\n' > "$T/dep/dep.c"
+    printf '#include <dlpool/plugin.h>\nint dep_value(void);\nstatic int64_t use(int64_t v) { return v + dep_value(); }\nDLP_PLUGIN("needsdep", DLP_FN(use, "i64(i64)"));\n' > "$T/dep/needsdep.c"
+    if "$CC" -shared -fPIC -o "$T/dep/libdlpdep.so" "$T/dep/dep.c" &&
+        "$CC" -shared -fPIC -I"$top_srcdir/include" -o "$T/dep/needsdep.so" \
+            "$T/dep/needsdep.c" -L"$T/dep" -ldlpdep; then
+        rm -f "$T/dep/libdlpdep.so"
+        run "$T/one.in" run -j 2 "$T/dep/needsdep.so:use"
+        check_setup_error "plugin whose dependency is missing" "needsdep.so"
+        check_grep "plugin whose dependency is missing: names the library" \
+            "libdlpdep\.so" "$TL_ERR"
+    else
+        tl_fail "plugin whose dependency is missing: could build it" "a compiler that works"
+    fi
+else
+    tl_note "no C compiler: the missing-dependency check is not run"
+fi
 run "$T/one.in" run -j 2 "$DLPOOL_TEST_PLUGINS/badinit.so:never"
 check_status "plugin whose init hook fails: exit status" 2
 check_grep "plugin whose init hook fails: names the plugin" "badinit\.so" "$TL_ERR"
