@@ -358,8 +358,18 @@ static int check_timeouts(dlp_pool *p)
         uint32_t job;
         if (w->fd < 0 || w->kill_seq)
             continue;
-        if (__atomic_load_n(&s->busy, __ATOMIC_ACQUIRE) != DLP_SCORE_TASK)
+        if (__atomic_load_n(&s->busy, __ATOMIC_ACQUIRE) != DLP_SCORE_TASK) {
+            /* Not in a task yet, but holding tasks with a timeout: the
+             * next one starts any moment, and its deadline is at most one
+             * timeout away.  Look again by then. */
+            for (dlp__batch *b = w->head; b; b = b->next) {
+                uint64_t l;
+                if (b->type == DLP_F_BATCH && b->job &&
+                    (l = dlp__job_timeout_ns(b->job)) && now + l < next)
+                    next = now + l;
+            }
             continue;
+        }
         seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
         start = s->start_ns;
         job = s->job;
