@@ -80,7 +80,9 @@ int dlp__put_str(dlp__buf *b, const void *p, size_t n, int nul)
 
 void dlp__rd_init(dlp__rd *r, const void *p, size_t n)
 {
-    r->p = p;
+    /* An empty buffer may have no storage: never do arithmetic on NULL. */
+    static const unsigned char none;
+    r->p = p ? (const unsigned char *)p : &none;
     r->end = r->p + n;
     r->bad = 0;
 }

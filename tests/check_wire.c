@@ -916,6 +916,53 @@ START_TEST(test_sticky_failure)
 }
 END_TEST
 
+START_TEST(test_empty_without_buffer)
+{
+    /* A worker whose first frame has an empty payload decodes it from a
+     * buffer that was never allocated, so the reader spans (NULL, 0).  Every
+     * read must fail but a read of nothing, and none may do arithmetic on
+     * the null pointer: that is undefined, and clang's UBSan stops on it
+     * (with halt_on_error=1) in dlp__rd_init and dlp__get_bytes. */
+    const unsigned char *p = (const unsigned char *)"x";
+    const char *s;
+    uint32_t n, v32;
+    uint8_t v8;
+    dlp__slot slots[2];
+    dlp_sig sig;
+    dlp_error err;
+    dlp__rd r;
+    int rc;
+
+    dlp__rd_init(&r, NULL, 0);
+    ck_assert_msg(r.p == r.end, "a reader over no bytes: expected p == end, "
+                                "%td bytes apart",
+                  r.end - r.p);
+    rc = dlp__get_bytes(&r, 0, &p);
+    ck_assert_msg(rc == 0, "reading 0 bytes of none: expected success, got "
+                           "%d (%s)",
+                  rc, dlp_strerror(rc));
+    ck_assert_int_eq(r.bad, 0);
+    ck_assert_int_eq(dlp__get_u8(&r, &v8), DLP_EPROTO);
+    ck_assert_int_eq(r.bad, 1);
+
+    dlp__rd_init(&r, NULL, 0);
+    ck_assert_int_eq(dlp__get_u32(&r, &v32), DLP_EPROTO);
+    dlp__rd_init(&r, NULL, 0);
+    ck_assert_int_eq(dlp__get_str(&r, &s, &n, 1), DLP_EPROTO);
+
+    /* An empty argument list is a valid one. */
+    rc = dlp_sig_parse("void()", &sig, &err);
+    ck_assert_msg(rc == 0, "parsing void(): %d (%s) %s", rc, dlp_strerror(rc),
+                  err.msg);
+    dlp__rd_init(&r, NULL, 0);
+    rc = dlp__args_decode(&r, &sig, slots);
+    ck_assert_msg(rc == 0, "decoding no arguments from no bytes: expected "
+                           "success, got %d (%s)",
+                  rc, dlp_strerror(rc));
+    ck_assert_int_eq(r.bad, 0);
+}
+END_TEST
+
 Suite *dlp_test_wire(void);
 
 Suite *dlp_test_wire(void)
@@ -955,6 +1002,7 @@ Suite *dlp_test_wire(void)
     tcase_add_test(errors, test_length_too_large);
     tcase_add_test(errors, test_no_void_argument);
     tcase_add_test(errors, test_sticky_failure);
+    tcase_add_test(errors, test_empty_without_buffer);
     suite_add_tcase(s, errors);
     return s;
 }
