@@ -337,10 +337,16 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
     if (!p->destroying && !p->respawning && !w->retired && !p->broken) {
         dlp_error err;
         p->respawning = 1;
-        if (start_worker(p, w, &err) && w->fd >= 0) {
-            close(w->fd);
-            dlp__reap(w->pid, 0);
-            w->fd = -1;
+        /* A replacement can be lost before it is given its functions (a
+         * kill from outside, a fork failure): try again, a few times.  Each
+         * such loss counts towards the restart intensity. */
+        for (int tries = 0;
+             tries < 8 && w->fd < 0 && !w->retired && !p->broken; tries++) {
+            if (start_worker(p, w, &err) && w->fd >= 0) {
+                close(w->fd);
+                dlp__reap(w->pid, 0);
+                w->fd = -1;
+            }
         }
         p->respawning = 0;
     }

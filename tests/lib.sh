@@ -253,3 +253,139 @@ tl_need_file() {
         tl_finish
     fi
 }
+
+# ---- commands acted on while they run ----------------------------------
+
+# tl_state PID: the state letter of process PID (R, S, Z, ...), or nothing
+# when there is no such process.
+tl_state() {
+    local stat
+    read -r stat 2>/dev/null <"/proc/$1/stat" || return 0
+    stat=${stat##*) }
+    echo "${stat%% *}"
+}
+
+# tl_live PID...: those of the processes that still run (not zombies).  A
+# process whose parent died is reaped by init, which in some containers
+# never happens; its zombie holds nothing and is no worker left running.
+tl_live() {
+    local pid s
+    for pid in "$@"; do
+        s=$(tl_state "$pid")
+        if [ -n "$s" ] && [ "$s" != Z ]; then
+            echo "$pid"
+        fi
+    done
+}
+
+# tl_children PID: the pids of the children of PID, on one line.  Every
+# thread of PID has its own list of the children it forked.
+tl_children() {
+    cat /proc/"$1"/task/*/children 2>/dev/null | tr -s ' \n' '  ' |
+        sed 's/^ *//;s/ *$//'
+}
+
+# tl_start [-t SECONDS] INPUT CMD [ARGS...]: tl_run in the background, for
+# a test that acts on the command while it runs.  Returns once the command
+# has started; TL_PID is its pid (the session leader: the runner execs the
+# command in its place), TL_OUT and TL_ERR its output files.  Finish with
+# tl_wait.
+tl_start() {
+    TL_LIMIT=$TL_TIMEOUT
+    if [ "$1" = "-t" ]; then
+        TL_LIMIT=$2
+        shift 2
+    fi
+    local input=$1
+    shift
+    TL_RUNS=$((TL_RUNS + 1))
+    TL_OUT=$TL_TMP/run$TL_RUNS.out
+    TL_ERR=$TL_TMP/run$TL_RUNS.err
+    TL_SIDFILE=$TL_TMP/run$TL_RUNS.sid
+    TL_WHAT="$*"
+    # The status goes through a file: the shell would otherwise report a
+    # job killed by a signal on its standard error, and the status says it.
+    {
+        # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell.
+        timeout -k 5 "$TL_LIMIT" setsid -w sh -c 'echo $$ >"$0"; exec "$@"' \
+            "$TL_SIDFILE" "$@" <"$input" >"$TL_OUT" 2>"$TL_ERR"
+        echo $? >"$TL_SIDFILE.rc"
+    } 2>/dev/null &
+    TL_BG=$!
+    TL_PID=
+    for _ in $(seq 1 200); do
+        TL_PID=$(cat "$TL_SIDFILE" 2>/dev/null)
+        [ -n "$TL_PID" ] && break
+        sleep 0.025
+    done
+}
+
+# tl_wait_exe PID NAME...: wait (at most 5 s) until process PID runs one of
+# the programs NAME (the last part of its executable's path), past any
+# wrapper script that execs the program.  Returns 1 if it never did.
+tl_wait_exe() {
+    local pid=$1 exe n
+    shift
+    for _ in $(seq 1 200); do
+        exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
+        for n in "$@"; do
+            [ "${exe##*/}" = "$n" ] && return 0
+        done
+        sleep 0.025
+    done
+    return 1
+}
+
+# tl_wait_children PID N: wait (at most 10 s) until PID has at least N
+# children; prints them.  Returns 1 if it never had.
+tl_wait_children() {
+    local kids arr
+    for _ in $(seq 1 400); do
+        kids=$(tl_children "$1")
+        read -r -a arr <<<"$kids"
+        if [ "${#arr[@]}" -ge "$2" ]; then
+            echo "$kids"
+            return 0
+        fi
+        sleep 0.025
+    done
+    echo "$kids"
+    return 1
+}
+
+# tl_wait [-o]: wait for the command tl_start started; sets TL_RC and, like
+# tl_run, fails the test if a process of its session remains.  With -o the
+# command was killed before it could reap its workers, so their zombies
+# (left to init) do not count; a worker still running does.
+tl_wait() {
+    local orphans=no sid left pid
+    if [ "${1:-}" = "-o" ]; then
+        orphans=yes
+    fi
+    wait "$TL_BG"
+    TL_RC=$(cat "$TL_SIDFILE.rc" 2>/dev/null)
+    TL_RC=${TL_RC:-125}
+    if [ "$orphans" = no ]; then
+        tl_check_session "$TL_SIDFILE" "$TL_WHAT"
+        return
+    fi
+    sid=$(cat "$TL_SIDFILE" 2>/dev/null)
+    [ -n "$sid" ] || return 0
+    left=$(tl_session_procs "$sid" | while read -r pid _; do
+        if [ -n "$(tl_live "$pid")" ]; then
+            echo "$pid $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+        fi
+    done)
+    if [ -n "$left" ]; then
+        local IFS=$'\n'
+        # shellcheck disable=SC2086
+        tl_fail "no process left running by: $TL_WHAT" \
+            "expected no running process in session $sid once the command died, got:" \
+            $left
+        # Workers have process groups of their own: kill each one.
+        for pid in $(echo "$left" | cut -d' ' -f1); do
+            kill -KILL "$pid" 2>/dev/null
+        done
+        sleep 0.2
+    fi
+}
