@@ -49,7 +49,7 @@ static void usage(FILE *to)
             "      --retries N    rerun a task whose worker died, N times\n"
             "      --halt POLICY  never | now,fail=N | soon,fail=N\n"
             "      --max-tasks-per-worker N, --memory-limit SIZE,\n"
-            "      --restarts R/T (see dlpool(1) or the README)\n"
+            "      --restarts R/T (see the README)\n"
             "\n"
             "PLUGIN is a path (with a '/'), or a name searched in\n"
             "DLPOOL_PLUGIN_PATH, then %s, then the\n"
@@ -57,8 +57,9 @@ static void usage(FILE *to)
             "\n"
             "A failed task prints {\"error\": MESSAGE, \"index\": N} in its\n"
             "place and the message on standard error.\n"
-            "Exit status: 0 all tasks succeeded, 1 some failed, 2 usage or\n"
-            "set-up error.\n",
+            "Exit status: 0 all tasks succeeded, 1 some failed (or --halt),\n"
+            "2 usage or set-up error, 130/143 SIGINT/SIGTERM, 141 output\n"
+            "closed.\n",
             DLP_PLUGINDIR);
 }
 
