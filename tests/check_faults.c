@@ -25,65 +25,6 @@
 
 /* ---- fixtures -------------------------------------------------------- */
 
-static dlp_pool *pool_opts(const dlp_pool_options *o)
-{
-    dlp_error err = {0, ""};
-    dlp_pool *p = NULL;
-    int rc = dlp_pool_create(&p, o, &err);
-    tu_ok(rc, err);
-    ck_assert_ptr_nonnull(p);
-    ck_assert_uint_eq(dlp_pool_workers(p), o->workers);
-    return p;
-}
-
-static dlp_pool *pool_with(unsigned workers)
-{
-    dlp_pool_options o;
-    dlp_pool_options_init(&o);
-    o.workers = workers;
-    return pool_opts(&o);
-}
-
-/* Resolve PLUGIN:SYMBOL and insist that it works. */
-static int resolve(dlp_pool *p, const char *plugin, const char *symbol)
-{
-    dlp_error err = {0, ""};
-    int fn = dlp_pool_fn(p, tu_ref(plugin, symbol), NULL, &err);
-    ck_assert_msg(fn >= 0,
-                  "resolving %s:%s: expected a function id, got %d (%s): "
-                  "%s",
-                  plugin, symbol, fn, dlp_strerror(fn), err.msg);
-    return fn;
-}
-
-static int testplug(dlp_pool *p, const char *symbol)
-{
-    return resolve(p, tu_plugin("testplug"), symbol);
-}
-
-static dlp_job *start_opts(dlp_pool *p, int fn, dlp_iter_fn next, void *ud,
-                           const dlp_job_options *o)
-{
-    dlp_job *j = NULL;
-    dlp_error err = {0, ""};
-    int rc = dlp_job_create(&j, p, fn, next, ud, o, &err);
-    tu_ok(rc, err);
-    ck_assert_ptr_nonnull(j);
-    return j;
-}
-
-static dlp_job *start(dlp_pool *p, int fn, dlp_iter_fn next, void *ud)
-{
-    return start_opts(p, fn, next, ud, NULL);
-}
-
-static void assert_has(const char *msg, const char *part)
-{
-    ck_assert_msg(msg && strstr(msg, part) != NULL,
-                  "expected the message to contain '%s', got '%s'", part,
-                  msg ? msg : "(null)");
-}
-
 static void assert_ends_with(const char *msg, const char *tail)
 {
     size_t n = msg ? strlen(msg) : 0, t = strlen(tail);
@@ -130,23 +71,6 @@ static void nap_ms(long ms)
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
-}
-
-/* Tasks 0..n-1: functions that take an i64 receive vals[i] (or i without
- * vals); functions without arguments get none. */
-typedef struct ints {
-    uint64_t n;
-    const int64_t *vals;
-} ints;
-
-static int ints_next(void *ud, uint64_t i, dlp_args *a)
-{
-    ints *s = ud;
-    if (i >= s->n)
-        return 0;
-    if (dlp_args_next_type(a) != DLP_T_VOID)
-        dlp_args_int(a, s->vals ? s->vals[i] : (int64_t)i);
-    return 1;
 }
 
 /* sleepy(ms[i], i) for tasks 0..n-1. */
@@ -200,7 +124,7 @@ typedef struct outcome {
 static outcome run_one(dlp_pool *p, int fn, dlp_iter_fn next, void *ud,
                        const dlp_job_options *o)
 {
-    dlp_job *j = start_opts(p, fn, next, ud, o);
+    dlp_job *j = tu_start(p, fn, next, ud, o);
     dlp_result r;
     dlp_error err = {0, ""};
     outcome out;
@@ -220,72 +144,16 @@ static outcome run_one(dlp_pool *p, int fn, dlp_iter_fn next, void *ud,
     return out;
 }
 
-/* The live children of this process (zombies left out), from /proc: each
- * process's state and parent pid follow the parenthesised name in
- * /proc/PID/stat. */
-static unsigned children(pid_t *pids, unsigned cap)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    unsigned n = 0;
-    ck_assert_ptr_nonnull(d);
-    while ((e = readdir(d))) {
-        char path[300], buf[512];
-        FILE *f;
-        const char *close_paren;
-        long ppid;
-        char state;
-        if (!isdigit((unsigned char)e->d_name[0]))
-            continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        if (!(f = fopen(path, "r")))
-            continue; /* gone meanwhile */
-        buf[0] = 0;
-        if (!fgets(buf, sizeof buf, f))
-            buf[0] = 0;
-        fclose(f);
-        close_paren = strrchr(buf, ')');
-        if (!close_paren ||
-            sscanf(close_paren + 1, " %c %ld", &state, &ppid) != 2)
-            continue;
-        if (ppid == (long)getpid() && state != 'Z' && n < cap)
-            pids[n++] = (pid_t)atol(e->d_name);
-    }
-    closedir(d);
-    return n;
-}
-
-/* Run worker_pid over n tasks; store the answers in out[]. */
-static void run_pids(dlp_pool *p, int pid_fn, uint64_t n, int64_t *out)
-{
-    ints it = {n, NULL};
-    dlp_job *j = start(p, pid_fn, ints_next, &it);
-    dlp_result r;
-    dlp_error err = {0, ""};
-    uint64_t k = 0;
-    int rc;
-    while ((rc = dlp_job_next(j, &r, &err)) == 1) {
-        ck_assert_msg(k < n, "expected %llu results, got more",
-                      (unsigned long long)n);
-        ck_assert_uint_eq(r.index, k);
-        assert_ok(&r);
-        out[k++] = r.v.i;
-    }
-    assert_end(rc, &err);
-    ck_assert_uint_eq(k, n);
-    dlp_job_destroy(j);
-}
-
 /* The pool runs `want` live workers, and they are the ones answering. */
 static void assert_workers(dlp_pool *p, int pid_fn, unsigned want)
 {
     enum { N = 64 };
     int64_t seen[N];
     pid_t kids[64];
-    unsigned nk = children(kids, 64);
+    unsigned nk = tu_children(kids, 64);
     ck_assert_msg(nk == want, "expected %u live worker processes, found %u",
                   want, nk);
-    run_pids(p, pid_fn, N, seen);
+    tu_run_i64(p, pid_fn, N, NULL, seen);
     for (unsigned i = 0; i < N; i++) {
         unsigned k;
         for (k = 0; k < nk && kids[k] != (pid_t)seen[i]; k++)
@@ -297,19 +165,13 @@ static void assert_workers(dlp_pool *p, int pid_fn, unsigned want)
     }
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* Sort v[0..n-1]; return how many distinct values it holds and, in
  * *most, how often the commonest one occurs. */
 static size_t distinct(int64_t *v, size_t n, size_t *most)
 {
     size_t k = 0, run = 0;
     *most = 0;
-    qsort(v, n, sizeof *v, cmp_i64);
+    qsort(v, n, sizeof *v, tu_cmp_i64);
     for (size_t i = 0; i < n; i++) {
         if (i == 0 || v[i - 1] != v[i]) {
             k++;
@@ -354,9 +216,9 @@ START_TEST(test_timeout_fails_only_the_slow_task)
 {
     enum { N = 40, SLOW = 7 };
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int sleepy = testplug(p, "sleepy");
-    int pid_fn = testplug(p, "worker_pid");
+    dlp_pool *p = tu_pool_with(2);
+    int sleepy = tu_testplug(p, "sleepy");
+    int pid_fn = tu_testplug(p, "worker_pid");
     int64_t ms[N];
     naps it = {N, ms, 0};
     dlp_job_options o;
@@ -371,12 +233,12 @@ START_TEST(test_timeout_fails_only_the_slow_task)
     dlp_job_options_init(&o);
     o.timeout = 0.2;
     t0 = now_s();
-    dlp_job *j = start_opts(p, sleepy, naps_next, &it, &o);
+    dlp_job *j = tu_start(p, sleepy, naps_next, &it, &o);
     while ((rc = dlp_job_next(j, &r, &err)) == 1) {
         ck_assert_uint_eq(r.index, k);
         if (k == SLOW) {
             assert_fail(&r, DLP_FAIL_TIMEOUT);
-            assert_has(r.error, "timed out after 0.2 s");
+            tu_assert_has(r.error, "timed out after 0.2 s");
             ck_assert_uint_eq(r.attempts, 1);
         } else {
             assert_ok(&r);
@@ -404,8 +266,8 @@ END_TEST
 START_TEST(test_timeout_fraction)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(1);
-    int sleepy = testplug(p, "sleepy");
+    dlp_pool *p = tu_pool_with(1);
+    int sleepy = tu_testplug(p, "sleepy");
     naps it = {1, NULL, 1000};
     dlp_job_options o;
     outcome out;
@@ -418,7 +280,7 @@ START_TEST(test_timeout_fraction)
     ck_assert_msg(out.fail == DLP_FAIL_TIMEOUT,
                   "expected a timeout failure, got %s (%s)",
                   dlp_fail_kind_name(out.fail), out.error);
-    assert_has(out.error, "timed out after 0.05 s");
+    tu_assert_has(out.error, "timed out after 0.05 s");
     ck_assert_msg(now_s() - t0 < 0.9,
                   "expected the task to be stopped before its 1 s ran "
                   "out, took %.2f s",
@@ -437,14 +299,14 @@ END_TEST
 START_TEST(test_retries)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int crash = testplug(p, "crash");
-    int crash_once = testplug(p, "crash_once");
-    int fail_odd = testplug(p, "fail_odd");
-    int echo = testplug(p, "echo_i64");
-    int sleepy = testplug(p, "sleepy");
+    dlp_pool *p = tu_pool_with(2);
+    int crash = tu_testplug(p, "crash");
+    int crash_once = tu_testplug(p, "crash_once");
+    int fail_odd = tu_testplug(p, "fail_odd");
+    int echo = tu_testplug(p, "echo_i64");
+    int sleepy = tu_testplug(p, "sleepy");
     static const int64_t minus_one[] = {-1}, one[] = {1};
-    ints crash_it = {1, minus_one}, odd_it = {1, one};
+    tu_ints crash_it = {1, minus_one}, odd_it = {1, one};
     naps slow_it = {1, NULL, 3000};
     dlp_job_options o;
     outcome out;
@@ -454,7 +316,7 @@ START_TEST(test_retries)
     dlp_job_options_init(&o);
 
     o.retries = 2;
-    out = run_one(p, crash, ints_next, &crash_it, &o);
+    out = run_one(p, crash, tu_ints_next, &crash_it, &o);
     ck_assert_msg(out.fail == DLP_FAIL_SIGNAL,
                   "crash with 2 retries: expected a signal failure, got %s "
                   "(%s)",
@@ -483,13 +345,13 @@ START_TEST(test_retries)
                   out.error);
 
     o.retries = 5;
-    out = run_one(p, fail_odd, ints_next, &odd_it, &o);
+    out = run_one(p, fail_odd, tu_ints_next, &odd_it, &o);
     ck_assert_msg(out.fail == DLP_FAIL_PLUGIN,
                   "fail_odd with 5 retries: expected a plugin failure, got "
                   "%s (%s)",
                   dlp_fail_kind_name(out.fail), out.error);
     ck_assert_uint_eq(out.attempts, 1);
-    assert_has(out.error, "odd value 1");
+    tu_assert_has(out.error, "odd value 1");
 
     out = run_one(p, echo, bad_next, NULL, &o);
     ck_assert_msg(out.fail == DLP_FAIL_INPUT,
@@ -506,7 +368,7 @@ START_TEST(test_retries)
                   "got %s (%s)",
                   dlp_fail_kind_name(out.fail), out.error);
     ck_assert_uint_eq(out.attempts, 2);
-    assert_has(out.error, "timed out after 0.1 s");
+    tu_assert_has(out.error, "timed out after 0.1 s");
     assert_ends_with(out.error, "(after 2 attempts)");
 
     tmpdir_remove(&t);
@@ -535,13 +397,13 @@ static unsigned run_with_a_kill(dlp_pool *p, int sleepy, unsigned retries,
     dlp_job_options_init(&o);
     o.retries = retries;
     *retried = 0;
-    dlp_job *j = start_opts(p, sleepy, naps_next, &it, &o);
+    dlp_job *j = tu_start(p, sleepy, naps_next, &it, &o);
     while ((rc = dlp_job_next(j, &r, &err)) == 1) {
         ck_assert_uint_eq(r.index, k);
         if (r.fail != DLP_FAIL_NONE) {
             assert_fail(&r, DLP_FAIL_SIGNAL);
             ck_assert_int_eq(r.signo, SIGKILL);
-            assert_has(r.error, "killed by SIGKILL");
+            tu_assert_has(r.error, "killed by SIGKILL");
             failed++;
         } else {
             ck_assert_int_eq(r.v.i, (int64_t)k);
@@ -552,7 +414,7 @@ static unsigned run_with_a_kill(dlp_pool *p, int sleepy, unsigned retries,
         if (k == KILL_AFTER) {
             /* Both workers are in the middle of the job now. */
             pid_t kids[8];
-            unsigned nk = children(kids, 8);
+            unsigned nk = tu_children(kids, 8);
             ck_assert_uint_eq(nk, 2);
             ck_assert_int_eq(kill(kids[0], SIGKILL), 0);
         }
@@ -569,9 +431,9 @@ static unsigned run_with_a_kill(dlp_pool *p, int sleepy, unsigned retries,
 START_TEST(test_worker_killed)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int sleepy = testplug(p, "sleepy");
-    int pid_fn = testplug(p, "worker_pid");
+    dlp_pool *p = tu_pool_with(2);
+    int sleepy = tu_testplug(p, "sleepy");
+    int pid_fn = tu_testplug(p, "worker_pid");
     unsigned failed, retried;
 
     failed = run_with_a_kill(p, sleepy, 0, &retried);
@@ -635,7 +497,7 @@ START_TEST(test_restart_intensity)
     po.workers = 2;
     po.restart_intensity = 5;
     po.restart_period = 1;
-    p = pool_opts(&po);
+    p = tu_pool_opts(&po);
     fn = dlp_pool_fn(p, tu_ref(tu_plugin("idlecrash"), "slow"), NULL, &err);
     if (fn < 0) {
         /* The workers may die before they all answer the load. */
@@ -645,7 +507,7 @@ START_TEST(test_restart_intensity)
                       fn, dlp_strerror(fn), err.msg);
     } else {
         paced it = {1000, 0.010, 0};
-        dlp_job *j = start(p, fn, paced_next, &it);
+        dlp_job *j = tu_start(p, fn, paced_next, &it, NULL);
         dlp_result r;
         uint64_t k = 0, failed = 0;
         while ((rc = dlp_job_next(j, &r, &err)) == 1) {
@@ -659,7 +521,7 @@ START_TEST(test_restart_intensity)
                       rc, dlp_strerror(rc), (unsigned long long)k,
                       (unsigned long long)failed, err.msg);
         ck_assert_int_eq(err.code, DLP_EWORKER);
-        assert_has(err.msg, "restart intensity");
+        tu_assert_has(err.msg, "restart intensity");
         ck_assert_msg(k < 1000, "expected the job to stop early, after %llu "
                       "results", (unsigned long long)k);
         dlp_job_destroy(j);
@@ -690,32 +552,32 @@ START_TEST(test_memory_limit)
     dlp_pool_options_init(&po);
     po.workers = 1;
     po.memory_limit = 256u << 20;
-    p = pool_opts(&po);
-    hog = testplug(p, "hog");
-    pid_fn = testplug(p, "worker_pid");
-    run_pids(p, pid_fn, 1, &before);
+    p = tu_pool_opts(&po);
+    hog = tu_testplug(p, "hog");
+    pid_fn = tu_testplug(p, "worker_pid");
+    tu_run_i64(p, pid_fn, 1, NULL, &before);
 
     {
         static const int64_t gib[] = {(int64_t)1 << 30};
-        ints it = {1, gib};
-        out = run_one(p, hog, ints_next, &it, NULL);
+        tu_ints it = {1, gib};
+        out = run_one(p, hog, tu_ints_next, &it, NULL);
         ck_assert_msg(out.fail == DLP_FAIL_PLUGIN,
                       "hog(1 GiB) under a 256 MiB limit: expected a plugin "
                       "failure, got %s (%s)",
                       dlp_fail_kind_name(out.fail), out.error);
-        assert_has(out.error, "cannot allocate");
+        tu_assert_has(out.error, "cannot allocate");
     }
     {
         static const int64_t mib16[] = {(int64_t)16 << 20};
-        ints it = {1, mib16};
-        out = run_one(p, hog, ints_next, &it, NULL);
+        tu_ints it = {1, mib16};
+        out = run_one(p, hog, tu_ints_next, &it, NULL);
         ck_assert_msg(out.fail == DLP_FAIL_NONE,
                       "hog(16 MiB) under a 256 MiB limit: expected "
                       "success, got %s (%s)",
                       dlp_fail_kind_name(out.fail), out.error);
         ck_assert_int_eq(out.i, (int64_t)16 << 20);
     }
-    run_pids(p, pid_fn, 1, &after);
+    tu_run_i64(p, pid_fn, 1, NULL, &after);
     ck_assert_msg(before == after,
                   "expected the worker to be kept (pid %lld), but pid %lld "
                   "answered",
@@ -740,11 +602,11 @@ START_TEST(test_max_tasks_per_worker)
     dlp_pool_options_init(&po);
     po.workers = 2;
     po.max_tasks_per_worker = MAX;
-    p = pool_opts(&po);
-    pid_fn = testplug(p, "worker_pid");
-    echo = testplug(p, "echo_i64");
+    p = tu_pool_opts(&po);
+    pid_fn = tu_testplug(p, "worker_pid");
+    echo = tu_testplug(p, "echo_i64");
 
-    run_pids(p, pid_fn, N, seen);
+    tu_run_i64(p, pid_fn, N, NULL, seen);
     nd = distinct(seen, N, &most);
     ck_assert_msg(most <= MAX,
                   "expected no worker to run more than %d tasks, one ran "
@@ -756,7 +618,7 @@ START_TEST(test_max_tasks_per_worker)
 
     {
         static int64_t vals[M];
-        ints it = {M, vals};
+        tu_ints it = {M, vals};
         dlp_job *j;
         dlp_result r;
         dlp_error err = {0, ""};
@@ -764,7 +626,7 @@ START_TEST(test_max_tasks_per_worker)
         int rc;
         for (unsigned i = 0; i < M; i++)
             vals[i] = (int64_t)i * 1000003 - 500000000;
-        j = start(p, echo, ints_next, &it);
+        j = tu_start(p, echo, tu_ints_next, &it, NULL);
         while ((rc = dlp_job_next(j, &r, &err)) == 1) {
             ck_assert_msg(k < M, "expected %d results, got more", M);
             ck_assert_uint_eq(r.index, k);
@@ -802,9 +664,9 @@ START_TEST(test_huge_values)
 {
     const size_t n = (size_t)100 << 20;
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(1);
-    int length = resolve(p, tu_examples(), "length");
-    int big = testplug(p, "big_str");
+    dlp_pool *p = tu_pool_with(1);
+    int length = tu_resolve(p, tu_examples(), "length", NULL);
+    int big = tu_testplug(p, "big_str");
     dlp_result r;
     dlp_error err = {0, ""};
     dlp_job *j;
@@ -816,7 +678,7 @@ START_TEST(test_huge_values)
         ck_assert_ptr_nonnull(buf);
         for (size_t i = 0; i < n; i++)
             buf[i] = (unsigned char)(i * 7);
-        j = start(p, length, blob_next, &b);
+        j = tu_start(p, length, blob_next, &b, NULL);
         rc = dlp_job_next(j, &r, &err);
         ck_assert_msg(rc == 1, "length: expected a result, got %d (%s): %s",
                       rc, dlp_strerror(rc), err.msg);
@@ -829,8 +691,8 @@ START_TEST(test_huge_values)
     }
     {
         static const int64_t size[] = {(int64_t)100 << 20};
-        ints it = {1, size};
-        j = start(p, big, ints_next, &it);
+        tu_ints it = {1, size};
+        j = tu_start(p, big, tu_ints_next, &it, NULL);
         rc = dlp_job_next(j, &r, &err);
         ck_assert_msg(rc == 1, "big_str: expected a result, got %d (%s): %s",
                       rc, dlp_strerror(rc), err.msg);
@@ -886,8 +748,8 @@ static int fds_of(pid_t pid)
 static void assert_fds_in_tasks(dlp_pool *p, int open_fds, uint64_t n,
                                 const char *when)
 {
-    ints it = {n, NULL};
-    dlp_job *j = start(p, open_fds, ints_next, &it);
+    tu_ints it = {n, NULL};
+    dlp_job *j = tu_start(p, open_fds, tu_ints_next, &it, NULL);
     dlp_result r;
     dlp_error err = {0, ""};
     uint64_t k = 0;
@@ -912,7 +774,7 @@ static void assert_fds_in_tasks(dlp_pool *p, int open_fds, uint64_t n,
 static void assert_fds_of_workers(unsigned want, const char *when)
 {
     pid_t kids[16];
-    unsigned nk = children(kids, 16);
+    unsigned nk = tu_children(kids, 16);
     ck_assert_msg(nk == want, "%s: expected %u live workers, found %u", when,
                   want, nk);
     for (unsigned i = 0; i < nk; i++) {
@@ -935,12 +797,12 @@ START_TEST(test_worker_descriptors)
 {
     enum { W = 3 };
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(W);
-    int open_fds = testplug(p, "open_fds");
-    int crash = testplug(p, "crash");
-    int sleepy = testplug(p, "sleepy");
+    dlp_pool *p = tu_pool_with(W);
+    int open_fds = tu_testplug(p, "open_fds");
+    int crash = tu_testplug(p, "crash");
+    int sleepy = tu_testplug(p, "sleepy");
     static const int64_t crashes[] = {-1, 1, -1, 3, -2, 5};
-    ints crash_it = {6, crashes};
+    tu_ints crash_it = {6, crashes};
     naps slow_it = {40, NULL, 5};
     dlp_job *slow;
     dlp_result r;
@@ -950,13 +812,13 @@ START_TEST(test_worker_descriptors)
 
     /* A second plugin in every worker: a descriptor kept by loading it
      * would show. */
-    (void)resolve(p, tu_examples(), "add");
+    (void)tu_resolve(p, tu_examples(), "add", NULL);
     assert_fds_in_tasks(p, open_fds, 50, "fresh workers");
     assert_fds_of_workers(W, "fresh workers");
 
     /* Three crashes: three workers replaced. */
     {
-        dlp_job *j = start(p, crash, ints_next, &crash_it);
+        dlp_job *j = tu_start(p, crash, tu_ints_next, &crash_it, NULL);
         while ((rc = dlp_job_next(j, &r, &err)) == 1)
             ck_assert_msg((r.fail != DLP_FAIL_NONE) == (crashes[r.index] < 0),
                           "crash task %llu: unexpected outcome %s (%s)",
@@ -969,7 +831,7 @@ START_TEST(test_worker_descriptors)
     assert_fds_in_tasks(p, open_fds, 50, "after workers were replaced");
 
     /* A second job open at the same time, with tasks in flight. */
-    slow = start(p, sleepy, naps_next, &slow_it);
+    slow = tu_start(p, sleepy, naps_next, &slow_it, NULL);
     rc = dlp_job_next(slow, &r, &err);
     ck_assert_msg(rc == 1, "sleepy: expected a result, got %d (%s): %s", rc,
                   dlp_strerror(rc), err.msg);
@@ -1003,9 +865,9 @@ START_TEST(test_recycled_worker_descriptors)
     dlp_pool_options_init(&po);
     po.workers = 3;
     po.max_tasks_per_worker = 3;
-    p = pool_opts(&po);
-    open_fds = testplug(p, "open_fds");
-    (void)testplug(p, "echo_i64");
+    p = tu_pool_opts(&po);
+    open_fds = tu_testplug(p, "open_fds");
+    (void)tu_testplug(p, "echo_i64");
     assert_fds_in_tasks(p, open_fds, 60, "workers recycled every 3 tasks");
     dlp_pool_destroy(p);
     tu_assert_clean(fds);
@@ -1034,8 +896,8 @@ START_TEST(test_interrupt_wait)
 {
     enum { N = 6 };
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int sleepy = testplug(p, "sleepy");
+    dlp_pool *p = tu_pool_with(2);
+    int sleepy = tu_testplug(p, "sleepy");
     naps it = {N, NULL, 300};
     interrupter x = {p, 50};
     pthread_t t;
@@ -1045,7 +907,7 @@ START_TEST(test_interrupt_wait)
     uint64_t k = 0;
     int rc;
 
-    dlp_job *j = start(p, sleepy, naps_next, &it);
+    dlp_job *j = tu_start(p, sleepy, naps_next, &it, NULL);
     ck_assert_int_eq(pthread_create(&t, NULL, interrupt_later, &x), 0);
     rc = dlp_job_next(j, &r, &err);
     ck_assert_int_eq(pthread_join(t, NULL), 0);
@@ -1104,9 +966,9 @@ START_TEST(test_job_counts)
 {
     enum { N = 300, WINDOW = 16 };
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int echo = testplug(p, "echo_i64");
-    ints it = {N, NULL};
+    dlp_pool *p = tu_pool_with(2);
+    int echo = tu_testplug(p, "echo_i64");
+    tu_ints it = {N, NULL};
     dlp_job_options o;
     dlp_job_counts c;
     dlp_result r;
@@ -1116,7 +978,7 @@ START_TEST(test_job_counts)
 
     dlp_job_options_init(&o);
     o.window = WINDOW;
-    dlp_job *j = start_opts(p, echo, ints_next, &it, &o);
+    dlp_job *j = tu_start(p, echo, tu_ints_next, &it, &o);
     dlp_job_counts_get(j, &c);
     ck_assert_uint_eq(c.pulled, 0);
     ck_assert_uint_eq(c.delivered, 0);

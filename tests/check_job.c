@@ -21,56 +21,6 @@
 
 /* ---- fixtures -------------------------------------------------------- */
 
-static dlp_pool *pool_with(unsigned workers)
-{
-    dlp_pool_options o;
-    dlp_error err = {0, ""};
-    dlp_pool *p = NULL;
-    int rc;
-    dlp_pool_options_init(&o);
-    o.workers = workers;
-    rc = dlp_pool_create(&p, &o, &err);
-    tu_ok(rc, err);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
-/* Resolve a function of testplug (or of another plugin) and insist that
- * it works. */
-static int resolve_in(dlp_pool *p, const char *plugin, const char *symbol)
-{
-    dlp_error err = {0, ""};
-    int fn = dlp_pool_fn(p, tu_ref(plugin, symbol), NULL, &err);
-    ck_assert_msg(fn >= 0,
-                  "resolving %s:%s: expected a function id, got %d (%s): "
-                  "%s",
-                  plugin, symbol, fn, dlp_strerror(fn), err.msg);
-    return fn;
-}
-
-static int resolve(dlp_pool *p, const char *symbol)
-{
-    return resolve_in(p, tu_plugin("testplug"), symbol);
-}
-
-static dlp_job *start(dlp_pool *p, int fn, dlp_iter_fn next, void *ud,
-                      const dlp_job_options *opts)
-{
-    dlp_job *j = NULL;
-    dlp_error err = {0, ""};
-    int rc = dlp_job_create(&j, p, fn, next, ud, opts, &err);
-    tu_ok(rc, err);
-    ck_assert_ptr_nonnull(j);
-    return j;
-}
-
-static void assert_has(const char *msg, const char *part)
-{
-    ck_assert_msg(msg && strstr(msg, part) != NULL,
-                  "expected the message to contain '%s', got '%s'", part,
-                  msg ? msg : "(none)");
-}
-
 /* Take the next result, which must exist and succeed. */
 static void next_ok(dlp_job *j, dlp_result *r)
 {
@@ -154,10 +104,10 @@ static int count_next(void *ud, uint64_t i, dlp_args *a)
 START_TEST(test_ordered)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(4);
-    int fn = resolve(p, "sleepy");
+    dlp_pool *p = tu_pool_with(4);
+    int fn = tu_testplug(p, "sleepy");
     sleepy_it it = {.n = 60, .mod = 13};
-    dlp_job *j = start(p, fn, sleepy_next, &it, NULL);
+    dlp_job *j = tu_start(p, fn, sleepy_next, &it, NULL);
     dlp_result r;
 
     for (uint64_t i = 0; i < it.n; i++) {
@@ -178,8 +128,8 @@ START_TEST(test_unordered)
 {
     enum { N = 60 };
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(4);
-    int fn = resolve(p, "sleepy");
+    dlp_pool *p = tu_pool_with(4);
+    int fn = tu_testplug(p, "sleepy");
     sleepy_it it = {.n = N, .mod = 13};
     dlp_job_options o;
     dlp_job *j;
@@ -188,7 +138,7 @@ START_TEST(test_unordered)
 
     dlp_job_options_init(&o);
     o.flags = DLP_JOB_UNORDERED;
-    j = start(p, fn, sleepy_next, &it, &o);
+    j = tu_start(p, fn, sleepy_next, &it, &o);
 
     for (unsigned k = 0; k < N; k++) {
         next_ok(j, &r);
@@ -219,8 +169,8 @@ START_TEST(test_small_window)
 {
     enum { N = 400, W = 4 };
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(3);
-    int fn = resolve(p, "sleepy");
+    dlp_pool *p = tu_pool_with(3);
+    int fn = tu_testplug(p, "sleepy");
     sleepy_it it = {.n = N, .mod = 3, .window = W};
     dlp_job_options o;
     dlp_job *j;
@@ -230,7 +180,7 @@ START_TEST(test_small_window)
     dlp_job_options_init(&o);
     o.flags = window_flags[_i];
     o.window = W;
-    j = start(p, fn, sleepy_next, &it, &o);
+    j = tu_start(p, fn, sleepy_next, &it, &o);
     memset(seen, 0, sizeof seen);
     for (uint64_t k = 0; k < N; k++) {
         next_ok(j, &r);
@@ -275,9 +225,9 @@ START_TEST(test_many_tiny_tasks)
 {
     uint64_t n = 100000;
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int fn = resolve_in(p, tu_examples(), "add");
-    dlp_job *j = start(p, fn, add_next, &n, NULL);
+    dlp_pool *p = tu_pool_with(2);
+    int fn = tu_resolve(p, tu_examples(), "add", NULL);
+    dlp_job *j = tu_start(p, fn, add_next, &n, NULL);
     dlp_result r;
     int64_t sum = 0;
 
@@ -300,10 +250,10 @@ END_TEST
 START_TEST(test_empty_job)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int fn = resolve(p, "echo_i64");
+    dlp_pool *p = tu_pool_with(2);
+    int fn = tu_testplug(p, "echo_i64");
     count_it it = {0, 0, 0};
-    dlp_job *j = start(p, fn, count_next, &it, NULL);
+    dlp_job *j = tu_start(p, fn, count_next, &it, NULL);
 
     assert_end(j);
     ck_assert_msg(it.calls == 1,
@@ -335,10 +285,10 @@ static const uint64_t fail_at[] = {0, 5, 300};
 START_TEST(test_iterator_error)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int fn = resolve(p, "echo_i64");
+    dlp_pool *p = tu_pool_with(2);
+    int fn = tu_testplug(p, "echo_i64");
     failing_it it = {fail_at[_i], -EIO};
-    dlp_job *j = start(p, fn, failing_next, &it, NULL);
+    dlp_job *j = tu_start(p, fn, failing_next, &it, NULL);
     dlp_result r;
     dlp_error err = {0, ""};
     uint64_t k = 0;
@@ -359,7 +309,7 @@ START_TEST(test_iterator_error)
                   rc, dlp_strerror(rc), (unsigned long long)k, err.msg);
     ck_assert_int_eq(err.code, -EIO);
     ck_assert_msg(err.msg[0] != 0, "expected a message with the error");
-    assert_has(err.msg, dlp_strerror(-EIO));
+    tu_assert_has(err.msg, dlp_strerror(-EIO));
     ck_assert_uint_le(k, fail_at[_i]);
     dlp_job_destroy(j);
     dlp_pool_destroy(p);
@@ -417,8 +367,8 @@ START_TEST(test_pause_wait_fd)
 {
     enum { N = 40 };
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int fn = resolve(p, "echo_i64");
+    dlp_pool *p = tu_pool_with(2);
+    int fn = tu_testplug(p, "echo_i64");
     stream_it st;
     dlp_job_options o;
     dlp_job *j;
@@ -432,7 +382,7 @@ START_TEST(test_pause_wait_fd)
     dlp_job_options_init(&o);
     o.flags = DLP_JOB_WAIT_FD;
     o.wait_fd = pfd[0];
-    j = start(p, fn, stream_next, &st, &o);
+    j = tu_start(p, fn, stream_next, &st, &o);
     for (uint64_t i = 0; i < N; i++) {
         char line[32];
         int n = snprintf(line, sizeof line, "%llu\n",
@@ -481,10 +431,10 @@ static int coy_next(void *ud, uint64_t i, dlp_args *a)
 START_TEST(test_pause_no_fd)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int fn = resolve(p, "echo_i64");
+    dlp_pool *p = tu_pool_with(2);
+    int fn = tu_testplug(p, "echo_i64");
     coy_it c = {200, 0, UINT64_MAX, 0};
-    dlp_job *j = start(p, fn, coy_next, &c, NULL);
+    dlp_job *j = tu_start(p, fn, coy_next, &c, NULL);
     dlp_result r;
 
     for (uint64_t i = 0; i < c.n; i++) {
@@ -607,10 +557,10 @@ START_TEST(test_bad_input)
 {
     const struct bad_case *c = &bad_cases[_i];
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int fn = resolve(p, c->symbol);
+    dlp_pool *p = tu_pool_with(2);
+    int fn = tu_testplug(p, c->symbol);
     bad_it it = {c, 8, 0};
-    dlp_job *j = start(p, fn, bad_next, &it, NULL);
+    dlp_job *j = tu_start(p, fn, bad_next, &it, NULL);
     dlp_result r;
     dlp_error err = {0, ""};
 
@@ -624,8 +574,8 @@ START_TEST(test_bad_input)
             ck_assert_msg(r.fail == DLP_FAIL_INPUT,
                           "%s, task %llu: expected DLP_FAIL_INPUT, got %d",
                           c->symbol, (unsigned long long)i, (int)r.fail);
-            assert_has(r.error, c->part1);
-            assert_has(r.error, c->part2);
+            tu_assert_has(r.error, c->part1);
+            tu_assert_has(r.error, c->part2);
         } else {
             ck_assert_msg(r.fail == DLP_FAIL_NONE,
                           "%s, task %llu: expected success, got failure %d: "
@@ -666,10 +616,10 @@ static int all_bad_next(void *ud, uint64_t i, dlp_args *a)
 START_TEST(test_all_bad_input)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(1);
-    int fn = resolve(p, "echo_i64");
+    dlp_pool *p = tu_pool_with(1);
+    int fn = tu_testplug(p, "echo_i64");
     uint64_t n = 50;
-    dlp_job *j = start(p, fn, all_bad_next, &n, NULL);
+    dlp_job *j = tu_start(p, fn, all_bad_next, &n, NULL);
     dlp_result r;
     dlp_error err = {0, ""};
     char want[32];
@@ -717,9 +667,9 @@ START_TEST(test_signed_results)
     const struct signed_case *c = &signed_cases[_i];
     int64_t v[5] = {c->lo, c->hi, 0, -1, 1};
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int fn = resolve(p, c->symbol);
-    dlp_job *j = start(p, fn, signed_next, v, NULL);
+    dlp_pool *p = tu_pool_with(2);
+    int fn = tu_testplug(p, c->symbol);
+    dlp_job *j = tu_start(p, fn, signed_next, v, NULL);
     dlp_result r;
 
     for (uint64_t i = 0; i < 5; i++) {
@@ -760,9 +710,9 @@ START_TEST(test_unsigned_results)
     const struct unsigned_case *c = &unsigned_cases[_i];
     uint64_t v[4] = {0, c->hi, 1, c->hi - 1};
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int fn = resolve(p, c->symbol);
-    dlp_job *j = start(p, fn, unsigned_next, v, NULL);
+    dlp_pool *p = tu_pool_with(2);
+    int fn = tu_testplug(p, c->symbol);
+    dlp_job *j = tu_start(p, fn, unsigned_next, v, NULL);
     dlp_result r;
 
     for (uint64_t i = 0; i < 4; i++) {
@@ -797,10 +747,10 @@ static void check_floats(const char *symbol, dlp_type type, const double *v,
                          const double *want, size_t n)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int fn = resolve(p, symbol);
+    dlp_pool *p = tu_pool_with(2);
+    int fn = tu_testplug(p, symbol);
     doubles d = {n, v};
-    dlp_job *j = start(p, fn, doubles_next, &d, NULL);
+    dlp_job *j = tu_start(p, fn, doubles_next, &d, NULL);
     dlp_result r;
 
     for (uint64_t i = 0; i < n; i++) {
@@ -852,9 +802,9 @@ static int bool_next(void *ud, uint64_t i, dlp_args *a)
 START_TEST(test_bool_results)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int fn = resolve(p, "echo_bool");
-    dlp_job *j = start(p, fn, bool_next, NULL, NULL);
+    dlp_pool *p = tu_pool_with(2);
+    int fn = tu_testplug(p, "echo_bool");
+    dlp_job *j = tu_start(p, fn, bool_next, NULL, NULL);
     dlp_result r;
 
     for (uint64_t i = 0; i < 4; i++) {
@@ -902,9 +852,9 @@ static void check_texts(const char *symbol, texts *t,
                         const char *const *want)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int fn = resolve(p, symbol);
-    dlp_job *j = start(p, fn, texts_next, t, NULL);
+    dlp_pool *p = tu_pool_with(2);
+    int fn = tu_testplug(p, symbol);
+    dlp_job *j = tu_start(p, fn, texts_next, t, NULL);
     dlp_result r;
 
     for (uint64_t i = 0; i < t->n; i++) {
@@ -957,10 +907,10 @@ END_TEST
 START_TEST(test_void_result)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int fn = resolve(p, "touch");
+    dlp_pool *p = tu_pool_with(2);
+    int fn = tu_testplug(p, "touch");
     count_it it = {5, 1, 0};
-    dlp_job *j = start(p, fn, count_next, &it, NULL);
+    dlp_job *j = tu_start(p, fn, count_next, &it, NULL);
     dlp_result r;
 
     for (uint64_t i = 0; i < 5; i++) {
@@ -997,9 +947,9 @@ static int mixed_next(void *ud, uint64_t i, dlp_args *a)
 START_TEST(test_mixed_arguments)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(1);
-    int fn = resolve(p, "mixed");
-    dlp_job *j = start(p, fn, mixed_next, NULL, NULL);
+    dlp_pool *p = tu_pool_with(1);
+    int fn = tu_testplug(p, "mixed");
+    dlp_job *j = tu_start(p, fn, mixed_next, NULL, NULL);
     dlp_result r;
 
     next_ok(j, &r);
@@ -1017,11 +967,11 @@ END_TEST
 START_TEST(test_plugin_failures)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int odd = resolve(p, "fail_odd");
-    int null_str = resolve(p, "null_str");
+    dlp_pool *p = tu_pool_with(2);
+    int odd = tu_testplug(p, "fail_odd");
+    int null_str = tu_testplug(p, "null_str");
     count_it it = {6, 0, 0};
-    dlp_job *j = start(p, odd, count_next, &it, NULL);
+    dlp_job *j = tu_start(p, odd, count_next, &it, NULL);
     dlp_result r;
     dlp_error err = {0, ""};
     char want[64];
@@ -1045,11 +995,11 @@ START_TEST(test_plugin_failures)
     dlp_job_destroy(j);
 
     it.n = 2;
-    j = start(p, null_str, count_next, &it, NULL);
+    j = tu_start(p, null_str, count_next, &it, NULL);
     for (uint64_t i = 0; i < 2; i++) {
         ck_assert_int_eq(dlp_job_next(j, &r, &err), 1);
         ck_assert_int_eq(r.fail, DLP_FAIL_RESULT);
-        assert_has(r.error, "NULL");
+        tu_assert_has(r.error, "NULL");
     }
     assert_end(j);
     dlp_job_destroy(j);
@@ -1074,9 +1024,9 @@ START_TEST(test_big_result)
 {
     static const size_t sizes[] = {3000000, 1, 0, 300000};
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int fn = resolve(p, "big_str");
-    dlp_job *j = start(p, fn, big_next, NULL, NULL);
+    dlp_pool *p = tu_pool_with(2);
+    int fn = tu_testplug(p, "big_str");
+    dlp_job *j = tu_start(p, fn, big_next, NULL, NULL);
     dlp_result r;
 
     for (uint64_t i = 0; i < 4; i++) {
@@ -1104,12 +1054,12 @@ END_TEST
 START_TEST(test_destroy_mid_job)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int slow = resolve(p, "sleepy");
-    int echo = resolve(p, "echo_i64");
+    dlp_pool *p = tu_pool_with(2);
+    int slow = tu_testplug(p, "sleepy");
+    int echo = tu_testplug(p, "echo_i64");
     sleepy_it sit = {.n = 200, .mod = 13};
     count_it cit = {300, 5000, 0};
-    dlp_job *j = start(p, slow, sleepy_next, &sit, NULL);
+    dlp_job *j = tu_start(p, slow, sleepy_next, &sit, NULL);
     dlp_result r;
 
     for (uint64_t i = 0; i < 3; i++) {
@@ -1118,10 +1068,10 @@ START_TEST(test_destroy_mid_job)
     }
     dlp_job_destroy(j);
     /* A job destroyed before it was ever read. */
-    j = start(p, slow, sleepy_next, &sit, NULL);
+    j = tu_start(p, slow, sleepy_next, &sit, NULL);
     dlp_job_destroy(j);
 
-    j = start(p, echo, count_next, &cit, NULL);
+    j = tu_start(p, echo, count_next, &cit, NULL);
     for (uint64_t i = 0; i < cit.n; i++) {
         next_ok(j, &r);
         ck_assert_uint_eq(r.index, i);
@@ -1141,13 +1091,13 @@ END_TEST
 START_TEST(test_two_jobs_zip)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(3);
-    int slow = resolve(p, "sleepy");
-    int echo = resolve(p, "echo_i64");
+    dlp_pool *p = tu_pool_with(3);
+    int slow = tu_testplug(p, "sleepy");
+    int echo = tu_testplug(p, "echo_i64");
     sleepy_it sit = {.n = 40, .mod = 5};
     count_it cit = {70, -1000, 0};
-    dlp_job *a = start(p, slow, sleepy_next, &sit, NULL);
-    dlp_job *b = start(p, echo, count_next, &cit, NULL);
+    dlp_job *a = tu_start(p, slow, sleepy_next, &sit, NULL);
+    dlp_job *b = tu_start(p, echo, count_next, &cit, NULL);
     dlp_result r;
     uint64_t ka = 0, kb = 0;
 
@@ -1226,16 +1176,16 @@ static void *thread_main(void *arg)
 START_TEST(test_threads_share_pool)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(3);
+    dlp_pool *p = tu_pool_with(3);
     thread_run t[2];
     pthread_t th[2];
 
     memset(t, 0, sizeof t);
     t[0].pool = t[1].pool = p;
-    t[0].fn = resolve(p, "sleepy");
+    t[0].fn = tu_testplug(p, "sleepy");
     t[0].sleepy = 1;
     t[0].n = 150;
-    t[1].fn = resolve(p, "echo_i64");
+    t[1].fn = tu_testplug(p, "echo_i64");
     t[1].n = 20000;
     for (int k = 0; k < 2; k++)
         ck_assert_int_eq(pthread_create(&th[k], NULL, thread_main, &t[k]), 0);
@@ -1262,10 +1212,10 @@ END_TEST
 START_TEST(test_create_after_close)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int fn = resolve(p, "echo_i64");
+    dlp_pool *p = tu_pool_with(2);
+    int fn = tu_testplug(p, "echo_i64");
     count_it before = {30, 0, 0}, after = {30, 0, 0};
-    dlp_job *j = start(p, fn, count_next, &before, NULL);
+    dlp_job *j = tu_start(p, fn, count_next, &before, NULL);
     dlp_job *late = (dlp_job *)&after; /* must be reset to NULL */
     dlp_error err = {0, ""};
     dlp_result r;
@@ -1294,7 +1244,7 @@ END_TEST
 START_TEST(test_create_unresolved)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(1);
+    dlp_pool *p = tu_pool_with(1);
     count_it it = {3, 0, 0};
     dlp_error err = {0, ""};
     dlp_job *j;
@@ -1307,7 +1257,7 @@ START_TEST(test_create_unresolved)
     ck_assert_msg(failed == DLP_ENOSYM,
                   "expected DLP_ENOSYM, got %d (%s): %s", failed,
                   dlp_strerror(failed), err.msg);
-    fn = resolve(p, "echo_i64");
+    fn = tu_testplug(p, "echo_i64");
     {
         const int bad_ids[] = {-1, fn - 1, fn + 1, 99};
         for (size_t k = 0; k < sizeof bad_ids / sizeof bad_ids[0]; k++) {
@@ -1338,8 +1288,8 @@ END_TEST
 START_TEST(test_window_too_large)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(1);
-    int fn = resolve(p, "echo_i64");
+    dlp_pool *p = tu_pool_with(1);
+    int fn = tu_testplug(p, "echo_i64");
     count_it it = {3, 0, 0};
     dlp_job_options o;
     dlp_error err = {0, ""};
@@ -1366,8 +1316,8 @@ START_TEST(test_window_not_power_of_two)
 {
     enum { N = 300, W = 5 };
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(3);
-    int fn = resolve(p, "sleepy");
+    dlp_pool *p = tu_pool_with(3);
+    int fn = tu_testplug(p, "sleepy");
     sleepy_it it = {.n = N, .mod = 3, .window = W};
     dlp_job_options o;
     dlp_job *j;
@@ -1378,7 +1328,7 @@ START_TEST(test_window_not_power_of_two)
     dlp_job_options_init(&o);
     o.flags = window_flags[_i];
     o.window = W;
-    j = start(p, fn, sleepy_next, &it, &o);
+    j = tu_start(p, fn, sleepy_next, &it, &o);
     memset(seen, 0, sizeof seen);
     for (uint64_t k = 0; k < N; k++) {
         next_ok(j, &r);
@@ -1454,15 +1404,15 @@ static int idle_next(void *ud, uint64_t i, dlp_args *a)
 START_TEST(test_pause_no_fd_no_spin)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(1);
-    int fn = resolve(p, "echo_i64");
+    dlp_pool *p = tu_pool_with(1);
+    int fn = tu_testplug(p, "echo_i64");
     idle_it it;
     dlp_job *j;
     dlp_result r;
 
     memset(&it, 0, sizeof it);
     it.n = 3;
-    j = start(p, fn, idle_next, &it, NULL);
+    j = tu_start(p, fn, idle_next, &it, NULL);
     for (uint64_t i = 0; i < it.n; i++) {
         next_ok(j, &r);
         ck_assert_uint_eq(r.index, i);
@@ -1486,9 +1436,9 @@ END_TEST
 START_TEST(test_fail_then_literal)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(1);
-    int fn = resolve(p, "fail_literal");
-    int pid_fn = resolve(p, "worker_pid");
+    dlp_pool *p = tu_pool_with(1);
+    int fn = tu_testplug(p, "fail_literal");
+    int pid_fn = tu_testplug(p, "worker_pid");
     count_it it = {1, 0, 0};
     dlp_job *j;
     dlp_result r, pid1, pid2;
@@ -1496,13 +1446,13 @@ START_TEST(test_fail_then_literal)
 
     /* The worker that runs the failing tasks survives them: the same
      * process answers worker_pid before and after. */
-    j = start(p, pid_fn, count_next, &it, NULL);
+    j = tu_start(p, pid_fn, count_next, &it, NULL);
     next_ok(j, &pid1);
     assert_end(j);
     dlp_job_destroy(j);
 
     it.n = 3;
-    j = start(p, fn, count_next, &it, NULL);
+    j = tu_start(p, fn, count_next, &it, NULL);
     for (uint64_t i = 0; i < it.n; i++) {
         int rc = dlp_job_next(j, &r, &err);
         ck_assert_msg(rc == 1, "expected a result, got %d (%s): %s", rc,
@@ -1518,7 +1468,7 @@ START_TEST(test_fail_then_literal)
     dlp_job_destroy(j);
 
     it.n = 1;
-    j = start(p, pid_fn, count_next, &it, NULL);
+    j = tu_start(p, pid_fn, count_next, &it, NULL);
     next_ok(j, &pid2);
     assert_end(j);
     dlp_job_destroy(j);
@@ -1561,14 +1511,14 @@ START_TEST(test_batch_bytes_bounded)
     enum { BIG = 1024 * 1024 };
     static unsigned char data[BIG];
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int fn = resolve_in(p, tu_examples(), "length");
+    dlp_pool *p = tu_pool_with(2);
+    int fn = tu_resolve(p, tu_examples(), "length", NULL);
     blobs b = {20000, 1100, BIG, data, 0};
     dlp_job *j;
     dlp_result r;
 
     memset(data, 0xa5, sizeof data);
-    j = start(p, fn, blobs_next, &b, NULL);
+    j = tu_start(p, fn, blobs_next, &b, NULL);
     for (uint64_t i = 0; i < b.small + b.big; i++) {
         next_ok(j, &r);
         ck_assert_uint_eq(r.index, i);

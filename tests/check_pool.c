@@ -26,34 +26,6 @@
 
 /* ---- fixtures -------------------------------------------------------- */
 
-static dlp_pool *pool_with(unsigned workers)
-{
-    dlp_pool_options o;
-    dlp_error err = {0, ""};
-    dlp_pool *p = NULL;
-    int rc;
-    dlp_pool_options_init(&o);
-    o.workers = workers;
-    rc = dlp_pool_create(&p, &o, &err);
-    tu_ok(rc, err);
-    ck_assert_ptr_nonnull(p);
-    ck_assert_uint_eq(dlp_pool_workers(p), workers);
-    return p;
-}
-
-/* Resolve PLUGIN:SYMBOL and insist that it works. */
-static int resolve(dlp_pool *p, const char *plugin, const char *symbol,
-                   const char *sig)
-{
-    dlp_error err = {0, ""};
-    int fn = dlp_pool_fn(p, tu_ref(plugin, symbol), sig, &err);
-    ck_assert_msg(fn >= 0,
-                  "resolving %s:%s: expected a function id, got %d (%s): "
-                  "%s",
-                  plugin, symbol, fn, dlp_strerror(fn), err.msg);
-    return fn;
-}
-
 /* Resolve a reference that must fail with code `want`; returns the
  * message. */
 static const char *resolve_fails(dlp_pool *p, const char *ref,
@@ -70,30 +42,6 @@ static const char *resolve_fails(dlp_pool *p, const char *ref,
     return err.msg;
 }
 
-static void assert_has(const char *msg, const char *part)
-{
-    ck_assert_msg(strstr(msg, part) != NULL,
-                  "expected the message to contain '%s', got '%s'", part,
-                  msg);
-}
-
-/* An iterator over tasks 0..n-1.  Functions that take an i64 receive
- * vals[i] (or i without vals); functions without arguments get none. */
-typedef struct ints {
-    uint64_t n;
-    const int64_t *vals;
-} ints;
-
-static int ints_next(void *ud, uint64_t i, dlp_args *a)
-{
-    ints *s = ud;
-    if (i >= s->n)
-        return 0;
-    if (dlp_args_next_type(a) != DLP_T_VOID)
-        dlp_args_int(a, s->vals ? s->vals[i] : (int64_t)i);
-    return 1;
-}
-
 /* Pairs (i, i*i) for the calculator. */
 static int pairs_next(void *ud, uint64_t i, dlp_args *a)
 {
@@ -104,86 +52,11 @@ static int pairs_next(void *ud, uint64_t i, dlp_args *a)
     return 1;
 }
 
-static dlp_job *start(dlp_pool *p, int fn, dlp_iter_fn next, void *ud)
-{
-    dlp_job *j = NULL;
-    dlp_error err = {0, ""};
-    int rc = dlp_job_create(&j, p, fn, next, ud, NULL, &err);
-    tu_ok(rc, err);
-    return j;
-}
-
-/* Run fn over n tasks (arguments as ints_next gives them) and store the
- * i64 results in out[], checking that every task succeeds in order. */
-static void run_i64(dlp_pool *p, int fn, uint64_t n, const int64_t *vals,
-                    int64_t *out)
-{
-    ints it = {n, vals};
-    dlp_job *j = start(p, fn, ints_next, &it);
-    dlp_result r;
-    dlp_error err = {0, ""};
-    uint64_t k = 0;
-    int rc;
-    while ((rc = dlp_job_next(j, &r, &err)) == 1) {
-        ck_assert_msg(k < n, "expected %llu results, got more",
-                      (unsigned long long)n);
-        ck_assert_uint_eq(r.index, k);
-        ck_assert_msg(r.fail == DLP_FAIL_NONE,
-                      "task %llu: expected success, got failure %d: %s",
-                      (unsigned long long)k, (int)r.fail, r.error);
-        out[k++] = r.v.i;
-    }
-    ck_assert_msg(rc == 0, "dlp_job_next: expected 0 at the end, got %d (%s): %s",
-                  rc, dlp_strerror(rc), err.msg);
-    ck_assert_uint_eq(k, n);
-    dlp_job_destroy(j);
-}
-
-/* The children of this process, from /proc (each process's parent pid is
- * the 4th field of /proc/PID/stat, after the parenthesised name). */
-static unsigned children(pid_t *pids, unsigned cap)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    unsigned n = 0;
-    ck_assert_ptr_nonnull(d);
-    while ((e = readdir(d))) {
-        char path[300], buf[512];
-        FILE *f;
-        const char *close_paren;
-        long ppid;
-        char state;
-        if (!isdigit((unsigned char)e->d_name[0]))
-            continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        if (!(f = fopen(path, "r")))
-            continue; /* gone meanwhile */
-        buf[0] = 0;
-        if (!fgets(buf, sizeof buf, f))
-            buf[0] = 0;
-        fclose(f);
-        close_paren = strrchr(buf, ')');
-        if (!close_paren ||
-            sscanf(close_paren + 1, " %c %ld", &state, &ppid) != 2)
-            continue;
-        if (ppid == (long)getpid() && n < cap)
-            pids[n++] = (pid_t)atol(e->d_name);
-    }
-    closedir(d);
-    return n;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* The distinct values of v[0..n-1], sorted in place; returns how many. */
 static size_t distinct(int64_t *v, size_t n)
 {
     size_t k = 0;
-    qsort(v, n, sizeof *v, cmp_i64);
+    qsort(v, n, sizeof *v, tu_cmp_i64);
     for (size_t i = 0; i < n; i++)
         if (k == 0 || v[k - 1] != v[i])
             v[k++] = v[i];
@@ -247,11 +120,11 @@ static void assert_workers(dlp_pool *p, int pid_fn, unsigned want)
     enum { N = 400 };
     int64_t seen[N];
     pid_t kids[64];
-    unsigned nk = children(kids, 64);
+    unsigned nk = tu_children(kids, 64);
     size_t nd;
     ck_assert_msg(nk == want, "expected %u worker processes, found %u", want,
                   nk);
-    run_i64(p, pid_fn, N, NULL, seen);
+    tu_run_i64(p, pid_fn, N, NULL, seen);
     nd = distinct(seen, N);
     ck_assert_msg(nd == want,
                   "expected %u distinct workers to answer worker_pid, got "
@@ -277,10 +150,10 @@ static void assert_workers(dlp_pool *p, int pid_fn, unsigned want)
 START_TEST(test_add_calculator)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int add = resolve(p, tu_examples(), "add", NULL);
+    dlp_pool *p = tu_pool_with(2);
+    int add = tu_resolve(p, tu_examples(), "add", NULL);
     uint64_t n = 1000, k = 0;
-    dlp_job *j = start(p, add, pairs_next, &n);
+    dlp_job *j = tu_start(p, add, pairs_next, &n, NULL);
     dlp_result r;
     dlp_error err = {0, ""};
     int rc;
@@ -327,11 +200,11 @@ static int shout_next(void *ud, uint64_t i, dlp_args *a)
 START_TEST(test_examples_fail_and_owned_strings)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int divide = resolve(p, tu_examples(), "divide", NULL);
-    int shout = resolve(p, tu_examples(), "shout", NULL);
+    dlp_pool *p = tu_pool_with(2);
+    int divide = tu_resolve(p, tu_examples(), "divide", NULL);
+    int shout = tu_resolve(p, tu_examples(), "shout", NULL);
     static const char *loud[] = {"HELLO", "", "MIXED CASE 42"};
-    dlp_job *j = start(p, divide, divide_next, NULL);
+    dlp_job *j = tu_start(p, divide, divide_next, NULL, NULL);
     dlp_result r;
     dlp_error err = {0, ""};
     uint64_t k = 0;
@@ -356,7 +229,7 @@ START_TEST(test_examples_fail_and_owned_strings)
     ck_assert_uint_eq(k, 5);
     dlp_job_destroy(j);
 
-    j = start(p, shout, shout_next, NULL);
+    j = tu_start(p, shout, shout_next, NULL, NULL);
     for (k = 0; (rc = dlp_job_next(j, &r, &err)) == 1; k++) {
         ck_assert_uint_eq(r.index, k);
         ck_assert_msg(r.fail == DLP_FAIL_NONE, "shout %llu failed: %s",
@@ -377,8 +250,8 @@ END_TEST
 START_TEST(test_workers_started)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(3);
-    int pid_fn = resolve(p, tu_plugin("testplug"), "worker_pid", NULL);
+    dlp_pool *p = tu_pool_with(3);
+    int pid_fn = tu_testplug(p, "worker_pid");
     assert_workers(p, pid_fn, 3);
     dlp_pool_destroy(p);
     tu_assert_clean(fds);
@@ -396,7 +269,7 @@ START_TEST(test_default_workers)
     int rc = dlp_pool_create(&p, NULL, &err);
     tu_ok(rc, err);
     ck_assert_int_eq((long)dlp_pool_workers(p), cpus > 0 ? cpus : 1);
-    ck_assert_uint_eq(children(kids, 4096), dlp_pool_workers(p));
+    ck_assert_uint_eq(tu_children(kids, 4096), dlp_pool_workers(p));
     dlp_pool_destroy(p);
     tu_assert_clean(fds);
 }
@@ -408,16 +281,16 @@ START_TEST(test_counter_one_worker)
 {
     enum { N = 50 };
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(1);
-    int counter = resolve(p, tu_plugin("testplug"), "counter", NULL);
+    dlp_pool *p = tu_pool_with(1);
+    int counter = tu_testplug(p, "counter");
     int64_t got[N];
 
-    run_i64(p, counter, N, NULL, got);
+    tu_run_i64(p, counter, N, NULL, got);
     for (int i = 0; i < N; i++)
         ck_assert_msg(got[i] == i + 1,
                       "task %d: expected count %d, got %lld", i, i + 1,
                       (long long)got[i]);
-    run_i64(p, counter, N, NULL, got);
+    tu_run_i64(p, counter, N, NULL, got);
     for (int i = 0; i < N; i++)
         ck_assert_msg(got[i] == N + i + 1,
                       "second job, task %d: expected count %d, got %lld", i,
@@ -455,16 +328,16 @@ START_TEST(test_counter_two_workers)
 {
     enum { N = 200 };
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int counter = resolve(p, tu_plugin("testplug"), "counter", NULL);
-    int pid_fn = resolve(p, tu_plugin("testplug"), "worker_pid", NULL);
+    dlp_pool *p = tu_pool_with(2);
+    int counter = tu_testplug(p, "counter");
+    int pid_fn = tu_testplug(p, "worker_pid");
     int64_t got[N], k[2], from[2] = {0, 0}, total[2];
 
     /* Two processes serve the pool... */
     assert_workers(p, pid_fn, 2);
     /* ...each counts its own calls from 1: the counts are two runs 1..k,
      * not one shared 1..N, and not all 1 (state lost between tasks). */
-    run_i64(p, counter, N, NULL, got);
+    tu_run_i64(p, counter, N, NULL, got);
     split_two_runs(got, N, from, k);
     ck_assert_int_eq(k[0] + k[1], N);
     ck_assert_msg(k[0] > 0 && k[1] > 0,
@@ -473,7 +346,7 @@ START_TEST(test_counter_two_workers)
     /* A second job finds each worker's count where the first left it. */
     total[0] = k[0];
     total[1] = k[1];
-    run_i64(p, counter, N, NULL, got);
+    tu_run_i64(p, counter, N, NULL, got);
     /* The runs may be in either order; try both assignments. */
     {
         int64_t next[2] = {total[0] + 1, total[1] + 1};
@@ -498,12 +371,12 @@ END_TEST
 START_TEST(test_same_ref_same_id)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int a = resolve(p, tu_plugin("testplug"), "echo_i64", NULL);
-    int b = resolve(p, tu_plugin("testplug"), "echo_u8", NULL);
-    int a2 = resolve(p, tu_plugin("testplug"), "echo_i64", NULL);
-    int c = resolve(p, "libm.so.6", "cbrt", "f64(f64)");
-    int c2 = resolve(p, "libm.so.6", "cbrt", "f64(f64)");
+    dlp_pool *p = tu_pool_with(2);
+    int a = tu_testplug(p, "echo_i64");
+    int b = tu_testplug(p, "echo_u8");
+    int a2 = tu_testplug(p, "echo_i64");
+    int c = tu_resolve(p, "libm.so.6", "cbrt", "f64(f64)");
+    int c2 = tu_resolve(p, "libm.so.6", "cbrt", "f64(f64)");
     const dlp_sig *sig;
 
     ck_assert_int_ne(a, b);
@@ -537,9 +410,9 @@ START_TEST(test_libm_cbrt)
 {
     static const double want[] = {3.0, -2.0, 0.0, 1e-3};
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int cbrt_fn = resolve(p, "libm.so.6", "cbrt", "f64(f64)");
-    dlp_job *j = start(p, cbrt_fn, cube_next, NULL);
+    dlp_pool *p = tu_pool_with(2);
+    int cbrt_fn = tu_resolve(p, "libm.so.6", "cbrt", "f64(f64)");
+    dlp_job *j = tu_start(p, cbrt_fn, cube_next, NULL, NULL);
     dlp_result r;
     dlp_error err = {0, ""};
     uint64_t k = 0;
@@ -618,10 +491,10 @@ END_TEST
 START_TEST(test_destroy_idle_after_work)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(16);
-    int add = resolve(p, tu_examples(), "add", NULL);
+    dlp_pool *p = tu_pool_with(16);
+    int add = tu_resolve(p, tu_examples(), "add", NULL);
     uint64_t n = 200, k = 0;
-    dlp_job *j = start(p, add, pairs_next, &n);
+    dlp_job *j = tu_start(p, add, pairs_next, &n, NULL);
     dlp_result r;
     dlp_error err = {0, ""};
     pid_t kids[64];
@@ -637,7 +510,7 @@ START_TEST(test_destroy_idle_after_work)
     dlp_job_destroy(j);
     /* Every worker answered the LOAD of add, so each is past its set-up
      * and now sits in read() on its channel. */
-    nk = children(kids, 64);
+    nk = tu_children(kids, 64);
     ck_assert_uint_eq(nk, 16);
     for (unsigned i = 0; i < nk; i++)
         assert_own_channel_only(kids[i]);
@@ -651,7 +524,7 @@ START_TEST(test_destroy_fresh)
     /* A pool that never loaded anything: the workers wait for their first
      * frame. */
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(16);
+    dlp_pool *p = tu_pool_with(16);
     dlp_pool_destroy(p);
     tu_assert_clean(fds);
     dlp_pool_destroy(NULL);
@@ -664,10 +537,10 @@ START_TEST(test_destroy_after_crashes)
      * channels of the others: they too must hold only their own. */
     static const int64_t vals[] = {0, -1, 2, -1, 4, -1, 6, -1, 8, -1};
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(4);
-    int crash = resolve(p, tu_plugin("testplug"), "crash", NULL);
-    ints it = {10, vals};
-    dlp_job *j = start(p, crash, ints_next, &it);
+    dlp_pool *p = tu_pool_with(4);
+    int crash = tu_testplug(p, "crash");
+    tu_ints it = {10, vals};
+    dlp_job *j = tu_start(p, crash, tu_ints_next, &it, NULL);
     dlp_result r;
     dlp_error err = {0, ""};
     unsigned crashed = 0, k = 0;
@@ -683,8 +556,7 @@ START_TEST(test_destroy_after_crashes)
     ck_assert_uint_eq(crashed, 5);
     dlp_job_destroy(j);
     /* Replacements answer worker_pid, so they are past their set-up. */
-    assert_workers(p, resolve(p, tu_plugin("testplug"), "worker_pid", NULL),
-                   4);
+    assert_workers(p, tu_testplug(p, "worker_pid"), 4);
     dlp_pool_destroy(p);
     tu_assert_clean(fds);
 }
@@ -706,7 +578,7 @@ START_TEST(test_create_errors)
     ck_assert_msg(rc == DLP_EINVAL, "expected DLP_EINVAL, got %d (%s): %s",
                   rc, dlp_strerror(rc), err.msg);
     ck_assert_ptr_null(p);
-    assert_has(err.msg, "100000");
+    tu_assert_has(err.msg, "100000");
     rc = dlp_pool_create(NULL, &o, &err);
     ck_assert_int_eq(rc, DLP_EINVAL);
     tu_assert_clean(fds);
@@ -716,16 +588,16 @@ END_TEST
 START_TEST(test_fn_missing_plugin)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
+    dlp_pool *p = tu_pool_with(2);
     const char *msg;
 
     msg = resolve_fails(p, "/nonexistent/dir/nope.so:f", NULL,
                         DLP_ENOPLUGIN);
-    assert_has(msg, "/nonexistent/dir/nope.so");
+    tu_assert_has(msg, "/nonexistent/dir/nope.so");
     msg = resolve_fails(p, "no_such_plugin_anywhere:f", NULL, DLP_ENOPLUGIN);
-    assert_has(msg, "no_such_plugin_anywhere");
+    tu_assert_has(msg, "no_such_plugin_anywhere");
     /* The pool still works. */
-    resolve(p, tu_plugin("testplug"), "echo_i64", NULL);
+    tu_testplug(p, "echo_i64");
     dlp_pool_destroy(p);
     tu_assert_clean(fds);
 }
@@ -734,16 +606,16 @@ END_TEST
 START_TEST(test_fn_no_symbol)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
+    dlp_pool *p = tu_pool_with(2);
     const char *msg;
 
     msg = resolve_fails(p, tu_ref(tu_plugin("testplug"), "no_such_fn"), NULL,
                         DLP_ENOSYM);
-    assert_has(msg, "no_such_fn");
-    assert_has(msg, "testplug.so");
+    tu_assert_has(msg, "no_such_fn");
+    tu_assert_has(msg, "testplug.so");
     msg = resolve_fails(p, "libm.so.6:no_such_fn", "f64(f64)", DLP_ENOSYM);
-    assert_has(msg, "no_such_fn");
-    assert_has(msg, "libm.so.6");
+    tu_assert_has(msg, "no_such_fn");
+    tu_assert_has(msg, "libm.so.6");
     dlp_pool_destroy(p);
     tu_assert_clean(fds);
 }
@@ -752,12 +624,12 @@ END_TEST
 START_TEST(test_fn_no_sig)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
+    dlp_pool *p = tu_pool_with(2);
     const char *msg;
 
     msg = resolve_fails(p, "libm.so.6:cbrt", NULL, DLP_ENOSIG);
-    assert_has(msg, "cbrt");
-    assert_has(msg, "libm.so.6");
+    tu_assert_has(msg, "cbrt");
+    tu_assert_has(msg, "libm.so.6");
     /* An empty signature is no signature. */
     resolve_fails(p, "libm.so.6:cbrt", "", DLP_ENOSIG);
     dlp_pool_destroy(p);
@@ -768,21 +640,21 @@ END_TEST
 START_TEST(test_fn_bad_sig)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
+    dlp_pool *p = tu_pool_with(2);
     const char *msg;
 
     msg = resolve_fails(p, "libm.so.6:cbrt", "f64(f6)", DLP_ESIG);
-    assert_has(msg, "column 5");
-    assert_has(msg, "f6");
+    tu_assert_has(msg, "column 5");
+    tu_assert_has(msg, "f6");
     /* A signature that contradicts the manifest. */
     msg = resolve_fails(p, tu_ref(tu_plugin("testplug"), "echo_i64"),
                         "f64(f64)", DLP_ESIG);
-    assert_has(msg, "echo_i64");
+    tu_assert_has(msg, "echo_i64");
     /* A malformed signature in a plugin's own manifest. */
     msg = resolve_fails(p, tu_ref(tu_plugin("badsig"), "wrong"), NULL,
                         DLP_ESIG);
-    assert_has(msg, "badsig.so");
-    assert_has(msg, "column");
+    tu_assert_has(msg, "badsig.so");
+    tu_assert_has(msg, "column");
     dlp_pool_destroy(p);
     tu_assert_clean(fds);
 }
@@ -793,9 +665,9 @@ static const char *const not_refs[] = {"nocolon", ":symbol", "plugin:", ""};
 START_TEST(test_fn_not_a_ref)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(1);
+    dlp_pool *p = tu_pool_with(1);
     const char *msg = resolve_fails(p, not_refs[_i], NULL, DLP_EINVAL);
-    assert_has(msg, "PLUGIN:SYMBOL");
+    tu_assert_has(msg, "PLUGIN:SYMBOL");
     dlp_pool_destroy(p);
     tu_assert_clean(fds);
 }
@@ -804,7 +676,7 @@ END_TEST
 START_TEST(test_fn_null_args)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(1);
+    dlp_pool *p = tu_pool_with(1);
     dlp_error err = {0, ""};
     ck_assert_int_eq(dlp_pool_fn(p, NULL, NULL, &err), DLP_EINVAL);
     ck_assert_int_eq(dlp_pool_fn(NULL, "libm.so.6:cbrt", "f64(f64)", &err),
@@ -817,11 +689,11 @@ END_TEST
 START_TEST(test_fn_init_fails)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
+    dlp_pool *p = tu_pool_with(2);
     const char *msg = resolve_fails(p, tu_ref(tu_plugin("badinit"), "never"),
                                     NULL, DLP_EINIT);
-    assert_has(msg, "badinit.so");
-    assert_has(msg, "7");
+    tu_assert_has(msg, "badinit.so");
+    tu_assert_has(msg, "7");
     dlp_pool_destroy(p);
     tu_assert_clean(fds);
 }
@@ -832,16 +704,16 @@ END_TEST
 START_TEST(test_fn_crashload)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
+    dlp_pool *p = tu_pool_with(2);
     int pid_fn;
     const char *msg = resolve_fails(p, tu_ref(tu_plugin("crashload"), "never"),
                                     NULL, DLP_ENOPLUGIN);
-    assert_has(msg, "crashload.so");
-    assert_has(msg, "killed by SIGSEGV");
+    tu_assert_has(msg, "crashload.so");
+    tu_assert_has(msg, "killed by SIGSEGV");
     /* A failed reference is not cached as a success. */
     resolve_fails(p, tu_ref(tu_plugin("crashload"), "never"), NULL,
                   DLP_ENOPLUGIN);
-    pid_fn = resolve(p, tu_plugin("testplug"), "worker_pid", NULL);
+    pid_fn = tu_testplug(p, "worker_pid");
     assert_workers(p, pid_fn, 2);
     dlp_pool_destroy(p);
     tu_assert_clean(fds);
@@ -851,7 +723,7 @@ END_TEST
 START_TEST(test_fn_after_close)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(1);
+    dlp_pool *p = tu_pool_with(1);
     ck_assert_int_eq(dlp_pool_close(p), 0);
     resolve_fails(p, tu_ref(tu_plugin("testplug"), "echo_i64"), NULL,
                   DLP_ECLOSED);
@@ -876,8 +748,8 @@ START_TEST(test_inspect_errors)
                   "(%s): %s",
                   rc, dlp_strerror(rc), err.msg);
     ck_assert_ptr_null(name);
-    assert_has(err.msg, "crashload.so");
-    assert_has(err.msg, "killed by SIGSEGV");
+    tu_assert_has(err.msg, "crashload.so");
+    tu_assert_has(err.msg, "killed by SIGSEGV");
 
     rc = dlp_plugin_inspect("/nonexistent/nope.so", NULL, &name, &abi, NULL,
                             NULL, &err);
@@ -885,14 +757,14 @@ START_TEST(test_inspect_errors)
                   "inspecting a missing plugin: expected DLP_ENOPLUGIN, got "
                   "%d (%s): %s",
                   rc, dlp_strerror(rc), err.msg);
-    assert_has(err.msg, "/nonexistent/nope.so");
+    tu_assert_has(err.msg, "/nonexistent/nope.so");
 
     /* A plain library has no manifest to report. */
     rc = dlp_plugin_inspect("libm.so.6", NULL, &name, &abi, NULL, NULL, &err);
     ck_assert_msg(rc == DLP_ENOSYM,
                   "inspecting libm: expected DLP_ENOSYM, got %d (%s): %s", rc,
                   dlp_strerror(rc), err.msg);
-    assert_has(err.msg, "libm.so.6");
+    tu_assert_has(err.msg, "libm.so.6");
 
     rc = dlp_plugin_inspect(NULL, NULL, &name, &abi, NULL, NULL, &err);
     ck_assert_int_eq(rc, DLP_EINVAL);
@@ -909,10 +781,10 @@ START_TEST(test_crash_tasks)
     enum { N = 20 };
     int64_t vals[N];
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int crash = resolve(p, tu_plugin("testplug"), "crash", NULL);
-    int pid_fn = resolve(p, tu_plugin("testplug"), "worker_pid", NULL);
-    ints it = {N, vals};
+    dlp_pool *p = tu_pool_with(2);
+    int crash = tu_testplug(p, "crash");
+    int pid_fn = tu_testplug(p, "worker_pid");
+    tu_ints it = {N, vals};
     dlp_job *j;
     dlp_result r;
     dlp_error err = {0, ""};
@@ -924,7 +796,7 @@ START_TEST(test_crash_tasks)
     vals[3] = -1;
     vals[9] = -2;
     vals[14] = -3;
-    j = start(p, crash, ints_next, &it);
+    j = tu_start(p, crash, tu_ints_next, &it, NULL);
     while ((rc = dlp_job_next(j, &r, &err)) == 1) {
         ck_assert_uint_eq(r.index, k);
         if (k == 3) {
@@ -932,19 +804,19 @@ START_TEST(test_crash_tasks)
                           "task 3: expected DLP_FAIL_SIGNAL, got %d (%s)",
                           (int)r.fail, r.error ? r.error : "no message");
             ck_assert_int_eq(r.signo, SIGSEGV);
-            assert_has(r.error, "killed by SIGSEGV");
+            tu_assert_has(r.error, "killed by SIGSEGV");
         } else if (k == 9) {
             ck_assert_msg(r.fail == DLP_FAIL_SIGNAL,
                           "task 9: expected DLP_FAIL_SIGNAL, got %d (%s)",
                           (int)r.fail, r.error ? r.error : "no message");
             ck_assert_int_eq(r.signo, SIGABRT);
-            assert_has(r.error, "killed by SIGABRT");
+            tu_assert_has(r.error, "killed by SIGABRT");
         } else if (k == 14) {
             ck_assert_msg(r.fail == DLP_FAIL_EXIT,
                           "task 14: expected DLP_FAIL_EXIT, got %d (%s)",
                           (int)r.fail, r.error ? r.error : "no message");
             ck_assert_int_eq(r.exit_status, 3);
-            assert_has(r.error, "exited with status 3");
+            tu_assert_has(r.error, "exited with status 3");
         } else {
             ck_assert_msg(r.fail == DLP_FAIL_NONE,
                           "task %llu: expected success, got failure %d: %s",
@@ -973,9 +845,9 @@ START_TEST(test_crash_inside_batch)
     enum { N = 30000 };
     static int64_t vals[N];
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
-    int crash = resolve(p, tu_plugin("testplug"), "crash", NULL);
-    ints it = {N, vals};
+    dlp_pool *p = tu_pool_with(2);
+    int crash = tu_testplug(p, "crash");
+    tu_ints it = {N, vals};
     dlp_job *j;
     dlp_result r;
     dlp_error err = {0, ""};
@@ -986,7 +858,7 @@ START_TEST(test_crash_inside_batch)
         vals[i] = i;
     vals[12345] = -1;
     vals[25000] = -2;
-    j = start(p, crash, ints_next, &it);
+    j = tu_start(p, crash, tu_ints_next, &it, NULL);
     while ((rc = dlp_job_next(j, &r, &err)) == 1) {
         ck_assert_uint_eq(r.index, k);
         if (k == 12345 || k == 25000) {
@@ -1020,10 +892,10 @@ START_TEST(test_crash_every_task)
     enum { N = 12 };
     int64_t vals[N];
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(3);
-    int crash = resolve(p, tu_plugin("testplug"), "crash", NULL);
-    int pid_fn = resolve(p, tu_plugin("testplug"), "worker_pid", NULL);
-    ints it = {N, vals};
+    dlp_pool *p = tu_pool_with(3);
+    int crash = tu_testplug(p, "crash");
+    int pid_fn = tu_testplug(p, "worker_pid");
+    tu_ints it = {N, vals};
     dlp_job *j;
     dlp_result r;
     dlp_error err = {0, ""};
@@ -1032,7 +904,7 @@ START_TEST(test_crash_every_task)
 
     for (int i = 0; i < N; i++)
         vals[i] = -1 - i % 3;
-    j = start(p, crash, ints_next, &it);
+    j = tu_start(p, crash, tu_ints_next, &it, NULL);
     while ((rc = dlp_job_next(j, &r, &err)) == 1) {
         ck_assert_uint_eq(r.index, k);
         ck_assert_msg(r.fail == (k % 3 == 2 ? DLP_FAIL_EXIT : DLP_FAIL_SIGNAL),
@@ -1078,7 +950,7 @@ static int noisy_child(uint64_t n)
     dlp_pool *p = NULL;
     dlp_job *j = NULL;
     dlp_result r;
-    ints it = {n, NULL};
+    tu_ints it = {n, NULL};
     uint64_t k = 0;
     int fn, rc;
 
@@ -1089,7 +961,7 @@ static int noisy_child(uint64_t n)
     fn = dlp_pool_fn(p, tu_ref(tu_plugin("testplug"), "noisy"), NULL, NULL);
     if (fn < 0)
         return 11;
-    if (dlp_job_create(&j, p, fn, ints_next, &it, NULL, NULL))
+    if (dlp_job_create(&j, p, fn, tu_ints_next, &it, NULL, NULL))
         return 12;
     while ((rc = dlp_job_next(j, &r, NULL)) == 1) {
         if (r.index != k || r.fail || r.v.i != (int64_t)k)
@@ -1161,7 +1033,7 @@ static int buffered_child(void)
     dlp_job *j = NULL;
     dlp_result r;
     static const int64_t vals[] = {-3};
-    ints it = {1, vals};
+    tu_ints it = {1, vals};
     int fn, rc;
 
     /* A pipe makes stdout fully buffered: this stays in the buffer. */
@@ -1173,7 +1045,7 @@ static int buffered_child(void)
     fn = dlp_pool_fn(p, tu_ref(tu_plugin("testplug"), "crash"), NULL, NULL);
     if (fn < 0)
         return 11;
-    if (dlp_job_create(&j, p, fn, ints_next, &it, NULL, NULL))
+    if (dlp_job_create(&j, p, fn, tu_ints_next, &it, NULL, NULL))
         return 12;
     rc = dlp_job_next(j, &r, NULL);
     if (rc != 1 || r.fail != DLP_FAIL_EXIT)
@@ -1262,7 +1134,7 @@ START_TEST(test_plugin_removed_after_resolve)
     static const int64_t vals[] = {0, -1, 2};
     int fds = tu_fd_count();
     char dir[4096], copy[4200];
-    ints it = {3, vals};
+    tu_ints it = {3, vals};
     dlp_pool *p;
     dlp_job *j;
     dlp_result r;
@@ -1274,12 +1146,12 @@ START_TEST(test_plugin_removed_after_resolve)
                   strerror(errno));
     snprintf(copy, sizeof copy, "%s/testplug.so", dir);
     copy_file(tu_plugin("testplug"), copy);
-    p = pool_with(1);
-    crash = resolve(p, copy, "crash", NULL);
+    p = tu_pool_with(1);
+    crash = tu_resolve(p, copy, "crash", NULL);
     ck_assert_int_eq(unlink(copy), 0);
     ck_assert_int_eq(rmdir(dir), 0);
 
-    j = start(p, crash, ints_next, &it);
+    j = tu_start(p, crash, tu_ints_next, &it, NULL);
     rc = dlp_job_next(j, &r, &err);
     ck_assert_msg(rc == 1, "task 0: expected a result, got %d (%s): %s", rc,
                   dlp_strerror(rc), err.msg);
@@ -1303,8 +1175,8 @@ START_TEST(test_plugin_removed_after_resolve)
                   "%d (%s): %s",
                   rc, dlp_strerror(rc), rc < 0 ? err.msg : "a result");
     ck_assert_int_eq(err.code, DLP_EWORKER);
-    assert_has(err.msg, "could not load");
-    assert_has(err.msg, copy);
+    tu_assert_has(err.msg, "could not load");
+    tu_assert_has(err.msg, copy);
     dlp_job_destroy(j);
     dlp_pool_destroy(p);
     tu_assert_clean(fds);
@@ -1331,12 +1203,12 @@ START_TEST(test_same_plugin_two_paths)
     close(fd);
     /* Workers are forks of this process: they see the variable. */
     ck_assert_int_eq(setenv("DLPOOL_TEST_FINI", mark, 1), 0);
-    p = pool_with(1);
-    a = resolve(p, plain, "initialised", NULL);
-    b = resolve(p, dotted, "initialised", NULL);
+    p = tu_pool_with(1);
+    a = tu_resolve(p, plain, "initialised", NULL);
+    b = tu_resolve(p, dotted, "initialised", NULL);
     ck_assert_int_ne(a, b); /* two references, one file */
-    run_i64(p, a, 1, NULL, got);
-    run_i64(p, b, 1, NULL, got + 1);
+    tu_run_i64(p, a, 1, NULL, got);
+    tu_run_i64(p, b, 1, NULL, got + 1);
     ck_assert_int_eq(got[0], 42);
     ck_assert_int_eq(got[1], 42);
     dlp_pool_destroy(p);
@@ -1368,8 +1240,8 @@ START_TEST(test_fn_sig_stable)
         "echo_str", "bytes_hex", "mixed",    "concat",     "touch",
         "sleepy",   "fail_odd",  "counter",  "worker_pid", "big_str"};
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(1);
-    int fn = resolve(p, tu_plugin("testplug"), "echo_u8", NULL);
+    dlp_pool *p = tu_pool_with(1);
+    int fn = tu_testplug(p, "echo_u8");
     const dlp_sig *sig = dlp_pool_fn_sig(p, fn);
     dlp_sig copy;
     int mixed = -1;
@@ -1377,7 +1249,7 @@ START_TEST(test_fn_sig_stable)
     ck_assert_ptr_nonnull(sig);
     copy = *sig;
     for (size_t k = 0; k < sizeof more / sizeof more[0]; k++) {
-        int id = resolve(p, tu_plugin("testplug"), more[k], NULL);
+        int id = tu_testplug(p, more[k]);
         ck_assert_int_ne(id, fn);
         if (strcmp(more[k], "mixed") == 0)
             mixed = id;
@@ -1402,7 +1274,7 @@ END_TEST
 START_TEST(test_fn_forged_reply)
 {
     int fds = tu_fd_count();
-    dlp_pool *p = pool_with(2);
+    dlp_pool *p = tu_pool_with(2);
     const char *msg;
     int fn, pid_fn;
     int64_t got[3];
@@ -1410,13 +1282,13 @@ START_TEST(test_fn_forged_reply)
 
     msg = resolve_fails(p, tu_ref(tu_plugin("evil"), "never"), NULL,
                         DLP_ENOPLUGIN);
-    assert_has(msg, "evil.so");
-    assert_has(msg, "malformed frame");
-    fn = resolve(p, tu_plugin("testplug"), "echo_i64", NULL);
-    run_i64(p, fn, 3, vals, got);
+    tu_assert_has(msg, "evil.so");
+    tu_assert_has(msg, "malformed frame");
+    fn = tu_testplug(p, "echo_i64");
+    tu_run_i64(p, fn, 3, vals, got);
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(got[i], vals[i]);
-    pid_fn = resolve(p, tu_plugin("testplug"), "worker_pid", NULL);
+    pid_fn = tu_testplug(p, "worker_pid");
     assert_workers(p, pid_fn, 2);
     dlp_pool_destroy(p);
     tu_assert_clean(fds);
@@ -1482,26 +1354,26 @@ START_TEST(test_caller_stdio_closed)
     close(0);
     close(2);
     fds = tu_fd_count();
-    p = pool_with(2);
-    noisy = resolve(p, tu_plugin("testplug"), "noisy", NULL);
-    pid_fn = resolve(p, tu_plugin("testplug"), "worker_pid", NULL);
+    p = tu_pool_with(2);
+    noisy = tu_testplug(p, "noisy");
+    pid_fn = tu_testplug(p, "worker_pid");
     ck_assert_msg(!fd_is_open(0) && !fd_is_open(2),
                   "the pool took the caller's closed descriptors: 0 is %s, "
                   "2 is %s",
                   fd_is_open(0) ? "open" : "closed",
                   fd_is_open(2) ? "open" : "closed");
     /* Both workers answered the loads, so they are past their set-up. */
-    nk = children(kids, 8);
+    nk = tu_children(kids, 8);
     ck_assert_uint_eq(nk, 2);
     for (unsigned i = 0; i < nk; i++) {
         assert_no_foreign_socket(kids[i]);
         assert_own_channel_only(kids[i]);
     }
-    run_i64(p, noisy, N, NULL, got);
+    tu_run_i64(p, noisy, N, NULL, got);
     for (int i = 0; i < N; i++)
         ck_assert_int_eq(got[i], i);
     assert_workers(p, pid_fn, 2);
-    nk = children(kids, 8);
+    nk = tu_children(kids, 8);
     for (unsigned i = 0; i < nk; i++)
         assert_no_foreign_socket(kids[i]);
     dlp_pool_destroy(p);
@@ -1653,13 +1525,13 @@ START_TEST(test_create_without_descriptors)
                       "got %d (%s): %s",
                       lowest + extra, lowest, rc, dlp_strerror(rc), err.msg);
         ck_assert_int_eq(err.code, rc);
-        assert_has(err.msg, dlp_strerror(-EMFILE));
+        tu_assert_has(err.msg, dlp_strerror(-EMFILE));
         ck_assert_ptr_null(p);
         ck_assert_msg(fd_is_open(0),
                       "limit of %d descriptors: the failed creation closed "
                       "standard input",
                       lowest + extra);
-        ck_assert_uint_eq(children(kids, 8), 0);
+        ck_assert_uint_eq(tu_children(kids, 8), 0);
         tu_assert_clean(fds);
     }
     ck_assert_int_ge(failures, 2);

@@ -24,18 +24,6 @@ input() {
     printf '%s\n' "$@" >"$f"
 }
 
-# run [-t SECONDS] INPUT ARGS...: dlpool ARGS with INPUT on standard input.
-run() {
-    local limit=$TL_TIMEOUT
-    if [ "$1" = "-t" ]; then
-        limit=$2
-        shift 2
-    fi
-    local in=$1
-    shift
-    tl_run -t "$limit" "$in" "$DLPOOL" "$@"
-}
-
 # check_stderr_clean NAME: every line the command wrote on standard error
 # is its own ("dlpool: ..." or the hint to --help): a worker writes nothing
 # of the parent's there.
@@ -73,23 +61,6 @@ check_input_error() {
         tl_fail "$name: message on stderr" \
             "expected the line: dlpool: task $((line - 1)) (line $line): $msg"
         tl_show "stderr" "$TL_ERR"
-    fi
-}
-
-# check_setup_error NAME FRAGMENT: exit status 2, nothing on stdout, and
-# one message on stderr (plus the hint to --help) that contains FRAGMENT.
-check_setup_error() {
-    local name=$1 frag=$2 n
-    check_status "$name: exit status" 2
-    check_empty "$name: nothing on stdout" "$TL_OUT"
-    n=$(grep -cv "^Try 'dlpool --help'\.$" "$TL_ERR")
-    if [ "$n" -eq 1 ] && grep -q '^dlpool: ' "$TL_ERR" &&
-        grep -Fq -- "$frag" "$TL_ERR"; then
-        tl_pass "$name: one message naming '$frag'"
-    else
-        tl_fail "$name: one message naming '$frag'" \
-            "expected one line 'dlpool: ...$frag...' (and at most the --help hint)"
-        tl_show "got" "$TL_ERR"
     fi
 }
 

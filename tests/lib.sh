@@ -176,6 +176,23 @@ check_empty() {
     fi
 }
 
+# check_setup_error NAME FRAGMENT: exit status 2, nothing on stdout, and
+# one message on stderr (plus the hint to --help) that contains FRAGMENT.
+check_setup_error() {
+    local name=$1 frag=$2 n
+    check_status "$name: exit status" 2
+    check_empty "$name: nothing on stdout" "$TL_OUT"
+    n=$(grep -cv "^Try 'dlpool --help'\.$" "$TL_ERR")
+    if [ "$n" -eq 1 ] && grep -q '^dlpool: ' "$TL_ERR" &&
+        grep -Fq -- "$frag" "$TL_ERR"; then
+        tl_pass "$name: one message naming '$frag'"
+    else
+        tl_fail "$name: one message naming '$frag'" \
+            "expected one line 'dlpool: ...$frag...' (and at most the --help hint)"
+        tl_show "got" "$TL_ERR"
+    fi
+}
+
 # The processes of session SID, one "pid command" per line.  Read from
 # /proc so that no other tool is needed: the session is the 6th field of
 # /proc/PID/stat, the 4th after the command name in parentheses.
@@ -219,6 +236,19 @@ tl_run() {
         "$sidfile" "$@" <"$input" >"$TL_OUT" 2>"$TL_ERR"
     TL_RC=$?
     tl_check_session "$sidfile" "$*"
+}
+
+# run [-t SECONDS] INPUT ARGS...: the dlpool command ($DLPOOL, which the
+# script sets) with ARGS and INPUT on standard input, through tl_run.
+run() {
+    local limit=$TL_TIMEOUT
+    if [ "$1" = "-t" ]; then
+        limit=$2
+        shift 2
+    fi
+    local in=$1
+    shift
+    tl_run -t "$limit" "$in" "$DLPOOL" "$@"
 }
 
 # tl_check_session SIDFILE WHAT: no process may remain in the session.

@@ -3,12 +3,14 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -74,6 +76,137 @@ void tu_assert_clean(int fds_before)
     ck_assert_msg(tu_fd_count() == fds_before,
                   "expected %d open descriptors (as before), got %d",
                   fds_before, tu_fd_count());
+}
+
+dlp_pool *tu_pool_opts(const dlp_pool_options *o)
+{
+    dlp_error err = {0, ""};
+    dlp_pool *p = NULL;
+    int rc = dlp_pool_create(&p, o, &err);
+    tu_ok(rc, err);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_eq(dlp_pool_workers(p), o->workers);
+    return p;
+}
+
+dlp_pool *tu_pool_with(unsigned workers)
+{
+    dlp_pool_options o;
+    dlp_pool_options_init(&o);
+    o.workers = workers;
+    return tu_pool_opts(&o);
+}
+
+int tu_resolve(dlp_pool *p, const char *plugin, const char *symbol,
+               const char *sig)
+{
+    dlp_error err = {0, ""};
+    int fn = dlp_pool_fn(p, tu_ref(plugin, symbol), sig, &err);
+    ck_assert_msg(fn >= 0,
+                  "resolving %s:%s: expected a function id, got %d (%s): "
+                  "%s",
+                  plugin, symbol, fn, dlp_strerror(fn), err.msg);
+    return fn;
+}
+
+int tu_testplug(dlp_pool *p, const char *symbol)
+{
+    return tu_resolve(p, tu_plugin("testplug"), symbol, NULL);
+}
+
+dlp_job *tu_start(dlp_pool *p, int fn, dlp_iter_fn next, void *ud,
+                  const dlp_job_options *opts)
+{
+    dlp_job *j = NULL;
+    dlp_error err = {0, ""};
+    int rc = dlp_job_create(&j, p, fn, next, ud, opts, &err);
+    tu_ok(rc, err);
+    ck_assert_ptr_nonnull(j);
+    return j;
+}
+
+void tu_assert_has(const char *msg, const char *part)
+{
+    ck_assert_msg(msg && strstr(msg, part) != NULL,
+                  "expected the message to contain '%s', got '%s'", part,
+                  msg ? msg : "(null)");
+}
+
+int tu_ints_next(void *ud, uint64_t i, dlp_args *a)
+{
+    tu_ints *s = ud;
+    if (i >= s->n)
+        return 0;
+    if (dlp_args_next_type(a) != DLP_T_VOID)
+        dlp_args_int(a, s->vals ? s->vals[i] : (int64_t)i);
+    return 1;
+}
+
+void tu_run_i64(dlp_pool *p, int fn, uint64_t n, const int64_t *vals,
+                int64_t *out)
+{
+    tu_ints it = {n, vals};
+    dlp_job *j = tu_start(p, fn, tu_ints_next, &it, NULL);
+    dlp_result r;
+    dlp_error err = {0, ""};
+    uint64_t k = 0;
+    int rc;
+    while ((rc = dlp_job_next(j, &r, &err)) == 1) {
+        ck_assert_msg(k < n, "expected %llu results, got more",
+                      (unsigned long long)n);
+        ck_assert_uint_eq(r.index, k);
+        ck_assert_msg(r.fail == DLP_FAIL_NONE,
+                      "task %llu: expected success, got %s failure: %s",
+                      (unsigned long long)r.index,
+                      dlp_fail_kind_name(r.fail), r.error);
+        out[k++] = r.v.i;
+    }
+    ck_assert_msg(rc == 0,
+                  "dlp_job_next: expected 0 at the end of the job, got %d "
+                  "(%s): %s",
+                  rc, dlp_strerror(rc), err.msg);
+    ck_assert_uint_eq(k, n);
+    dlp_job_destroy(j);
+}
+
+/* Each process's state and parent pid follow the parenthesised name in
+ * /proc/PID/stat (the name may itself hold spaces and parentheses). */
+unsigned tu_children(pid_t *pids, unsigned cap)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    unsigned n = 0;
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d))) {
+        char path[300], buf[512];
+        FILE *f;
+        const char *close_paren;
+        long ppid;
+        char state;
+        if (!isdigit((unsigned char)e->d_name[0]))
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        if (!(f = fopen(path, "r")))
+            continue; /* gone meanwhile */
+        buf[0] = 0;
+        if (!fgets(buf, sizeof buf, f))
+            buf[0] = 0;
+        fclose(f);
+        close_paren = strrchr(buf, ')');
+        if (!close_paren ||
+            sscanf(close_paren + 1, " %c %ld", &state, &ppid) != 2)
+            continue;
+        if (ppid == (long)getpid() && state != 'Z' && n < cap)
+            pids[n++] = (pid_t)atol(e->d_name);
+    }
+    closedir(d);
+    return n;
+}
+
+int tu_cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
 }
 
 int tu_run(Suite *s)

@@ -182,6 +182,9 @@ static uint64_t hog(uint64_t n)
     }
     for (uint64_t i = 0; i < n; i += 4096)
         p[i] = 1;
+    /* Keep the compiler from proving the memory unused and dropping the
+     * allocation altogether (clang does at -O2). */
+    __asm__ volatile("" : : "r"(p) : "memory");
     free(p);
     return n;
 }
