@@ -113,6 +113,21 @@ check_status "NUL in a str: exit status" 1
 check_input_error "NUL in a str" 1 "NUL"
 check_eq "NUL in a str: the next line still runs" '"ab"' "$(sed -n 2p "$TL_OUT")"
 
+# Text that is not UTF-8 in an input line fails that line alone.
+printf '"ok"\n"bad \377 byte"\n"fine"\n' >"$T/utf8.in"
+run "$T/utf8.in" run "$TP:echo_str"
+check_status "invalid UTF-8 in a line: exit status" 1
+check_eq "invalid UTF-8 in a line: the line before" '"ok"' "$(sed -n 1p "$TL_OUT")"
+got=$(sed -n 2p "$TL_OUT")
+if [[ $got == '{"error":"line 2: bad JSON at column '*'unable to decode byte 0xff'*'","index":1}' ]]; then
+    tl_pass "invalid UTF-8 in a line: error line names the byte"
+else
+    tl_fail "invalid UTF-8 in a line: error line names the byte" \
+        "expected {\"error\":\"line 2: bad JSON at column N: unable to decode byte 0xff ...\",\"index\":1}" \
+        "got: $got"
+fi
+check_eq "invalid UTF-8 in a line: the next line still runs" '"fine"' "$(sed -n 3p "$TL_OUT")"
+
 # The whole range of u64 is valid input.
 input "$T/u64max.in" 18446744073709551615 9223372036854775808
 run "$T/u64max.in" run "$TP:echo_u64"
