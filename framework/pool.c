@@ -332,8 +332,8 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
     if (!planned && !w->retired && !p->broken)
         snprintf(p->last_loss, sizeof p->last_loss, "%s", reason);
 
-    /* Replace the worker, but not from inside another replacement: a
-     * worker that dies while being given its functions stays down. */
+    /* Replace the worker, but not from inside another replacement: there
+     * the outer call tries again (below), within the restart intensity. */
     if (!p->destroying && !p->respawning && !w->retired && !p->broken) {
         dlp_error err;
         p->respawning = 1;
