@@ -20,6 +20,7 @@
 
 #include "loader.h"
 #include "sig.h"
+#include "val.h"
 
 static struct {
     int failed;
@@ -43,6 +44,8 @@ const dlp_host_api dlp__host_api = {sizeof(dlp_host_api), host_vfail};
 
 static ffi_type *ffi_type_of(dlp_type t)
 {
+    if (DLP_T_IS_ARRAY(t))
+        return &ffi_type_pointer;
     switch (t) {
     case DLP_T_VOID:
         return &ffi_type_void;
@@ -69,6 +72,8 @@ static ffi_type *ffi_type_of(dlp_type t)
         return &ffi_type_double;
     case DLP_T_STR:
     case DLP_T_BYTES:
+    case DLP_T_VAL:
+    case DLP_T_CHAN:
         return &ffi_type_pointer;
     }
     return NULL;
@@ -81,7 +86,7 @@ int dlp__invoke_prep(dlp__fn *fn, const char *name, dlp_error *err)
     fn->ret_type = ffi_type_of(fn->sig.ret);
     for (unsigned i = 0; i < fn->sig.nargs; i++) {
         fn->atypes[k++] = ffi_type_of(fn->sig.args[i]);
-        if (fn->sig.args[i] == DLP_T_BYTES)
+        if (fn->sig.args[i] == DLP_T_BYTES || DLP_T_IS_ARRAY(fn->sig.args[i]))
             fn->atypes[k++] =
                 sizeof(size_t) == 8 ? &ffi_type_uint64 : &ffi_type_uint32;
     }
@@ -117,6 +122,38 @@ static int put_result(dlp__buf *out, uint64_t index, uint8_t kind,
     return dlp__buf_put(out, payload, len);
 }
 
+/* Append a val result in its wire form, then free it (the function gave
+ * it to us).  One that cannot be carried fails alone. */
+static int put_val_result(dlp__buf *out, uint64_t index, dlp_val *v)
+{
+    size_t rec = out->len;
+    int rc;
+    if ((rc = dlp__buf_reserve(out, DLP_RESULT_HDR)))
+        goto done;
+    dlp__put_u64(out, index);
+    dlp__put_u8(out, DLP_R_OK);
+    dlp__put_u32(out, 0);
+    rc = dlp__val_put(out, v);
+    if (rc == 0 && out->len - rec - DLP_RESULT_HDR > DLP_FRAME_MAX - (1u << 20))
+        rc = DLP_ETOOBIG;
+    if (rc == 0) {
+        uint32_t len = (uint32_t)(out->len - rec - DLP_RESULT_HDR);
+        memcpy(out->p + rec + 9, &len, 4);
+    } else if (rc == DLP_ETOOBIG) {
+        char msg[128];
+        out->len = rec;
+        snprintf(msg, sizeof msg,
+                 "the returned val is over 1 GiB or nests deeper than %d",
+                 DLP_VAL_MAX_DEPTH);
+        rc = put_result(out, index, DLP_R_BADRESULT, msg, strlen(msg));
+    } else {
+        out->len = rec;
+    }
+done:
+    dlp_val_free(v);
+    return rc;
+}
+
 int dlp__invoke(const dlp__fn *fn, uint64_t index, dlp__rd *r,
                 dlp__buf *out)
 {
@@ -131,23 +168,31 @@ int dlp__invoke(const dlp__fn *fn, uint64_t index, dlp__rd *r,
         uint64_t pad[2];
     } rv;
     uint64_t w = 0;
+    dlp__argmem mem;
+    int rc;
 
-    if (dlp__args_decode(r, &fn->sig, slots))
-        return DLP_EPROTO;
+    if ((rc = dlp__args_decode(r, &fn->sig, slots, &mem)))
+        return rc;
     for (unsigned k = 0; k < fn->ncargs; k++)
         avalues[k] = &slots[k];
 
     task_fail.failed = 0;
     memset(&rv, 0, sizeof rv);
     ffi_call((ffi_cif *)&fn->cif, fn->addr, &rv, avalues);
+    dlp__argmem_release(&mem);
 
     if (task_fail.failed) {
         /* The return value is ignored, and not freed even for str!: after
-         * dlp_fail a function may return anything, a literal included. */
+         * dlp_fail a function may return anything, a literal included.
+         * A val is always the worker's to free, so it is freed. */
+        if (fn->sig.ret == DLP_T_VAL)
+            dlp_val_free(rv.p);
         return put_result(out, index, DLP_R_FAIL, task_fail.msg,
                           strlen(task_fail.msg));
     }
     switch (fn->sig.ret) {
+    case DLP_T_VAL:
+        return put_val_result(out, index, rv.p);
     case DLP_T_VOID:
         return put_result(out, index, DLP_R_OK, NULL, 0);
     case DLP_T_I8:
@@ -186,7 +231,6 @@ int dlp__invoke(const dlp__fn *fn, uint64_t index, dlp__rd *r,
         memcpy(&w, &rv.d, 8);
         break;
     case DLP_T_STR: {
-        int rc;
         if (!rv.p) {
             static const char msg[] = "the function returned a NULL string";
             return put_result(out, index, DLP_R_BADRESULT, msg,
@@ -197,8 +241,8 @@ int dlp__invoke(const dlp__fn *fn, uint64_t index, dlp__rd *r,
             free(rv.p);
         return rc;
     }
-    case DLP_T_BYTES:
-        return DLP_EPROTO; /* the parser never lets bytes be returned */
+    default:
+        return DLP_EPROTO; /* the parser never lets these be returned */
     }
     return put_result(out, index, DLP_R_OK, &w, 8);
 }

@@ -23,6 +23,7 @@
 
 #include "pool.h"
 #include "sig.h"
+#include "val.h"
 
 /* Batches a worker may hold at once: one running, one queued behind it,
  * so a worker never waits on a round trip, and a slow task delays at most
@@ -80,6 +81,7 @@ struct dlp_job {
     int paused; /* the iterator said DLP_ITER_PAUSE */
     dlp__batch *fill;
     char *held; /* data of the result handed out last */
+    dlp_val *held_val;
     dlp_args args;
     /* (mu) */
     rslot *ring;
@@ -171,6 +173,16 @@ DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
         free(j);
         return dlp__err(err, DLP_EINVAL, "function id %d is not resolved",
                         fn);
+    }
+    if (p->fns[fn]->sig.nargs == 1 && p->fns[fn]->sig.args[0] == DLP_T_CHAN) {
+        pthread_mutex_unlock(&p->mu);
+        free(j->doneq);
+        free(j->ring);
+        free(j);
+        return dlp__err(err, DLP_EINVAL,
+                        "'%s' is a process function (i32(chan)): start it "
+                        "with dlp_process_start, it cannot run as tasks",
+                        p->fns[fn]->ref);
     }
     j->sig = p->fns[fn]->sig;
     j->id = p->next_job++;
@@ -283,7 +295,7 @@ static const char *kind_of(dlp_type t)
     case DLP_T_F64:
         return "a number";
     default:
-        return "an integer";
+        return DLP_T_IS_ARRAY(t) ? "an array of numbers" : "an integer";
     }
 }
 
@@ -291,6 +303,21 @@ static int wrong_kind(dlp_args *a, dlp_type t, const char *got)
 {
     return args_bad(a, "argument %u (%s): expected %s, got %s", a->argi + 1,
                     dlp_type_name(t), kind_of(t), got);
+}
+
+/* A scalar given for a val argument: encode it as that value. */
+static int put_as_val(dlp_args *a, dlp_val *v)
+{
+    int rc;
+    if (!v)
+        return args_bad(a, "out of memory");
+    rc = dlp__val_put(a->b, v);
+    dlp_val_free(v);
+    if (rc)
+        return args_bad(a, "argument %u (val): %s", a->argi + 1,
+                        dlp_strerror(rc));
+    a->argi++;
+    return 0;
 }
 
 /* An integer argument, given as its sign and magnitude: sv when neg, uv
@@ -302,6 +329,8 @@ static int put_integer(dlp_args *a, int neg, int64_t sv, uint64_t uv)
     uint64_t max;
     if (!a || arg_slot(a, &t))
         return DLP_EINVAL;
+    if (t == DLP_T_VAL)
+        return put_as_val(a, neg ? dlp_val_int(sv) : dlp_val_uint(uv));
     if (t == DLP_T_F32 || t == DLP_T_F64)
         return put_float_as(a, t, neg ? (double)sv : (double)uv);
     if (!dlp__type_is_int(t))
@@ -336,6 +365,8 @@ DLP_API int dlp_args_double(dlp_args *a, double v)
     dlp_type t = DLP_T_VOID;
     if (!a || arg_slot(a, &t))
         return DLP_EINVAL;
+    if (t == DLP_T_VAL)
+        return put_as_val(a, dlp_val_float(v));
     if (t == DLP_T_F32 || t == DLP_T_F64)
         return put_float_as(a, t, v);
     if (dlp__type_is_int(t))
@@ -350,6 +381,8 @@ DLP_API int dlp_args_bool(dlp_args *a, bool v)
     uint8_t b = v ? 1 : 0;
     if (!a || arg_slot(a, &t))
         return DLP_EINVAL;
+    if (t == DLP_T_VAL)
+        return put_as_val(a, dlp_val_bool(v));
     if (t != DLP_T_BOOL)
         return wrong_kind(a, t, v ? "true" : "false");
     return put_scalar(a, &b, 1);
@@ -381,6 +414,8 @@ DLP_API int dlp_args_str(dlp_args *a, const char *s, size_t len)
         return DLP_EINVAL;
     if (!s && len)
         return args_bad(a, "argument %u: NULL string", a->argi + 1);
+    if (t == DLP_T_VAL)
+        return put_as_val(a, dlp_val_str(s, len));
     if (t != DLP_T_STR && t != DLP_T_BYTES)
         return wrong_kind(a, t, "a string");
     return put_text(a, t, s ? s : "", len);
@@ -393,12 +428,300 @@ DLP_API int dlp_args_bytes(dlp_args *a, const void *p, size_t len)
         return DLP_EINVAL;
     if (!p && len)
         return args_bad(a, "argument %u: NULL bytes", a->argi + 1);
+    if (t == DLP_T_VAL)
+        return put_as_val(a, dlp_val_bytes(p, len));
     if (t != DLP_T_STR && t != DLP_T_BYTES)
         return wrong_kind(a, t, "bytes");
     return put_text(a, t, p ? p : "", len);
 }
 
+/* One number, whatever its C type: integers by sign and magnitude. */
+typedef struct num {
+    int is_float, neg;
+    int64_t sv;
+    uint64_t uv;
+    double dv;
+} num;
+
+static num num_at(dlp_type t, const void *data, size_t i)
+{
+    num n = {0, 0, 0, 0, 0};
+    const unsigned char *p = (const unsigned char *)data +
+                             i * dlp__type_size(t);
+    switch (t) {
+#define GET_(T, ctype)                                                         \
+    case T: {                                                                  \
+        ctype x;                                                               \
+        memcpy(&x, p, sizeof x);                                               \
+        n.sv = (int64_t)x;                                                     \
+        break;                                                                 \
+    }
+        GET_(DLP_T_I8, int8_t)
+        GET_(DLP_T_I16, int16_t)
+        GET_(DLP_T_I32, int32_t)
+        GET_(DLP_T_I64, int64_t)
+#undef GET_
+#define GET_(T, ctype)                                                         \
+    case T: {                                                                  \
+        ctype x;                                                               \
+        memcpy(&x, p, sizeof x);                                               \
+        n.uv = (uint64_t)x;                                                    \
+        return n;                                                              \
+    }
+        GET_(DLP_T_U8, uint8_t)
+        GET_(DLP_T_U16, uint16_t)
+        GET_(DLP_T_U32, uint32_t)
+        GET_(DLP_T_U64, uint64_t)
+#undef GET_
+    case DLP_T_F32: {
+        float f;
+        memcpy(&f, p, 4);
+        n.is_float = 1, n.dv = f;
+        return n;
+    }
+    default: {
+        double d;
+        memcpy(&d, p, 8);
+        n.is_float = 1, n.dv = d;
+        return n;
+    }
+    }
+    /* A signed element: by sign and magnitude. */
+    if (n.sv >= 0)
+        n.uv = (uint64_t)n.sv, n.sv = 0;
+    else
+        n.neg = 1;
+    return n;
+}
+
+/* Store number n as element i of an array of type te at out.  Returns 0
+ * or marks the task bad with a message naming the element. */
+static int num_store(dlp_args *a, dlp_type te, unsigned char *out, size_t i,
+                     num n)
+{
+    size_t esz = dlp__type_size(te);
+    if (te == DLP_T_F32 || te == DLP_T_F64) {
+        double d = n.is_float ? n.dv : n.neg ? (double)n.sv : (double)n.uv;
+        if (te == DLP_T_F32) {
+            float f = (float)d;
+            if (isfinite(d) && !isfinite(f))
+                return args_bad(a, "argument %u (f32[]): element %zu: %g is "
+                                   "out of range",
+                                a->argi + 1, i, d);
+            memcpy(out + i * 4, &f, 4);
+        } else {
+            memcpy(out + i * 8, &d, 8);
+        }
+        return 0;
+    }
+    if (n.is_float)
+        return args_bad(a, "argument %u (%s): element %zu: expected an "
+                           "integer, got %.17g",
+                        a->argi + 1, dlp_type_name(DLP_T_ARRAY_OF(te)), i,
+                        n.dv);
+    int64_t min;
+    uint64_t max;
+    dlp__type_range(te, &min, &max);
+    if (n.neg ? n.sv < min : n.uv > max) {
+        char val[32];
+        if (n.neg)
+            snprintf(val, sizeof val, "%lld", (long long)n.sv);
+        else
+            snprintf(val, sizeof val, "%llu", (unsigned long long)n.uv);
+        return args_bad(a, "argument %u (%s): element %zu: %s is out of "
+                           "range [%lld, %llu]",
+                        a->argi + 1, dlp_type_name(DLP_T_ARRAY_OF(te)), i, val,
+                        (long long)min, (unsigned long long)max);
+    }
+    uint64_t bits = n.neg ? (uint64_t)n.sv : n.uv;
+    /* Little- or big-endian alike: narrow through the typed value. */
+    switch (esz) {
+    case 1: {
+        uint8_t v = (uint8_t)bits;
+        memcpy(out + i, &v, 1);
+        break;
+    }
+    case 2: {
+        uint16_t v = (uint16_t)bits;
+        memcpy(out + i * 2, &v, 2);
+        break;
+    }
+    case 4: {
+        uint32_t v = (uint32_t)bits;
+        memcpy(out + i * 4, &v, 4);
+        break;
+    }
+    default:
+        memcpy(out + i * 8, &bits, 8);
+    }
+    return 0;
+}
+
+/* Append an array argument of type t from elements already converted. */
+static int put_array_arg(dlp_args *a, dlp_type t, const void *data, size_t n)
+{
+    int rc = dlp__put_array(a->b, 0, data, n, dlp__type_size(DLP_T_ELEM(t)));
+    if (rc == DLP_ETOOBIG)
+        return args_bad(a, "argument %u (%s): %zu elements is over the "
+                           "1 GiB limit",
+                        a->argi + 1, dlp_type_name(t), n);
+    if (rc)
+        return args_bad(a, "out of memory");
+    a->argi++;
+    return 0;
+}
+
+DLP_API int dlp_args_array(dlp_args *a, dlp_type elem, const void *data,
+                           size_t n)
+{
+    dlp_type t = DLP_T_VOID;
+    unsigned char *conv;
+    int rc = 0;
+    if (!a || arg_slot(a, &t))
+        return DLP_EINVAL;
+    if (!dlp__type_is_num(elem))
+        return args_bad(a, "argument %u: dlp_args_array of %s: not a "
+                           "numeric type",
+                        a->argi + 1, dlp_type_name(elem));
+    if (!data && n)
+        return args_bad(a, "argument %u: NULL array", a->argi + 1);
+    if (t == DLP_T_VAL) {
+        dlp_val *l = dlp_val_list();
+        for (size_t i = 0; l && i < n; i++) {
+            num x = num_at(elem, data, i);
+            dlp_val *item = x.is_float ? dlp_val_float(x.dv)
+                            : x.neg    ? dlp_val_int(x.sv)
+                                       : dlp_val_uint(x.uv);
+            if (!item || dlp_val_push(l, item)) {
+                dlp_val_free(l);
+                l = NULL;
+            }
+        }
+        return put_as_val(a, l);
+    }
+    if (!DLP_T_IS_ARRAY(t))
+        return wrong_kind(a, t, "an array");
+    if (DLP_T_ELEM(t) == elem)
+        return put_array_arg(a, t, data ? data : "", n);
+    if (n > (DLP_FRAME_MAX - 64) / 8)
+        return put_array_arg(a, t, NULL, n); /* reports the size */
+    conv = malloc(n * dlp__type_size(DLP_T_ELEM(t)) + 1);
+    if (!conv)
+        return args_bad(a, "out of memory");
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = num_store(a, DLP_T_ELEM(t), conv, i, num_at(elem, data, i));
+    if (rc == 0)
+        rc = put_array_arg(a, t, conv, n);
+    free(conv);
+    return rc;
+}
+
+/* An array argument from a list of numbers. */
+static int put_list_as_array(dlp_args *a, dlp_type t, const dlp_val *l)
+{
+    dlp_type te = DLP_T_ELEM(t);
+    size_t n = l->v.c.len;
+    unsigned char *conv;
+    int rc = 0;
+    if (n > (DLP_FRAME_MAX - 64) / 8)
+        return put_array_arg(a, t, NULL, n);
+    conv = malloc(n * dlp__type_size(te) + 1);
+    if (!conv)
+        return args_bad(a, "out of memory");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const dlp_val *it = l->v.c.items[i];
+        num x = {0, 0, 0, 0, 0};
+        if (it->kind == DLP_V_INT) {
+            if (it->v.i < 0)
+                x.neg = 1, x.sv = it->v.i;
+            else
+                x.uv = (uint64_t)it->v.i;
+        } else if (it->kind == DLP_V_UINT) {
+            x.uv = it->v.u;
+        } else if (it->kind == DLP_V_FLOAT) {
+            x.is_float = 1, x.dv = it->v.f;
+        } else {
+            rc = args_bad(a, "argument %u (%s): element %zu: expected a "
+                             "number, got %s",
+                          a->argi + 1, dlp_type_name(t), i,
+                          dlp_val_kind_name(it->kind));
+            break;
+        }
+        rc = num_store(a, te, conv, i, x);
+    }
+    if (rc == 0)
+        rc = put_array_arg(a, t, conv, n);
+    free(conv);
+    return rc;
+}
+
+DLP_API int dlp_args_val(dlp_args *a, const dlp_val *v)
+{
+    dlp_type t = DLP_T_VOID;
+    int rc;
+    if (!a || arg_slot(a, &t))
+        return DLP_EINVAL;
+    if (!v)
+        return args_bad(a, "argument %u: NULL value", a->argi + 1);
+    if (t == DLP_T_VAL) {
+        if ((rc = dlp__val_put(a->b, v)))
+            return args_bad(a, "argument %u (val): %s", a->argi + 1,
+                            rc == DLP_ETOOBIG
+                                ? "over 1 GiB or nested too deep"
+                                : dlp_strerror(rc));
+        a->argi++;
+        return 0;
+    }
+    if (DLP_T_IS_ARRAY(t) && v->kind == DLP_V_LIST)
+        return put_list_as_array(a, t, v);
+    switch (v->kind) {
+    case DLP_V_BOOL:
+        return dlp_args_bool(a, v->v.b);
+    case DLP_V_INT:
+        return dlp_args_int(a, v->v.i);
+    case DLP_V_UINT:
+        return dlp_args_uint(a, v->v.u);
+    case DLP_V_FLOAT:
+        return dlp_args_double(a, v->v.f);
+    case DLP_V_STR:
+        return dlp_args_str(a, v->v.s.ptr, v->v.s.len);
+    case DLP_V_BYTES:
+        return dlp_args_bytes(a, v->v.s.ptr, v->v.s.len);
+    case DLP_V_NULL:
+        return wrong_kind(a, t, "null");
+    case DLP_V_LIST:
+        return wrong_kind(a, t, "a list");
+    case DLP_V_MAP:
+        return wrong_kind(a, t, "a map");
+    }
+    return wrong_kind(a, t, "?");
+}
+
+DLP_API int dlp_args_tuple(dlp_args *a, const dlp_val *list)
+{
+    int rc = 0;
+    if (!a)
+        return DLP_EINVAL;
+    if (!list || list->kind != DLP_V_LIST)
+        return args_bad(a, "the arguments must be a list, got %s",
+                        list ? dlp_val_kind_name(list->kind) : "NULL");
+    for (size_t i = 0; i < list->v.c.len && rc == 0; i++)
+        rc = dlp_args_val(a, list->v.c.items[i]);
+    return rc;
+}
+
 /* ---- results, from the event loop (mu held) ------------------------ */
+
+/* Free what a slot holds: a val tree for a successful val result, bytes
+ * otherwise. */
+static void slot_clear(dlp_job *j, rslot *s)
+{
+    if (j->sig.ret == DLP_T_VAL && !s->fail && s->state == SLOT_DONE)
+        dlp_val_free((dlp_val *)(void *)s->data);
+    else
+        free(s->data);
+    s->data = NULL;
+}
 
 static void slot_done(dlp_job *j, rslot *s)
 {
@@ -431,6 +754,17 @@ void dlp__job_result(dlp_job *j, uint64_t index, int kind,
         slot_fail(s, DLP_FAIL_PLUGIN, (const char *)payload, len);
     } else if (kind == DLP_R_BADRESULT) {
         slot_fail(s, DLP_FAIL_RESULT, (const char *)payload, len);
+    } else if (j->sig.ret == DLP_T_VAL) {
+        dlp__rd r;
+        dlp_val *v = NULL;
+        dlp__rd_init(&r, payload, len);
+        if (dlp__val_get(&r, &v) || r.p != r.end) {
+            static const char m[] = "malformed val result from the worker";
+            dlp_val_free(v);
+            slot_fail(s, DLP_FAIL_RESULT, m, sizeof m - 1);
+        } else {
+            s->data = (char *)v; /* a tree while the slot is not failed */
+        }
     } else if (j->sig.ret == DLP_T_STR) {
         s->data = malloc((size_t)len + 1);
         if (!s->data) {
@@ -700,7 +1034,13 @@ static void fill_result(dlp_job *j, rslot *s, dlp_result *res)
     res->fail = (dlp_fail_kind)s->fail;
     res->attempts = s->fail == DLP_FAIL_INPUT ? 0 : s->attempts + 1u;
     free(j->held);
-    j->held = s->data;
+    dlp_val_free(j->held_val);
+    j->held = NULL;
+    j->held_val = NULL;
+    if (j->sig.ret == DLP_T_VAL && !s->fail)
+        j->held_val = (dlp_val *)(void *)s->data;
+    else
+        j->held = s->data;
     if (s->fail) {
         res->error = s->data ? s->data : "out of memory keeping the error";
         if (s->fail == DLP_FAIL_SIGNAL)
@@ -712,6 +1052,9 @@ static void fill_result(dlp_job *j, rslot *s, dlp_result *res)
         case DLP_T_STR:
             res->v.s.ptr = s->data;
             res->v.s.len = s->len;
+            break;
+        case DLP_T_VAL:
+            res->v.val = j->held_val;
             break;
         case DLP_T_F32:
         case DLP_T_F64:
@@ -940,9 +1283,10 @@ DLP_API void dlp_job_destroy(dlp_job *j)
     }
     dlp__batch_free(j->fill);
     for (size_t i = 0; i <= j->mask; i++)
-        free(j->ring[i].data);
+        slot_clear(j, &j->ring[i]);
     free(j->ring);
     free(j->doneq);
     free(j->held);
+    dlp_val_free(j->held_val);
     free(j);
 }

@@ -23,15 +23,36 @@ static const struct {
     {"i32", DLP_T_I32},   {"i64", DLP_T_I64},   {"u8", DLP_T_U8},
     {"u16", DLP_T_U16},   {"u32", DLP_T_U32},   {"u64", DLP_T_U64},
     {"f32", DLP_T_F32},   {"f64", DLP_T_F64},   {"bool", DLP_T_BOOL},
-    {"str", DLP_T_STR},   {"bytes", DLP_T_BYTES},
+    {"str", DLP_T_STR},   {"bytes", DLP_T_BYTES}, {"val", DLP_T_VAL},
+    {"chan", DLP_T_CHAN},
+};
+
+/* The names of the array types, indexed by element type. */
+static const char *const array_names[] = {
+    [DLP_T_I8] = "i8[]",   [DLP_T_I16] = "i16[]", [DLP_T_I32] = "i32[]",
+    [DLP_T_I64] = "i64[]", [DLP_T_U8] = "u8[]",   [DLP_T_U16] = "u16[]",
+    [DLP_T_U32] = "u32[]", [DLP_T_U64] = "u64[]", [DLP_T_F32] = "f32[]",
+    [DLP_T_F64] = "f64[]",
 };
 
 DLP_API const char *dlp_type_name(dlp_type t)
 {
+    if (DLP_T_IS_ARRAY(t)) {
+        unsigned e = (unsigned)DLP_T_ELEM(t);
+        return e < sizeof array_names / sizeof array_names[0] &&
+                       array_names[e]
+                   ? array_names[e]
+                   : "?";
+    }
     for (size_t i = 0; i < sizeof type_names / sizeof type_names[0]; i++)
         if (type_names[i].type == t)
             return type_names[i].name;
     return "?";
+}
+
+int dlp__type_is_num(dlp_type t)
+{
+    return t >= DLP_T_I8 && t <= DLP_T_F64;
 }
 
 size_t dlp__type_size(dlp_type t)
@@ -136,7 +157,31 @@ static int parse_type(const char *text, const char **pp, dlp_type *out,
     for (size_t i = 0; i < sizeof type_names / sizeof type_names[0]; i++) {
         if (strlen(type_names[i].name) == (size_t)(p - start) &&
             memcmp(type_names[i].name, start, (size_t)(p - start)) == 0) {
+            const char *q = p;
             *out = type_names[i].type;
+            while (is_space(*q))
+                q++;
+            if (*q == '[') {
+                const char *open = q;
+                q++;
+                while (is_space(*q))
+                    q++;
+                if (*q != ']')
+                    return dlp__err(err, DLP_ESIG,
+                                    "signature '%s': '[' at column %zu must "
+                                    "be followed by ']' (an array type, "
+                                    "such as i64[])",
+                                    text, (size_t)(open - text) + 1);
+                if (!dlp__type_is_num(*out))
+                    return dlp__err(err, DLP_ESIG,
+                                    "signature '%s': '[]' at column %zu: "
+                                    "only numeric types have arrays, not "
+                                    "%s",
+                                    text, (size_t)(open - text) + 1,
+                                    type_names[i].name);
+                *out = DLP_T_ARRAY_OF(*out);
+                p = q + 1;
+            }
             *pp = p;
             return 0;
         }
@@ -144,7 +189,7 @@ static int parse_type(const char *text, const char **pp, dlp_type *out,
     return dlp__err(err, DLP_ESIG,
                     "signature '%s': unknown type '%.*s' at column %zu "
                     "(known: i8 i16 i32 i64 u8 u16 u32 u64 f32 f64 bool "
-                    "str bytes void)",
+                    "str bytes val void, and T[] for a numeric T)",
                     text, (int)(p - start), start, (size_t)(start - text) + 1);
 }
 
@@ -184,6 +229,11 @@ DLP_API int dlp_sig_parse(const char *text, dlp_sig *out, dlp_error *err)
                         "signature '%s': bytes cannot be a return type "
                         "(column %zu); return str, or str! for owned text",
                         text, COL(skip_space(text)));
+    if (DLP_T_IS_ARRAY(sig.ret) || sig.ret == DLP_T_CHAN)
+        return dlp__err(err, DLP_ESIG,
+                        "signature '%s': %s cannot be a return type "
+                        "(column %zu); return a val for structured results",
+                        text, dlp_type_name(sig.ret), COL(skip_space(text)));
     p = skip_space(p);
     if (*p != '(')
         return dlp__err(err, DLP_ESIG,
@@ -212,6 +262,12 @@ DLP_API int dlp_sig_parse(const char *text, dlp_sig *out, dlp_error *err)
                 p = q;
                 break;
             }
+            if (t == DLP_T_CHAN && (sig.nargs > 0 || *skip_space(p) != ')' ||
+                                    sig.ret != DLP_T_I32))
+                return dlp__err(err, DLP_ESIG,
+                                "signature '%s': chan at column %zu: a "
+                                "process function is exactly i32(chan)",
+                                text, COL(at));
             if (sig.nargs == DLP_MAX_ARGS)
                 return dlp__err(err, DLP_ESIG,
                                 "signature '%s': more than %d arguments "

@@ -13,6 +13,8 @@ DLP_PRIV size_t dlp__type_size(dlp_type t);
 
 /* True for the integer types (i8..u64). */
 DLP_PRIV int dlp__type_is_int(dlp_type t);
+/* True for the numeric types (i8..u64, f32, f64): those with arrays. */
+DLP_PRIV int dlp__type_is_num(dlp_type t);
 DLP_PRIV int dlp__type_is_signed(dlp_type t);
 
 /* The range of an integer type. */

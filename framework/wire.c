@@ -4,9 +4,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sig.h"
+#include "val.h"
 #include "wire.h"
 
 void dlp__hdr_pack(unsigned char *out, const dlp__hdr *h)
@@ -158,6 +160,23 @@ int dlp__arg_decode(dlp__rd *r, dlp_type t, dlp__slot *slot,
         }
         return 0;
     }
+    if (DLP_T_IS_ARRAY(t) && dlp__type_is_num(DLP_T_ELEM(t))) {
+        uint32_t n;
+        uint8_t pad;
+        const unsigned char *skip;
+        size_t esz = dlp__type_size(DLP_T_ELEM(t));
+        if (dlp__get_u32(r, &n) || dlp__get_u8(r, &pad) || pad > 7 ||
+            dlp__get_bytes(r, pad, &skip) ||
+            (size_t)(r->end - r->p) / esz < n ||
+            dlp__get_bytes(r, (size_t)n * esz, &p)) {
+            r->bad = 1;
+            return DLP_EPROTO;
+        }
+        slot->ptr = p;
+        if (len_slot)
+            len_slot->size = n;
+        return 0;
+    }
     if (t == DLP_T_STR || t == DLP_T_BYTES) {
         const char *s;
         uint32_t n;
@@ -194,24 +213,85 @@ int dlp__result_next(dlp__rd *r, dlp__result_rec *out)
     return 0;
 }
 
-int dlp__args_decode(dlp__rd *r, const dlp_sig *sig, dlp__slot *slots)
+int dlp__put_array(dlp__buf *b, size_t frame_off, const void *data,
+                   size_t n, size_t esz)
+{
+    int rc;
+    size_t pad;
+    if (n > UINT32_MAX || n > (DLP_FRAME_MAX - 64) / esz)
+        return DLP_ETOOBIG;
+    /* The data starts 8-aligned from the frame's start, which the worker
+     * reads to an aligned address: then it is passed to C in place. */
+    pad = (8 - ((b->len - frame_off + 5) & 7)) & 7;
+    if ((rc = dlp__buf_reserve(b, 5 + pad + n * esz)))
+        return rc;
+    dlp__put_u32(b, (uint32_t)n);
+    dlp__put_u8(b, (uint8_t)pad);
+    memset(b->p + b->len, 0, pad);
+    b->len += pad;
+    return dlp__buf_put(b, data, n * esz);
+}
+
+void dlp__argmem_release(dlp__argmem *m)
+{
+    for (unsigned i = 0; i < m->n; i++) {
+        if (m->val[i])
+            dlp_val_free(m->p[i]);
+        else
+            free(m->p[i]);
+    }
+    m->n = 0;
+}
+
+int dlp__args_decode(dlp__rd *r, const dlp_sig *sig, dlp__slot *slots,
+                     dlp__argmem *mem)
 {
     unsigned k = 0;
+    mem->n = 0;
     for (unsigned i = 0; i < sig->nargs; i++) {
         dlp_type t = sig->args[i];
-        if (t == DLP_T_BYTES) {
+        if (t == DLP_T_VAL) {
+            dlp_val *v;
+            int rc = dlp__val_get(r, &v);
+            if (rc) {
+                dlp__argmem_release(mem);
+                return rc;
+            }
+            mem->p[mem->n] = v;
+            mem->val[mem->n++] = 1;
+            slots[k++].ptr = v;
+        } else if (t == DLP_T_BYTES || DLP_T_IS_ARRAY(t)) {
             if (dlp__arg_decode(r, t, &slots[k], &slots[k + 1]))
-                return DLP_EPROTO;
+                goto bad;
+            if (DLP_T_IS_ARRAY(t)) {
+                size_t esz = dlp__type_size(DLP_T_ELEM(t));
+                if ((uintptr_t)slots[k].ptr % esz) {
+                    /* Not where the sender meant it to be: copy it to an
+                     * aligned place rather than hand C a bad pointer. */
+                    void *copy = malloc(slots[k + 1].size * esz + 1);
+                    if (!copy) {
+                        dlp__argmem_release(mem);
+                        return -ENOMEM;
+                    }
+                    memcpy(copy, slots[k].ptr, slots[k + 1].size * esz);
+                    mem->p[mem->n] = copy;
+                    mem->val[mem->n++] = 0;
+                    slots[k].ptr = copy;
+                }
+            }
             k += 2;
         } else {
             if (dlp__arg_decode(r, t, &slots[k], NULL))
-                return DLP_EPROTO;
+                goto bad;
             k++;
         }
     }
     if (r->p != r->end) {
         r->bad = 1; /* trailing bytes: the frame is corrupt */
-        return DLP_EPROTO;
+        goto bad;
     }
     return 0;
+bad:
+    dlp__argmem_release(mem);
+    return DLP_EPROTO;
 }

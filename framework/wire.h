@@ -21,8 +21,11 @@
  * Arguments are encoded by the signature's types, in order: fixed-width
  * scalars (1, 2, 4 or 8 bytes; bool is one byte 0/1), str as u32 len, the
  * bytes and a NUL (so a worker can pass a pointer into the frame), bytes as
- * u32 len and the bytes.  A scalar result is 8 bytes (i64, u64, f64 or
- * bool widened); a str result is its bytes; an error is its message.
+ * u32 len and the bytes, T[] as u32 n, u8 pad, pad zeros and n elements
+ * (8-aligned in the frame), val in its own tagged form (framework/val.c).
+ * A scalar result is 8 bytes (i64, u64, f64 or bool widened); a str
+ * result is its bytes; a val result its tagged form; an error is its
+ * message.
  */
 #ifndef DLPOOL_FRAMEWORK_WIRE_H
 #define DLPOOL_FRAMEWORK_WIRE_H
@@ -126,9 +129,27 @@ typedef struct dlp__result_rec {
  * kind. */
 DLP_PRIV int dlp__result_next(dlp__rd *r, dlp__result_rec *out);
 
+/* Append an array argument: u32 n, u8 pad, pad zero bytes, n elements of
+ * esz bytes; pad makes the elements start 8-aligned counted from the
+ * frame's header at offset frame_off of b.  DLP_ETOOBIG, -ENOMEM. */
+DLP_PRIV int dlp__put_array(dlp__buf *b, size_t frame_off, const void *data,
+                            size_t n, size_t esz);
+
+/* What decoding a task's arguments allocated: val trees, and arrays that
+ * arrived misaligned and were copied.  Released after the call. */
+typedef struct dlp__argmem {
+    unsigned n;
+    unsigned char val[DLP_MAX_ARGS];
+    void *p[DLP_MAX_ARGS];
+} dlp__argmem;
+
+DLP_PRIV void dlp__argmem_release(dlp__argmem *m);
+
 /* Decode a whole argument list of signature sig (as a worker does before
- * a call), into slots; DLP_EPROTO unless it is exactly one valid list. */
+ * a call), into slots; DLP_EPROTO unless it is exactly one valid list,
+ * -ENOMEM.  On success the caller releases mem after the call; on failure
+ * it is released already. */
 DLP_PRIV int dlp__args_decode(dlp__rd *r, const dlp_sig *sig,
-                              dlp__slot *slots);
+                              dlp__slot *slots, dlp__argmem *mem);
 
 #endif

@@ -24,6 +24,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#if defined(__GNUC__) && defined(DLP_BUILDING_LIBRARY)
+#define DLP_API __attribute__((visibility("default")))
+#else
+#define DLP_API
+#endif
+
+#include <dlpool/val.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -32,12 +40,6 @@ extern "C" {
 #define DLPOOL_VERSION_MINOR 1
 #define DLPOOL_VERSION_PATCH 0
 #define DLPOOL_VERSION_STRING "0.1.0"
-
-#if defined(__GNUC__) && defined(DLP_BUILDING_LIBRARY)
-#define DLP_API __attribute__((visibility("default")))
-#else
-#define DLP_API
-#endif
 
 /* ---- errors ---------------------------------------------------------- */
 
@@ -90,10 +92,20 @@ typedef enum dlp_type {
     DLP_T_F64,
     DLP_T_BOOL,
     DLP_T_STR,
-    DLP_T_BYTES
+    DLP_T_BYTES,
+    DLP_T_VAL, /* a structured value: const dlp_val * (dlpool/val.h) */
+    DLP_T_CHAN /* a channel end: only in "i32(chan)", a process function */
 } dlp_type;
 
-/* The name of a type in the signature language ("i64"); "?" if unknown. */
+/* An array of a numeric type, "i64[]": the element type or'ed with this
+ * flag.  An argument only, passed to C as (const T *data, size_t n). */
+#define DLP_T_ARRAY 0x100
+#define DLP_T_ARRAY_OF(t) ((dlp_type)((t) | DLP_T_ARRAY))
+#define DLP_T_IS_ARRAY(t) (((t) & DLP_T_ARRAY) != 0)
+#define DLP_T_ELEM(t) ((dlp_type)((t) & ~DLP_T_ARRAY))
+
+/* The name of a type in the signature language ("i64", "f64[]"); "?" if
+ * unknown. */
 DLP_API const char *dlp_type_name(dlp_type t);
 
 /* The most arguments a signature may have. */
@@ -210,6 +222,17 @@ DLP_API int dlp_args_bool(dlp_args *a, bool v);
 /* A string of len bytes (copied); for str or bytes arguments. */
 DLP_API int dlp_args_str(dlp_args *a, const char *s, size_t len);
 DLP_API int dlp_args_bytes(dlp_args *a, const void *p, size_t len);
+/* An array argument (T[]) from n elements of C type elem (a numeric
+ * dlp_type) at data, copied; elements are converted to the signature's
+ * element type and each checked for range.  For a val argument, a list. */
+DLP_API int dlp_args_array(dlp_args *a, dlp_type elem, const void *data,
+                           size_t n);
+/* One argument from a value (copied): any value for a val argument; for
+ * the others the value's kind converts as the dlp_args_* call of that
+ * kind would (a list of numbers for an array). */
+DLP_API int dlp_args_val(dlp_args *a, const dlp_val *v);
+/* Every argument of the task from a list, item by item (dlp_args_val). */
+DLP_API int dlp_args_tuple(dlp_args *a, const dlp_val *list);
 /* Mark the task as bad input with a message (printf format).  The first
  * message of a task is kept.  Always returns DLP_EINVAL. */
 DLP_API int dlp_args_fail(dlp_args *a, const char *fmt, ...)
@@ -302,6 +325,7 @@ typedef struct dlp_result {
             const char *ptr; /* NUL-terminated as well */
             size_t len;
         } s; /* str */
+        const dlp_val *val; /* val: a tree, never NULL (null is a node) */
     } v;
     const char *error; /* on failure: a one-line message */
     int signo;         /* DLP_FAIL_SIGNAL: the signal */

@@ -113,7 +113,7 @@ START_TEST(test_type_names)
         ck_assert_str_eq(dlp_type_name(all_types[i]), names[i]);
     /* An out-of-range value gets a placeholder, never NULL, so it can be
      * printed in a message as it is. */
-    ck_assert_str_eq(dlp_type_name((dlp_type)(DLP_T_BYTES + 1)), "?");
+    ck_assert_str_eq(dlp_type_name((dlp_type)(DLP_T_CHAN + 1)), "?");
     ck_assert_str_eq(dlp_type_name((dlp_type)99), "?");
     ck_assert_str_eq(dlp_type_name((dlp_type)-1), "?");
 }
@@ -567,7 +567,7 @@ START_TEST(test_missing_open)
     parse_fails("i64", 4, "end of signature");
     parse_fails("i64 i64)", 5, "expected '('");
     parse_fails("i64)", 4, "expected '('");
-    parse_fails("i64[i64]", 4, "expected '('");
+    parse_fails("i64[i64]", 4, "must be followed by ']'");
     parse_fails("str!", 5, "expected '('");
 }
 END_TEST

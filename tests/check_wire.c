@@ -928,6 +928,7 @@ START_TEST(test_empty_without_buffer)
     uint32_t n, v32;
     uint8_t v8;
     dlp__slot slots[2];
+    dlp__argmem mem;
     dlp_sig sig;
     dlp_error err;
     dlp__rd r;
@@ -955,7 +956,7 @@ START_TEST(test_empty_without_buffer)
     ck_assert_msg(rc == 0, "parsing void(): %d (%s) %s", rc, dlp_strerror(rc),
                   err.msg);
     dlp__rd_init(&r, NULL, 0);
-    rc = dlp__args_decode(&r, &sig, slots);
+    rc = dlp__args_decode(&r, &sig, slots, &mem);
     ck_assert_msg(rc == 0, "decoding no arguments from no bytes: expected "
                            "success, got %d (%s)",
                   rc, dlp_strerror(rc));

@@ -10,7 +10,7 @@ tl_init exports
 T=$TL_TMP
 LIB=$top_builddir/.libs/libdlpool.so
 PLUGIN=$DLPOOL_EXAMPLES/examples.so
-HEADER=$top_srcdir/include/dlpool.h
+HEADERS="$top_srcdir/include/dlpool.h $top_srcdir/include/dlpool/val.h"
 
 if ! command -v nm >/dev/null 2>&1; then
     tl_skip "nm (binutils) is not installed"
@@ -39,7 +39,7 @@ ba
 s/(.*//
 s/.*[^A-Za-z0-9_]//
 p
-}' "$HEADER" | sort -u >"$T/header.syms"
+}' $HEADERS | sort -u >"$T/header.syms"
 
 n=$(wc -l <"$T/header.syms")
 if [ "$n" -ge 10 ] && ! grep -qv '^dlp_[a-z]' "$T/header.syms"; then

@@ -269,6 +269,7 @@ static void fuzz_args(const dlp_sig *sig, const unsigned char *args, size_t n)
 {
     const unsigned char *end = args + n, *q = args;
     dlp__slot slots[2 * DLP_MAX_ARGS];
+    dlp__argmem mem;
     dlp__rd r;
     int rc, valid = 1;
     unsigned k = 0;
@@ -286,8 +287,10 @@ static void fuzz_args(const dlp_sig *sig, const unsigned char *args, size_t n)
 
     memset(slots, 0xA5, sizeof slots);
     dlp__rd_init(&r, args, n);
-    rc = dlp__args_decode(&r, sig, slots);
+    rc = dlp__args_decode(&r, sig, slots, &mem);
     check_bounds(&r, args, end);
+    if (rc == 0)
+        dlp__argmem_release(&mem);
     if (rc) {
         CHECK(!valid);
         check_failed(&r, rc, args, end);

@@ -1,0 +1,3 @@
+/* framework/future.c */
+#include "config.h"
+#include "common.h"

@@ -1,0 +1,3 @@
+/* framework/process.c */
+#include "config.h"
+#include "common.h"
