@@ -1,3 +1,561 @@
-/* framework/future.c */
+/*
+ * future.c - futures (apply_async, map_async, broadcast), waiting on
+ * them, completion callbacks, and the pool's join, terminate and
+ * shutdown.
+ *
+ * A future is an internal job (job.c) whose tasks were encoded when it
+ * was made.  Any thread that drives the pool feeds every internal job with
+ * tasks left to send (dlp__pool_pump), so a future makes progress while
+ * any thread waits on the pool; results stay in the job's ring until the
+ * future is destroyed.  When the last task of a future has its result,
+ * the future's callback is queued on the pool, and the next waiting
+ * thread runs it with the lock released.
+ */
 #include "config.h"
-#include "common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+#include "val.h"
+
+struct dlp_future {
+    dlp_pool *pool;
+    struct dlp_job *job;
+    dlp_future_cb cb;
+    void *cb_ud;
+    struct dlp_future *cb_next;
+    int complete;
+    int cb_queued; /* in the pool's callback queue */
+};
+
+DLP_API void dlp_call_options_init(dlp_call_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+}
+
+/* mu held.  Queue the callback; the waiters see it after the step. */
+void dlp__future_complete(struct dlp_future *f)
+{
+    dlp_pool *p = f->pool;
+    f->complete = 1;
+    if (f->cb && !f->cb_queued) {
+        f->cb_queued = 1;
+        f->cb_next = NULL;
+        if (p->cbq_tail)
+            p->cbq_tail->cb_next = f;
+        else
+            p->cbq_head = f;
+        p->cbq_tail = f;
+    }
+}
+
+/* Run the queued callbacks, one at a time, without the lock.  mu held on
+ * entry and return.  The callback may destroy its future: nothing here
+ * touches f after the call. */
+static void run_callbacks(dlp_pool *p)
+{
+    while (p->cbq_head) {
+        dlp_future *f = p->cbq_head;
+        dlp_future_cb cb = f->cb;
+        void *ud = f->cb_ud;
+        p->cbq_head = f->cb_next;
+        if (!p->cbq_head)
+            p->cbq_tail = NULL;
+        f->cb = NULL; /* once */
+        f->cb_queued = 0;
+        pthread_mutex_unlock(&p->mu);
+        cb(f, ud);
+        pthread_mutex_lock(&p->mu);
+    }
+}
+
+static void unqueue_callback(dlp_future *f)
+{
+    dlp_pool *p = f->pool;
+    dlp_future **pp = &p->cbq_head, *prev = NULL;
+    while (*pp && *pp != f) {
+        prev = *pp;
+        pp = &(*pp)->cb_next;
+    }
+    if (!*pp)
+        return;
+    *pp = f->cb_next;
+    if (p->cbq_tail == f)
+        p->cbq_tail = prev;
+    f->cb_queued = 0;
+}
+
+/* With no worker left (the pool is broken, or terminated), nothing will
+ * ever complete the futures: fail what they still wait for.  mu held. */
+static void abort_if_dead(dlp_pool *p)
+{
+    if (dlp__pool_alive(p) > 0)
+        return;
+    for (struct dlp_job *j = p->internal_jobs; j; j = dlp__job_next_internal(j))
+        dlp__job_abort(j, p->terminated ? DLP_FAIL_CANCELLED : DLP_FAIL_WORKER,
+                       p->terminated ? "the pool was terminated"
+                       : p->last_loss[0]
+                           ? p->last_loss
+                           : "every worker of the pool is gone");
+}
+
+static uint64_t deadline_of(double timeout)
+{
+    if (timeout < 0)
+        return 0;
+    uint64_t d = dlp__now_ns() + (uint64_t)(timeout * 1e9);
+    return d < 2 ? 2 : d; /* 0 and 1 mean "none" and "now" to the loop */
+}
+
+/*
+ * Drive the pool until done(arg) is true: 0, -ETIMEDOUT, -EINTR.  Runs
+ * callbacks as they come.  mu held.
+ */
+static int wait_for(dlp_pool *p, int (*done)(void *), void *arg,
+                    uint64_t deadline)
+{
+    for (;;) {
+        run_callbacks(p);
+        if (done(arg))
+            return 0;
+        if (__atomic_exchange_n(&p->interrupted, 0, __ATOMIC_ACQ_REL))
+            return -EINTR;
+        if (deadline && dlp__now_ns() >= deadline)
+            return -ETIMEDOUT;
+        abort_if_dead(p);
+        if (done(arg))
+            continue; /* run the callbacks the abort queued */
+        dlp__pool_drive_until(p, -1, deadline);
+    }
+}
+
+static int future_done(void *arg)
+{
+    dlp_future *f = arg;
+    return f->complete && !f->cb_queued;
+}
+
+static int make(dlp_future **out, dlp_pool *p, int fn,
+                const dlp_val *const *args, size_t n, int pinned,
+                const dlp_call_options *opts, dlp_error *err)
+{
+    dlp_future *f;
+    dlp__pre pre;
+    dlp_sig sig;
+    int rc;
+    if (!out || !p || (n && !args))
+        return dlp__err(err, DLP_EINVAL, "NULL argument");
+    *out = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!args[i])
+            return dlp__err(err, DLP_EINVAL,
+                            "argument list %zu is NULL (an empty list is "
+                            "dlp_val_list())",
+                            i);
+    pthread_mutex_lock(&p->mu);
+    if (p->closed) {
+        pthread_mutex_unlock(&p->mu);
+        return dlp__err(err, DLP_ECLOSED, "the pool is closed");
+    }
+    if (fn < 0 || (size_t)fn >= p->nfns || p->fns[fn]->state != DLP_FN_OK) {
+        pthread_mutex_unlock(&p->mu);
+        return dlp__err(err, DLP_EINVAL, "function id %d is not resolved",
+                        fn);
+    }
+    sig = p->fns[fn]->sig;
+    if (pinned) {
+        n = dlp__pool_alive(p);
+        if (n == 0) {
+            pthread_mutex_unlock(&p->mu);
+            return dlp__err(err, DLP_EWORKER,
+                            "the pool has no live worker to broadcast to");
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    if ((rc = dlp__pre_encode(&pre, &sig, args, n, pinned)))
+        return dlp__err(err, rc, "out of memory encoding %zu calls", n);
+    if (!(f = calloc(1, sizeof *f))) {
+        dlp__pre_free(&pre);
+        return dlp__err(err, -ENOMEM, "out of memory");
+    }
+    f->pool = p;
+    if (opts) {
+        f->cb = opts->callback;
+        f->cb_ud = opts->callback_ud;
+    }
+    rc = dlp__job_internal(&f->job, p, fn, &pre, opts ? opts->timeout : 0,
+                           opts ? opts->retries : 0, pinned, f, err);
+    if (rc) {
+        free(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+DLP_API int dlp_apply_async(dlp_future **out, dlp_pool *p, int fn,
+                            const dlp_val *args,
+                            const dlp_call_options *opts, dlp_error *err)
+{
+    if (!args)
+        return dlp__err(err, DLP_EINVAL, "dlp_apply_async: NULL args (an "
+                                         "empty list is dlp_val_list())");
+    return make(out, p, fn, &args, 1, 0, opts, err);
+}
+
+DLP_API int dlp_map_async(dlp_future **out, dlp_pool *p, int fn,
+                          const dlp_val *const *args, size_t n,
+                          const dlp_call_options *opts, dlp_error *err)
+{
+    return make(out, p, fn, args, n, 0, opts, err);
+}
+
+DLP_API int dlp_broadcast(dlp_future **out, dlp_pool *p, int fn,
+                          const dlp_val *args, const dlp_call_options *opts,
+                          dlp_error *err)
+{
+    if (!args)
+        return dlp__err(err, DLP_EINVAL, "dlp_broadcast: NULL args");
+    return make(out, p, fn, &args, 1, 1, opts, err);
+}
+
+DLP_API int dlp_future_wait(dlp_future *f, double timeout)
+{
+    dlp_pool *p;
+    int rc;
+    if (!f)
+        return DLP_EINVAL;
+    p = f->pool;
+    pthread_mutex_lock(&p->mu);
+    rc = wait_for(p, future_done, f, deadline_of(timeout));
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+DLP_API bool dlp_future_ready(dlp_future *f)
+{
+    dlp_pool *p;
+    bool done;
+    if (!f)
+        return false;
+    p = f->pool;
+    pthread_mutex_lock(&p->mu);
+    if (!f->complete)
+        dlp__pool_drive(p, -1, 1); /* read what has arrived */
+    done = f->complete != 0;
+    pthread_mutex_unlock(&p->mu);
+    return done;
+}
+
+/* The first failed task of a complete future, or -1.  mu held. */
+static long first_failure(dlp_future *f, dlp_result *res)
+{
+    uint64_t n = dlp__job_total(f->job);
+    for (uint64_t i = 0; i < n; i++)
+        if (dlp__job_view(f->job, i, res) == 0 && res->fail)
+            return (long)i;
+    return -1;
+}
+
+DLP_API bool dlp_future_successful(dlp_future *f)
+{
+    dlp_result res;
+    bool ok;
+    if (!dlp_future_ready(f))
+        return false;
+    pthread_mutex_lock(&f->pool->mu);
+    ok = first_failure(f, &res) < 0;
+    pthread_mutex_unlock(&f->pool->mu);
+    return ok;
+}
+
+DLP_API size_t dlp_future_count(const dlp_future *f)
+{
+    return f ? (size_t)dlp__job_total(f->job) : 0;
+}
+
+DLP_API int dlp_future_result(dlp_future *f, size_t i, dlp_result *res)
+{
+    int rc;
+    if (!f || !res)
+        return DLP_EINVAL;
+    pthread_mutex_lock(&f->pool->mu);
+    rc = dlp__job_view(f->job, i, res);
+    pthread_mutex_unlock(&f->pool->mu);
+    return rc;
+}
+
+/* The error of a failed task, for err. */
+static int task_error(dlp_error *err, size_t i, const dlp_result *res)
+{
+    return dlp__err(err, DLP_ETASK, "task %zu failed (%s): %s", i,
+                    dlp_fail_kind_name(res->fail), res->error);
+}
+
+DLP_API int dlp_future_get(dlp_future *f, double timeout, dlp_result *res,
+                           dlp_error *err)
+{
+    dlp_pool *p;
+    long bad;
+    int rc;
+    if (!f || !res)
+        return dlp__err(err, DLP_EINVAL, "dlp_future_get: NULL argument");
+    p = f->pool;
+    pthread_mutex_lock(&p->mu);
+    rc = wait_for(p, future_done, f, deadline_of(timeout));
+    if (rc) {
+        pthread_mutex_unlock(&p->mu);
+        return dlp__err(err, rc, rc == -ETIMEDOUT ? "timed out" : "interrupted");
+    }
+    if ((bad = first_failure(f, res)) >= 0) {
+        pthread_mutex_unlock(&p->mu);
+        return task_error(err, (size_t)bad, res);
+    }
+    if (dlp__job_total(f->job) == 0) {
+        pthread_mutex_unlock(&p->mu);
+        return dlp__err(err, DLP_EINVAL, "the future has no task");
+    }
+    dlp__job_view(f->job, 0, res);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+DLP_API int dlp_future_cancel(dlp_future *f)
+{
+    int rc;
+    if (!f)
+        return DLP_EINVAL;
+    pthread_mutex_lock(&f->pool->mu);
+    rc = f->complete && !dlp__job_cancelled(f->job) ? -EBUSY
+                                                    : dlp__job_cancel(f->job);
+    pthread_mutex_unlock(&f->pool->mu);
+    return rc;
+}
+
+DLP_API void dlp_future_destroy(dlp_future *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->pool->mu);
+    unqueue_callback(f);
+    pthread_mutex_unlock(&f->pool->mu);
+    dlp_job_destroy(f->job);
+    free(f);
+}
+
+struct waitset {
+    dlp_future *const *fs;
+    size_t n;
+    unsigned how;
+    long hit;
+};
+
+static int waitset_done(void *arg)
+{
+    struct waitset *w = arg;
+    size_t ndone = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        if (future_done(w->fs[i])) {
+            if (w->how == DLP_WAIT_ANY) {
+                w->hit = (long)i;
+                return 1;
+            }
+            ndone++;
+        }
+    }
+    if (ndone == w->n) {
+        w->hit = 0;
+        return 1;
+    }
+    return 0;
+}
+
+DLP_API int dlp_wait(dlp_future *const *fs, size_t n, unsigned how,
+                     double timeout)
+{
+    struct waitset w = {fs, n, how, -1};
+    dlp_pool *p;
+    int rc;
+    if (!fs || n == 0 || how > DLP_WAIT_ALL)
+        return DLP_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!fs[i] || fs[i]->pool != fs[0]->pool)
+            return DLP_EINVAL;
+    p = fs[0]->pool;
+    pthread_mutex_lock(&p->mu);
+    rc = wait_for(p, waitset_done, &w, deadline_of(timeout));
+    pthread_mutex_unlock(&p->mu);
+    return rc ? rc : (int)w.hit;
+}
+
+DLP_API dlp_val *dlp_result_value(const dlp_result *res)
+{
+    if (!res || res->fail)
+        return NULL;
+    switch (res->type) {
+    case DLP_T_VOID:
+        return dlp_val_null();
+    case DLP_T_I8:
+    case DLP_T_I16:
+    case DLP_T_I32:
+    case DLP_T_I64:
+        return dlp_val_int(res->v.i);
+    case DLP_T_U8:
+    case DLP_T_U16:
+    case DLP_T_U32:
+    case DLP_T_U64:
+        return dlp_val_uint(res->v.u);
+    case DLP_T_F32:
+    case DLP_T_F64:
+        return dlp_val_float(res->v.f);
+    case DLP_T_BOOL:
+        return dlp_val_bool(res->v.b);
+    case DLP_T_STR:
+        return dlp_val_str(res->v.s.ptr, res->v.s.len);
+    case DLP_T_VAL:
+        return dlp_val_copy(res->v.val);
+    default:
+        return NULL;
+    }
+}
+
+/* Take every result of a complete future as values into out[]. */
+static int take_values(dlp_future *f, dlp_val **out, dlp_error *err)
+{
+    size_t n = dlp_future_count(f);
+    dlp_result res;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = NULL;
+        if (dlp_future_result(f, i, &res) == 0 && res.fail) {
+            for (size_t k = 0; k < i; k++) {
+                dlp_val_free(out[k]);
+                out[k] = NULL;
+            }
+            for (size_t k = i; k < n; k++)
+                out[k] = NULL;
+            return task_error(err, i, &res);
+        }
+        if (!(out[i] = dlp_result_value(&res))) {
+            for (size_t k = 0; k < i; k++) {
+                dlp_val_free(out[k]);
+                out[k] = NULL;
+            }
+            return dlp__err(err, -ENOMEM, "out of memory");
+        }
+    }
+    return 0;
+}
+
+static int call_and_wait(dlp_pool *p, int fn, const dlp_val *const *args,
+                         size_t n, dlp_val **out, dlp_error *err)
+{
+    dlp_future *f;
+    int rc;
+    if (!out)
+        return dlp__err(err, DLP_EINVAL, "NULL output");
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    if ((rc = make(&f, p, fn, args, n, 0, NULL, err)))
+        return rc;
+    rc = dlp_future_wait(f, -1);
+    if (rc)
+        rc = dlp__err(err, rc, "interrupted");
+    else
+        rc = take_values(f, out, err);
+    dlp_future_destroy(f);
+    return rc;
+}
+
+DLP_API int dlp_apply(dlp_pool *p, int fn, const dlp_val *args,
+                      dlp_val **out, dlp_error *err)
+{
+    if (!args)
+        return dlp__err(err, DLP_EINVAL, "dlp_apply: NULL args");
+    return call_and_wait(p, fn, &args, 1, out, err);
+}
+
+DLP_API int dlp_map(dlp_pool *p, int fn, const dlp_val *const *args,
+                    size_t n, dlp_val **out, dlp_error *err)
+{
+    return call_and_wait(p, fn, args, n, out, err);
+}
+
+/* ---- join, terminate, shutdown ------------------------------------- */
+
+static int all_futures_done(void *arg)
+{
+    dlp_pool *p = arg;
+    if (p->cbq_head)
+        return 0;
+    for (struct dlp_job *j = p->internal_jobs; j; j = dlp__job_next_internal(j))
+        if (dlp__job_done(j) < dlp__job_total(j))
+            return 0;
+    return 1;
+}
+
+DLP_API int dlp_pool_join(dlp_pool *p, double timeout, dlp_error *err)
+{
+    int rc;
+    if (!p)
+        return dlp__err(err, DLP_EINVAL, "dlp_pool_join: NULL pool");
+    pthread_mutex_lock(&p->mu);
+    if (!p->closed) {
+        pthread_mutex_unlock(&p->mu);
+        return dlp__err(err, DLP_EINVAL,
+                        "dlp_pool_join: close the pool first "
+                        "(dlp_pool_close)");
+    }
+    if (p->open_jobs) {
+        unsigned n = p->open_jobs;
+        pthread_mutex_unlock(&p->mu);
+        return dlp__err(err, -EBUSY,
+                        "dlp_pool_join: %u job%s still open; destroy them "
+                        "first",
+                        n, n == 1 ? " is" : "s are");
+    }
+    rc = wait_for(p, all_futures_done, p, deadline_of(timeout));
+    if (rc) {
+        pthread_mutex_unlock(&p->mu);
+        return dlp__err(err, rc, rc == -ETIMEDOUT ? "timed out" : "interrupted");
+    }
+    if (!p->joined) {
+        dlp__pool_stop_workers(p, 0);
+        p->joined = 1;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+DLP_API void dlp_pool_terminate(dlp_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->closed = 1;
+    p->terminated = 1;
+    snprintf(p->last_loss, sizeof p->last_loss, "the pool was terminated");
+    for (struct dlp_job *j = p->internal_jobs; j; j = dlp__job_next_internal(j))
+        dlp__job_abort(j, DLP_FAIL_CANCELLED, "the pool was terminated");
+    dlp__pool_stop_workers(p, 1);
+    p->joined = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+DLP_API int dlp_pool_shutdown(dlp_pool *p, bool cancel_futures,
+                              dlp_error *err)
+{
+    if (!p)
+        return dlp__err(err, DLP_EINVAL, "dlp_pool_shutdown: NULL pool");
+    pthread_mutex_lock(&p->mu);
+    p->closed = 1;
+    if (cancel_futures)
+        for (struct dlp_job *j = p->internal_jobs; j;
+             j = dlp__job_next_internal(j))
+            dlp__job_cancel(j); /* -EBUSY for started ones: they run on */
+    pthread_mutex_unlock(&p->mu);
+    return dlp_pool_join(p, -1, err);
+}

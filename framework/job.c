@@ -54,10 +54,11 @@ typedef struct rslot {
     uint8_t state, fail;
     uint16_t attempts; /* starts so far, beyond the first (retries used) */
     int status;   /* wait status for a lost worker */
+    int32_t pid;  /* the worker that ran it, 0 if none did */
 } rslot;
 
 struct dlp_args {
-    struct dlp_job *job;
+    const dlp_sig *sig;
     dlp__buf *b;
     unsigned argi;
     int bad;
@@ -93,6 +94,17 @@ struct dlp_job {
     dlp__batch *redo, *redo_tail;
     uint32_t target, max_batch;
     double ns_per_task;
+    /* Internal jobs (futures: apply, map, broadcast): tasks encoded when
+     * the job is made, fed by whichever thread drives the pool, results
+     * kept in the ring until the job is destroyed.  (mu) */
+    int internal, pinned, cancelled;
+    uint32_t chunksize; /* fixed batch size, 0: automatic */
+    dlp__pre pre;
+    uint64_t ndone;
+    struct dlp_future *future;
+    struct dlp_job *feed_next; /* in the pool's queue of jobs to feed */
+    int in_feedq;
+    struct dlp_job *all_prev, *all_next; /* the pool's internal jobs */
 };
 
 static size_t pow2_at_least(size_t n)
@@ -152,6 +164,7 @@ DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
     }
     j->mask = w - 1;
     j->limit = opts && opts->window ? opts->window : w;
+    j->chunksize = opts ? opts->chunksize : 0;
     j->pool = p;
     j->fn = fn;
     j->next = next;
@@ -186,9 +199,16 @@ DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
     }
     j->sig = p->fns[fn]->sig;
     j->id = p->next_job++;
+    p->open_jobs++;
     {
         size_t mb = w / (WORKER_DEPTH * p->nworkers + 2);
         j->max_batch = (uint32_t)(mb < 1 ? 1 : mb > BATCH_MAX ? BATCH_MAX : mb);
+    }
+    if (j->chunksize) {
+        /* The caller's choice, within what the window can hold. */
+        j->target = j->max_batch = j->chunksize < j->limit
+                                       ? j->chunksize
+                                       : (uint32_t)j->limit;
     }
     pthread_mutex_unlock(&p->mu);
     *out = j;
@@ -225,9 +245,9 @@ DLP_API int dlp_args_fail(dlp_args *a, const char *fmt, ...)
 
 DLP_API dlp_type dlp_args_next_type(const dlp_args *a)
 {
-    if (!a || a->argi >= a->job->sig.nargs)
+    if (!a || a->argi >= a->sig->nargs)
         return DLP_T_VOID;
-    return a->job->sig.args[a->argi];
+    return a->sig->args[a->argi];
 }
 
 /* The type of the next argument, or an error if there is none. */
@@ -235,10 +255,10 @@ static int arg_slot(dlp_args *a, dlp_type *t)
 {
     if (a->bad)
         return DLP_EINVAL;
-    if (a->argi >= a->job->sig.nargs)
+    if (a->argi >= a->sig->nargs)
         return args_bad(a, "too many arguments: the function takes %u",
-                        a->job->sig.nargs);
-    *t = a->job->sig.args[a->argi];
+                        a->sig->nargs);
+    *t = a->sig->args[a->argi];
     return 0;
 }
 
@@ -726,6 +746,11 @@ static void slot_clear(dlp_job *j, rslot *s)
 static void slot_done(dlp_job *j, rslot *s)
 {
     s->state = SLOT_DONE;
+    if (j->internal) {
+        if (++j->ndone == j->pre.n && j->future)
+            dlp__future_complete(j->future);
+        return;
+    }
     if (j->flags & DLP_JOB_UNORDERED) {
         j->doneq[(j->dq_head + j->dq_len) & j->mask] = s->index;
         j->dq_len++;
@@ -745,11 +770,12 @@ static void slot_fail(rslot *s, dlp_fail_kind kind, const char *msg,
 }
 
 void dlp__job_result(dlp_job *j, uint64_t index, int kind,
-                     const unsigned char *payload, uint32_t len)
+                     const unsigned char *payload, uint32_t len, pid_t pid)
 {
     rslot *s = &j->ring[index & j->mask];
     if (s->state != SLOT_PENDING || s->index != index)
         return; /* cannot happen: the loop matched it to a sent task */
+    s->pid = (int32_t)pid;
     if (kind == DLP_R_FAIL) {
         slot_fail(s, DLP_FAIL_PLUGIN, (const char *)payload, len);
     } else if (kind == DLP_R_BADRESULT) {
@@ -801,11 +827,12 @@ int dlp__job_retry(dlp_job *j, uint64_t index)
 }
 
 void dlp__job_lost(dlp_job *j, uint64_t index, dlp_fail_kind kind,
-                   int status, const char *reason)
+                   int status, const char *reason, pid_t pid)
 {
     rslot *s = &j->ring[index & j->mask];
     if (s->state != SLOT_PENDING || s->index != index)
         return;
+    s->pid = (int32_t)pid;
     if (s->attempts) {
         char msg[320];
         snprintf(msg, sizeof msg, "%s (after %u attempts)", reason,
@@ -818,9 +845,34 @@ void dlp__job_lost(dlp_job *j, uint64_t index, dlp_fail_kind kind,
     slot_done(j, s);
 }
 
+static void feedq_add(dlp_job *j);
+static void feedq_remove(dlp_job *j);
+
 int dlp__job_requeue(dlp_job *j, dlp__batch *b, int have_skip,
                      uint64_t skip)
 {
+    if (j->pinned) {
+        /* A broadcast's task belongs to the worker it was sent to: with
+         * that worker gone it cannot run anywhere else. */
+        dlp__rd r;
+        uint64_t index;
+        uint32_t arglen;
+        const unsigned char *args;
+        int hit = 0;
+        dlp__rd_init(&r, b->frame.p + b->scan, b->frame.len - b->scan);
+        while (dlp__task_next(&r, &index, &args, &arglen) == 0) {
+            if (have_skip && index == skip) {
+                hit = 1;
+                continue;
+            }
+            dlp__job_lost(j, index, DLP_FAIL_WORKER, 0,
+                          "the worker left before running it", 0);
+        }
+        dlp__batch_free(b);
+        return hit;
+    }
+    if (j->internal)
+        feedq_add(j);
     /* Compact the unanswered records to the front of the frame (moving
      * forward only, so in place), leaving out the skipped one, and make
      * the frame a fresh batch.  The frame is our own, not a peer's. */
@@ -865,7 +917,7 @@ int dlp__job_requeue(dlp_job *j, dlp__batch *b, int have_skip,
 void dlp__job_timing(dlp_job *j, uint32_t n, uint64_t busy_ns)
 {
     double per, t;
-    if (n == 0)
+    if (n == 0 || j->chunksize)
         return;
     per = (double)busy_ns / n;
     j->ns_per_task = j->ns_per_task == 0 ? per
@@ -918,7 +970,7 @@ static int pull(dlp_job *j, size_t room)
         rec = b->frame.len;
         if (dlp__put_u64(&b->frame, j->next_in) || dlp__put_u32(&b->frame, 0))
             return -ENOMEM;
-        a->job = j;
+        a->sig = &j->sig;
         a->b = &b->frame;
         a->argi = 0;
         a->bad = 0;
@@ -1011,9 +1063,13 @@ static int feed(dlp_job *j)
                j->ring[(j->next_in + room) & j->mask].state == SLOT_EMPTY)
             room++;
         uint64_t first = j->next_in;
-        pthread_mutex_unlock(&p->mu);
+        /* An internal job's iterator copies bytes it owns: it needs no
+         * unlocking, and any driving thread may feed it. */
+        if (!j->internal)
+            pthread_mutex_unlock(&p->mu);
         int rc = pull(j, room);
-        pthread_mutex_lock(&p->mu);
+        if (!j->internal)
+            pthread_mutex_lock(&p->mu);
         for (uint64_t i = first; i < j->next_in; i++) {
             rslot *s = &j->ring[i & j->mask];
             if (s->state == SLOT_BAD)
@@ -1026,13 +1082,54 @@ static int feed(dlp_job *j)
 
 /* ---- handing results out ------------------------------------------- */
 
-static void fill_result(dlp_job *j, rslot *s, dlp_result *res)
+/* Describe slot s in res; pointers in res point into the slot. */
+static void slot_view(const dlp_job *j, const rslot *s, dlp_result *res)
 {
     memset(res, 0, sizeof *res);
     res->index = s->index;
     res->type = j->sig.ret;
     res->fail = (dlp_fail_kind)s->fail;
-    res->attempts = s->fail == DLP_FAIL_INPUT ? 0 : s->attempts + 1u;
+    res->attempts = s->fail == DLP_FAIL_INPUT || s->fail == DLP_FAIL_CANCELLED
+                        ? 0
+                        : s->attempts + 1u;
+    res->pid = s->pid;
+    if (s->fail) {
+        res->error = s->data ? s->data : "out of memory keeping the error";
+        if (s->fail == DLP_FAIL_SIGNAL)
+            res->signo = WTERMSIG(s->status);
+        else if (s->fail == DLP_FAIL_EXIT)
+            res->exit_status = WEXITSTATUS(s->status);
+        return;
+    }
+    switch (j->sig.ret) {
+    case DLP_T_STR:
+        res->v.s.ptr = s->data;
+        res->v.s.len = s->len;
+        break;
+    case DLP_T_VAL:
+        res->v.val = (const dlp_val *)(const void *)s->data;
+        break;
+    case DLP_T_F32:
+    case DLP_T_F64:
+        memcpy(&res->v.f, &s->w, 8);
+        break;
+    case DLP_T_BOOL:
+        res->v.b = s->w != 0;
+        break;
+    case DLP_T_VOID:
+        break;
+    default:
+        if (dlp__type_is_signed(j->sig.ret))
+            res->v.i = (int64_t)s->w;
+        else
+            res->v.u = s->w;
+    }
+}
+
+/* Hand slot s out in res: the job keeps its data until the next one. */
+static void fill_result(dlp_job *j, rslot *s, dlp_result *res)
+{
+    slot_view(j, s, res);
     free(j->held);
     dlp_val_free(j->held_val);
     j->held = NULL;
@@ -1041,42 +1138,12 @@ static void fill_result(dlp_job *j, rslot *s, dlp_result *res)
         j->held_val = (dlp_val *)(void *)s->data;
     else
         j->held = s->data;
-    if (s->fail) {
-        res->error = s->data ? s->data : "out of memory keeping the error";
-        if (s->fail == DLP_FAIL_SIGNAL)
-            res->signo = WTERMSIG(s->status);
-        else if (s->fail == DLP_FAIL_EXIT)
-            res->exit_status = WEXITSTATUS(s->status);
-    } else {
-        switch (j->sig.ret) {
-        case DLP_T_STR:
-            res->v.s.ptr = s->data;
-            res->v.s.len = s->len;
-            break;
-        case DLP_T_VAL:
-            res->v.val = j->held_val;
-            break;
-        case DLP_T_F32:
-        case DLP_T_F64:
-            memcpy(&res->v.f, &s->w, 8);
-            break;
-        case DLP_T_BOOL:
-            res->v.b = s->w != 0;
-            break;
-        case DLP_T_VOID:
-            break;
-        default:
-            if (dlp__type_is_signed(j->sig.ret))
-                res->v.i = (int64_t)s->w;
-            else
-                res->v.u = s->w;
-        }
-    }
     s->data = NULL;
     s->len = 0;
     s->fail = 0;
     s->status = 0;
     s->attempts = 0;
+    s->pid = 0;
     s->state = SLOT_EMPTY;
     j->delivered++;
 }
@@ -1098,12 +1165,17 @@ static rslot *ready(dlp_job *j)
     return s;
 }
 
-DLP_API int dlp_job_next(dlp_job *j, dlp_result *res, dlp_error *err)
+/* dlp_job_next with a deadline (0: none). */
+static int next_until(dlp_job *j, dlp_result *res, uint64_t deadline,
+                      dlp_error *err)
 {
     dlp_pool *p;
     int rc;
     if (!j || !res)
         return dlp__err(err, DLP_EINVAL, "dlp_job_next: NULL argument");
+    if (j->internal)
+        return dlp__err(err, DLP_EINVAL,
+                        "dlp_job_next: the job belongs to a future");
     p = j->pool;
     pthread_mutex_lock(&p->mu);
     for (;;) {
@@ -1159,10 +1231,31 @@ DLP_API int dlp_job_next(dlp_job *j, dlp_result *res, dlp_error *err)
                             "%s)",
                             p->last_loss[0] ? p->last_loss : "unknown");
         }
-        if (dlp__pool_drive(p, j->paused ? j->wait_fd : -1, 0) ||
+        if (deadline && dlp__now_ns() >= deadline) {
+            pthread_mutex_unlock(&p->mu);
+            return dlp__err(err, -ETIMEDOUT, "no result within the timeout");
+        }
+        if (dlp__pool_drive_until(p, j->paused ? j->wait_fd : -1, deadline) ||
             (j->paused && j->wait_fd < 0))
             j->paused = 0;
     }
+}
+
+DLP_API int dlp_job_next(dlp_job *j, dlp_result *res, dlp_error *err)
+{
+    return next_until(j, res, 0, err);
+}
+
+DLP_API int dlp_job_next_timeout(dlp_job *j, dlp_result *res, double timeout,
+                                 dlp_error *err)
+{
+    uint64_t deadline = 0;
+    if (timeout >= 0) {
+        deadline = dlp__now_ns() + (uint64_t)(timeout * 1e9);
+        if (deadline < 2)
+            deadline = 2; /* 0 and 1 mean "none" and "now" to the loop */
+    }
+    return next_until(j, res, deadline, err);
 }
 
 DLP_API int dlp_job_poll(dlp_job *j, dlp_result *res, dlp_error *err)
@@ -1219,6 +1312,8 @@ DLP_API const char *dlp_fail_kind_name(dlp_fail_kind kind)
         return "worker";
     case DLP_FAIL_TIMEOUT:
         return "timeout";
+    case DLP_FAIL_CANCELLED:
+        return "cancelled";
     }
     return "unknown";
 }
@@ -1260,6 +1355,17 @@ DLP_API void dlp_job_destroy(dlp_job *j)
         return;
     p = j->pool;
     pthread_mutex_lock(&p->mu);
+    if (j->internal) {
+        feedq_remove(j);
+        if (j->all_prev)
+            j->all_prev->all_next = j->all_next;
+        else
+            p->internal_jobs = j->all_next;
+        if (j->all_next)
+            j->all_next->all_prev = j->all_prev;
+    } else {
+        p->open_jobs--;
+    }
     for (unsigned i = 0; i < p->nworkers; i++) {
         dlp__worker *w = &p->w[i];
         detach(w, j);
@@ -1288,5 +1394,303 @@ DLP_API void dlp_job_destroy(dlp_job *j)
     free(j->doneq);
     free(j->held);
     dlp_val_free(j->held_val);
+    dlp__pre_free(&j->pre);
     free(j);
+}
+
+/* ---- internal jobs: the tasks of futures ----------------------------- */
+
+void dlp__pre_free(dlp__pre *pre)
+{
+    if (pre->bad)
+        for (size_t i = 0; i < pre->n; i++)
+            free(pre->bad[i]);
+    free(pre->bad);
+    free(pre->task);
+    dlp__buf_free(&pre->bytes);
+    memset(pre, 0, sizeof *pre);
+}
+
+int dlp__pre_encode(dlp__pre *pre, const dlp_sig *sig,
+                    const dlp_val *const *tuples, size_t n, int same)
+{
+    dlp_args a;
+    memset(pre, 0, sizeof *pre);
+    pre->n = n;
+    pre->task = calloc(n ? n : 1, sizeof *pre->task);
+    if (!pre->task)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        size_t start = pre->bytes.len;
+        if (same && i > 0) {
+            pre->task[i] = pre->task[0];
+            if (pre->bad && pre->bad[0] &&
+                !(pre->bad[i] = strdup(pre->bad[0]))) {
+                dlp__pre_free(pre);
+                return -ENOMEM;
+            }
+            continue;
+        }
+        memset(&a, 0, sizeof a);
+        a.sig = sig;
+        a.b = &pre->bytes;
+        dlp_args_tuple(&a, tuples[i]);
+        if (!a.bad && a.argi != sig->nargs)
+            args_bad(&a, "expected %u argument%s, got %u", sig->nargs,
+                     sig->nargs == 1 ? "" : "s", a.argi);
+        if (a.bad) {
+            pre->bytes.len = start;
+            if (!pre->bad && !(pre->bad = calloc(n, sizeof *pre->bad))) {
+                dlp__pre_free(pre);
+                return -ENOMEM;
+            }
+            if (!(pre->bad[i] = strdup(a.msg))) {
+                dlp__pre_free(pre);
+                return -ENOMEM;
+            }
+        }
+        pre->task[i].off = start;
+        pre->task[i].len = pre->bytes.len - start;
+    }
+    return 0;
+}
+
+/* The iterator of an internal job: copy task index's encoded arguments. */
+static int pre_next(void *ud, uint64_t index, dlp_args *a)
+{
+    dlp_job *j = ud;
+    const struct dlp__pre_task *t;
+    if (index >= j->pre.n || j->cancelled)
+        return 0;
+    if (j->pre.bad && j->pre.bad[index])
+        return dlp_args_fail(a, "%s", j->pre.bad[index]), 1;
+    t = &j->pre.task[index];
+    if (dlp__buf_put(a->b, j->pre.bytes.p + t->off, t->len))
+        return args_bad(a, "out of memory"), 1;
+    a->argi = j->sig.nargs;
+    return 1;
+}
+
+static void feedq_add(dlp_job *j)
+{
+    dlp_pool *p = j->pool;
+    if (j->in_feedq || j->cancelled)
+        return;
+    j->in_feedq = 1;
+    j->feed_next = p->feedq;
+    p->feedq = j;
+}
+
+/* The job has nothing more to send. */
+static int fed(const dlp_job *j)
+{
+    return !j->redo && !j->fill && (j->iter_done || j->iter_rc);
+}
+
+void dlp__pool_pump(dlp_pool *p)
+{
+    dlp_job **pp = &p->feedq;
+    while (*pp) {
+        dlp_job *j = *pp;
+        if (!dlp__pool_pick(p, WORKER_DEPTH))
+            return; /* every worker is full: nothing to do now */
+        if (!j->cancelled && feed(j) < 0)
+            dlp__job_abort(j, DLP_FAIL_RESULT, "out of memory sending it");
+        if (j->cancelled || fed(j)) {
+            *pp = j->feed_next;
+            j->in_feedq = 0;
+        } else {
+            pp = &j->feed_next;
+        }
+    }
+}
+
+static void feedq_remove(dlp_job *j)
+{
+    dlp_job **pp = &j->pool->feedq;
+    if (!j->in_feedq)
+        return;
+    while (*pp && *pp != j)
+        pp = &(*pp)->feed_next;
+    if (*pp)
+        *pp = j->feed_next;
+    j->in_feedq = 0;
+}
+
+int dlp__job_internal(dlp_job **out, dlp_pool *p, int fn, dlp__pre *pre,
+                      double timeout, unsigned retries, int pinned,
+                      struct dlp_future *f, dlp_error *err)
+{
+    dlp_job_options o;
+    dlp_job *j;
+    int rc;
+    *out = NULL;
+    if (pre->n > (1u << 24)) {
+        dlp__pre_free(pre);
+        return dlp__err(err, DLP_ETOOBIG,
+                        "%zu tasks in one call: at most %u (use a job for "
+                        "more)",
+                        pre->n, 1u << 24);
+    }
+    dlp_job_options_init(&o);
+    o.window = pre->n ? (unsigned)pre->n : 1;
+    o.timeout = timeout;
+    o.retries = retries;
+    if ((rc = dlp_job_create(&j, p, fn, pre_next, NULL, &o, err))) {
+        dlp__pre_free(pre);
+        return rc;
+    }
+    j->ud = j;
+    j->pre = *pre;
+    memset(pre, 0, sizeof *pre);
+    j->future = f;
+    pthread_mutex_lock(&p->mu);
+    p->open_jobs--; /* dlp_job_create counted it as the caller's */
+    j->internal = 1;
+    j->all_next = p->internal_jobs;
+    if (p->internal_jobs)
+        p->internal_jobs->all_prev = j;
+    p->internal_jobs = j;
+    if (j->pre.n == 0) {
+        j->iter_done = 1;
+        if (f)
+            dlp__future_complete(f);
+    } else if (pinned) {
+        unsigned *slots = malloc(p->nworkers * sizeof *slots);
+        unsigned nlive = slots ? dlp__pool_live_slots(p, slots) : 0;
+        j->pinned = 1;
+        /* One task per live worker, each in its own batch sent to it,
+         * whatever it holds already. */
+        for (uint64_t i = 0; i < j->pre.n; i++) {
+            rslot *s = &j->ring[i & j->mask];
+            if (i >= nlive || pull(j, 1) || !j->fill || j->next_in != i + 1) {
+                /* The worker left since the call counted them (or no
+                 * memory): this task has nowhere to run. */
+                if (j->next_in == i) {
+                    s->index = i;
+                    s->state = SLOT_PENDING;
+                    j->next_in++;
+                }
+                if (s->state == SLOT_PENDING)
+                    dlp__job_lost(j, i, DLP_FAIL_WORKER, 0,
+                                  "no live worker to run it", 0);
+            }
+            if (s->state == SLOT_BAD)
+                slot_done(j, s);
+            if (j->fill && j->fill->count) {
+                dlp__batch *b = j->fill;
+                j->fill = NULL;
+                memcpy(b->frame.p + DLP_HDR_SIZE, &b->count, 4);
+                dlp__frame_end(&b->frame, 0);
+                dlp__pool_send(p, &p->w[slots[i]], b);
+            }
+        }
+        j->iter_done = 1;
+        free(slots);
+    } else {
+        feedq_add(j);
+        dlp__pool_pump(p);
+    }
+    pthread_mutex_unlock(&p->mu);
+    *out = j;
+    return 0;
+}
+
+uint64_t dlp__job_total(const dlp_job *j)
+{
+    return j->pre.n;
+}
+
+uint64_t dlp__job_done(const dlp_job *j)
+{
+    return j->ndone;
+}
+
+int dlp__job_view(dlp_job *j, uint64_t i, dlp_result *res)
+{
+    rslot *s;
+    if (i >= j->pre.n)
+        return DLP_EINVAL;
+    s = &j->ring[i & j->mask];
+    if (s->state != SLOT_DONE || s->index != i)
+        return -EAGAIN;
+    slot_view(j, s, res);
+    return 0;
+}
+
+/* Has any batch of job j been written to a worker, even in part? */
+static int started(dlp_job *j)
+{
+    dlp_pool *p = j->pool;
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        dlp__worker *w = &p->w[i];
+        for (dlp__batch *b = w->head; b; b = b->next) {
+            if (b == w->send && w->send_off == 0)
+                break; /* this one and the rest are unsent */
+            if (b->job == j)
+                return 1;
+            if (b == w->send)
+                break;
+        }
+    }
+    return 0;
+}
+
+/* Fail every task of j that is not done yet, and drop its unsent work. */
+static void fail_rest(dlp_job *j, dlp_fail_kind kind, const char *why)
+{
+    dlp_pool *p = j->pool;
+    for (unsigned i = 0; i < p->nworkers; i++)
+        detach(&p->w[i], j);
+    while (j->redo) {
+        dlp__batch *b = j->redo;
+        j->redo = b->next;
+        dlp__batch_free(b);
+    }
+    j->redo_tail = NULL;
+    dlp__batch_free(j->fill);
+    j->fill = NULL;
+    feedq_remove(j);
+    for (uint64_t i = 0; i < j->pre.n; i++) {
+        rslot *s = &j->ring[i & j->mask];
+        if (i >= j->next_in) {
+            s->index = i;
+            s->state = SLOT_PENDING;
+        }
+        if (s->state == SLOT_PENDING) {
+            slot_fail(s, kind, why, strlen(why));
+            slot_done(j, s);
+        } else if (s->state == SLOT_BAD) {
+            slot_done(j, s);
+        }
+    }
+    j->next_in = j->pre.n;
+    j->iter_done = 1;
+}
+
+int dlp__job_cancel(dlp_job *j)
+{
+    if (j->ndone == j->pre.n && j->cancelled)
+        return 0;
+    if (j->ndone > 0 || started(j))
+        return -EBUSY;
+    j->cancelled = 1;
+    fail_rest(j, DLP_FAIL_CANCELLED, "cancelled before it started");
+    return 0;
+}
+
+void dlp__job_abort(dlp_job *j, dlp_fail_kind kind, const char *why)
+{
+    if (j->ndone < j->pre.n)
+        fail_rest(j, kind, why);
+}
+
+struct dlp_job *dlp__job_next_internal(const struct dlp_job *j)
+{
+    return j->all_next;
+}
+
+int dlp__job_cancelled(const struct dlp_job *j)
+{
+    return j->cancelled;
 }

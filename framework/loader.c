@@ -99,7 +99,9 @@ static int load_plugin(dlp__loader *L, const char *path,
             return 0;
         }
     }
-    h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    /* The empty name is the program itself (":SYMBOL"): its exported
+     * functions (-rdynamic) and its own manifest, if it has one. */
+    h = *path ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : dlopen(NULL, RTLD_NOW);
     if (!h) {
         const char *e = dlerror();
         return dlp__err(err, DLP_ENOPLUGIN, "cannot load plugin '%s': %s",
@@ -202,6 +204,12 @@ int dlp__load_fn(dlp__loader *L, const char *plugin, const char *symbol,
         void *p;
         dlerror();
         p = dlsym(l->handle, symbol);
+        if (!p && !*plugin)
+            return dlp__err(err, DLP_ENOSYM,
+                            "the program has no exported function '%s' "
+                            "(link it with -rdynamic, and do not make the "
+                            "function static)",
+                            symbol);
         if (!p)
             return dlp__err(err, DLP_ENOSYM,
                             "plugin '%s' has no function '%s'%s", plugin,

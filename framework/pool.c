@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,60 @@ static dlp__batch *make_load(dlp_pool *p, uint32_t id)
     return b;
 }
 
+/* The initializer's call: one task, sent to a worker after its LOADs and
+ * before any job's batch. */
+static dlp__batch *make_init(dlp_pool *p)
+{
+    dlp__batch *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->type = DLP_F_BATCH;
+    b->init = 1;
+    b->job_id = UINT32_MAX;
+    b->fn = (uint32_t)p->init_fn;
+    b->count = 1;
+    b->scan = DLP_HDR_SIZE + 4;
+    if (dlp__frame_begin(&b->frame, DLP_F_BATCH, b->job_id, b->fn) < 0 ||
+        dlp__put_u32(&b->frame, 1) || dlp__put_u64(&b->frame, 0) ||
+        dlp__put_u32(&b->frame, (uint32_t)p->init_args.len) ||
+        dlp__buf_put(&b->frame, p->init_args.p, p->init_args.len) ||
+        dlp__frame_end(&b->frame, 0)) {
+        dlp__batch_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+/* Does worker w still owe the answer to its initializer's call? */
+static int init_pending(const dlp__worker *w)
+{
+    for (const dlp__batch *b = w->head; b; b = b->next)
+        if (b->init)
+            return 1;
+    return 0;
+}
+
+/* The initializer failed in worker w: no replacement will do better. */
+static void init_failed(dlp_pool *p, dlp__worker *w, const char *fmt, ...)
+    DLP_FMT(3, 4);
+
+static void init_failed(dlp_pool *p, dlp__worker *w, const char *fmt, ...)
+{
+    va_list ap;
+    char why[400];
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    if (!p->init_failed) {
+        p->init_failed = 1;
+        snprintf(p->init_msg, sizeof p->init_msg,
+                 "initializer '%s' failed in worker %d: %s",
+                 p->fns[p->init_fn]->ref, (int)w->pid, why);
+    }
+    snprintf(p->last_loss, sizeof p->last_loss, "%s", p->init_msg);
+    w->retired = 1;
+}
+
 /* Start a worker in slot w and give it every function resolved so far. */
 static int start_worker(dlp_pool *p, dlp__worker *w, dlp_error *err)
 {
@@ -188,6 +243,14 @@ static int start_worker(dlp_pool *p, dlp__worker *w, dlp_error *err)
         if (w->fd < 0)
             return dlp__err(err, DLP_EWORKER, "a new worker died at once");
     }
+    if (p->init_fn >= 0) {
+        dlp__batch *b = make_init(p);
+        if (!b)
+            return dlp__err(err, -ENOMEM, "out of memory");
+        dlp__pool_send(p, w, b);
+        if (w->fd < 0)
+            return dlp__err(err, DLP_EWORKER, "a new worker died at once");
+    }
     return 0;
 }
 
@@ -196,7 +259,7 @@ static int start_worker(dlp_pool *p, dlp__worker *w, dlp_error *err)
 static int code_ok(int code)
 {
     return code == 0 || (code < 0 && code > -4096) ||
-           (code <= DLP_EINVAL && code >= DLP_ETIMEDOUT);
+           (code <= DLP_EINVAL && code >= DLP_ETASK);
 }
 
 /* Record a LOADED reply, or a worker that died before sending one. */
@@ -300,6 +363,9 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
             } else if (!first && p->fns[b->fn]->pending) {
                 p->fns[b->fn]->pending--;
             }
+        } else if (b->init) {
+            if (first)
+                init_failed(p, w, "%s", reason);
         } else if (b->job && b->done < b->count) {
             /* The task the scoreboard names fails (or, with retries left,
              * runs again); every other unanswered task (finished but not
@@ -308,7 +374,7 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
             int running = sc.busy == DLP_SCORE_TASK && b->job_id == sc.job;
             int retry = running && dlp__job_retry(j, sc.index);
             if (dlp__job_requeue(j, b, running && !retry, sc.index))
-                dlp__job_lost(j, sc.index, kind, st, reason);
+                dlp__job_lost(j, sc.index, kind, st, reason, w->pid);
             if (running) {
                 blamed = 1;
                 sc.busy = DLP_SCORE_IDLE; /* one running task at most */
@@ -453,9 +519,14 @@ static int handle_frame(dlp_pool *p, dlp__worker *w, const dlp__hdr *h,
                 return DLP_EPROTO;
             b->scan = (size_t)(s.p - b->frame.p);
             b->done++;
+            if (b->init && rec.kind != DLP_R_OK) {
+                init_failed(p, w, "%.*s", (int)rec.len,
+                            (const char *)rec.data);
+                return DLP_EPROTO; /* the slot is retired */
+            }
             if (b->job)
-                dlp__job_result(b->job, rec.index, rec.kind, rec.data,
-                                rec.len);
+                dlp__job_result(b->job, rec.index, rec.kind, rec.data, rec.len,
+                                w->pid);
         }
         if (r.p != r.end)
             return DLP_EPROTO;
@@ -546,22 +617,47 @@ static void read_worker(dlp_pool *p, dlp__worker *w)
 
 int dlp__pool_drive(dlp_pool *p, int extra_fd, int nowait)
 {
+    return dlp__pool_drive_until(p, extra_fd, nowait ? 1 : 0);
+}
+
+unsigned dlp__pool_live_slots(dlp_pool *p, unsigned *slots)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < p->nworkers; i++)
+        if (p->w[i].fd >= 0)
+            slots[n++] = i;
+    return n;
+}
+
+/* deadline_ns: 0 none, 1 do not wait, else a dlp__now_ns time. */
+int dlp__pool_drive_until(dlp_pool *p, int extra_fd, uint64_t deadline_ns)
+{
     struct pollfd pfd[2 + 256];
     struct pollfd *fds = pfd;
     unsigned n = 0, base;
     int extra_ready = 0;
+    int nowait = deadline_ns == 1;
 
     if (p->driving) {
         if (nowait)
             return 0;
-        if (extra_fd < 0) {
+        if (extra_fd < 0 && deadline_ns == 0) {
             pthread_cond_wait(&p->cv, &p->mu);
             return 0;
         }
-        /* The driver does not poll our descriptor: look again soon. */
+        /* The driver does not poll our descriptor, or we must be back by
+         * a deadline: look again soon. */
         struct timespec ts;
+        uint64_t now = dlp__now_ns();
+        uint64_t wait_ns = 10000000;
+        if (deadline_ns) {
+            uint64_t left = deadline_ns > now ? deadline_ns - now : 0;
+            if (extra_fd < 0 || left < wait_ns)
+                wait_ns = left;
+        }
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 10000000;
+        ts.tv_sec += (time_t)(wait_ns / 1000000000u);
+        ts.tv_nsec += (long)(wait_ns % 1000000000u);
         if (ts.tv_nsec >= 1000000000) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000;
@@ -594,6 +690,14 @@ int dlp__pool_drive(dlp_pool *p, int extra_fd, int nowait)
         n++;
     }
     int timeout = nowait ? 0 : check_timeouts(p);
+    if (deadline_ns > 1) {
+        uint64_t now = dlp__now_ns();
+        int left = deadline_ns <= now
+                       ? 0
+                       : (int)((deadline_ns - now + 999999) / 1000000);
+        if (timeout < 0 || left < timeout)
+            timeout = left;
+    }
     pthread_mutex_unlock(&p->mu);
     int rc = poll(fds, n, timeout);
     pthread_mutex_lock(&p->mu);
@@ -619,10 +723,14 @@ int dlp__pool_drive(dlp_pool *p, int extra_fd, int nowait)
     }
     if (fds != pfd)
         free(fds);
+    dlp__pool_pump(p);
     p->driving = 0;
     pthread_cond_broadcast(&p->cv);
     return extra_ready;
 }
+
+static int run_initializer(dlp_pool *p, const dlp_pool_options *opts,
+                           dlp_error *err);
 
 static long online_cpus(void)
 {
@@ -683,14 +791,86 @@ DLP_API int dlp_pool_create(dlp_pool **out, const dlp_pool_options *opts,
         p->w[i].fd = -1;
         p->w[i].score = &p->scores[i];
     }
+    p->init_fn = -1;
     for (unsigned i = 0; i < p->nworkers; i++) {
         if ((rc = start_worker(p, &p->w[i], err))) {
             dlp_pool_destroy(p);
             return rc;
         }
     }
+    if (opts->initializer && (rc = run_initializer(p, opts, err))) {
+        dlp_pool_destroy(p);
+        return rc;
+    }
     *out = p;
     return 0;
+}
+
+/* Resolve the initializer, encode its arguments, send its call to every
+ * worker and wait for all of them to answer. */
+static int run_initializer(dlp_pool *p, const dlp_pool_options *opts,
+                           dlp_error *err)
+{
+    const dlp_val *args = opts->initargs;
+    dlp_val *none = NULL;
+    dlp__pre pre;
+    int fn, rc;
+
+    fn = dlp_pool_fn(p, opts->initializer, opts->initializer_sig, err);
+    if (fn < 0) {
+        char inner[sizeof err->msg];
+        snprintf(inner, sizeof inner, "%s", err ? err->msg : "");
+        return dlp__err(err, fn, "initializer: %s", inner);
+    }
+    if (!args && !(args = none = dlp_val_list()))
+        return dlp__err(err, -ENOMEM, "out of memory");
+    rc = dlp__pre_encode(&pre, &p->fns[fn]->sig, &args, 1, 0);
+    dlp_val_free(none);
+    if (rc)
+        return dlp__err(err, rc, "out of memory");
+    if (pre.bad) {
+        rc = dlp__err(err, DLP_EINVAL, "initializer '%s': %s",
+                      opts->initializer, pre.bad[0]);
+        dlp__pre_free(&pre);
+        return rc;
+    }
+    rc = dlp__buf_put(&p->init_args, pre.bytes.p, pre.task[0].len);
+    dlp__pre_free(&pre);
+    if (rc)
+        return dlp__err(err, rc, "out of memory");
+
+    pthread_mutex_lock(&p->mu);
+    p->init_fn = fn;
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        dlp__worker *w = &p->w[i];
+        dlp__batch *b;
+        if (w->fd < 0)
+            continue;
+        if (!(b = make_init(p))) {
+            pthread_mutex_unlock(&p->mu);
+            return dlp__err(err, -ENOMEM, "out of memory");
+        }
+        dlp__pool_send(p, w, b);
+    }
+    for (;;) {
+        unsigned waiting = 0;
+        if (p->init_failed)
+            break;
+        for (unsigned i = 0; i < p->nworkers; i++)
+            waiting += p->w[i].fd >= 0 && init_pending(&p->w[i]);
+        if (!waiting)
+            break;
+        dlp__pool_drive(p, -1, 0);
+    }
+    rc = 0;
+    if (p->init_failed)
+        rc = dlp__err(err, DLP_EINIT, "%s", p->init_msg);
+    else if (dlp__pool_alive(p) == 0)
+        rc = dlp__err(err, DLP_EWORKER, "every worker was lost running the "
+                                        "initializer (the last: %s)",
+                      p->last_loss);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
 }
 
 DLP_API void dlp_pool_interrupt(dlp_pool *p)
@@ -723,10 +903,10 @@ DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
     if (!p || !ref)
         return dlp__err(err, DLP_EINVAL, "dlp_pool_fn: NULL argument");
     colon = strrchr(ref, ':');
-    if (!colon || colon == ref || !colon[1])
+    if (!colon || !colon[1])
         return dlp__err(err, DLP_EINVAL,
                         "'%s' is not a function reference: expected "
-                        "PLUGIN:SYMBOL",
+                        "PLUGIN:SYMBOL (or :SYMBOL for the program's own)",
                         ref);
     if (sig && *sig && (rc = dlp_sig_parse(sig, &parsed, err)))
         return rc;
@@ -756,7 +936,12 @@ DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
         }
         memcpy(plugin, ref, plen);
         plugin[plen] = 0;
-        if ((rc = dlp__plugin_find(plugin, p->plugin_path, &path, err))) {
+        if (plen == 0 && !(path = strdup(""))) {
+            pthread_mutex_unlock(&p->mu);
+            return dlp__err(err, -ENOMEM, "out of memory");
+        }
+        if (plen && (rc = dlp__plugin_find(plugin, p->plugin_path, &path,
+                                           err))) {
             pthread_mutex_unlock(&p->mu);
             return rc;
         }
@@ -871,17 +1056,22 @@ DLP_API int dlp_pool_close(dlp_pool *p)
     return 0;
 }
 
-DLP_API void dlp_pool_destroy(dlp_pool *p)
+void dlp__pool_stop_workers(dlp_pool *p, int kill_now)
 {
-    if (!p)
-        return;
-    pthread_mutex_lock(&p->mu);
-    p->destroying = 1;
-    p->closed = 1;
+    /* Nobody may be polling the channels we are about to close. */
+    while (p->driving) {
+        uint64_t one = 1;
+        ssize_t rc = write(p->wakefd, &one, sizeof one);
+        (void)rc;
+        pthread_cond_wait(&p->cv, &p->mu);
+    }
+    p->destroying = 1; /* a worker lost from here on is not replaced */
     /* Close every channel first, so all workers see EOF together, then
      * reap them; one that is busy in a task past the grace is killed. */
     for (unsigned i = 0; p->w && i < p->nworkers; i++) {
         if (p->w[i].fd >= 0) {
+            if (kill_now)
+                kill(p->w[i].pid, SIGKILL);
             /* shutdown, not just close: a process the caller forked holds
              * copies of our channels, and the worker must see EOF now. */
             shutdown(p->w[i].fd, SHUT_RDWR);
@@ -899,13 +1089,27 @@ DLP_API void dlp_pool_destroy(dlp_pool *p)
             dlp__reap(w->pid, now < deadline
                                   ? (int)((deadline - now) / 1000000u)
                                   : 0);
+            w->fd = -1;
+            w->retired = 1;
         }
         for (b = w->head; b; b = next) {
             next = b->next;
             dlp__batch_free(b);
         }
+        w->head = w->tail = w->send = NULL;
+        w->send_off = 0;
+        w->nbatches = 0;
         dlp__buf_free(&w->in);
     }
+}
+
+DLP_API void dlp_pool_destroy(dlp_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->closed = 1;
+    dlp__pool_stop_workers(p, 0);
     for (size_t i = 0; i < p->nfns; i++) {
         free(p->fns[i]->ref);
         free(p->fns[i]->symbol);
@@ -919,6 +1123,7 @@ DLP_API void dlp_pool_destroy(dlp_pool *p)
     if (p->scores)
         munmap(p->scores, p->nworkers * sizeof *p->scores);
     free(p->plugin_path);
+    dlp__buf_free(&p->init_args);
     if (p->wakefd >= 0)
         close(p->wakefd);
     pthread_mutex_unlock(&p->mu);

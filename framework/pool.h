@@ -23,6 +23,7 @@
  * always the frame the next reply answers. */
 typedef struct dlp__batch {
     struct dlp__batch *next;
+    int init;              /* the initializer's call, not a job's */
     uint16_t type;         /* DLP_F_BATCH or DLP_F_LOAD */
     uint32_t job_id, fn;
     struct dlp_job *job;   /* NULL once the job is gone: results dropped */
@@ -78,7 +79,72 @@ struct dlp_pool {
     char last_loss[512]; /* why the last worker was lost, for messages */
     uint32_t next_job;
     char *plugin_path;
+    /* Futures: internal jobs, the ones with tasks still to send, and the
+     * completion callbacks waiting for a thread to run them. */
+    struct dlp_job *internal_jobs, *feedq;
+    struct dlp_future *cbq_head, *cbq_tail;
+    unsigned open_jobs;  /* jobs made with dlp_job_create, not destroyed */
+    int terminated, joined;
+    /* The initializer: a function id (-1: none) and its encoded call. */
+    int init_fn;
+    dlp__buf init_args;
+    int init_failed;
+    char init_msg[512];
 };
+
+/* Tasks encoded in advance (a future's): task i is the len bytes at off in
+ * bytes, or bad input with the message bad[i]. */
+typedef struct dlp__pre {
+    size_t n;
+    dlp__buf bytes;
+    struct dlp__pre_task {
+        size_t off, len;
+    } *task;
+    char **bad; /* NULL when no task is bad */
+} dlp__pre;
+
+/* Encode n argument lists for signature sig.  With same, only tuples[0]
+ * is encoded and every task uses it (a broadcast).  A list that does not
+ * fit the signature makes its task bad input, not an error.  Returns 0 or
+ * -ENOMEM. */
+DLP_PRIV int dlp__pre_encode(dlp__pre *pre, const dlp_sig *sig,
+                             const dlp_val *const *tuples, size_t n,
+                             int same);
+DLP_PRIV void dlp__pre_free(dlp__pre *pre);
+
+/* Make an internal job of function fn over pre (taken over, also on
+ * failure) and start sending it: to every live worker once for pinned
+ * (then pre has one task per live worker, see dlp__pool_live_slots).
+ * f is told of completion through dlp__future_complete.  mu NOT held. */
+DLP_PRIV int dlp__job_internal(struct dlp_job **out, dlp_pool *p, int fn,
+                               dlp__pre *pre, double timeout,
+                               unsigned retries, int pinned,
+                               struct dlp_future *f, dlp_error *err);
+/* Internal jobs, mu held: tasks in all, done so far, a view of result i
+ * (borrowed, valid while the job lives). */
+DLP_PRIV uint64_t dlp__job_total(const struct dlp_job *j);
+DLP_PRIV uint64_t dlp__job_done(const struct dlp_job *j);
+DLP_PRIV int dlp__job_view(struct dlp_job *j, uint64_t i, dlp_result *res);
+/* Cancel an internal job none of whose tasks has started: 0, or -EBUSY
+ * when one has (then nothing changes).  mu held. */
+DLP_PRIV int dlp__job_cancel(struct dlp_job *j);
+/* Fail every task of an internal job that has not finished.  mu held. */
+DLP_PRIV void dlp__job_abort(struct dlp_job *j, dlp_fail_kind kind,
+                             const char *why);
+/* The next in the pool's list of internal jobs; whether j was
+ * cancelled.  mu held. */
+DLP_PRIV struct dlp_job *dlp__job_next_internal(const struct dlp_job *j);
+DLP_PRIV int dlp__job_cancelled(const struct dlp_job *j);
+/* Feed the internal jobs that have tasks to send.  mu held. */
+DLP_PRIV void dlp__pool_pump(dlp_pool *p);
+/* An internal job finished its last task.  mu held. */
+DLP_PRIV void dlp__future_complete(struct dlp_future *f);
+/* Close every channel and reap every worker (killing them first with
+ * kill_now, else after a grace period); no worker is replaced after it.
+ * Waits for the driving thread to step aside.  mu held. */
+DLP_PRIV void dlp__pool_stop_workers(dlp_pool *p, int kill_now);
+/* Live workers, in slot order, into slots (room for nworkers). */
+DLP_PRIV unsigned dlp__pool_live_slots(dlp_pool *p, unsigned *slots);
 
 /* Queue frame b on worker w and try to write it now. */
 DLP_PRIV void dlp__pool_send(dlp_pool *p, dlp__worker *w, dlp__batch *b);
@@ -97,13 +163,18 @@ DLP_PRIV unsigned dlp__pool_alive(dlp_pool *p);
  * what is ready now is handled.  Returns 1 if extra_fd may be readable.
  * mu is held on entry and on return. */
 DLP_PRIV int dlp__pool_drive(dlp_pool *p, int extra_fd, int nowait);
+/* The same, waiting no later than deadline_ns (dlp__now_ns clock; 0: no
+ * deadline). */
+DLP_PRIV int dlp__pool_drive_until(dlp_pool *p, int extra_fd,
+                                   uint64_t deadline_ns);
 
 /* Job side, called by the loop with mu held. */
 DLP_PRIV void dlp__job_result(struct dlp_job *j, uint64_t index, int kind,
-                              const unsigned char *payload, uint32_t len);
+                              const unsigned char *payload, uint32_t len,
+                              pid_t pid);
 DLP_PRIV void dlp__job_lost(struct dlp_job *j, uint64_t index,
                             dlp_fail_kind kind, int code,
-                            const char *reason);
+                            const char *reason, pid_t pid);
 /* Take over the unanswered tasks of a lost worker's batch b and send them
  * again, except task skip when have_skip is set (it was running when the
  * worker died).  Returns 1 if skip was found and left out. */
