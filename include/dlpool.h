@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #if defined(__GNUC__) && defined(DLP_BUILDING_LIBRARY)
 #define DLP_API __attribute__((visibility("default")))
@@ -58,7 +59,8 @@ extern "C" {
     X(ECLOSED, -4010, "pool is closed")                                        \
     X(ETOOBIG, -4011, "value too large")                                       \
     X(EINIT, -4012, "plugin init hook failed")                                 \
-    X(ETIMEDOUT, -4013, "timed out")
+    X(ETIMEDOUT, -4013, "timed out")                                          \
+    X(ETASK, -4014, "the task failed")
 
 enum {
 #define DLP_ERR_ENUM_(name, code, text) DLP_##name = (code),
@@ -153,6 +155,16 @@ typedef struct dlp_pool_options {
      * running task is blamed for (a crash, a timeout) never count. */
     unsigned restart_intensity;
     double restart_period;
+    /* Python's initializer and initargs: a function "PLUGIN:SYMBOL" run
+     * once in every worker before its first task, also in every worker
+     * that replaces a lost one, with the arguments in initargs (a list;
+     * NULL: none; borrowed during dlp_pool_create).  Its result is
+     * ignored.  If it fails (dlp_fail, a crash) dlp_pool_create fails with
+     * DLP_EINIT naming it; a replacement worker whose initializer fails
+     * is not replaced again.  initializer_sig: as dlp_pool_fn's sig. */
+    const char *initializer;
+    const char *initializer_sig;
+    const dlp_val *initargs;
 } dlp_pool_options;
 
 /* Fill opts with the defaults. */
@@ -194,13 +206,41 @@ DLP_API int dlp_pool_fn(dlp_pool *pool, const char *ref, const char *sig,
 DLP_API const dlp_sig *dlp_pool_fn_sig(dlp_pool *pool, int fn);
 
 /*
- * Close the pool: no new job may be created (DLP_ECLOSED).  Jobs already
- * created run to their end.
+ * Close the pool: nothing new may be started on it (dlp_pool_fn,
+ * dlp_job_create, dlp_apply_async, ... return DLP_ECLOSED).  Jobs and
+ * futures already started run to their end.
  */
 DLP_API int dlp_pool_close(dlp_pool *pool);
 
 /*
- * Terminate the workers, reap them, and free the pool.  Jobs still open
+ * Python's join: after dlp_pool_close, wait for every future to complete
+ * (running their callbacks), then stop the workers (each runs its plugins'
+ * fini hooks) and reap them.  DLP_EINVAL if the pool is not closed,
+ * -EBUSY if a job made with dlp_job_create is still open (destroy it
+ * first: its reader drives it, join cannot).  timeout in seconds, < 0 for
+ * none: -ETIMEDOUT leaves the pool as it was.  The pool must still be
+ * destroyed.
+ */
+DLP_API int dlp_pool_join(dlp_pool *pool, double timeout, dlp_error *err);
+
+/*
+ * Python's terminate: close the pool and kill every worker now.  Every
+ * task not yet finished fails (DLP_FAIL_CANCELLED, "the pool was
+ * terminated"); open jobs fail with DLP_EWORKER.  Returns at once, with
+ * the workers reaped.
+ */
+DLP_API void dlp_pool_terminate(dlp_pool *pool);
+
+/*
+ * concurrent.futures' shutdown: close the pool; with cancel_futures, every
+ * future none of whose tasks has started is cancelled; then join.
+ */
+DLP_API int dlp_pool_shutdown(dlp_pool *pool, bool cancel_futures,
+                              dlp_error *err);
+
+/*
+ * Terminate the workers, reap them, and free the pool (the context
+ * manager's exit: terminate + join + free).  Jobs and futures still open
  * must have been destroyed first.  Never hangs: a worker that does not
  * leave when its channel closes is killed.  Accepts NULL.
  */
@@ -281,6 +321,10 @@ typedef struct dlp_job_options {
      * run again, on another worker process, up to this many times.  Plugin
      * errors and bad input are never retried. */
     unsigned retries;
+    /* Python's chunksize: tasks per batch sent to a worker.  0: automatic
+     * (about 1 ms of work per batch, measured as the job runs: tiny tasks
+     * go thousands at a time, slow ones one at a time). */
+    unsigned chunksize;
 } dlp_job_options;
 
 /* Fill opts with the defaults. */
@@ -304,7 +348,9 @@ typedef enum dlp_fail_kind {
     DLP_FAIL_EXIT,     /* the worker exited (result.exit_status) */
     DLP_FAIL_RESULT,   /* the result could not be carried back */
     DLP_FAIL_WORKER,   /* the worker was lost for another reason */
-    DLP_FAIL_TIMEOUT   /* the task ran past the job's timeout */
+    DLP_FAIL_TIMEOUT,  /* the task ran past the job's timeout */
+    DLP_FAIL_CANCELLED /* the task was cancelled before it started, or
+                          the pool was terminated under it */
 } dlp_fail_kind;
 
 /* A short name of a failure kind ("signal", "timeout", ...); static. */
@@ -332,6 +378,8 @@ typedef struct dlp_result {
     int exit_status;   /* DLP_FAIL_EXIT: the status */
     unsigned attempts; /* times the task was started (1 + retries used);
                           0 for a task that never ran (bad input) */
+    int pid;           /* the worker process that ran it (or died running
+                          it); 0 when none did */
 } dlp_result;
 
 /*
@@ -341,6 +389,14 @@ typedef struct dlp_result {
  * failure; err says what.  A job is read by one thread at a time.
  */
 DLP_API int dlp_job_next(dlp_job *job, dlp_result *res, dlp_error *err);
+
+/*
+ * IMapIterator.next(timeout): dlp_job_next waiting at most timeout seconds
+ * (< 0: no limit) for the next result; -ETIMEDOUT when none came in time
+ * (call again to go on waiting: nothing is lost).
+ */
+DLP_API int dlp_job_next_timeout(dlp_job *job, dlp_result *res,
+                                 double timeout, dlp_error *err);
 
 /*
  * Like dlp_job_next, but never waits and never calls the iterator: 1 and a
@@ -362,6 +418,230 @@ DLP_API void dlp_job_counts_get(const dlp_job *job, dlp_job_counts *out);
  * the job still running is stopped (its worker is killed and replaced).
  * Accepts NULL. */
 DLP_API void dlp_job_destroy(dlp_job *job);
+
+/* ---- futures: apply, map, broadcast ----------------------------------
+ *
+ * A future is a call (or a map of calls) already sent to the pool; it
+ * completes when every one of its tasks has a result.  Its arguments are
+ * encoded when it is made, so the caller's values may be freed at once.
+ * Work goes on while some thread waits on the pool (any wait below, or
+ * dlp_job_next): dlpool starts no thread of its own.
+ */
+typedef struct dlp_future dlp_future;
+
+/* A completion callback: runs once, when the future completes (success
+ * or not), in a thread that is waiting on the pool (dlp_future_wait,
+ * dlp_future_get, dlp_wait, dlp_apply, dlp_map, dlp_pool_join), with no
+ * lock held.  It may call any dlpool function, including waiting on other
+ * futures and destroying this one.  Callbacks run one at a time per
+ * waiting thread; keep them short, as Python's do. */
+typedef void (*dlp_future_cb)(dlp_future *f, void *ud);
+
+typedef struct dlp_call_options {
+    double timeout;       /* per task, as dlp_job_options.timeout */
+    unsigned retries;     /* as dlp_job_options.retries */
+    dlp_future_cb callback; /* NULL: none */
+    void *callback_ud;
+} dlp_call_options;
+
+DLP_API void dlp_call_options_init(dlp_call_options *opts);
+
+/*
+ * apply_async: call fn once with the arguments in args (a list, borrowed:
+ * encoded before return).  opts may be NULL.  *out is a new future
+ * (release with dlp_future_destroy).  Arguments that do not fit the
+ * signature are not an error here: the task fails with DLP_FAIL_INPUT.
+ * Returns DLP_ECLOSED after dlp_pool_close.
+ */
+DLP_API int dlp_apply_async(dlp_future **out, dlp_pool *pool, int fn,
+                            const dlp_val *args,
+                            const dlp_call_options *opts, dlp_error *err);
+
+/*
+ * map_async / starmap_async: call fn once per argument list args[0..n-1]
+ * (each a list; borrowed).  Results are in input order:
+ * dlp_future_result(f, i).  At most 2^24 tasks per call; for more, or for
+ * input produced lazily, use a job.
+ */
+DLP_API int dlp_map_async(dlp_future **out, dlp_pool *pool, int fn,
+                          const dlp_val *const *args, size_t n,
+                          const dlp_call_options *opts, dlp_error *err);
+
+/*
+ * Run fn once on every live worker with the same arguments: one task per
+ * worker, result i from worker dlp_result.pid.  For reading worker state
+ * (counters, caches) and setting it.  A worker lost before running it
+ * gives that task DLP_FAIL_WORKER; the task is never sent elsewhere.
+ */
+DLP_API int dlp_broadcast(dlp_future **out, dlp_pool *pool, int fn,
+                          const dlp_val *args, const dlp_call_options *opts,
+                          dlp_error *err);
+
+/* Wait until the future completes: 0, or -ETIMEDOUT after timeout seconds
+ * (< 0: no limit), -EINTR after dlp_pool_interrupt. */
+DLP_API int dlp_future_wait(dlp_future *f, double timeout);
+
+/* Has it completed?  Reads what has arrived; never waits. */
+DLP_API bool dlp_future_ready(dlp_future *f);
+
+/* Completed, and every task succeeded. */
+DLP_API bool dlp_future_successful(dlp_future *f);
+
+/* Tasks in the future: 1 for apply, n for map, the workers for
+ * broadcast. */
+DLP_API size_t dlp_future_count(const dlp_future *f);
+
+/*
+ * The result of task i of a completed future: 0 and *res (pointers in it
+ * are borrowed: valid until dlp_future_destroy), -EAGAIN if that task has
+ * no result yet, DLP_EINVAL if i is out of range.
+ */
+DLP_API int dlp_future_result(dlp_future *f, size_t i, dlp_result *res);
+
+/*
+ * AsyncResult.get(timeout): wait, then 0 and the first task's result in
+ * *res; if a task failed, DLP_ETASK with that task's result in *res and
+ * err naming its index and error; -ETIMEDOUT.
+ */
+DLP_API int dlp_future_get(dlp_future *f, double timeout, dlp_result *res,
+                           dlp_error *err);
+
+/*
+ * Cancel a future none of whose tasks has started: 0 (it completes at
+ * once, every task DLP_FAIL_CANCELLED; its callback runs), or -EBUSY if
+ * a task has started or finished (then nothing changes).
+ */
+DLP_API int dlp_future_cancel(dlp_future *f);
+
+/* Free a future.  A task of it not yet started is dropped; one still
+ * running is stopped (its worker is killed and replaced, as for
+ * dlp_job_destroy).  Accepts NULL. */
+DLP_API void dlp_future_destroy(dlp_future *f);
+
+#define DLP_WAIT_ANY 0u /* FIRST_COMPLETED */
+#define DLP_WAIT_ALL 1u /* ALL_COMPLETED */
+
+/*
+ * concurrent.futures.wait: wait until any (DLP_WAIT_ANY) or all
+ * (DLP_WAIT_ALL) of the n futures (all of one pool) have completed.
+ * Returns the index of a completed future (for ALL: 0), -ETIMEDOUT,
+ * -EINTR, or DLP_EINVAL.  Call again with the rest for as_completed.
+ */
+DLP_API int dlp_wait(dlp_future *const *fs, size_t n, unsigned how,
+                     double timeout);
+
+/*
+ * apply: call fn once and wait.  0 and *out, the result as a new value
+ * (free it with dlp_val_free; a void function gives null); on a task
+ * failure DLP_ETASK and err says why (*out is NULL).
+ */
+DLP_API int dlp_apply(dlp_pool *pool, int fn, const dlp_val *args,
+                      dlp_val **out, dlp_error *err);
+
+/*
+ * map / starmap: call fn once per argument list and wait for all.  0 and
+ * out[0..n-1], new values (free each with dlp_val_free); if a task
+ * failed, DLP_ETASK, err names the first failed index and why, and every
+ * out[i] is NULL.
+ */
+DLP_API int dlp_map(dlp_pool *pool, int fn, const dlp_val *const *args,
+                    size_t n, dlp_val **out, dlp_error *err);
+
+/* A result's value as a new dlp_val (NULL when out of memory or the task
+ * failed): integers as INT/UINT, floats, bool, str, a copy of a val,
+ * null for void. */
+DLP_API dlp_val *dlp_result_value(const dlp_result *res);
+
+/* ---- processes ------------------------------------------------------ */
+
+/*
+ * A process runs one plugin function of signature "i32(chan)" with one end
+ * of a duplex channel of values (dlpool/val.h); the caller holds the other
+ * end.  This is Python's Process(target=f, args=(child_pipe,)) with
+ * Pipe(duplex=True), without its end-of-file trap: the process holds its
+ * own end of the channel and nothing else of the caller's (standard input
+ * reads /dev/null, standard output goes to standard error), so when the
+ * caller closes its end (dlp_chan_close) the function's dlp_chan_recv
+ * returns 0 once it has read every value sent before, and when the
+ * function returns, the caller's dlp_chan_recv returns 0.
+ *
+ * The process is a fork of the caller: memory set up before the start is
+ * there in the process, as it is in a pool's workers.  It runs in a process
+ * group of its own with default signal handling.  The function's return
+ * value, & 255, becomes its exit status, after the plugin's fini hook has
+ * run and standard output and error are flushed.
+ *
+ * When the caller's process dies, its end of the channel closes: the
+ * function's dlp_chan_recv returns 0 and its dlp_chan_send -EPIPE.  A
+ * function that does neither runs until it returns, so a long-running one
+ * should read its channel.  A process is not a task of a pool: dlp_job_create
+ * refuses i32(chan) functions.
+ *
+ * A dlp_process may be used from several threads at once (join, alive,
+ * kill and pid), except dlp_process_destroy, which must be the last call;
+ * its channel is used by one thread at a time.  Added in 0.1.
+ */
+typedef struct dlp_process dlp_process;
+
+/*
+ * Start the function ref ("PLUGIN:SYMBOL") in a new process.  plugin_path
+ * is as for dlp_pool_options (NULL: the environment's DLPOOL_PLUGIN_PATH).
+ * Returns once the process has loaded the plugin, run its init hook and
+ * resolved the symbol; *out is then a new process (release it with
+ * dlp_process_destroy), and NULL on failure.  A load error is returned
+ * here, with err naming the plugin path and the symbol, and the process is
+ * already reaped: DLP_ENOPLUGIN (not loadable, or the process died while
+ * loading it), DLP_ENOSYM (no such function), DLP_ENOSIG (a symbol without
+ * a manifest entry: a process function must be declared in the manifest),
+ * DLP_ESIG (err names the signature, which is not i32(chan)), DLP_EABI,
+ * DLP_EINIT; DLP_EINVAL for a reference that is not PLUGIN:SYMBOL; -errno
+ * when the channel or the process cannot be made.  Waits without bound
+ * for a plugin's init hook.  The caller should not ignore SIGCHLD (the
+ * exit status would be lost).
+ */
+DLP_API int dlp_process_start(dlp_process **out, const char *ref,
+                              const char *plugin_path, dlp_error *err);
+
+/* The caller's end of the process's channel.  Borrowed: valid until
+ * dlp_process_destroy.  NULL for NULL. */
+DLP_API dlp_chan *dlp_process_chan(dlp_process *p);
+
+/* The process id (it stays the process's until it is reaped by join,
+ * alive or destroy); -1 for NULL. */
+DLP_API pid_t dlp_process_pid(const dlp_process *p);
+
+/*
+ * Wait for the process to end, up to timeout seconds (< 0: without
+ * limit; 0: just look), and reap it.  Returns 0 with *status (may be NULL)
+ * set to its wait status (WIFEXITED with the function's return value & 255
+ * as WEXITSTATUS, or WIFSIGNALED), -ETIMEDOUT when it still runs (the
+ * process is untouched), or -ECHILD when it was reaped elsewhere (SIGCHLD
+ * ignored).  Once the process has ended every call returns the same
+ * status.
+ */
+DLP_API int dlp_process_join(dlp_process *p, double timeout, int *status,
+                             dlp_error *err);
+
+/* 1 while the process runs, 0 once it has ended (it is then reaped; join
+ * still gives its status).  0 for NULL. */
+DLP_API int dlp_process_alive(dlp_process *p);
+
+/*
+ * Send signal signo to the process: SIGTERM is Python's terminate(),
+ * SIGKILL its kill().  Only the process is signalled, not processes it
+ * started.  Returns 0 (also when the process has ended already: a reaped
+ * process is never signalled, so the signal cannot reach another process
+ * that reuses its id), or DLP_EINVAL for a bad signal number.
+ */
+DLP_API int dlp_process_kill(dlp_process *p, int signo);
+
+/*
+ * Close the caller's end of the channel, give the process 100 ms to end
+ * (a function that reads its channel sees end of file and returns), then
+ * kill it with SIGKILL, reap it and free p.  Never hangs.  Accepts NULL.
+ * The exit status is not reported: join first to have it.
+ */
+DLP_API void dlp_process_destroy(dlp_process *p);
 
 /* ---- plugins --------------------------------------------------------- */
 
