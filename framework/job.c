@@ -577,14 +577,19 @@ static int num_store(dlp_args *a, dlp_type te, unsigned char *out, size_t i,
     return 0;
 }
 
+static int too_many(dlp_args *a, dlp_type t, size_t n)
+{
+    return args_bad(a, "argument %u (%s): %zu elements is over the 1 GiB "
+                       "limit",
+                    a->argi + 1, dlp_type_name(t), n);
+}
+
 /* Append an array argument of type t from elements already converted. */
 static int put_array_arg(dlp_args *a, dlp_type t, const void *data, size_t n)
 {
     int rc = dlp__put_array(a->b, 0, data, n, dlp__type_size(DLP_T_ELEM(t)));
     if (rc == DLP_ETOOBIG)
-        return args_bad(a, "argument %u (%s): %zu elements is over the "
-                           "1 GiB limit",
-                        a->argi + 1, dlp_type_name(t), n);
+        return too_many(a, t, n);
     if (rc)
         return args_bad(a, "out of memory");
     a->argi++;
@@ -623,8 +628,8 @@ DLP_API int dlp_args_array(dlp_args *a, dlp_type elem, const void *data,
         return wrong_kind(a, t, "an array");
     if (DLP_T_ELEM(t) == elem)
         return put_array_arg(a, t, data ? data : "", n);
-    if (n > (DLP_FRAME_MAX - 64) / 8)
-        return put_array_arg(a, t, NULL, n); /* reports the size */
+    if (n > (DLP_FRAME_MAX - 64) / dlp__type_size(DLP_T_ELEM(t)))
+        return too_many(a, t, n);
     conv = malloc(n * dlp__type_size(DLP_T_ELEM(t)) + 1);
     if (!conv)
         return args_bad(a, "out of memory");
@@ -643,8 +648,8 @@ static int put_list_as_array(dlp_args *a, dlp_type t, const dlp_val *l)
     size_t n = l->v.c.len;
     unsigned char *conv;
     int rc = 0;
-    if (n > (DLP_FRAME_MAX - 64) / 8)
-        return put_array_arg(a, t, NULL, n);
+    if (n > (DLP_FRAME_MAX - 64) / dlp__type_size(te))
+        return too_many(a, t, n);
     conv = malloc(n * dlp__type_size(te) + 1);
     if (!conv)
         return args_bad(a, "out of memory");

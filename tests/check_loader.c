@@ -393,8 +393,9 @@ END_TEST
 
 START_TEST(test_manifest_examples)
 {
-    static const char *const names[] = {"add",    "mean",  "shout",
-                                        "divide", "count", "length"};
+    static const char *const names[] = {"add",   "mean",   "shout",  "divide",
+                                        "count", "length", "concat", "sum",
+                                        "isum",  "stats",  "rgb"};
     dlp__loader L = {0};
     dlp_error err = {0};
     const dlp_manifest *m = NULL;
@@ -403,8 +404,8 @@ START_TEST(test_manifest_examples)
     ck_assert_ptr_nonnull(m);
     ck_assert_uint_eq(m->abi, DLP_PLUGIN_ABI);
     ck_assert_str_eq(m->name, "examples");
-    ck_assert_uint_eq(m->nfns, 6);
-    for (size_t i = 0; i < 6; i++) {
+    ck_assert_uint_eq(m->nfns, sizeof names / sizeof names[0]);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         ck_assert_str_eq(m->fns[i].name, names[i]);
         ck_assert_ptr_nonnull(m->fns[i].fn);
         ck_assert_ptr_nonnull(m->fns[i].sig);

@@ -453,10 +453,14 @@ static void list_fn(void *ud, const char *name, const char *sig)
 
 START_TEST(test_inspect_examples)
 {
-    static const char *names[] = {"add", "mean", "shout",
-                                  "divide", "count", "length"};
+    static const char *names[] = {"add",    "mean",   "shout", "divide",
+                                  "count",  "length", "concat", "sum",
+                                  "isum",   "stats",  "rgb"};
     static const char *sigs[] = {"i64(i64,i64)", "f64(f64,f64)", "str!(str)",
-                                 "i64(i64,i64)", "i64()", "u64(bytes)"};
+                                 "i64(i64,i64)", "i64()",        "u64(bytes)",
+                                 "val(val,val)", "f64(f64[])",   "i64(i64[])",
+                                 "val(f64[])",   "str!(u8[])"};
+    const unsigned nfns = sizeof names / sizeof names[0];
     int fds = tu_fd_count();
     listing l;
     char *name = NULL;
@@ -471,8 +475,8 @@ START_TEST(test_inspect_examples)
     ck_assert_ptr_nonnull(name);
     ck_assert_str_eq(name, "examples");
     ck_assert_uint_eq(abi, 1);
-    ck_assert_uint_eq(l.n, 6);
-    for (unsigned i = 0; i < 6; i++) {
+    ck_assert_uint_eq(l.n, nfns);
+    for (unsigned i = 0; i < nfns; i++) {
         ck_assert_str_eq(l.name[i], names[i]);
         ck_assert_str_eq(l.sig[i], sigs[i]);
     }
@@ -660,7 +664,7 @@ START_TEST(test_fn_bad_sig)
 }
 END_TEST
 
-static const char *const not_refs[] = {"nocolon", ":symbol", "plugin:", ""};
+static const char *const not_refs[] = {"nocolon", ":", "plugin:", ""};
 
 START_TEST(test_fn_not_a_ref)
 {

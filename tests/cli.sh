@@ -305,6 +305,232 @@ check_grep "a str result that is not UTF-8 fails its task" \
 check_eq "a str result that is not UTF-8: one line per task" 2 "$(wc -l <"$TL_OUT")"
 check_no_grep "a str result that is not UTF-8: not an input error" '"line 1:' "$TL_OUT"
 
+# ---- structured values: val and T[] ------------------------------------
+
+# concat(val, val) joins two lists: every kind of JSON value inside comes
+# back as it went in (integers exact over the whole i64 and u64 ranges,
+# doubles as their shortest text, maps with their keys in order).  A line
+# with an integer past the i64 range is parsed again with every number as
+# a real, each given its literal back: its other numbers must keep their
+# own values, wherever they are nested.
+cat >"$T/concat.in" <<'EOF'
+[[1,2],[3,4]]
+[[18446744073709551615,9223372036854775808,9223372036854775807,-9223372036854775808,-1,0],[]]
+[[0.1,1e300,-0.0,2.0,-2.5e-8,5e-324],[1.5]]
+[["é☃😀","\u00e9\ud83d\ude00","say \"hi\"","tab\tnl\n","nul\u0000x"],[""]]
+[[{"b":1,"a":[2,{"x":null,"y":[true,false]}]},[[[]]],{}],[{"é":{"":[]}},null]]
+[[{"x":-1,"y":[2.5,18446744073709551615,"9"]},3],[1e2,-0,{"z":-7}]]
+[[],[]]
+[ [ 1 , { "k" : 2 } ] , [ ] ]
+EOF
+run "$T/concat.in" run -j 2 "$EX:concat"
+check_status "concat: exit status" 0
+check_text "concat: every kind of value comes back as it went in" "$TL_OUT" <<'EOF'
+[1,2,3,4]
+[18446744073709551615,9223372036854775808,9223372036854775807,-9223372036854775808,-1,0]
+[0.1,1e+300,-0.0,2.0,-2.5e-08,5e-324,1.5]
+["é☃😀","é😀","say \"hi\"","tab\tnl\n","nul\u0000x",""]
+[{"b":1,"a":[2,{"x":null,"y":[true,false]}]},[[[]]],{},{"é":{"":[]}},null]
+[{"x":-1,"y":[2.5,18446744073709551615,"9"]},3,100.0,0,{"z":-7}]
+[]
+[1,{"k":2}]
+EOF
+check_empty "concat: nothing on stderr" "$TL_ERR"
+# What the command writes reads back to the same values: fed to concat
+# again (with an empty list), each output line comes back unchanged.
+sed 's/^/[/; s/$/,[]]/' "$TL_OUT" >"$T/concat2.in"
+cp "$TL_OUT" "$T/concat.out"
+run "$T/concat2.in" run -j 2 "$EX:concat"
+check_status "concat of its own output: exit status" 0
+check_files "concat of its own output: the same text" "$T/concat.out" "$TL_OUT"
+
+input "$T/concat-err.in" '[[1],{"a":1}]' '[[1],[2]]'
+run "$T/concat-err.in" run "$EX:concat"
+check_status "concat of a map: exit status" 1
+check_eq "concat of a map: the plugin's message" \
+    '{"error":"concat: argument 2: expected a list, got map","index":0}' \
+    "$(sed -n 1p "$TL_OUT")"
+check_eq "concat of a map: the next line still runs" '[1,2]' "$(sed -n 2p "$TL_OUT")"
+
+# nest N: N lists, one in another.
+nest() {
+    local open='' close='' i
+    for ((i = 0; i < $1; i++)); do
+        open+='['
+        close+=']'
+    done
+    echo "$open$close"
+}
+input "$T/deep.in" "[$(nest 100),[]]" '[[1],[2]]' "[$(nest 64),[]]" "[$(nest 65),[]]"
+run "$T/deep.in" run -j 2 "$EX:concat"
+check_status "values nested too deep: exit status" 1
+check_input_error "100 levels of nesting" 1 "argument 1 (val): nested deeper than 64 levels"
+check_eq "100 levels of nesting: the next line still runs" '[1,2]' "$(sed -n 2p "$TL_OUT")"
+check_eq "64 levels of nesting are allowed" "$(nest 64)" "$(sed -n 3p "$TL_OUT")"
+check_input_error "65 levels of nesting" 4 "argument 1 (val): nested deeper than 64 levels"
+check_grep "values nested too deep: the count on stderr" '^dlpool: 2 of 4 tasks failed \(2 bad input\)$' "$TL_ERR"
+
+input "$T/valerr.in" '[[{"a":1,"a":2}],[]]' '[[-99999999999999999999],[]]' \
+    '[[18446744073709551616],[]]' '[[1],[2]]'
+run "$T/valerr.in" run "$EX:concat"
+check_status "bad val input: exit status" 1
+check_input_error "a key given twice" 1 "duplicate object key"
+check_input_error "an integer below the i64 range" 2 \
+    "argument 1 (val): -99999999999999999999 is out of range [-9223372036854775808, 18446744073709551615]"
+check_input_error "an integer above the u64 range" 3 \
+    "argument 1 (val): 18446744073709551616 is out of range [-9223372036854775808, 18446744073709551615]"
+check_eq "bad val input: the next line still runs" '[1,2]' "$(sed -n 4p "$TL_OUT")"
+
+# A function of one T[] argument takes its array bare or as the list of
+# arguments; integers fill a floating array.
+input "$T/sum.in" '[1.5,2.5]' '[[0.25,0.5]]' '[]' '[1,2,3]' '[18446744073709551615]' \
+    '[-99999999999999999999]'
+run "$T/sum.in" run -j 2 "$EX:sum"
+check_status "sum(f64[]): exit status" 0
+check_text "sum(f64[])" "$TL_OUT" <<'EOF'
+4.0
+0.75
+0.0
+6.0
+1.8446744073709552e+19
+-1e+20
+EOF
+
+input "$T/isum.in" '[1,2,3]' '[-9223372036854775808,9223372036854775807]' '[]' \
+    '[[40,2]]' '[9223372036854775807,1]'
+run "$T/isum.in" run -j 2 "$EX:isum"
+check_status "isum(i64[]): exit status" 1
+check_text "isum(i64[]): sums, and overflow as the plugin's error" "$TL_OUT" <<'EOF'
+6
+-1
+0
+42
+{"error":"isum: overflow at element 1","index":4}
+EOF
+
+input "$T/stats.in" '[1,2,3,4]' '[-0.5]' '[]' '[0.1,0.2]'
+run "$T/stats.in" run -j 2 "$EX:stats"
+check_status "stats(f64[]) -> val: exit status" 1
+check_text "stats(f64[]) -> val: a map per line, keys in order" "$TL_OUT" <<'EOF'
+{"n":4,"mean":2.5,"min":1.0,"max":4.0}
+{"n":1,"mean":-0.5,"min":-0.5,"max":-0.5}
+{"error":"stats: the array is empty","index":2}
+{"n":2,"mean":0.15000000000000002,"min":0.1,"max":0.2}
+EOF
+
+input "$T/arrerr.in" '[1,"x",3]' '[1,2.5]' '[4,5]' '[1,null]' '[1,[2]]' \
+    '[1,18446744073709551616]'
+run "$T/arrerr.in" run -j 2 "$EX:isum"
+check_status "bad array elements: exit status" 1
+check_input_error "a string in an i64[]" 1 \
+    "argument 1 (i64[]): element 1: expected a number, got a string"
+check_input_error "a fraction in an i64[]" 2 \
+    "argument 1 (i64[]): element 1: expected an integer, got 2.5"
+check_eq "bad array elements: the next line still runs" 9 "$(sed -n 3p "$TL_OUT")"
+check_input_error "null in an i64[]" 4 "argument 1 (i64[]): element 1: expected a number, got null"
+check_input_error "an array in an i64[]" 5 "argument 1 (i64[]): element 1: expected a number, got an array"
+check_input_error "an integer past u64 in an i64[]" 6 \
+    "argument 1 (i64[]): element 1: 18446744073709551616 is out of range"
+
+# rgb(u8[]): each element is range-checked for the narrower type.
+input "$T/rgb.in" '[255,128,0]' '[1,256,3]' '[-1,0,0]' \
+    '[0,18446744073709551615,-1]' '[9223372036854775808,-1,0]' '[1,2]'
+run "$T/rgb.in" run -j 2 "$EX:rgb"
+check_status "rgb(u8[]): exit status" 1
+check_eq "rgb(u8[]): in range" '"#ff8000"' "$(sed -n 1p "$TL_OUT")"
+check_input_error "256 in a u8[]" 2 "argument 1 (u8[]): element 1: 256 is out of range [0, 255]"
+check_input_error "-1 in a u8[]" 3 "argument 1 (u8[]): element 0: -1 is out of range [0, 255]"
+check_input_error "u64 max and -1 in a u8[]: the first is named" 4 \
+    "argument 1 (u8[]): element 1: 18446744073709551615 is out of range [0, 255]"
+check_input_error "2^63 and -1 in a u8[]: the first is named" 5 \
+    "argument 1 (u8[]): element 0: 9223372036854775808 is out of range [0, 255]"
+check_eq "rgb(u8[]): a plugin error after input errors" \
+    '{"error":"rgb: expected 3 channels, got 2","index":5}' "$(sed -n 6p "$TL_OUT")"
+
+input "$T/notarr.in" 5 '{"a":1}' '"abc"' 'null' '[[1],[2]]' '[1,2]'
+run "$T/notarr.in" run -j 2 "$EX:sum"
+check_status "not an array for f64[]: exit status" 1
+check_input_error "an integer for f64[]" 1 "argument 1 (f64[]): expected an array of numbers, got an integer"
+check_input_error "an object for f64[]" 2 "argument 1 (f64[]): expected an array of numbers, got an object"
+check_input_error "a string for f64[]" 3 "argument 1 (f64[]): expected an array of numbers, got a string"
+check_input_error "null for f64[]" 4 "argument 1 (f64[]): expected an array of numbers, got null"
+check_input_error "two arrays for one f64[]" 5 "argument 1 (f64[]): element 0: expected a number, got an array"
+check_eq "not an array for f64[]: the next line still runs" 3.0 "$(sed -n 6p "$TL_OUT")"
+
+# val results of every kind, from a plugin built here: non-finite floats
+# print as null (as f64 results do), bytes that are UTF-8 as a string, and
+# a str, bytes or key that is not UTF-8 fails its task (as a str result
+# does), naming where it is.
+mkdir -p "$T/vals"
+cat >"$T/vals/vals.c" <<'EOF'
+#include <math.h>
+#include <stdint.h>
+#include <dlpool/plugin.h>
+
+static dlp_val *make(int32_t which)
+{
+    dlp_val *m = dlp_val_map(), *l = dlp_val_list();
+    switch (which) {
+    case 0:
+        dlp_val_set(m, "nan", dlp_val_float(NAN));
+        dlp_val_set(m, "inf", dlp_val_float(INFINITY));
+        dlp_val_set(m, "-inf", dlp_val_float(-INFINITY));
+        dlp_val_set(m, "u", dlp_val_uint(UINT64_MAX));
+        dlp_val_set(m, "i", dlp_val_int(INT64_MIN));
+        dlp_val_set(m, "f", dlp_val_float(0.1));
+        dlp_val_set(m, "bytes", dlp_val_bytes("h\xc3\xa9\n", 4));
+        dlp_val_set(m, "t", dlp_val_bool(1));
+        dlp_val_set(m, "n", dlp_val_null());
+        dlp_val_set(m, "l", l);
+        return m;
+    case 1:
+        dlp_val_push(l, dlp_val_cstr("ok"));
+        dlp_val_push(l, dlp_val_cstr("bad \xff"));
+        dlp_val_set(m, "a", l);
+        return m;
+    case 2:
+        dlp_val_set(m, "b", dlp_val_bytes("\x80", 1));
+        dlp_val_free(l);
+        return m;
+    case 3:
+        dlp_val_set(m, "k\xc3", dlp_val_int(1));
+        dlp_val_free(l);
+        return m;
+    case 4:
+        dlp_val_free(l);
+        dlp_val_free(m);
+        return NULL;
+    default:
+        dlp_val_free(l);
+        dlp_val_free(m);
+        return dlp_val_cstr("plain");
+    }
+}
+
+DLP_PLUGIN("vals", DLP_FN(make, "val(i32)"));
+EOF
+if ! command -v "$CC" >/dev/null 2>&1; then
+    tl_note "no C compiler: val results of every kind are not checked"
+elif "$CC" -shared -fPIC -I"$top_srcdir/include" -o "$T/vals/vals.so" "$T/vals/vals.c"; then
+    # The plugin calls dlp_val_* without linking libdlpool: every worker
+    # has the library loaded already.
+    input "$T/vals.in" 0 1 2 3 4 5
+    run "$T/vals.in" run -j 2 "$T/vals/vals.so:make"
+    check_status "val results: exit status" 1
+    check_text "val results: each kind, and text that is not UTF-8 fails its task" "$TL_OUT" <<'EOF'
+{"nan":null,"inf":null,"-inf":null,"u":18446744073709551615,"i":-9223372036854775808,"f":0.1,"bytes":"hé\n","t":true,"n":null,"l":[]}
+{"error":"the result is not valid UTF-8 text at $.a[1]","index":1}
+{"error":"the result is not valid UTF-8 text at $.b","index":2}
+{"error":"the result is not valid UTF-8 text at $ (key 0)","index":3}
+null
+"plain"
+EOF
+    check_grep "val results: the count on stderr, by kind" \
+        '^dlpool: 3 of 6 tasks failed \(3 bad result\)$' "$TL_ERR"
+else
+    tl_fail "val results: could build the plugin" "a compiler that works"
+fi
+
 # ---- crashing tasks ----------------------------------------------------
 
 input "$T/crash.in" 1 -1 2 -2 3 -3 4
@@ -370,6 +596,8 @@ abi=$(sed -n 's/^#define DLP_PLUGIN_ABI \([0-9]*\).*/\1/p' "$top_srcdir/include/
         "$top_srcdir/plugins/examples.c"
 } >"$T/inspect.want"
 check_files "inspect: a header and name<TAB>signature per function" "$T/inspect.want" "$TL_OUT"
+check_grep "inspect: a val signature as declared" $'^concat\tval\(val,val\)$' "$TL_OUT"
+check_grep "inspect: an array signature as declared" $'^sum\tf64\(f64\[\]\)$' "$TL_OUT"
 
 run "$NULL_IN" inspect "$T/nonexistent.so"
 check_setup_error "inspect of a missing plugin" "$T/nonexistent.so"

@@ -88,6 +88,7 @@ typedef struct input {
     size_t cap, start, end; /* unread bytes are buf[start, end) */
     int eof;
     const dlp_sig *sig;
+    int array_arg; /* the function has one argument, of an array type */
     int io_errno;
     int paused; /* the input has made us wait: do not hold results back */
     int stop;   /* read no more (--halt soon) */
@@ -149,6 +150,36 @@ static int read_line(input *in, const char **line, size_t *len,
     }
 }
 
+/* The shortest text of a finite double that reads back to the same value
+ * (as a float when is_f32), always with a '.' or an exponent, so that it
+ * reads back as a number with a fraction ("2.0").  buf has 32 bytes. */
+static void fmt_double(char *buf, double d, int is_f32)
+{
+    /* Most doubles need 15 to 17 digits; subnormals have fewer bits and
+     * may need far fewer, so search those from 1. */
+    int from = is_f32 ? 6 : fabs(d) < DBL_MIN ? 1 : 15;
+    for (int prec = from; prec <= 17; prec++) {
+        snprintf(buf, 32, "%.*g", prec, d);
+        if (is_f32 ? (float)strtod(buf, NULL) == (float)d
+                   : strtod(buf, NULL) == d)
+            break;
+    }
+    if (!strpbrk(buf, ".e"))
+        strcat(buf, ".0");
+}
+
+/* Print a double so that it reads back to the same value. */
+static void put_double(FILE *out, double d, int is_f32)
+{
+    char buf[32];
+    if (!isfinite(d)) {
+        fputs("null", out); /* JSON has no NaN or infinity */
+        return;
+    }
+    fmt_double(buf, d, is_f32);
+    fputs(buf, out);
+}
+
 static const char *json_kind(const json_t *v)
 {
     switch (json_typeof(v)) {
@@ -173,7 +204,8 @@ static const char *json_kind(const json_t *v)
 
 /*
  * jansson holds JSON integers as signed 64-bit values and refuses larger
- * literals ("too big integer"), which a u64 argument above 2^63-1 needs.
+ * literals ("too big integer", "too big negative integer"), which a u64
+ * argument above 2^63-1 needs, and a floating one may be given.
  * For such a line the input is parsed again with integers read as reals,
  * and the number literals of the line, found by this scan (outside
  * strings, in order), give each number its exact text back.
@@ -230,27 +262,277 @@ static int scan_numbers(const char *s, size_t n, numscan *ns)
     return 0;
 }
 
-/* An integer literal too big for jansson, given to argument k. */
-static int put_big_int(dlp_args *a, unsigned k, const numtok *t)
+/* A JSON number with the exact value of its literal.  On a reparsed line
+ * (ns set) every number is a real, and its literal, the next one the scan
+ * found, tells an integer from a real and gives integers past the i64
+ * range back. */
+typedef struct jnum {
+    enum { JN_INT, JN_UINT, JN_REAL, JN_RANGE } kind;
+    int64_t i;        /* JN_INT */
+    uint64_t u;       /* JN_UINT: above INT64_MAX */
+    double d;         /* JN_REAL; JN_RANGE: the nearest double */
+    const numtok *lit; /* JN_RANGE: an integer literal outside i64 and u64 */
+} jnum;
+
+static jnum json_num(const json_t *j, numscan *ns)
 {
-    char buf[64], *end;
-    dlp_type want = dlp_args_next_type(a);
+    jnum x = {JN_REAL, 0, 0, 0, NULL};
+    const numtok *t;
+    char buf[32], *end;
+    if (json_is_integer(j)) {
+        x.kind = JN_INT;
+        x.i = (int64_t)json_integer_value(j);
+        return x;
+    }
+    x.d = json_real_value(j);
+    t = ns && ns->next < ns->n ? &ns->t[ns->next++] : NULL;
+    if (!t || !t->is_int)
+        return x;
+    x.kind = JN_RANGE;
+    x.lit = t;
+    /* The literal is copied: the line it lies in has no terminating NUL. */
     if (t->len >= sizeof buf)
-        return dlp_args_fail(a, "argument %u (%s): %.40s... is out of "
-                                "range",
-                             k, dlp_type_name(want), t->p);
+        return x;
     memcpy(buf, t->p, t->len);
     buf[t->len] = 0;
     errno = 0;
-    if (want == DLP_T_F32 || want == DLP_T_F64)
-        return dlp_args_double(a, strtod(buf, NULL));
-    if (buf[0] != '-') {
+    long long i = strtoll(buf, &end, 10);
+    if (errno == 0 && !*end) {
+        x.kind = JN_INT;
+        x.i = i;
+    } else if (buf[0] != '-') {
+        errno = 0;
         unsigned long long u = strtoull(buf, &end, 10);
-        if (errno == 0 && !*end)
-            return dlp_args_uint(a, u);
+        if (errno == 0 && !*end) {
+            x.kind = JN_UINT;
+            x.u = u;
+        }
     }
-    return dlp_args_fail(a, "argument %u (%s): %s is out of range", k,
-                         dlp_type_name(want), buf);
+    return x;
+}
+
+/* An integer literal that fits no C integer type, given to argument k of
+ * type t; at names its place in an array ("element 3: ") or is "". */
+static int out_of_range(dlp_args *a, unsigned k, dlp_type t, const char *at,
+                        const numtok *lit)
+{
+    int n = lit->len > 40 ? 40 : (int)lit->len;
+    const char *cut = lit->len > 40 ? "..." : "";
+    if (t == DLP_T_VAL)
+        return dlp_args_fail(a, "argument %u (val): %s%.*s%s is out of range "
+                                "[%" PRId64 ", %" PRIu64 "]",
+                             k, at, n, lit->p, cut, INT64_MIN, UINT64_MAX);
+    return dlp_args_fail(a, "argument %u (%s): %s%.*s%s is out of range", k,
+                         dlp_type_name(t), at, n, lit->p, cut);
+}
+
+/* A JSON value as a new dlp_val for argument k, or NULL once the task is
+ * marked bad.  depth counts as the library does: the argument itself is
+ * at depth 1, an item in it at 2.  jansson stops nesting at 2048 levels,
+ * so the recursion is bounded even before the depth check. */
+static dlp_val *json_to_val(dlp_args *a, unsigned k, const json_t *j,
+                            numscan *ns, unsigned depth)
+{
+    dlp_val *v = NULL;
+    if (depth > DLP_VAL_MAX_DEPTH) {
+        dlp_args_fail(a, "argument %u (val): nested deeper than %d levels",
+                      k, DLP_VAL_MAX_DEPTH);
+        return NULL;
+    }
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *item;
+        size_t n = json_object_size(j);
+        /* Keys come in the order of the line (jansson keeps insertion
+         * order) and are unique (the line was parsed with
+         * JSON_REJECT_DUPLICATES), so they are appended to the map's
+         * public arrays, malloc'd as dlp_val_free expects: dlp_val_set
+         * looks each key up first, which makes a map of n keys cost n^2
+         * string compares. */
+        if (!(v = dlp_val_map()))
+            break;
+        if (n && (!(v->v.c.items = malloc(n * sizeof *v->v.c.items)) ||
+                  !(v->v.c.keys = malloc(n * sizeof *v->v.c.keys)))) {
+            dlp_val_free(v);
+            v = NULL;
+            break;
+        }
+        v->v.c.cap = n;
+        json_object_foreach((json_t *)j, key, item) {
+            dlp_val *x;
+            char *kc;
+            if (v->v.c.len == n)
+                break; /* the object cannot grow; this is only a guard */
+            if (!(x = json_to_val(a, k, item, ns, depth + 1))) {
+                dlp_val_free(v);
+                return NULL;
+            }
+            if (!(kc = strdup(key))) {
+                dlp_val_free(x);
+                dlp_val_free(v);
+                v = NULL;
+                break;
+            }
+            v->v.c.keys[v->v.c.len] = kc;
+            v->v.c.items[v->v.c.len++] = x;
+        }
+        if (v)
+            return v;
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t n = json_array_size(j);
+        if (!(v = dlp_val_list()))
+            break;
+        for (size_t i = 0; i < n; i++) {
+            dlp_val *x = json_to_val(a, k, json_array_get(j, i), ns,
+                                     depth + 1);
+            if (!x || dlp_val_push(v, x)) {
+                dlp_val_free(v);
+                if (x)
+                    dlp_args_fail(a, "out of memory");
+                return NULL;
+            }
+        }
+        return v;
+    }
+    case JSON_STRING:
+        v = dlp_val_str(json_string_value(j), json_string_length(j));
+        break;
+    case JSON_INTEGER:
+    case JSON_REAL: {
+        jnum x = json_num(j, ns);
+        if (x.kind == JN_RANGE) {
+            out_of_range(a, k, DLP_T_VAL, "", x.lit);
+            return NULL;
+        }
+        v = x.kind == JN_INT    ? dlp_val_int(x.i)
+            : x.kind == JN_UINT ? dlp_val_uint(x.u)
+                                : dlp_val_float(x.d);
+        break;
+    }
+    case JSON_TRUE:
+    case JSON_FALSE:
+        v = dlp_val_bool(json_is_true(j));
+        break;
+    default:
+        v = dlp_val_null();
+        break;
+    }
+    if (!v)
+        dlp_args_fail(a, "out of memory");
+    return v;
+}
+
+/* Any JSON value for a val argument. */
+static int put_val_arg(dlp_args *a, unsigned k, const json_t *j, numscan *ns)
+{
+    dlp_val *v = json_to_val(a, k, j, ns, 1);
+    int rc;
+    if (!v)
+        return DLP_EINVAL;
+    rc = dlp_args_val(a, v);
+    dlp_val_free(v);
+    return rc;
+}
+
+/* Elements an array argument holds without an allocation. */
+#define SMALL_ARRAY 64
+
+/*
+ * A JSON array for a T[] argument.  Its numbers go into one buffer of
+ * int64_t, uint64_t or double, and dlp_args_array converts them to T and
+ * checks each for range, naming the element; only what the library cannot
+ * see (an element that is no number, a fraction in an integer array) is
+ * checked here.
+ */
+static int put_array_arg(dlp_args *a, unsigned k, dlp_type t,
+                         const json_t *arr, numscan *ns)
+{
+    size_t n = json_array_size(arr), mark = ns ? ns->next : 0;
+    dlp_type te = DLP_T_ELEM(t);
+    int fl = te == DLP_T_F32 || te == DLP_T_F64, has_neg = 0, has_big = 0;
+    int rc = 0;
+    int64_t ismall[SMALL_ARRAY];
+    double dsmall[SMALL_ARRAY];
+    int64_t *iv = ismall;
+    double *dv = dsmall;
+    void *heap = NULL;
+
+    if (n > SMALL_ARRAY) {
+        /* n elements of 8 bytes: jansson has already allocated a pointer
+         * for each, so this cannot overflow. */
+        if (!(heap = malloc(n * 8)))
+            return dlp_args_fail(a, "out of memory");
+        iv = heap;
+        dv = heap;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const json_t *e = json_array_get(arr, i);
+        jnum x;
+        if (!json_is_number(e)) {
+            rc = dlp_args_fail(a, "argument %u (%s): element %zu: expected a "
+                                  "number, got %s",
+                               k, dlp_type_name(t), i, json_kind(e));
+            break;
+        }
+        x = json_num(e, ns);
+        if (fl) {
+            /* Out-of-range integer literals are still numbers for a
+             * floating type: x.d is their nearest double. */
+            dv[i] = x.kind == JN_INT    ? (double)x.i
+                    : x.kind == JN_UINT ? (double)x.u
+                                        : x.d;
+            continue;
+        }
+        switch (x.kind) {
+        case JN_INT:
+            iv[i] = x.i;
+            has_neg |= x.i < 0;
+            break;
+        case JN_UINT:
+            /* Stored as its bits; read through uint64_t below. */
+            ((uint64_t *)iv)[i] = x.u;
+            has_big = 1;
+            break;
+        case JN_REAL: {
+            char num[32];
+            fmt_double(num, x.d, 0);
+            rc = dlp_args_fail(a, "argument %u (%s): element %zu: expected "
+                                  "an integer, got %s",
+                               k, dlp_type_name(t), i, num);
+            break;
+        }
+        case JN_RANGE: {
+            char at[48];
+            snprintf(at, sizeof at, "element %zu: ", i);
+            rc = out_of_range(a, k, t, at, x.lit);
+            break;
+        }
+        }
+    }
+    if (rc == 0) {
+        if (fl) {
+            rc = dlp_args_array(a, DLP_T_F64, dv, n);
+        } else if (!has_big) {
+            rc = dlp_args_array(a, DLP_T_I64, iv, n);
+        } else if (!has_neg) {
+            rc = dlp_args_array(a, DLP_T_U64, (uint64_t *)iv, n);
+        } else {
+            /* A negative element and one past INT64_MAX: no C type holds
+             * both, and one of them is out of range whatever T is.  As a
+             * list of values the library finds the first such element. */
+            dlp_val *l;
+            if (ns)
+                ns->next = mark;
+            l = json_to_val(a, k, arr, ns, 1);
+            rc = l ? dlp_args_val(a, l) : DLP_EINVAL;
+            dlp_val_free(l);
+        }
+    }
+    free(heap);
+    return rc;
 }
 
 static int put_arg(dlp_args *a, unsigned k, const json_t *v, numscan *ns)
@@ -260,16 +542,20 @@ static int put_arg(dlp_args *a, unsigned k, const json_t *v, numscan *ns)
         return dlp_args_int(a, (int64_t)json_integer_value(v));
     case JSON_REAL:
         if (ns) {
-            /* Reparsed line: every number is a real; its literal says
-             * whether it was an integer. */
-            const numtok *t = ns->next < ns->n ? &ns->t[ns->next++] : NULL;
-            if (t && t->is_int) {
-                char *end;
-                errno = 0;
-                long long i = strtoll(t->p, &end, 10);
-                if (errno == 0 && end == t->p + t->len)
-                    return dlp_args_int(a, i);
-                return put_big_int(a, k, t);
+            /* Reparsed line: the literal says what the number was. */
+            jnum x = json_num(v, ns);
+            dlp_type want = dlp_args_next_type(a);
+            switch (x.kind) {
+            case JN_INT:
+                return dlp_args_int(a, x.i);
+            case JN_UINT:
+                return dlp_args_uint(a, x.u);
+            case JN_REAL:
+                break;
+            case JN_RANGE:
+                if (want == DLP_T_F32 || want == DLP_T_F64)
+                    break;
+                return out_of_range(a, k, want, "", x.lit);
             }
         }
         return dlp_args_double(a, json_real_value(v));
@@ -279,13 +565,20 @@ static int put_arg(dlp_args *a, unsigned k, const json_t *v, numscan *ns)
         return dlp_args_bool(a, false);
     case JSON_STRING:
         return dlp_args_str(a, json_string_value(v), json_string_length(v));
-    default:
+    default: {
+        /* Arrays, objects and null: only val and T[] take them. */
+        dlp_type want = dlp_args_next_type(a);
+        if (want == DLP_T_VAL)
+            return put_val_arg(a, k, v, ns);
+        if (DLP_T_IS_ARRAY(want) && json_is_array(v))
+            return put_array_arg(a, k, want, v, ns);
         return dlp_args_fail(a, "argument %u (%s): expected %s, got %s", k,
-                             dlp_type_name(dlp_args_next_type(a)),
-                             dlp_args_next_type(a) == DLP_T_BOOL
-                                 ? "true or false"
-                                 : "a scalar value",
+                             dlp_type_name(want),
+                             want == DLP_T_BOOL       ? "true or false"
+                             : DLP_T_IS_ARRAY(want) ? "an array of numbers"
+                                                    : "a scalar value",
                              json_kind(v));
+    }
     }
 }
 
@@ -323,12 +616,17 @@ static int next_task(void *ud, uint64_t index, dlp_args *a)
         dlp_args_fail(a, "empty line");
         return 1;
     }
-    v = json_loadb(line, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-    if (!v && strstr(jerr.text, "too big integer")) {
+    /* A key given twice is refused: jansson would keep the last value at
+     * the first key's place, and a val argument would silently lose a
+     * value (and, on a reparsed line, its numbers their literals). */
+    v = json_loadb(line, n,
+                   JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES,
+                   &jerr);
+    if (!v && strstr(jerr.text, "too big")) {
         json_error_t again;
         v = json_loadb(line, n,
                        JSON_DECODE_ANY | JSON_ALLOW_NUL |
-                           JSON_DECODE_INT_AS_REAL,
+                           JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL,
                        &again);
         if (v && scan_numbers(line, n, &nums) == 0) {
             ns = &nums;
@@ -342,7 +640,13 @@ static int next_task(void *ud, uint64_t index, dlp_args *a)
                       jerr.text);
         return 1;
     }
-    if (json_is_array(v)) {
+    /* A line that is an array is the list of arguments; but for a
+     * function of one T[] argument, an array is that argument itself
+     * ([1,2,3]) unless it holds exactly one array ([[1,2,3]]): the
+     * elements of a T[] are never arrays. */
+    if (json_is_array(v) &&
+        !(in->array_arg && !(json_array_size(v) == 1 &&
+                             json_is_array(json_array_get(v, 0))))) {
         size_t len = json_array_size(v);
         if (len != in->sig->nargs)
             dlp_args_fail(a, "expected %u argument%s, got %zu",
@@ -386,28 +690,6 @@ static int put_json_string(FILE *out, const char *s, size_t len, int lossy)
     return 0;
 }
 
-/* Print a double so that it reads back to the same value. */
-static void put_double(FILE *out, double d, int is_f32)
-{
-    char buf[64];
-    if (!isfinite(d)) {
-        fputs("null", out); /* JSON has no NaN or infinity */
-        return;
-    }
-    /* Most doubles need 15 to 17 digits; subnormals have fewer bits and
-     * may need far fewer, so search those from 1. */
-    int from = is_f32 ? 6 : fabs(d) < DBL_MIN ? 1 : 15;
-    for (int prec = from; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, d);
-        if (is_f32 ? (float)strtod(buf, NULL) == (float)d
-                   : strtod(buf, NULL) == d)
-            break;
-    }
-    fputs(buf, out);
-    if (!strpbrk(buf, ".e"))
-        fputs(".0", out);
-}
-
 typedef struct counts {
     uint64_t ok, failed;
     uint64_t by_kind[DLP_FAIL_TIMEOUT + 1];
@@ -436,6 +718,143 @@ static void put_error(FILE *out, const dlp_result *r, const char *msg)
             r->index, r->index + 1, msg);
 }
 
+/* Whether s[0, len) is UTF-8 as jansson accepts it for a JSON string
+ * (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF). */
+static int is_utf8(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        unsigned c = *p++, cp, min;
+        size_t more;
+        if (c < 0x80)
+            continue;
+        if (c >= 0xc2 && c <= 0xdf)
+            more = 1, cp = c & 0x1f, min = 0x80;
+        else if (c >= 0xe0 && c <= 0xef)
+            more = 2, cp = c & 0x0f, min = 0x800;
+        else if (c >= 0xf0 && c <= 0xf4)
+            more = 3, cp = c & 0x07, min = 0x10000;
+        else
+            return 0;
+        if ((size_t)(end - p) < more)
+            return 0;
+        while (more--) {
+            if ((*p & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (*p++ & 0x3fu);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+    }
+    return 1;
+}
+
+/* Append text to the path in where[size] (cut short when it is full). */
+static void path_add(char *where, size_t size, size_t *used,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void path_add(char *where, size_t size, size_t *used,
+                     const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    if (*used >= size)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(where + *used, size - *used, fmt, ap);
+    va_end(ap);
+    *used = n < 0 ? size : *used + (size_t)n;
+}
+
+/* Whether a val result holds a str, bytes or key that is not UTF-8 (JSON
+ * output is text): 1 with its place in where ("$[2].name"), or 0. */
+static int val_bad_text(const dlp_val *v, char *where, size_t size,
+                        size_t used)
+{
+    if (!v)
+        return 0;
+    switch (v->kind) {
+    case DLP_V_STR:
+    case DLP_V_BYTES:
+        return !is_utf8(v->v.s.ptr, v->v.s.len);
+    case DLP_V_LIST:
+    case DLP_V_MAP:
+        for (size_t i = 0; i < v->v.c.len; i++) {
+            size_t at = used;
+            if (v->kind == DLP_V_LIST) {
+                path_add(where, size, &at, "[%zu]", i);
+            } else if (is_utf8(v->v.c.keys[i], strlen(v->v.c.keys[i]))) {
+                path_add(where, size, &at, ".%s", v->v.c.keys[i]);
+            } else {
+                path_add(where, size, &at, " (key %zu)", i);
+                return 1;
+            }
+            if (val_bad_text(v->v.c.items[i], where, size, at))
+                return 1;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* Write a val as compact JSON.  Its text has been checked: every string
+ * is valid UTF-8. */
+static void put_val(FILE *out, const dlp_val *v)
+{
+    if (!v) {
+        fputs("null", out);
+        return;
+    }
+    switch (v->kind) {
+    case DLP_V_NULL:
+        fputs("null", out);
+        break;
+    case DLP_V_BOOL:
+        fputs(v->v.b ? "true" : "false", out);
+        break;
+    case DLP_V_INT:
+        fprintf(out, "%" PRId64, v->v.i);
+        break;
+    case DLP_V_UINT:
+        fprintf(out, "%" PRIu64, v->v.u);
+        break;
+    case DLP_V_FLOAT:
+        put_double(out, v->v.f, 0);
+        break;
+    case DLP_V_STR:
+    case DLP_V_BYTES:
+        put_json_string(out, v->v.s.ptr, v->v.s.len, 0);
+        break;
+    case DLP_V_LIST:
+    case DLP_V_MAP:
+        fputc(v->kind == DLP_V_LIST ? '[' : '{', out);
+        for (size_t i = 0; i < v->v.c.len; i++) {
+            if (i)
+                fputc(',', out);
+            if (v->kind == DLP_V_MAP) {
+                put_json_string(out, v->v.c.keys[i], strlen(v->v.c.keys[i]),
+                                0);
+                fputc(':', out);
+            }
+            put_val(out, v->v.c.items[i]);
+        }
+        fputc(v->kind == DLP_V_LIST ? ']' : '}', out);
+        break;
+    }
+}
+
+/* A result that arrived but cannot be written: the task fails. */
+static void put_bad_result(FILE *out, const dlp_result *r, counts *c,
+                           const char *msg)
+{
+    dlp_result bad = *r;
+    bad.fail = DLP_FAIL_RESULT;
+    put_error(out, &bad, msg);
+    c->failed++;
+    c->by_kind[DLP_FAIL_RESULT]++;
+}
+
 static void put_result(FILE *out, const dlp_result *r, counts *c)
 {
     if (r->fail) {
@@ -459,15 +878,25 @@ static void put_result(FILE *out, const dlp_result *r, counts *c)
         break;
     case DLP_T_STR:
         if (put_json_string(out, r->v.s.ptr, r->v.s.len, 0)) {
-            dlp_result bad = *r;
-            bad.fail = DLP_FAIL_RESULT;
-            put_error(out, &bad, "the result is not valid UTF-8 text");
-            c->failed++;
-            c->by_kind[DLP_FAIL_RESULT]++;
+            put_bad_result(out, r, c, "the result is not valid UTF-8 text");
             return;
         }
         fputc('\n', out);
         break;
+    case DLP_T_VAL: {
+        /* Checked before anything is written: a task prints one whole
+         * line, its result or its error. */
+        char where[160] = "$", msg[224];
+        if (val_bad_text(r->v.val, where, sizeof where, 1)) {
+            snprintf(msg, sizeof msg,
+                     "the result is not valid UTF-8 text at %s", where);
+            put_bad_result(out, r, c, msg);
+            return;
+        }
+        put_val(out, r->v.val);
+        fputc('\n', out);
+        break;
+    }
     case DLP_T_I8:
     case DLP_T_I16:
     case DLP_T_I32:
@@ -744,6 +1173,7 @@ static int cmd_run(int argc, char **argv)
         goto out;
     }
     in.sig = dlp_pool_fn_sig(pool, fn);
+    in.array_arg = in.sig->nargs == 1 && DLP_T_IS_ARRAY(in.sig->args[0]);
     jopts.flags |= DLP_JOB_WAIT_FD;
     jopts.wait_fd = in.fd;
     if ((rc = dlp_job_create(&job, pool, fn, next_task, &in, &jopts,
