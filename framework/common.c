@@ -41,6 +41,10 @@ DLP_API const char *dlp_strerror(int code)
         return "no such file or directory";
     case -EINTR:
         return "interrupted system call";
+    case -ETIMEDOUT:
+        return "timed out";
+    case -EBUSY:
+        return "busy";
     case -EIO:
         return "input/output error";
     default:

@@ -27,10 +27,6 @@
 #include "wire.h"
 #include "worker.h"
 
-#ifndef DLP_CHANNEL_FD
-#define DLP_CHANNEL_FD 3
-#endif
-
 /* Set by the lifeline thread when the pool's end of the channel is gone:
  * no further task is started.  Worker-process state, like the failure slot
  * in invoke.c. */
@@ -267,8 +263,7 @@ void dlp__worker_main(int fd, dlp__score *score, const dlp__wopts *opts)
     }
 }
 
-/* Child side of dlp__worker_spawn: runs between fork and the loop. */
-static void child_setup(int chan, pid_t parent, const dlp__wopts *opts)
+void dlp__child_setup(int chan, pid_t parent, const dlp__wopts *opts)
 {
     sigset_t all;
     int null;
@@ -388,7 +383,7 @@ int dlp__worker_spawn(pid_t *pid, int *fd, dlp__score *score,
     }
     if (p == 0) {
         close(sv[0]);
-        child_setup(sv[1], parent, opts);
+        dlp__child_setup(sv[1], parent, opts);
         start_lifeline(score);
         dlp__worker_main(DLP_CHANNEL_FD, score, opts);
     }

@@ -53,6 +53,17 @@ DLP_PRIV void dlp__worker_main(int fd, dlp__score *score,
     ;
 
 /* Exit statuses of a worker that leaves on its own. */
+/* Where a child of the library (a worker, a process) has its channel. */
+#define DLP_CHANNEL_FD 3
+
+/* Set up a child the library forked, between fork and its own code: drop
+ * the copied stdio buffers, its own process group, default signals and an
+ * empty mask, chan moved to DLP_CHANNEL_FD, stdin from /dev/null, stdout
+ * to stderr, nothing else open; RLIMIT_AS from opts (may be NULL).  Exits
+ * at once if the parent is already gone. */
+DLP_PRIV void dlp__child_setup(int chan, pid_t parent,
+                               const dlp__wopts *opts);
+
 #define DLP_WEXIT_PROTO 70 /* malformed frame from the parent */
 #define DLP_WEXIT_NOMEM 71
 #define DLP_WEXIT_IO 72

@@ -165,6 +165,28 @@ static char *rgb(const uint8_t *c, size_t n)
     return out;
 }
 
+/* Process and Pipe (dlp_process_start): the seed's calculator over a
+ * channel.  Receives [a, b], sends a + b, until end of file; anything but
+ * two integers gets null back. */
+static int32_t calculator(dlp_chan *c)
+{
+    dlp_val *v;
+    int rc;
+    while ((rc = dlp_chan_recv(c, &v)) == 1) {
+        int64_t a, b;
+        int ok = dlp_val_len(v) == 2 && dlp_val_as_int(dlp_val_at(v, 0), &a) &&
+                 dlp_val_as_int(dlp_val_at(v, 1), &b);
+        dlp_val *sum = ok ? dlp_val_int(a + b) : dlp_val_null();
+        dlp_val_free(v);
+        if (!sum || dlp_chan_send(c, sum) != 0) {
+            dlp_val_free(sum);
+            return 1;
+        }
+        dlp_val_free(sum);
+    }
+    return rc == 0 ? 0 : 2; /* 0: a clean end of file */
+}
+
 DLP_PLUGIN("examples",
     DLP_FN(add, "i64(i64,i64)"),
     DLP_FN(mean, "f64(f64,f64)"),
@@ -176,4 +198,5 @@ DLP_PLUGIN("examples",
     DLP_FN(sum, "f64(f64[])"),
     DLP_FN(isum, "i64(i64[])"),
     DLP_FN(stats, "val(f64[])"),
-    DLP_FN(rgb, "str!(u8[])"));
+    DLP_FN(rgb, "str!(u8[])"),
+    DLP_FN(calculator, "i32(chan)"));

@@ -395,7 +395,8 @@ START_TEST(test_manifest_examples)
 {
     static const char *const names[] = {"add",   "mean",   "shout",  "divide",
                                         "count", "length", "concat", "sum",
-                                        "isum",  "stats",  "rgb"};
+                                        "isum",  "stats",  "rgb",
+                                        "calculator"};
     dlp__loader L = {0};
     dlp_error err = {0};
     const dlp_manifest *m = NULL;

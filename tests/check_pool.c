@@ -455,11 +455,13 @@ START_TEST(test_inspect_examples)
 {
     static const char *names[] = {"add",    "mean",   "shout", "divide",
                                   "count",  "length", "concat", "sum",
-                                  "isum",   "stats",  "rgb"};
+                                  "isum",   "stats",  "rgb",
+                                  "calculator"};
     static const char *sigs[] = {"i64(i64,i64)", "f64(f64,f64)", "str!(str)",
                                  "i64(i64,i64)", "i64()",        "u64(bytes)",
                                  "val(val,val)", "f64(f64[])",   "i64(i64[])",
-                                 "val(f64[])",   "str!(u8[])"};
+                                 "val(f64[])",   "str!(u8[])",
+                                 "i32(chan)"};
     const unsigned nfns = sizeof names / sizeof names[0];
     int fds = tu_fd_count();
     listing l;
