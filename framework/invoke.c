@@ -139,12 +139,20 @@ static int put_val_result(dlp__buf *out, uint64_t index, dlp_val *v)
     if (rc == 0) {
         uint32_t len = (uint32_t)(out->len - rec - DLP_RESULT_HDR);
         memcpy(out->p + rec + 9, &len, 4);
-    } else if (rc == DLP_ETOOBIG) {
+    } else if (rc != -ENOMEM) {
+        /* Too big or too deep (DLP_ETOOBIG), or a node of no known kind
+         * written by hand (DLP_EINVAL): the task's result is bad, the
+         * worker is fine. */
         char msg[128];
         out->len = rec;
-        snprintf(msg, sizeof msg,
-                 "the returned val is over 1 GiB or nests deeper than %d",
-                 DLP_VAL_MAX_DEPTH);
+        if (rc == DLP_ETOOBIG)
+            snprintf(msg, sizeof msg,
+                     "the returned val is over 1 GiB or nests deeper than "
+                     "%d",
+                     DLP_VAL_MAX_DEPTH);
+        else
+            snprintf(msg, sizeof msg,
+                     "the returned val holds a node of unknown kind");
         rc = put_result(out, index, DLP_R_BADRESULT, msg, strlen(msg));
     } else {
         out->len = rec;

@@ -8,7 +8,10 @@
  * A decoder trusts nothing: every count is checked against the bytes left
  * (each value takes at least one byte), keys may not contain a NUL, and
  * nesting stops at DLP_VAL_MAX_DEPTH, so a hostile frame can neither make
- * it allocate more than the frame's size nor overflow the stack.
+ * it allocate more than a fixed multiple of the frame's size (a one-byte
+ * null becomes a node and an item pointer) nor overflow the stack.  An
+ * integer is INT when it fits int64_t: a uint tag with a smaller value is
+ * refused, so every value has exactly one encoding.
  */
 #include "config.h"
 
@@ -287,10 +290,12 @@ DLP_API void dlp_val_free(dlp_val *v)
     free(v);
 }
 
-static dlp_val *copy_at(const dlp_val *v, unsigned depth)
+/* Only the wire limits depth: a value built in this process is copied
+ * whatever its depth, as dlp_val_free and dlp_val_equal walk it. */
+static dlp_val *copy_at(const dlp_val *v)
 {
     dlp_val *c;
-    if (!v || depth > DLP_VAL_MAX_DEPTH)
+    if (!v)
         return NULL;
     switch (v->kind) {
     case DLP_V_STR:
@@ -301,7 +306,7 @@ static dlp_val *copy_at(const dlp_val *v, unsigned depth)
         if (!(c = node(v->kind)))
             return NULL;
         for (size_t i = 0; i < v->v.c.len; i++) {
-            dlp_val *item = copy_at(v->v.c.items[i], depth + 1);
+            dlp_val *item = copy_at(v->v.c.items[i]);
             int rc;
             if (!item) {
                 dlp_val_free(c);
@@ -333,7 +338,7 @@ static dlp_val *copy_at(const dlp_val *v, unsigned depth)
 
 DLP_API dlp_val *dlp_val_copy(const dlp_val *v)
 {
-    return copy_at(v, 1);
+    return copy_at(v);
 }
 
 DLP_API bool dlp_val_equal(const dlp_val *a, const dlp_val *b)
@@ -406,6 +411,11 @@ static int put_at(dlp__buf *b, const dlp_val *v, unsigned depth)
                                               : TAG_FLOAT;
         uint64_t w;
         memcpy(&w, &v->v, 8);
+        /* A UINT node built by hand (the layout is public) with a value
+         * that fits int64_t goes out in its one form, INT, which is the
+         * only one the decoder accepts. */
+        if (tag == TAG_UINT && w <= INT64_MAX)
+            tag = TAG_INT;
         if ((rc = dlp__put_u8(b, tag)))
             return rc;
         return dlp__put_u64(b, w);

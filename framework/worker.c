@@ -74,6 +74,11 @@ static int grow_fns(wctx *w, uint32_t id)
             w->fn_ok = ok;
         if (!f || !ok)
             return -ENOMEM;
+        /* A prepared cif points at its function's own atypes array, which
+         * realloc may just have moved. */
+        for (size_t i = 0; i < w->nfns; i++)
+            if (ok[i])
+                f[i].cif.arg_types = f[i].atypes;
         memset(ok + w->nfns, 0, n - w->nfns);
         w->nfns = n;
     }

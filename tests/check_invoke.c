@@ -17,6 +17,7 @@
 
 #include "loader.h"
 #include "testutil.h"
+#include "val.h"
 
 /* The loader and the result buffer of the running test; the checked
  * fixture resets them for every test and frees them afterwards. */
@@ -864,6 +865,407 @@ START_TEST(test_malformed_not_called)
 }
 END_TEST
 
+/* ---- arrays and values ------------------------------------------------- */
+
+/* T[]: u32 n, a pad byte, pad zeros, the elements 8-aligned from the start
+ * of the buffer (which stands for the frame here). */
+static void put_array(dlp__buf *b, const void *p, size_t n, size_t esz)
+{
+    int rc = dlp__put_array(b, 0, p, n, esz);
+    ck_assert_msg(rc == 0, "expected to encode an array, got %d (%s)", rc,
+                  dlp_strerror(rc));
+}
+
+/* val: its tagged form. */
+static void put_val(dlp__buf *b, const dlp_val *v)
+{
+    int rc = dlp__val_put(b, v);
+    ck_assert_msg(rc == 0, "expected to encode a val, got %d (%s)", rc,
+                  dlp_strerror(rc));
+}
+
+/* Call a function returning val, expect success, and decode the value in
+ * the record (new: free it). */
+static dlp_val *call_val(const dlp__fn *fn, uint64_t index,
+                         const dlp__buf *args)
+{
+    rec res;
+    dlp__rd r;
+    dlp_val *v = NULL;
+    int rc;
+    call(fn, index, args, &res);
+    ck_assert_msg(res.kind == DLP_R_OK,
+                  "task %llu: expected kind %d (ok), got %u: %.*s",
+                  (unsigned long long)index, DLP_R_OK, res.kind,
+                  (int)res.len, (const char *)res.payload);
+    dlp__rd_init(&r, res.payload, res.len);
+    rc = dlp__val_get(&r, &v);
+    ck_assert_msg(rc == 0, "task %llu: the val result does not decode: %d "
+                           "(%s)",
+                  (unsigned long long)index, rc, dlp_strerror(rc));
+    ck_assert_msg(r.p == r.end, "task %llu: %zu bytes after the val result",
+                  (unsigned long long)index, (size_t)(r.end - r.p));
+    return v;
+}
+
+static dlp_val *nested_lists(unsigned n)
+{
+    dlp_val *v = dlp_val_list();
+    ck_assert_ptr_nonnull(v);
+    for (unsigned i = 1; i < n; i++) {
+        dlp_val *outer = dlp_val_list();
+        ck_assert_ptr_nonnull(outer);
+        ck_assert_int_eq(dlp_val_push(outer, v), 0);
+        v = outer;
+    }
+    return v;
+}
+
+START_TEST(test_sum_i64)
+{
+    int64_t a[100], want = 0;
+    dlp__fn fn;
+    dlp__buf args = {0};
+    load("sum_i64", &fn);
+    ck_assert_uint_eq(fn.ncargs, 2); /* (const int64_t *, size_t) */
+    for (int i = 0; i < 100; i++) {
+        a[i] = (int64_t)i * 1000003 - 7;
+        want += a[i];
+    }
+    put_array(&args, a, 100, 8);
+    ck_assert_int_eq((int64_t)call_scalar(&fn, 0, &args), want);
+    dlp__buf_free(&args);
+
+    put_array(&args, NULL, 0, 8);
+    ck_assert_int_eq((int64_t)call_scalar(&fn, 1, &args), 0);
+    dlp__buf_free(&args);
+
+    a[0] = INT64_MIN;
+    a[1] = INT64_MAX;
+    put_array(&args, a, 2, 8);
+    ck_assert_int_eq((int64_t)call_scalar(&fn, 2, &args), -1);
+
+    /* The same bytes one past an aligned address: the function still
+     * gets an aligned array (a copy, freed after the call). */
+    {
+        unsigned char *block = malloc(args.len + 1);
+        dlp__buf shifted = {0};
+        ck_assert_ptr_nonnull(block);
+        memcpy(block + 1, args.p, args.len);
+        shifted.p = block + 1;
+        shifted.len = shifted.cap = args.len;
+        ck_assert_int_eq((int64_t)call_scalar(&fn, 3, &shifted), -1);
+        free(block);
+    }
+    dlp__buf_free(&args);
+}
+END_TEST
+
+START_TEST(test_sum_f32)
+{
+    float a[3] = {1.5f, 2.25f, -0.75f};
+    dlp__fn fn;
+    dlp__buf args = {0};
+    load("sum_f32", &fn);
+    put_array(&args, a, 3, 4);
+    ck_assert_double_eq(bits_to_double(call_scalar(&fn, 0, &args)), 3.0);
+    dlp__buf_free(&args);
+    put_array(&args, a, 0, 4);
+    ck_assert_double_eq(bits_to_double(call_scalar(&fn, 1, &args)), 0.0);
+    dlp__buf_free(&args);
+}
+END_TEST
+
+START_TEST(test_first_u8)
+{
+    uint8_t a[2] = {200, 1};
+    dlp__fn fn;
+    dlp__buf args = {0};
+    load("first_u8", &fn);
+    put_array(&args, a, 2, 1);
+    ck_assert_int_eq((int64_t)call_scalar(&fn, 0, &args), 200);
+    dlp__buf_free(&args);
+    put_array(&args, a, 0, 1);
+    ck_assert_int_eq((int64_t)call_scalar(&fn, 1, &args), -1);
+    dlp__buf_free(&args);
+}
+END_TEST
+
+START_TEST(test_arrays_every_type)
+{
+    /* Ten arrays, twenty C parameters: each (data, n) pair lands in its
+     * place, at the edges of each element type. */
+    int8_t a8[] = {INT8_MIN, 0, INT8_MAX};
+    int16_t a16[] = {INT16_MIN, -1};
+    int32_t a32[] = {INT32_MAX};
+    int64_t a64[] = {INT64_MIN, 5, INT64_MAX, 0};
+    uint8_t u8[] = {UINT8_MAX};
+    uint16_t u16[] = {0, UINT16_MAX};
+    uint32_t u32[] = {UINT32_MAX, 1, 2};
+    uint64_t u64[] = {UINT64_MAX, (uint64_t)INT64_MAX};
+    float f32[] = {-0.0f, 3.5f};
+    double f64[] = {1e-300, -2.0, 0.0};
+    dlp__fn fn;
+    dlp__buf args = {0};
+    dlp_val *got, *want = dlp_val_list(), *l;
+    load("arrays_to_val", &fn);
+    ck_assert_uint_eq(fn.ncargs, 20);
+    put_array(&args, a8, 3, 1);
+    put_array(&args, a16, 2, 2);
+    put_array(&args, a32, 1, 4);
+    put_array(&args, a64, 4, 8);
+    put_array(&args, u8, 1, 1);
+    put_array(&args, u16, 2, 2);
+    put_array(&args, u32, 3, 4);
+    put_array(&args, u64, 2, 8);
+    put_array(&args, f32, 2, 4);
+    put_array(&args, f64, 3, 8);
+#define WANT(arr, n, ctor)                                                     \
+    do {                                                                       \
+        l = dlp_val_list();                                                    \
+        for (size_t i = 0; i < (n); i++)                                       \
+            ck_assert_int_eq(dlp_val_push(l, ctor(arr[i])), 0);                \
+        ck_assert_int_eq(dlp_val_push(want, l), 0);                            \
+    } while (0)
+    WANT(a8, 3, dlp_val_int);
+    WANT(a16, 2, dlp_val_int);
+    WANT(a32, 1, dlp_val_int);
+    WANT(a64, 4, dlp_val_int);
+    WANT(u8, 1, dlp_val_uint);
+    WANT(u16, 2, dlp_val_uint);
+    WANT(u32, 3, dlp_val_uint);
+    WANT(u64, 2, dlp_val_uint);
+    WANT(f32, 2, dlp_val_float);
+    WANT(f64, 3, dlp_val_float);
+#undef WANT
+    got = call_val(&fn, 0, &args);
+    ck_assert_msg(dlp_val_equal(got, want),
+                  "expected the ten arrays back as lists, element by element");
+    dlp_val_free(got);
+    dlp_val_free(want);
+    dlp__buf_free(&args);
+}
+END_TEST
+
+START_TEST(test_echo_val)
+{
+    /* A val argument is decoded into a tree for the call (released after
+     * it), and the returned tree is encoded and freed by the worker:
+     * valgrind shows a leak of either. */
+    dlp__fn fn;
+    dlp__buf args = {0};
+    dlp_val *m = dlp_val_map(), *l = dlp_val_list(), *got;
+    load("echo_val", &fn);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_ptr_nonnull(l);
+    ck_assert_int_eq(dlp_val_push(l, dlp_val_float(NAN)), 0);
+    ck_assert_int_eq(dlp_val_push(l, dlp_val_bytes("\0\1\2", 3)), 0);
+    ck_assert_int_eq(dlp_val_push(l, dlp_val_uint(UINT64_MAX)), 0);
+    ck_assert_int_eq(dlp_val_set(m, "list", l), 0);
+    ck_assert_int_eq(dlp_val_set(m, "s", dlp_val_cstr("text")), 0);
+    ck_assert_int_eq(dlp_val_set(m, "deep", nested_lists(60)), 0);
+    put_val(&args, m);
+    got = call_val(&fn, 0, &args);
+    ck_assert_msg(dlp_val_equal(got, m), "expected the map back unchanged");
+    dlp_val_free(got);
+    dlp__buf_free(&args);
+
+    /* A null argument is a node, never a NULL pointer. */
+    put_val(&args, NULL);
+    got = call_val(&fn, 1, &args);
+    ck_assert_int_eq(got->kind, DLP_V_NULL);
+    dlp_val_free(got);
+    dlp__buf_free(&args);
+
+    /* The deepest value that travels goes there and back. */
+    {
+        dlp_val *d = nested_lists(DLP_VAL_MAX_DEPTH);
+        put_val(&args, d);
+        got = call_val(&fn, 2, &args);
+        ck_assert(dlp_val_equal(got, d));
+        dlp_val_free(got);
+        dlp_val_free(d);
+        dlp__buf_free(&args);
+    }
+    dlp_val_free(m);
+}
+END_TEST
+
+START_TEST(test_val_kind)
+{
+    dlp__fn fn;
+    load("val_kind", &fn);
+    for (int k = DLP_V_NULL; k <= DLP_V_MAP; k++) {
+        dlp_val *v;
+        dlp__buf args = {0};
+        rec res;
+        switch (k) {
+        case DLP_V_NULL: v = dlp_val_null(); break;
+        case DLP_V_BOOL: v = dlp_val_bool(true); break;
+        case DLP_V_INT: v = dlp_val_int(-1); break;
+        case DLP_V_UINT: v = dlp_val_uint(UINT64_MAX); break;
+        case DLP_V_FLOAT: v = dlp_val_float(1); break;
+        case DLP_V_STR: v = dlp_val_cstr("s"); break;
+        case DLP_V_BYTES: v = dlp_val_bytes("b", 1); break;
+        case DLP_V_LIST: v = dlp_val_list(); break;
+        default: v = dlp_val_map(); break;
+        }
+        ck_assert_ptr_nonnull(v);
+        put_val(&args, v);
+        call(&fn, (uint64_t)k, &args, &res);
+        expect_text(res, DLP_R_OK, dlp_val_kind_name((dlp_val_kind)k));
+        dlp_val_free(v);
+        dlp__buf_free(&args);
+    }
+}
+END_TEST
+
+START_TEST(test_null_val)
+{
+    /* NULL from a val function is the value null. */
+    dlp__fn fn;
+    dlp__buf none = {0};
+    dlp_val *got;
+    load("null_val", &fn);
+    got = call_val(&fn, 0, &none);
+    ck_assert_int_eq(got->kind, DLP_V_NULL);
+    dlp_val_free(got);
+}
+END_TEST
+
+START_TEST(test_deep_result)
+{
+    /* A result nested deeper than the wire allows fails alone, as a bad
+     * result naming the limit; the tree is freed all the same; the next
+     * task is unaffected. */
+    dlp__fn fn;
+    dlp__buf a = {0};
+    dlp_val *got, *want;
+    rec res;
+    char limit[16];
+    load("deep", &fn);
+
+    put_i64(&a, DLP_VAL_MAX_DEPTH);
+    got = call_val(&fn, 0, &a);
+    want = nested_lists(DLP_VAL_MAX_DEPTH);
+    ck_assert(dlp_val_equal(got, want));
+    dlp_val_free(got);
+    dlp_val_free(want);
+    dlp__buf_free(&a);
+
+    snprintf(limit, sizeof limit, "%d", DLP_VAL_MAX_DEPTH);
+    for (int64_t n = DLP_VAL_MAX_DEPTH + 1; n < 1000; n *= 5) {
+        size_t before = out.len;
+        put_i64(&a, n);
+        call(&fn, 1, &a, &res);
+        ck_assert_msg(res.kind == DLP_R_BADRESULT,
+                      "deep(%lld): expected kind %d (bad result), got %u: "
+                      "%.*s",
+                      (long long)n, DLP_R_BADRESULT, res.kind, (int)res.len,
+                      (const char *)res.payload);
+        ck_assert_msg(res.len < 200 && memmem(res.payload, res.len, limit,
+                                              strlen(limit)) != NULL,
+                      "deep(%lld): expected the message to name the limit "
+                      "%s, got \"%.*s\"",
+                      (long long)n, limit, (int)res.len,
+                      (const char *)res.payload);
+        /* The record is all that was appended: no half value. */
+        ck_assert_uint_eq(out.len, before + DLP_RESULT_HDR + res.len);
+        dlp__buf_free(&a);
+    }
+    put_i64(&a, 2);
+    got = call_val(&fn, 2, &a);
+    ck_assert_uint_eq(dlp_val_len(got), 1);
+    dlp_val_free(got);
+    dlp__buf_free(&a);
+}
+END_TEST
+
+START_TEST(test_fail_val)
+{
+    /* dlp_fail wins over the returned value, which the worker frees
+     * (valgrind shows the leak otherwise). */
+    dlp__fn fn;
+    dlp__buf a = {0};
+    dlp_val *m = dlp_val_map();
+    rec res;
+    load("fail_val", &fn);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_int_eq(dlp_val_set(m, "k", dlp_val_cstr("v")), 0);
+    put_val(&a, m);
+    call(&fn, 0, &a, &res);
+    expect_text(res, DLP_R_FAIL, "failed with a map in hand");
+    dlp__buf_free(&a);
+    put_val(&a, NULL);
+    call(&fn, 1, &a, &res);
+    expect_text(res, DLP_R_FAIL, "failed with a null in hand");
+    dlp__buf_free(&a);
+    dlp_val_free(m);
+}
+END_TEST
+
+START_TEST(test_bad_kind_result)
+{
+    /* A returned node of no known kind is a bad result of that task, not
+     * an error of the worker: dlp__invoke succeeds, and the next call
+     * works. */
+    dlp__fn fn;
+    dlp__buf none = {0};
+    rec res;
+    load("bad_kind_val", &fn);
+    call(&fn, 0, &none, &res);
+    ck_assert_msg(res.kind == DLP_R_BADRESULT,
+                  "expected kind %d (bad result), got %u: %.*s",
+                  DLP_R_BADRESULT, res.kind, (int)res.len,
+                  (const char *)res.payload);
+    call(&fn, 1, &none, &res);
+    ck_assert_uint_eq(res.kind, DLP_R_BADRESULT);
+}
+END_TEST
+
+START_TEST(test_malformed_arrays_and_vals)
+{
+    dlp__buf a = {0};
+    int64_t x[2] = {1, 2};
+
+    expect_eproto("sum_i64", &a, "no array");
+
+    put_u32(&a, 3);
+    put_u8(&a, 3);
+    put(&a, "\0\0\0", 3);
+    put(&a, x, 16);
+    expect_eproto("sum_i64", &a, "3 elements, 2 sent");
+    dlp__buf_free(&a);
+
+    put_u32(&a, 1);
+    put_u8(&a, 9);
+    put(&a, "\0\0\0\0\0\0\0\0\0", 9);
+    put(&a, x, 8);
+    expect_eproto("sum_i64", &a, "pad byte 9");
+    dlp__buf_free(&a);
+
+    put_array(&a, x, 2, 8);
+    put_u8(&a, 0);
+    expect_eproto("sum_i64", &a, "a byte after the array");
+    dlp__buf_free(&a);
+
+    expect_eproto("echo_val", &a, "no val");
+    put_u8(&a, 10);
+    expect_eproto("echo_val", &a, "tag 10");
+    dlp__buf_free(&a);
+    put_val(&a, NULL);
+    put_u8(&a, 0);
+    expect_eproto("val_kind", &a, "a byte after the val");
+    dlp__buf_free(&a);
+    /* A list that claims more items than follow. */
+    put_u8(&a, 8);
+    put_u32(&a, 2);
+    put_u8(&a, 0);
+    expect_eproto("echo_val", &a, "a list of 2 with 1 item");
+    dlp__buf_free(&a);
+}
+END_TEST
+
 Suite *dlp_test_invoke(void);
 
 Suite *dlp_test_invoke(void)
@@ -895,12 +1297,20 @@ Suite *dlp_test_invoke(void)
     tcase_add_test(core, test_no_arguments);
     tcase_add_test(core, test_records_appended);
     tcase_add_test(core, test_str_not_checked_for_utf8);
+    tcase_add_test(core, test_sum_i64);
+    tcase_add_test(core, test_sum_f32);
+    tcase_add_test(core, test_first_u8);
+    tcase_add_test(core, test_arrays_every_type);
+    tcase_add_test(core, test_echo_val);
+    tcase_add_test(core, test_val_kind);
+    tcase_add_test(core, test_null_val);
     suite_add_tcase(s, core);
 
     tcase_add_checked_fixture(limits, setup, teardown);
     tcase_add_test(limits, test_max_args_prep);
     tcase_add_test(limits, test_max_args_call);
     tcase_add_test(limits, test_long_str);
+    tcase_add_test(limits, test_deep_result);
     suite_add_tcase(s, limits);
 
     tcase_add_checked_fixture(errors, setup, teardown);
@@ -909,6 +1319,9 @@ Suite *dlp_test_invoke(void)
     tcase_add_test(errors, test_malformed_scalars);
     tcase_add_test(errors, test_malformed_strings);
     tcase_add_test(errors, test_malformed_not_called);
+    tcase_add_test(errors, test_fail_val);
+    tcase_add_test(errors, test_bad_kind_result);
+    tcase_add_test(errors, test_malformed_arrays_and_vals);
     suite_add_tcase(s, errors);
     return s;
 }

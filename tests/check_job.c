@@ -14,10 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
+
+#include "common.h" /* DLP_FRAME_MAX */
 
 /* ---- fixtures -------------------------------------------------------- */
 
@@ -1533,6 +1536,1028 @@ START_TEST(test_batch_bytes_bounded)
 }
 END_TEST
 
+/* ---- values: arrays, vals and val results ------------------------------ */
+
+/* A value from a small text notation, so that tables of cases stay
+ * readable: null, true, false, integers (INT, or UINT above INT64_MAX),
+ * numbers with '.', 'e', or nan/inf (FLOAT), "text" (STR) and b"text"
+ * (BYTES) with \0, \xHH, \" and \\ escapes, [lists] and {"maps": ...}. */
+static dlp_val *parse_val(const char **pp)
+{
+    const char *p = *pp;
+    dlp_val *v = NULL;
+    while (*p == ' ')
+        p++;
+    if (*p == '[' || *p == '{') {
+        int map = *p == '{';
+        v = map ? dlp_val_map() : dlp_val_list();
+        p++;
+        while (*p == ' ')
+            p++;
+        while (*p != (map ? '}' : ']')) {
+            dlp_val *item, *key = NULL;
+            if (map) {
+                key = parse_val(&p);
+                ck_assert_msg(key->kind == DLP_V_STR, "a key must be a str");
+                while (*p == ' ')
+                    p++;
+                ck_assert_msg(*p == ':', "expected ':' at \"%s\"", p);
+                p++;
+            }
+            item = parse_val(&p);
+            if (map)
+                ck_assert_int_eq(dlp_val_set(v, key->v.s.ptr, item), 0);
+            else
+                ck_assert_int_eq(dlp_val_push(v, item), 0);
+            dlp_val_free(key);
+            while (*p == ' ')
+                p++;
+            if (*p == ',')
+                p++;
+            while (*p == ' ')
+                p++;
+        }
+        p++;
+    } else if (*p == '"' || (p[0] == 'b' && p[1] == '"')) {
+        int bytes = *p == 'b';
+        char buf[256];
+        size_t n = 0;
+        p += bytes ? 2 : 1;
+        while (*p != '"') {
+            ck_assert_msg(*p && n < sizeof buf, "an unterminated string");
+            if (*p == '\\') {
+                p++;
+                if (*p == '0')
+                    buf[n++] = 0, p++;
+                else if (*p == 'x')
+                    buf[n++] = (char)strtol((char[]){p[1], p[2], 0}, NULL,
+                                            16),
+                    p += 3;
+                else
+                    buf[n++] = *p++;
+            } else {
+                buf[n++] = *p++;
+            }
+        }
+        p++;
+        v = bytes ? dlp_val_bytes(buf, n) : dlp_val_str(buf, n);
+    } else if (strncmp(p, "null", 4) == 0) {
+        v = dlp_val_null(), p += 4;
+    } else if (strncmp(p, "true", 4) == 0) {
+        v = dlp_val_bool(true), p += 4;
+    } else if (strncmp(p, "false", 5) == 0) {
+        v = dlp_val_bool(false), p += 5;
+    } else {
+        char *end;
+        size_t len = strcspn(p, ",]}: ");
+        if (memchr(p, '.', len) || memchr(p, 'e', len) ||
+            memchr(p, 'n', len)) {
+            v = dlp_val_float(strtod(p, &end));
+        } else if (*p == '-') {
+            v = dlp_val_int(strtoll(p, &end, 10));
+        } else {
+            v = dlp_val_uint(strtoull(p, &end, 10));
+        }
+        ck_assert_msg(end == p + len && len > 0, "a bad number at \"%s\"", p);
+        p = end;
+    }
+    ck_assert_ptr_nonnull(v);
+    *pp = p;
+    return v;
+}
+
+static dlp_val *V(const char *text)
+{
+    const char *p = text;
+    dlp_val *v = parse_val(&p);
+    ck_assert_msg(*p == 0, "'%s': text after the value: \"%s\"", text, p);
+    return v;
+}
+
+/* Lists nested n deep. */
+static dlp_val *nested(unsigned n)
+{
+    dlp_val *v = dlp_val_list();
+    for (unsigned i = 1; i < n; i++) {
+        dlp_val *outer = dlp_val_list();
+        ck_assert_int_eq(dlp_val_push(outer, v), 0);
+        v = outer;
+    }
+    return v;
+}
+
+/* A job whose task i is filled by fill(a, i, ud). */
+typedef struct fill_it {
+    uint64_t n;
+    void (*fill)(dlp_args *a, uint64_t i, void *ud);
+    void *ud;
+} fill_it;
+
+static int fill_next(void *ud, uint64_t i, dlp_args *a)
+{
+    fill_it *f = ud;
+    if (i >= f->n)
+        return 0;
+    f->fill(a, i, f->ud);
+    return 1;
+}
+
+/* What a task must end with. */
+enum {
+    X_I64 = 1, /* r.v.i == i */
+    X_U64,     /* r.v.u == u */
+    X_F64,     /* r.v.f == f */
+    X_BOOL,    /* r.v.b == (i != 0) */
+    X_STR,     /* r.v.s is s */
+    X_VAL,     /* r.v.val equals V(s) */
+    X_INPUT    /* DLP_FAIL_INPUT, the message has p1 and p2 */
+};
+
+typedef struct expect {
+    int what;
+    int64_t i;
+    uint64_t u;
+    double f;
+    const char *s;
+    const char *p1, *p2;
+} expect;
+
+/* Check one result against what it must be; name says which case. */
+static void check_expect(const char *name, const dlp_result *r,
+                         const expect *x)
+{
+    if (x->what == X_INPUT) {
+        ck_assert_msg(r->fail == DLP_FAIL_INPUT,
+                      "%s: expected bad input (%d), got failure %d (%s): %s",
+                      name, DLP_FAIL_INPUT, (int)r->fail,
+                      dlp_fail_kind_name(r->fail),
+                      r->error ? r->error : "");
+        ck_assert_uint_eq(r->attempts, 0);
+        tu_assert_has(r->error, x->p1);
+        if (x->p2)
+            tu_assert_has(r->error, x->p2);
+        return;
+    }
+    ck_assert_msg(r->fail == DLP_FAIL_NONE,
+                  "%s: expected success, got failure %d (%s): %s", name,
+                  (int)r->fail, dlp_fail_kind_name(r->fail), r->error);
+    switch (x->what) {
+    case X_I64:
+        ck_assert_msg(r->v.i == x->i, "%s: expected %lld, got %lld", name,
+                      (long long)x->i, (long long)r->v.i);
+        break;
+    case X_U64:
+        ck_assert_msg(r->v.u == x->u, "%s: expected %llu, got %llu", name,
+                      (unsigned long long)x->u, (unsigned long long)r->v.u);
+        break;
+    case X_F64:
+        ck_assert_msg(r->v.f == x->f || (isnan(x->f) && isnan(r->v.f)),
+                      "%s: expected %.17g, got %.17g", name, x->f, r->v.f);
+        break;
+    case X_BOOL:
+        ck_assert_msg(r->v.b == (x->i != 0), "%s: expected %s", name,
+                      x->i ? "true" : "false");
+        break;
+    case X_STR:
+        ck_assert_msg(r->v.s.len == strlen(x->s) &&
+                          memcmp(r->v.s.ptr, x->s, r->v.s.len) == 0,
+                      "%s: expected \"%s\", got \"%.*s\"", name, x->s,
+                      (int)r->v.s.len, r->v.s.ptr);
+        break;
+    case X_VAL: {
+        dlp_val *want = V(x->s);
+        ck_assert_int_eq(r->type, DLP_T_VAL);
+        ck_assert_msg(r->v.val != NULL, "%s: a val result is never NULL",
+                      name);
+        ck_assert_msg(dlp_val_equal(r->v.val, want),
+                      "%s: expected the value %s back (got a %s of %zu "
+                      "items)",
+                      name, x->s, dlp_val_kind_name(r->v.val->kind),
+                      dlp_val_len(r->v.val));
+        dlp_val_free(want);
+        break;
+    }
+    default:
+        ck_abort_msg("%s: no expectation", name);
+    }
+}
+
+/* ---- dlp_args_array ---- */
+
+static const int64_t d_i64[] = {1, 2, 3, 4, 5};
+static const int64_t d_i64_256[] = {1, 2, 256};
+static const int64_t d_i64_255[] = {255, 0};
+static const int64_t d_i64_mixed[] = {3, -1};
+static const int32_t d_i32[] = {-1, -2, INT32_MAX};
+static const uint8_t d_u8[] = {255, 1};
+static const uint8_t d_u8b[] = {200, 1};
+static const uint64_t d_u64_max[] = {(uint64_t)INT64_MAX};
+static const uint64_t d_u64_over[] = {1, UINT64_MAX};
+static const int8_t d_i8[] = {-128};
+static const int16_t d_i16_neg[] = {-1};
+static const uint16_t d_u16[] = {65535};
+static const float d_f32[] = {1.5f, 2.5f};
+static const float d_f32_frac[] = {2.5f};
+static const double d_f64[] = {0.25, 0.5};
+static const double d_f64_int[] = {1.0};
+static const double d_f64_inf[] = {INFINITY};
+static const double d_f64_big[] = {1, 1e300};
+
+static const struct array_case {
+    const char *symbol;
+    dlp_type elem;
+    const void *data;
+    size_t n;
+    expect x;
+} array_cases[] = {
+    /* The same type, passed as it is. */
+    {"sum_i64", DLP_T_I64, d_i64, 5, {X_I64, 15, 0, 0, 0, 0, 0}},
+    {"sum_i64", DLP_T_I64, NULL, 0, {X_I64, 0, 0, 0, 0, 0, 0}},
+    {"sum_f32", DLP_T_F32, d_f32, 2, {X_F64, 0, 0, 4.0, 0, 0, 0}},
+    {"first_u8", DLP_T_U8, d_u8b, 2, {X_I64, 200, 0, 0, 0, 0, 0}},
+    {"first_u8", DLP_T_U8, d_u8b, 0, {X_I64, -1, 0, 0, 0, 0, 0}},
+    /* Converted element by element, each in range. */
+    {"sum_i64", DLP_T_I32, d_i32, 3, {X_I64, 2147483644, 0, 0, 0, 0, 0}},
+    {"sum_i64", DLP_T_U8, d_u8, 2, {X_I64, 256, 0, 0, 0, 0, 0}},
+    {"sum_i64", DLP_T_U64, d_u64_max, 1, {X_I64, INT64_MAX, 0, 0, 0, 0, 0}},
+    {"sum_i64", DLP_T_I8, d_i8, 1, {X_I64, -128, 0, 0, 0, 0, 0}},
+    {"sum_f32", DLP_T_F64, d_f64, 2, {X_F64, 0, 0, 0.75, 0, 0, 0}},
+    {"sum_f32", DLP_T_I64, d_i64_mixed, 2, {X_F64, 0, 0, 2.0, 0, 0, 0}},
+    {"sum_f32", DLP_T_U16, d_u16, 1, {X_F64, 0, 0, 65535.0, 0, 0, 0}},
+    {"sum_f32", DLP_T_F64, d_f64_inf, 1, {X_F64, 0, 0, INFINITY, 0, 0, 0}},
+    {"first_u8", DLP_T_I64, d_i64_255, 2, {X_I64, 255, 0, 0, 0, 0, 0}},
+    /* Out of range, or a fraction for integers: the element is named. */
+    {"first_u8", DLP_T_I64, d_i64_256, 3,
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (u8[]): element 2", "256"}},
+    {"first_u8", DLP_T_I16, d_i16_neg, 1,
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (u8[]): element 0", "-1"}},
+    {"sum_i64", DLP_T_U64, d_u64_over, 2,
+     {X_INPUT, 0, 0, 0, 0, "element 1", "18446744073709551615"}},
+    {"sum_i64", DLP_T_F64, d_f64_int, 1,
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (i64[]): element 0",
+      "expected an integer"}},
+    {"first_u8", DLP_T_F32, d_f32_frac, 1,
+     {X_INPUT, 0, 0, 0, 0, "element 0", "expected an integer, got 2.5"}},
+    {"sum_f32", DLP_T_F64, d_f64_big, 2,
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (f32[]): element 1", "out of range"}},
+    /* Not arrays of numbers at all. */
+    {"sum_i64", DLP_T_STR, "abc", 3,
+     {X_INPUT, 0, 0, 0, 0, "argument 1", "not a numeric type"}},
+    {"sum_i64", DLP_T_ARRAY_OF(DLP_T_I64), d_i64, 1,
+     {X_INPUT, 0, 0, 0, 0, "argument 1", "not a numeric type"}},
+    {"sum_i64", DLP_T_I64, NULL, 3,
+     {X_INPUT, 0, 0, 0, 0, "argument 1", "NULL array"}},
+    {"echo_i64", DLP_T_I64, d_i64, 1,
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (i64)", "got an array"}},
+    {"echo_str", DLP_T_I64, d_i64, 1,
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (str)", "got an array"}},
+};
+#define N_ARRAY_CASES (sizeof array_cases / sizeof array_cases[0])
+
+/* Task 1 is the case; tasks 0 and 2 are good ones around it, to show
+ * that a bad task fails alone. */
+static void array_fill(dlp_args *a, uint64_t i, void *ud)
+{
+    const struct array_case *c = ud;
+    static const int64_t good[] = {1, 2};
+    if (i == 1) {
+        dlp_args_array(a, c->elem, c->data, c->n);
+        return;
+    }
+    if (dlp_args_next_type(a) == DLP_T_STR)
+        dlp_args_str(a, "ok", 2);
+    else if (DLP_T_IS_ARRAY(dlp_args_next_type(a)))
+        dlp_args_array(a, DLP_T_I64, good, 2);
+    else
+        dlp_args_int(a, 3);
+}
+
+START_TEST(test_values_arrays)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(2);
+    for (size_t k = 0; k < N_ARRAY_CASES; k++) {
+        const struct array_case *c = &array_cases[k];
+        fill_it it = {3, array_fill, (void *)c};
+        dlp_job *j = tu_start(p, tu_testplug(p, c->symbol), fill_next, &it,
+                              NULL);
+        dlp_result r;
+        char name[96];
+        snprintf(name, sizeof name, "case %zu (%s of %zu %s)", k, c->symbol,
+                 c->n, dlp_type_name(c->elem));
+        for (uint64_t i = 0; i < 3; i++) {
+            dlp_error err = {0, ""};
+            int rc = dlp_job_next(j, &r, &err);
+            ck_assert_msg(rc == 1, "%s: expected a result, got %d (%s): %s",
+                          name, rc, dlp_strerror(rc), err.msg);
+            ck_assert_uint_eq(r.index, i);
+            if (i == 1) {
+                check_expect(name, &r, &c->x);
+            } else {
+                ck_assert_msg(r.fail == DLP_FAIL_NONE,
+                              "%s: the good task %llu failed: %s", name,
+                              (unsigned long long)i, r.error);
+            }
+        }
+        assert_end(j);
+        dlp_job_destroy(j);
+    }
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* Every element type at once, from arrays of its own type (task 0) and
+ * converted from i64 data (task 1). */
+static void every_array_fill(dlp_args *a, uint64_t i, void *ud)
+{
+    static const int8_t a8[] = {INT8_MIN, 0, INT8_MAX};
+    static const int16_t a16[] = {INT16_MIN, -1};
+    static const int32_t a32[] = {INT32_MAX};
+    static const int64_t a64[] = {INT64_MIN, 5, INT64_MAX, 0};
+    static const uint8_t u8[] = {UINT8_MAX};
+    static const uint16_t u16[] = {0, UINT16_MAX};
+    static const uint32_t u32[] = {UINT32_MAX, 1, 2};
+    static const uint64_t u64[] = {UINT64_MAX, (uint64_t)INT64_MAX};
+    static const float f32[] = {-0.0f, 3.5f};
+    static const double f64[] = {1e-300, -2.0, 0.0};
+    static const int64_t small[] = {-1, 0, 1};
+    static const int64_t nonneg[] = {0, 1, 2};
+    (void)ud;
+    if (i == 0) {
+        dlp_args_array(a, DLP_T_I8, a8, 3);
+        dlp_args_array(a, DLP_T_I16, a16, 2);
+        dlp_args_array(a, DLP_T_I32, a32, 1);
+        dlp_args_array(a, DLP_T_I64, a64, 4);
+        dlp_args_array(a, DLP_T_U8, u8, 1);
+        dlp_args_array(a, DLP_T_U16, u16, 2);
+        dlp_args_array(a, DLP_T_U32, u32, 3);
+        dlp_args_array(a, DLP_T_U64, u64, 2);
+        dlp_args_array(a, DLP_T_F32, f32, 2);
+        dlp_args_array(a, DLP_T_F64, f64, 3);
+        return;
+    }
+    for (int k = 0; k < 4; k++)
+        dlp_args_array(a, DLP_T_I64, small, 3);
+    for (int k = 0; k < 4; k++)
+        dlp_args_array(a, DLP_T_I64, nonneg, (size_t)k);
+    dlp_args_array(a, DLP_T_I64, small, 3);
+    dlp_args_array(a, DLP_T_I64, small, 3);
+}
+
+START_TEST(test_values_every_array_type)
+{
+    static const expect want[] = {
+        {X_VAL, 0, 0, 0,
+         "[[-128, 0, 127], [-32768, -1], [2147483647],"
+         " [-9223372036854775808, 5, 9223372036854775807, 0], [255],"
+         " [0, 65535], [4294967295, 1, 2],"
+         " [18446744073709551615, 9223372036854775807], [-0.0, 3.5],"
+         " [1e-300, -2.0, 0.0]]",
+         0, 0},
+        {X_VAL, 0, 0, 0,
+         "[[-1, 0, 1], [-1, 0, 1], [-1, 0, 1], [-1, 0, 1], [], [0], [0, 1],"
+         " [0, 1, 2], [-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]]",
+         0, 0},
+    };
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(1);
+    fill_it it = {2, every_array_fill, NULL};
+    dlp_job *j = tu_start(p, tu_testplug(p, "arrays_to_val"), fill_next, &it,
+                          NULL);
+    dlp_result r;
+    for (int i = 0; i < 2; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "task %d", i);
+        next_ok(j, &r);
+        check_expect(name, &r, &want[i]);
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* ---- dlp_args_val and dlp_args_tuple ---- */
+
+enum { BY_VAL = 0, BY_TUPLE, BY_NULL_VAL, BY_NULL_TUPLE, BY_TOO_DEEP };
+
+static const struct val_case {
+    const char *symbol;
+    int by;
+    const char *arg; /* the value (BY_VAL) or the list (BY_TUPLE) */
+    expect x;
+} val_cases[] = {
+    /* Each kind of value into a typed argument converts as the
+     * dlp_args_* call of that kind would. */
+    {"echo_i64", BY_VAL, "-5", {X_I64, -5, 0, 0, 0, 0, 0}},
+    {"echo_u64", BY_VAL, "18446744073709551615",
+     {X_U64, 0, UINT64_MAX, 0, 0, 0, 0}},
+    {"echo_u8", BY_VAL, "255", {X_U64, 0, 255, 0, 0, 0, 0}},
+    {"echo_f64", BY_VAL, "2.5", {X_F64, 0, 0, 2.5, 0, 0, 0}},
+    {"echo_f64", BY_VAL, "3", {X_F64, 0, 0, 3.0, 0, 0, 0}},
+    {"echo_bool", BY_VAL, "true", {X_BOOL, 1, 0, 0, 0, 0, 0}},
+    {"echo_str", BY_VAL, "\"h\\xc3\\xa9llo\"",
+     {X_STR, 0, 0, 0, "h\xc3\xa9llo", 0, 0}},
+    {"echo_str", BY_VAL, "b\"abc\"", {X_STR, 0, 0, 0, "abc", 0, 0}},
+    {"bytes_hex", BY_VAL, "b\"\\0\\xff\"", {X_STR, 0, 0, 0, "00ff", 0, 0}},
+    {"bytes_hex", BY_VAL, "\"ab\"", {X_STR, 0, 0, 0, "6162", 0, 0}},
+    /* Lists into arrays. */
+    {"sum_i64", BY_VAL, "[1, 2, 3]", {X_I64, 6, 0, 0, 0, 0, 0}},
+    {"sum_i64", BY_VAL, "[]", {X_I64, 0, 0, 0, 0, 0, 0}},
+    {"sum_f32", BY_VAL, "[1, 2.5, -0.5]", {X_F64, 0, 0, 3.0, 0, 0, 0}},
+    {"first_u8", BY_VAL, "[7, 300]",
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (u8[]): element 1", "300"}},
+    {"first_u8", BY_VAL, "[-1]",
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (u8[]): element 0", "-1"}},
+    {"first_u8", BY_VAL, "[9]", {X_I64, 9, 0, 0, 0, 0, 0}},
+    {"sum_i64", BY_VAL, "[1, \"x\"]",
+     {X_INPUT, 0, 0, 0, 0, "element 1", "expected a number, got str"}},
+    {"sum_i64", BY_VAL, "[1, [2]]",
+     {X_INPUT, 0, 0, 0, 0, "element 1", "got list"}},
+    {"sum_i64", BY_VAL, "[1, 2.5]",
+     {X_INPUT, 0, 0, 0, 0, "element 1", "expected an integer"}},
+    {"sum_i64", BY_VAL, "[18446744073709551615]",
+     {X_INPUT, 0, 0, 0, 0, "element 0", "out of range"}},
+    /* Wrong kinds name what was got. */
+    {"sum_i64", BY_VAL, "{\"a\": 1}",
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (i64[])", "got a map"}},
+    {"sum_i64", BY_VAL, "5",
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (i64[])", "got an integer"}},
+    {"echo_i64", BY_VAL, "\"12\"",
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (i64)", "got a string"}},
+    {"echo_i64", BY_VAL, "null",
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (i64)", "got null"}},
+    {"echo_i64", BY_VAL, "[1]",
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (i64)", "got a list"}},
+    {"echo_i64", BY_VAL, "{}",
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (i64)", "got a map"}},
+    {"echo_i64", BY_VAL, "2.5",
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (i64)", "2.5"}},
+    {"echo_i64", BY_VAL, "9223372036854775808",
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (i64)", "9223372036854775808"}},
+    {"echo_u8", BY_VAL, "256",
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (u8)", "256"}},
+    {"echo_f32", BY_VAL, "1e300",
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (f32)", "out of range"}},
+    {"echo_bool", BY_VAL, "1",
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (bool)", "got an integer"}},
+    {"echo_str", BY_VAL, "true",
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (str)", "got true"}},
+    {"echo_str", BY_VAL, "\"a\\0b\"",
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (str)", "NUL"}},
+    {"echo_i64", BY_NULL_VAL, NULL,
+     {X_INPUT, 0, 0, 0, 0, "argument 1", "NULL value"}},
+    /* Any value for a val argument, and back as a val result. */
+    {"echo_val", BY_VAL, "null", {X_VAL, 0, 0, 0, "null", 0, 0}},
+    {"echo_val", BY_VAL, "false", {X_VAL, 0, 0, 0, "false", 0, 0}},
+    {"echo_val", BY_VAL, "-9223372036854775808",
+     {X_VAL, 0, 0, 0, "-9223372036854775808", 0, 0}},
+    {"echo_val", BY_VAL, "18446744073709551615",
+     {X_VAL, 0, 0, 0, "18446744073709551615", 0, 0}},
+    {"echo_val", BY_VAL, "nan", {X_VAL, 0, 0, 0, "nan", 0, 0}},
+    {"echo_val", BY_VAL, "-0.0", {X_VAL, 0, 0, 0, "-0.0", 0, 0}},
+    {"echo_val", BY_VAL, "\"a\\0b\"", {X_VAL, 0, 0, 0, "\"a\\0b\"", 0, 0}},
+    {"echo_val", BY_VAL, "b\"\\xff\\0\"",
+     {X_VAL, 0, 0, 0, "b\"\\xff\\0\"", 0, 0}},
+    {"echo_val", BY_VAL, "[]", {X_VAL, 0, 0, 0, "[]", 0, 0}},
+    {"echo_val", BY_VAL, "{\"z\": 1, \"a\": [true, null, {}], \"\": b\"\"}",
+     {X_VAL, 0, 0, 0, "{\"z\": 1, \"a\": [true, null, {}], \"\": b\"\"}", 0,
+      0}},
+    {"echo_val", BY_TOO_DEEP, NULL,
+     {X_INPUT, 0, 0, 0, 0, "argument 1 (val)", "nested too deep"}},
+    {"val_kind", BY_VAL, "{\"k\": 1}", {X_STR, 0, 0, 0, "map", 0, 0}},
+    {"val_kind", BY_VAL, "b\"\"", {X_STR, 0, 0, 0, "bytes", 0, 0}},
+    {"val_kind", BY_VAL, "18446744073709551615",
+     {X_STR, 0, 0, 0, "uint", 0, 0}},
+    {"val_kind", BY_VAL, "1", {X_STR, 0, 0, 0, "int", 0, 0}},
+    /* Whole argument lists. */
+    {"concat", BY_TUPLE, "[\"ab\", \"cd\"]", {X_STR, 0, 0, 0, "abcd", 0, 0}},
+    {"mixed", BY_TUPLE,
+     "[-1, 2, 3, 4, 5, 6, 7, 8, 9.5, 10.25, true]",
+     {X_F64, 0, 0, 1000053.75, 0, 0, 0}},
+    {"sum_i64", BY_TUPLE, "[[1, 2, 3]]", {X_I64, 6, 0, 0, 0, 0, 0}},
+    {"echo_val", BY_TUPLE, "[{\"k\": [1, 2]}]",
+     {X_VAL, 0, 0, 0, "{\"k\": [1, 2]}", 0, 0}},
+    {"null_val", BY_TUPLE, "[]", {X_VAL, 0, 0, 0, "null", 0, 0}},
+    {"sleepy", BY_TUPLE, "[0]",
+     {X_INPUT, 0, 0, 0, 0, "expected 2 arguments", "got 1"}},
+    {"echo_i64", BY_TUPLE, "[1, 2]",
+     {X_INPUT, 0, 0, 0, 0, "too many arguments", "1"}},
+    {"sleepy", BY_TUPLE, "[1, \"x\"]",
+     {X_INPUT, 0, 0, 0, 0, "argument 2 (i64)", "got a string"}},
+    {"echo_i64", BY_TUPLE, "{\"a\": 1}",
+     {X_INPUT, 0, 0, 0, 0, "must be a list", "got map"}},
+    {"echo_i64", BY_TUPLE, "7",
+     {X_INPUT, 0, 0, 0, 0, "must be a list", "got int"}},
+    {"echo_i64", BY_NULL_TUPLE, NULL,
+     {X_INPUT, 0, 0, 0, 0, "must be a list", "got NULL"}},
+};
+#define N_VAL_CASES (sizeof val_cases / sizeof val_cases[0])
+
+/* Task 1 is the case; tasks 0 and 2 are good ones around it.  A case
+ * whose call must fail checks that it returns DLP_EINVAL. */
+static void val_fill(dlp_args *a, uint64_t i, void *ud)
+{
+    const struct val_case *c = ud;
+    dlp_val *v = NULL;
+    int rc;
+    if (i != 1) {
+        dlp_type t = dlp_args_next_type(a);
+        if (strcmp(c->symbol, "mixed") == 0) {
+            dlp_val *l = V("[0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0.0, false]");
+            dlp_args_tuple(a, l);
+            dlp_val_free(l);
+        } else if (strcmp(c->symbol, "sleepy") == 0) {
+            dlp_args_int(a, 0);
+            dlp_args_int(a, 1);
+        } else if (t == DLP_T_STR || t == DLP_T_BYTES) {
+            dlp_args_str(a, "ok", 2);
+            if (dlp_args_next_type(a) == DLP_T_STR)
+                dlp_args_str(a, "!", 1);
+        } else if (DLP_T_IS_ARRAY(t)) {
+            dlp_val *l = V("[1]");
+            dlp_args_val(a, l);
+            dlp_val_free(l);
+        } else if (t == DLP_T_BOOL) {
+            dlp_args_bool(a, false);
+        } else if (t != DLP_T_VOID) {
+            dlp_args_int(a, 1);
+        }
+        return;
+    }
+    switch (c->by) {
+    case BY_VAL:
+        v = V(c->arg);
+        rc = dlp_args_val(a, v);
+        break;
+    case BY_TUPLE:
+        v = V(c->arg);
+        rc = dlp_args_tuple(a, v);
+        break;
+    case BY_NULL_VAL:
+        rc = dlp_args_val(a, NULL);
+        break;
+    case BY_NULL_TUPLE:
+        rc = dlp_args_tuple(a, NULL);
+        break;
+    default:
+        v = nested(DLP_VAL_MAX_DEPTH + 1);
+        rc = dlp_args_val(a, v);
+        break;
+    }
+    dlp_val_free(v);
+    /* A missing argument is noticed by the job, after the calls: they
+     * all succeeded. */
+    if (c->x.what == X_INPUT && strncmp(c->x.p1, "expected ", 9) != 0)
+        ck_assert_msg(rc == DLP_EINVAL,
+                      "%s with %s: expected the failing call to return "
+                      "DLP_EINVAL, got %d",
+                      c->symbol, c->arg ? c->arg : "NULL", rc);
+    else if (c->x.what != X_INPUT)
+        ck_assert_msg(rc == 0, "%s with %s: expected 0, got %d (%s)",
+                      c->symbol, c->arg ? c->arg : "NULL", rc,
+                      dlp_strerror(rc));
+}
+
+START_TEST(test_values_vals)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(2);
+    for (size_t k = 0; k < N_VAL_CASES; k++) {
+        const struct val_case *c = &val_cases[k];
+        fill_it it = {3, val_fill, (void *)c};
+        dlp_job *j = tu_start(p, tu_testplug(p, c->symbol), fill_next, &it,
+                              NULL);
+        dlp_result r;
+        char name[160];
+        snprintf(name, sizeof name, "case %zu (%s with %s)", k, c->symbol,
+                 c->arg ? c->arg : "NULL");
+        for (uint64_t i = 0; i < 3; i++) {
+            dlp_error err = {0, ""};
+            int rc = dlp_job_next(j, &r, &err);
+            ck_assert_msg(rc == 1, "%s: expected a result, got %d (%s): %s",
+                          name, rc, dlp_strerror(rc), err.msg);
+            ck_assert_uint_eq(r.index, i);
+            if (i == 1)
+                check_expect(name, &r, &c->x);
+            else
+                ck_assert_msg(r.fail == DLP_FAIL_NONE,
+                              "%s: the good task %llu failed: %s", name,
+                              (unsigned long long)i, r.error);
+        }
+        assert_end(j);
+        dlp_job_destroy(j);
+    }
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* The scalar and array calls into a val argument make the value of that
+ * kind. */
+static void scalars_fill(dlp_args *a, uint64_t i, void *ud)
+{
+    static const int64_t i64s[] = {-1, 2};
+    static const uint64_t u64s[] = {UINT64_MAX, 3};
+    static const double f64s[] = {0.5};
+    static const uint8_t u8s[] = {255};
+    (void)ud;
+    switch (i) {
+    case 0: dlp_args_int(a, -3); break;
+    case 1: dlp_args_uint(a, UINT64_MAX); break;
+    case 2: dlp_args_uint(a, 5); break;
+    case 3: dlp_args_double(a, -0.25); break;
+    case 4: dlp_args_bool(a, true); break;
+    case 5: dlp_args_str(a, "a\0b", 3); break;
+    case 6: dlp_args_bytes(a, "\xff", 1); break;
+    case 7: dlp_args_array(a, DLP_T_I64, i64s, 2); break;
+    case 8: dlp_args_array(a, DLP_T_U64, u64s, 2); break;
+    case 9: dlp_args_array(a, DLP_T_F64, f64s, 1); break;
+    case 10: dlp_args_array(a, DLP_T_U8, u8s, 1); break;
+    default: dlp_args_array(a, DLP_T_I64, NULL, 0); break;
+    }
+}
+
+START_TEST(test_values_scalars_into_val)
+{
+    static const char *const want[] = {
+        "-3", "18446744073709551615", "5", "-0.25", "true", "\"a\\0b\"",
+        "b\"\\xff\"", "[-1, 2]", "[18446744073709551615, 3]", "[0.5]",
+        "[255]", "[]",
+    };
+    enum { N = sizeof want / sizeof want[0] };
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(2);
+    fill_it it = {N, scalars_fill, NULL};
+    dlp_job *j = tu_start(p, tu_testplug(p, "echo_val"), fill_next, &it,
+                          NULL);
+    dlp_result r;
+    for (uint64_t i = 0; i < N; i++) {
+        expect x = {X_VAL, 0, 0, 0, want[i], 0, 0};
+        char name[32];
+        snprintf(name, sizeof name, "task %llu", (unsigned long long)i);
+        next_ok(j, &r);
+        ck_assert_uint_eq(r.index, i);
+        check_expect(name, &r, &x);
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* ---- val results ---- */
+
+static void deep_fill(dlp_args *a, uint64_t i, void *ud)
+{
+    /* 64 deep, 65 deep (too deep to carry), 3 deep, 1000 deep, 1. */
+    static const int64_t n[] = {DLP_VAL_MAX_DEPTH, DLP_VAL_MAX_DEPTH + 1, 3,
+                                1000, 1};
+    (void)ud;
+    dlp_args_int(a, n[i]);
+}
+
+START_TEST(test_values_deep_result)
+{
+    /* A result too deep to carry fails alone (DLP_FAIL_RESULT, naming
+     * the limit, the worker kept); the tasks after it succeed. */
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(1);
+    fill_it it = {5, deep_fill, NULL};
+    dlp_job *j = tu_start(p, tu_testplug(p, "deep"), fill_next, &it, NULL);
+    dlp_result r;
+    dlp_error err = {0, ""};
+    char limit[16];
+    dlp_val *want;
+    int rc;
+
+    snprintf(limit, sizeof limit, "%d", DLP_VAL_MAX_DEPTH);
+    next_ok(j, &r);
+    want = nested(DLP_VAL_MAX_DEPTH);
+    ck_assert_msg(dlp_val_equal(r.v.val, want),
+                  "expected lists nested 64 deep");
+    dlp_val_free(want);
+    for (int k = 1; k <= 3; k += 2) {
+        rc = dlp_job_next(j, &r, &err);
+        ck_assert_msg(rc == 1, "expected a result, got %d (%s): %s", rc,
+                      dlp_strerror(rc), err.msg);
+        ck_assert_uint_eq(r.index, (uint64_t)k);
+        ck_assert_msg(r.fail == DLP_FAIL_RESULT,
+                      "task %d: expected DLP_FAIL_RESULT (%d), got %d (%s): "
+                      "%s",
+                      k, DLP_FAIL_RESULT, (int)r.fail,
+                      dlp_fail_kind_name(r.fail), r.error ? r.error : "");
+        tu_assert_has(r.error, limit);
+        ck_assert_uint_eq(r.attempts, 1);
+        if (k == 1) {
+            next_ok(j, &r);
+            ck_assert_uint_eq(r.index, 2);
+            want = nested(3);
+            ck_assert(dlp_val_equal(r.v.val, want));
+            dlp_val_free(want);
+        }
+    }
+    next_ok(j, &r);
+    ck_assert_uint_eq(r.index, 4);
+    ck_assert_int_eq(r.v.val->kind, DLP_V_LIST);
+    ck_assert_uint_eq(dlp_val_len(r.v.val), 0);
+    assert_end(j);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+static void one_val_fill(dlp_args *a, uint64_t i, void *ud)
+{
+    (void)i;
+    if (dlp_args_next_type(a) == DLP_T_VAL) {
+        dlp_val *v = V((const char *)ud);
+        dlp_args_val(a, v);
+        dlp_val_free(v);
+    }
+}
+
+/* Run symbol over n tasks of one_val_fill and return the job. */
+static dlp_job *start_vals(dlp_pool *p, const char *symbol, fill_it *it,
+                           uint64_t n, const char *arg)
+{
+    it->n = n;
+    it->fill = one_val_fill;
+    it->ud = (void *)arg;
+    return tu_start(p, tu_testplug(p, symbol), fill_next, it, NULL);
+}
+
+static int64_t one_pid(dlp_pool *p)
+{
+    int64_t pid = 0;
+    tu_run_i64(p, tu_testplug(p, "worker_pid"), 1, NULL, &pid);
+    return pid;
+}
+
+START_TEST(test_values_other_results)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(1);
+    int64_t pid = one_pid(p);
+    fill_it it;
+    dlp_job *j;
+    dlp_result r;
+    dlp_error err = {0, ""};
+    int rc;
+
+    /* NULL from the function is a null node, never a NULL pointer. */
+    j = start_vals(p, "null_val", &it, 2, NULL);
+    for (int i = 0; i < 2; i++) {
+        next_ok(j, &r);
+        ck_assert_int_eq(r.type, DLP_T_VAL);
+        ck_assert_ptr_nonnull(r.v.val);
+        ck_assert_int_eq(r.v.val->kind, DLP_V_NULL);
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+
+    /* dlp_fail wins over the value the function returns. */
+    j = start_vals(p, "fail_val", &it, 3, "{\"k\": [1, 2, 3]}");
+    for (int i = 0; i < 3; i++) {
+        rc = dlp_job_next(j, &r, &err);
+        ck_assert_msg(rc == 1, "expected a result, got %d (%s): %s", rc,
+                      dlp_strerror(rc), err.msg);
+        ck_assert_msg(r.fail == DLP_FAIL_PLUGIN,
+                      "expected DLP_FAIL_PLUGIN, got %d (%s)", (int)r.fail,
+                      dlp_fail_kind_name(r.fail));
+        ck_assert_str_eq(r.error, "failed with a map in hand");
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+
+    /* A node of no known kind is a bad result of its task only. */
+    j = start_vals(p, "bad_kind_val", &it, 2, NULL);
+    for (int i = 0; i < 2; i++) {
+        rc = dlp_job_next(j, &r, &err);
+        ck_assert_msg(rc == 1, "expected a result, got %d (%s): %s", rc,
+                      dlp_strerror(rc), err.msg);
+        ck_assert_msg(r.fail == DLP_FAIL_RESULT,
+                      "expected DLP_FAIL_RESULT, got %d (%s): %s",
+                      (int)r.fail, dlp_fail_kind_name(r.fail),
+                      r.error ? r.error : "");
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+
+    /* The one worker ran all of it and is still the same process. */
+    ck_assert_int_eq(one_pid(p), pid);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+START_TEST(test_values_held_until_next)
+{
+    /* A val result stays valid until the next dlp_job_next, unordered
+     * too, over many tasks (valgrind: each is freed once). */
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(3);
+    fill_it it;
+    dlp_job_options o;
+    dlp_job *j;
+    dlp_result r;
+    const dlp_val *prev = NULL;
+    dlp_val *want = V("[\"kept\", {\"n\": 1}, b\"\\0\"]");
+    uint64_t n = 0;
+    dlp_error err = {0, ""};
+    int rc;
+
+    dlp_job_options_init(&o);
+    o.flags = DLP_JOB_UNORDERED;
+    it.n = 500;
+    it.fill = one_val_fill;
+    it.ud = (void *)"[\"kept\", {\"n\": 1}, b\"\\0\"]";
+    j = tu_start(p, tu_testplug(p, "echo_val"), fill_next, &it, &o);
+    while ((rc = dlp_job_next(j, &r, &err)) == 1) {
+        ck_assert_msg(r.fail == DLP_FAIL_NONE, "task %llu failed: %s",
+                      (unsigned long long)r.index, r.error);
+        ck_assert(dlp_val_equal(r.v.val, want));
+        ck_assert_ptr_ne(r.v.val, prev);
+        prev = r.v.val;
+        n++;
+    }
+    ck_assert_msg(rc == 0, "expected the end, got %d (%s): %s", rc,
+                  dlp_strerror(rc), err.msg);
+    ck_assert_uint_eq(n, 500);
+    dlp_job_destroy(j);
+    dlp_val_free(want);
+
+    /* Destroyed with val results done but not handed out. */
+    it.n = 200;
+    j = tu_start(p, tu_testplug(p, "echo_val"), fill_next, &it, NULL);
+    next_ok(j, &r);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+START_TEST(test_values_chan_not_a_task)
+{
+    /* A process function (i32(chan)) resolves, but a job of it is
+     * refused: its channel cannot come from an iterator. */
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(1);
+    int fn = tu_testplug(p, "chan_noop");
+    count_it it = {3, 0, 0};
+    dlp_job *j = NULL;
+    dlp_error err = {0, ""};
+    int rc = dlp_job_create(&j, p, fn, count_next, &it, NULL, &err);
+    ck_assert_msg(rc == DLP_EINVAL,
+                  "a job of an i32(chan) function: expected DLP_EINVAL (%d), "
+                  "got %d (%s): %s",
+                  DLP_EINVAL, rc, dlp_strerror(rc), err.msg);
+    ck_assert_ptr_null(j);
+    tu_assert_has(err.msg, "chan_noop");
+    tu_assert_has(err.msg, "i32(chan)");
+    ck_assert_uint_eq(it.calls, 0);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* A tree of about n nodes, for churning a worker's heap. */
+static dlp_val *bushy(unsigned n)
+{
+    dlp_val *l = dlp_val_list();
+    for (unsigned i = 0; i < n; i++) {
+        dlp_val *m = dlp_val_map();
+        ck_assert_int_eq(dlp_val_set(m, "k", dlp_val_cstr("some text")), 0);
+        ck_assert_int_eq(dlp_val_push(l, m), 0);
+    }
+    return l;
+}
+
+static void bushy_fill(dlp_args *a, uint64_t i, void *ud)
+{
+    dlp_val *v = bushy(500 + 100 * (unsigned)i);
+    (void)ud;
+    dlp_args_val(a, v);
+    dlp_val_free(v);
+}
+
+START_TEST(test_values_many_functions)
+{
+    /* A worker holds every function the pool resolved, in a table that
+     * grows as more are loaded; a function loaded early must still be
+     * called right after the table has grown and the worker's heap has
+     * been used (here by big val trees).  Each call of the early
+     * functions checks its result. */
+    static const char *const symbols[] = {
+        "echo_i64", "echo_f64", "sum_i64", "echo_str", "echo_i8",
+        "echo_i16", "echo_i32", "echo_u8",  "echo_u16", "echo_u32",
+        "echo_u64", "echo_f32", "echo_bool", "bytes_hex", "concat",
+        "touch",    "sleepy",   "crash",    "fail_odd", "counter",
+        "worker_pid", "noisy",  "echo_val", "val_kind", "sum_f32",
+        "first_u8", "deep",     "null_val", "fail_val", "mixed",
+        "open_fds", "hog",      "big_str",
+    };
+    enum { NSYM = sizeof symbols / sizeof symbols[0] };
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(1);
+    int fns[NSYM];
+    int64_t vals[4] = {-7, 0, 123456789, INT64_MIN}, out[4];
+    fill_it it = {6, bushy_fill, NULL};
+    dlp_job *j;
+    dlp_result r;
+
+    for (size_t k = 0; k < NSYM; k++)
+        fns[k] = tu_testplug(p, symbols[k]);
+    for (int round = 0; round < 3; round++) {
+        j = tu_start(p, fns[22], fill_next, &it, NULL); /* echo_val */
+        for (int i = 0; i < 6; i++)
+            next_ok(j, &r);
+        assert_end(j);
+        dlp_job_destroy(j);
+        tu_run_i64(p, fns[0], 4, vals, out); /* echo_i64 */
+        for (int i = 0; i < 4; i++)
+            ck_assert_int_eq(out[i], vals[i]);
+        tu_run_i64(p, fns[4], 4, NULL, out); /* echo_i8 */
+        for (int i = 0; i < 4; i++)
+            ck_assert_int_eq(out[i], i);
+    }
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* ---- large arrays ---- */
+
+typedef struct big_array {
+    dlp_type elem;
+    const void *data;
+    size_t n;
+    int rc; /* what dlp_args_array returned */
+} big_array;
+
+static void big_array_fill(dlp_args *a, uint64_t i, void *ud)
+{
+    big_array *b = ud;
+    (void)i;
+    b->rc = dlp_args_array(a, b->elem, b->data, b->n);
+}
+
+START_TEST(test_values_big_arrays)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(1);
+    size_t n = 1u << 20;
+    int64_t *d = malloc(n * sizeof *d), want = 0;
+    big_array b = {DLP_T_I64, d, n, -1};
+    fill_it it = {1, big_array_fill, &b};
+    dlp_job *j;
+    dlp_result r;
+    ck_assert_ptr_nonnull(d);
+    for (size_t i = 0; i < n; i++) {
+        d[i] = (int64_t)(i * 7) - 5;
+        want += d[i];
+    }
+    /* A million elements of the same type, in place. */
+    j = tu_start(p, tu_testplug(p, "sum_i64"), fill_next, &it, NULL);
+    next_ok(j, &r);
+    ck_assert_int_eq(b.rc, 0);
+    ck_assert_int_eq(r.v.i, want);
+    assert_end(j);
+    dlp_job_destroy(j);
+    free(d);
+
+    /* More i64 elements than would fit a frame as i64, converted to u8,
+     * where they fit: the conversion is sized by the target type. */
+    {
+        size_t big = (DLP_FRAME_MAX - 64) / 8 + 1;
+        int64_t *z = mmap(NULL, big * 8, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        ck_assert_msg(z != MAP_FAILED, "mmap of %zu bytes failed",
+                      big * 8);
+        z[0] = 7; /* the rest reads as zeros, from one shared page */
+        b.elem = DLP_T_I64;
+        b.data = z;
+        b.n = big;
+        b.rc = -1;
+        j = tu_start(p, tu_testplug(p, "first_u8"), fill_next, &it, NULL);
+        next_ok(j, &r);
+        ck_assert_msg(b.rc == 0, "dlp_args_array of %zu i64 into u8[]: "
+                                 "expected 0, got %d",
+                      big, b.rc);
+        ck_assert_int_eq(r.v.i, 7);
+        assert_end(j);
+        dlp_job_destroy(j);
+        munmap(z, big * 8);
+    }
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
 Suite *dlp_test_job(void);
 
 Suite *dlp_test_job(void)
@@ -1602,6 +2627,23 @@ Suite *dlp_test_job(void)
     tcase_add_test(tc, test_all_bad_input);
     tcase_add_test(tc, test_create_after_close);
     tcase_add_test(tc, test_create_unresolved);
+    suite_add_tcase(s, tc);
+
+    /* Arrays, vals and val results; one case moves a gigabyte of zero
+     * pages through a conversion, which takes seconds under the
+     * sanitizers. */
+    tc = tcase_create("values");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_values_arrays);
+    tcase_add_test(tc, test_values_every_array_type);
+    tcase_add_test(tc, test_values_vals);
+    tcase_add_test(tc, test_values_scalars_into_val);
+    tcase_add_test(tc, test_values_deep_result);
+    tcase_add_test(tc, test_values_other_results);
+    tcase_add_test(tc, test_values_held_until_next);
+    tcase_add_test(tc, test_values_chan_not_a_task);
+    tcase_add_test(tc, test_values_many_functions);
+    tcase_add_test(tc, test_values_big_arrays);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -666,6 +666,223 @@ START_TEST(test_null_arguments)
 }
 END_TEST
 
+/* ---- values, arrays and channels -------------------------------------- */
+
+/* The numeric types: those that have arrays. */
+static const dlp_type num_types[] = {
+    DLP_T_I8,  DLP_T_I16, DLP_T_I32, DLP_T_I64, DLP_T_U8,
+    DLP_T_U16, DLP_T_U32, DLP_T_U64, DLP_T_F32, DLP_T_F64,
+};
+#define N_NUM (sizeof num_types / sizeof num_types[0])
+
+START_TEST(test_array_names)
+{
+    static const char *const names[] = {"i8[]",  "i16[]", "i32[]", "i64[]",
+                                        "u8[]",  "u16[]", "u32[]", "u64[]",
+                                        "f32[]", "f64[]"};
+    for (size_t i = 0; i < N_NUM; i++) {
+        dlp_type a = DLP_T_ARRAY_OF(num_types[i]);
+        ck_assert_msg(DLP_T_IS_ARRAY(a) && DLP_T_ELEM(a) == num_types[i],
+                      "%s[]: expected an array of its element type",
+                      dlp_type_name(num_types[i]));
+        ck_assert_str_eq(dlp_type_name(a), names[i]);
+        /* An array has no fixed wire size and is no number itself. */
+        ck_assert_uint_eq(dlp__type_size(a), 0);
+        ck_assert_int_eq(dlp__type_is_num(a), 0);
+        ck_assert_int_eq(dlp__type_is_int(a), 0);
+        ck_assert_int_eq(dlp__type_is_num(num_types[i]), 1);
+    }
+    ck_assert_str_eq(dlp_type_name(DLP_T_VAL), "val");
+    ck_assert_str_eq(dlp_type_name(DLP_T_CHAN), "chan");
+    ck_assert_int_eq(dlp__type_is_num(DLP_T_BOOL), 0);
+    ck_assert_int_eq(dlp__type_is_num(DLP_T_VAL), 0);
+    /* Arrays the language has no name for print as a placeholder. */
+    ck_assert_str_eq(dlp_type_name(DLP_T_ARRAY_OF(DLP_T_VOID)), "?");
+    ck_assert_str_eq(dlp_type_name(DLP_T_ARRAY_OF(DLP_T_BOOL)), "?");
+    ck_assert_str_eq(dlp_type_name(DLP_T_ARRAY_OF(DLP_T_STR)), "?");
+    ck_assert_str_eq(dlp_type_name(DLP_T_ARRAY_OF(DLP_T_VAL)), "?");
+    ck_assert_str_eq(dlp_type_name(DLP_T_ARRAY_OF(DLP_T_CHAN)), "?");
+    ck_assert_str_eq(dlp_type_name(DLP_T_ARRAY_OF((dlp_type)0x7f)), "?");
+}
+END_TEST
+
+START_TEST(test_array_arguments)
+{
+    /* Every T[] parses as an argument and formats back as written. */
+    for (size_t i = 0; i < N_NUM; i++) {
+        char text[64];
+        dlp_sig sig;
+        snprintf(text, sizeof text, "i64(%s[])", dlp_type_name(num_types[i]));
+        sig = parse_ok(text);
+        ck_assert_uint_eq(sig.nargs, 1);
+        ck_assert_msg(sig.args[0] == DLP_T_ARRAY_OF(num_types[i]),
+                      "'%s': expected argument %s[], got %s (%d)", text,
+                      dlp_type_name(num_types[i]), dlp_type_name(sig.args[0]),
+                      (int)sig.args[0]);
+        ck_assert_str_eq(format(&sig), text);
+    }
+    /* Among others, with spaces anywhere between tokens. */
+    {
+        dlp_sig sig = parse_ok(" f64 ( u8 [ ] , str , f32[] , i64 ) ");
+        ck_assert_uint_eq(sig.nargs, 4);
+        ck_assert_int_eq(sig.args[0], DLP_T_ARRAY_OF(DLP_T_U8));
+        ck_assert_int_eq(sig.args[1], DLP_T_STR);
+        ck_assert_int_eq(sig.args[2], DLP_T_ARRAY_OF(DLP_T_F32));
+        ck_assert_int_eq(sig.args[3], DLP_T_I64);
+        ck_assert_str_eq(format(&sig), "f64(u8[],str,f32[],i64)");
+    }
+    /* As many arrays as arguments may be. */
+    {
+        char text[1024];
+        dlp_sig sig;
+        many_args(text, sizeof text, DLP_MAX_ARGS, "i16[]", ",");
+        sig = parse_ok(text);
+        ck_assert_uint_eq(sig.nargs, DLP_MAX_ARGS);
+        ck_assert_int_eq(sig.args[DLP_MAX_ARGS - 1],
+                         DLP_T_ARRAY_OF(DLP_T_I16));
+        ck_assert_str_eq(format(&sig), text);
+    }
+}
+END_TEST
+
+START_TEST(test_val_types)
+{
+    static const char *const texts[] = {
+        "val(val)", "val()", "void(val)", "i64(val,val)",
+        "val(i64[],val,str,bytes,bool)", "str!(val)",
+    };
+    dlp_sig sig = parse_ok("val(val)");
+    ck_assert_int_eq(sig.ret, DLP_T_VAL);
+    ck_assert(!sig.ret_owned);
+    ck_assert_uint_eq(sig.nargs, 1);
+    ck_assert_int_eq(sig.args[0], DLP_T_VAL);
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        dlp_sig a = parse_ok(texts[i]), b;
+        ck_assert_str_eq(format(&a), texts[i]);
+        b = parse_ok(format(&a));
+        ck_assert_msg(dlp__sig_equal(&a, &b), "'%s' did not parse back to "
+                                              "itself",
+                      texts[i]);
+    }
+    sig = parse_ok(" val ( i8 , val ) ");
+    ck_assert_int_eq(sig.ret, DLP_T_VAL);
+    ck_assert_int_eq(sig.args[1], DLP_T_VAL);
+}
+END_TEST
+
+START_TEST(test_chan_process)
+{
+    dlp_sig sig = parse_ok("i32(chan)");
+    ck_assert_int_eq(sig.ret, DLP_T_I32);
+    ck_assert_uint_eq(sig.nargs, 1);
+    ck_assert_int_eq(sig.args[0], DLP_T_CHAN);
+    ck_assert_str_eq(format(&sig), "i32(chan)");
+    sig = parse_ok("  i32 ( chan )  ");
+    ck_assert_int_eq(sig.args[0], DLP_T_CHAN);
+    ck_assert_str_eq(format(&sig), "i32(chan)");
+}
+END_TEST
+
+START_TEST(test_format_round_trip_new_types)
+{
+    /* parse(format(sig)) == sig over generated signatures that mix val
+     * and arrays with the older types. */
+    rng_state = 0x5851f42d4c957f2du;
+    for (unsigned iter = 0; iter < 20000; iter++) {
+        dlp_sig a, b;
+        dlp_error err = {0, ""};
+        char text[512];
+        int n, rc;
+        memset(&a, 0, sizeof a);
+        a.ret = rng() % 4 == 0 ? DLP_T_VAL
+                               : (dlp_type)(rng() % DLP_T_BYTES);
+        a.ret_owned = a.ret == DLP_T_STR && (rng() & 1);
+        a.nargs = (unsigned)(iter % (DLP_MAX_ARGS + 1));
+        for (unsigned i = 0; i < a.nargs; i++) {
+            switch (rng() % 3) {
+            case 0:
+                a.args[i] = DLP_T_ARRAY_OF(num_types[rng() % N_NUM]);
+                break;
+            case 1:
+                a.args[i] = DLP_T_VAL;
+                break;
+            default:
+                a.args[i] = (dlp_type)(DLP_T_I8 + rng() % DLP_T_BYTES);
+            }
+        }
+        n = dlp_sig_format(&a, text, sizeof text);
+        if (n < 0 || (size_t)n >= sizeof text)
+            ck_abort_msg("iteration %u: dlp_sig_format returned %d", iter, n);
+        rc = dlp_sig_parse(text, &b, &err);
+        if (rc != 0)
+            ck_abort_msg("iteration %u: '%s' did not parse back: %d (%s): %s",
+                         iter, text, rc, dlp_strerror(rc), err.msg);
+        if (!dlp__sig_equal(&a, &b))
+            ck_abort_msg("iteration %u: '%s' parsed back to a different "
+                         "signature",
+                         iter, text);
+    }
+}
+END_TEST
+
+START_TEST(test_array_of_non_numeric)
+{
+    /* Only numbers have arrays; the message names the column of '['. */
+    parse_fails("i64(str[])", 8, "only numeric types have arrays");
+    parse_fails("i64(str[])", 8, "str");
+    parse_fails("i64(bool[])", 9, "only numeric types have arrays");
+    parse_fails("i64(val[])", 8, "only numeric types have arrays");
+    parse_fails("i64(bytes[])", 10, "only numeric types have arrays");
+    parse_fails("i64(void[])", 9, "only numeric types have arrays");
+    parse_fails("i64(chan[])", 9, "only numeric types have arrays");
+    parse_fails("i64(i64, str [])", 14, "only numeric types have arrays");
+    parse_fails("val[](i64)", 4, "only numeric types have arrays");
+}
+END_TEST
+
+START_TEST(test_array_unclosed)
+{
+    parse_fails("i64(i64[", 8, "must be followed by ']'");
+    parse_fails("i64(i64[x])", 8, "must be followed by ']'");
+    parse_fails("i64(i64[3])", 8, "must be followed by ']'");
+    parse_fails("i64(i64[)", 8, "must be followed by ']'");
+    parse_fails("i64(u8, f32 [ ,i64)", 13, "must be followed by ']'");
+    /* One pair of brackets: an array of arrays is not a type. */
+    parse_fails("i64(i64[][])", 10, "expected ',' or ')'");
+    parse_fails("i64(i64])", 8, "expected ',' or ')'");
+}
+END_TEST
+
+START_TEST(test_array_return)
+{
+    /* Arrays are arguments only: a function returns a val instead. */
+    for (size_t i = 0; i < N_NUM; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "%s[](i64)", dlp_type_name(num_types[i]));
+        parse_fails(text, 1, "cannot be a return type");
+        parse_fails(text, 1, dlp_type_name(DLP_T_ARRAY_OF(num_types[i])));
+    }
+    parse_fails("  f64 [] ()", 3, "f64[] cannot be a return type");
+    parse_fails("i64[](i64)", 1, "return a val");
+}
+END_TEST
+
+START_TEST(test_chan_misplaced)
+{
+    /* A channel is the one argument of an i32 process function. */
+    parse_fails("chan(i64)", 1, "chan cannot be a return type");
+    parse_fails("chan()", 1, "chan cannot be a return type");
+    parse_fails("i32(chan,i64)", 5, "i32(chan)");
+    parse_fails("i32(chan, chan)", 5, "i32(chan)");
+    parse_fails("i64(chan)", 5, "i32(chan)");
+    parse_fails("void(chan)", 6, "i32(chan)");
+    parse_fails("val(chan)", 5, "i32(chan)");
+    parse_fails("u32( chan )", 6, "i32(chan)");
+    parse_fails("i32(i64,chan)", 9, "i32(chan)");
+    parse_fails("i32(i64, chan)", 10, "chan at column 10");
+}
+END_TEST
+
 Suite *dlp_test_sig(void);
 
 Suite *dlp_test_sig(void)
@@ -692,6 +909,11 @@ Suite *dlp_test_sig(void)
     tcase_add_test(core, test_format_truncates);
     tcase_add_test(core, test_sig_equal);
     tcase_add_test(core, test_null_err);
+    tcase_add_test(core, test_array_names);
+    tcase_add_test(core, test_array_arguments);
+    tcase_add_test(core, test_val_types);
+    tcase_add_test(core, test_chan_process);
+    tcase_add_test(core, test_format_round_trip_new_types);
     suite_add_tcase(s, core);
 
     tcase_add_test(limits, test_max_args);
@@ -711,6 +933,10 @@ Suite *dlp_test_sig(void)
     tcase_add_test(errors, test_void_among_args);
     tcase_add_test(errors, test_empty);
     tcase_add_test(errors, test_null_arguments);
+    tcase_add_test(errors, test_array_of_non_numeric);
+    tcase_add_test(errors, test_array_unclosed);
+    tcase_add_test(errors, test_array_return);
+    tcase_add_test(errors, test_chan_misplaced);
     suite_add_tcase(s, errors);
     return s;
 }

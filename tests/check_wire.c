@@ -15,6 +15,7 @@
 #include "testutil.h"
 
 #include "sig.h"
+#include "val.h"
 #include "wire.h"
 
 /* The types an argument can have (everything but void). */
@@ -964,6 +965,506 @@ START_TEST(test_empty_without_buffer)
 }
 END_TEST
 
+/* ---- arrays and values as arguments ------------------------------------ */
+
+/* The numeric types, which have arrays, and their element sizes. */
+static const dlp_type num_types[] = {
+    DLP_T_I8,  DLP_T_I16, DLP_T_I32, DLP_T_I64, DLP_T_U8,
+    DLP_T_U16, DLP_T_U32, DLP_T_U64, DLP_T_F32, DLP_T_F64,
+};
+#define N_NUM (sizeof num_types / sizeof num_types[0])
+
+/* Append an array argument, which must succeed. */
+static void enc_array(dlp__buf *b, size_t frame_off, const void *data,
+                      size_t n, size_t esz)
+{
+    int rc = dlp__put_array(b, frame_off, data, n, esz);
+    ck_assert_msg(rc == 0, "dlp__put_array of %zu x %zu bytes failed: %d (%s)",
+                  n, esz, rc, dlp_strerror(rc));
+}
+
+/* Append a val argument, which must succeed. */
+static void enc_val(dlp__buf *b, const dlp_val *v)
+{
+    int rc = dlp__val_put(b, v);
+    ck_assert_msg(rc == 0, "dlp__val_put failed: %d (%s)", rc,
+                  dlp_strerror(rc));
+}
+
+START_TEST(test_put_array_alignment)
+{
+    /* Whatever comes before it, an array's elements start 8-aligned
+     * counted from the start of its frame, and the pad byte says how many
+     * zero bytes were put in to get there. */
+    static const size_t frame_offs[] = {0, 3, 8, 13};
+    static const size_t eszs[] = {1, 2, 4, 8};
+    unsigned char data[8 * 5];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(0xA0 + i);
+    for (size_t f = 0; f < sizeof frame_offs / sizeof frame_offs[0]; f++)
+        for (size_t e = 0; e < sizeof eszs / sizeof eszs[0]; e++)
+            for (size_t start = 0; start < 16; start++)
+                for (size_t n = 0; n <= 5; n += 5) {
+                    size_t fo = frame_offs[f], esz = eszs[e];
+                    dlp__buf b = {0};
+                    unsigned char junk[32];
+                    uint32_t cnt;
+                    uint8_t pad;
+                    size_t at, dstart;
+                    memset(junk, 0x77, sizeof junk);
+                    put_raw(&b, junk, fo + start);
+                    at = b.len;
+                    enc_array(&b, fo, data, n, esz);
+                    memcpy(&cnt, b.p + at, 4);
+                    pad = b.p[at + 4];
+                    dstart = at + 5 + pad;
+                    if (cnt != n || pad > 7 || (dstart - fo) % 8 != 0 ||
+                        b.len != dstart + n * esz)
+                        ck_abort_msg("frame at %zu, array at +%zu, %zu x %zu "
+                                     "bytes: expected count %zu and data "
+                                     "8-aligned from the frame, got count %u, "
+                                     "pad %u (data at +%zu), %zu bytes in all",
+                                     fo, start, n, esz, n, cnt, pad,
+                                     dstart - fo, b.len);
+                    for (size_t k = 0; k < pad; k++)
+                        ck_assert_msg(b.p[at + 5 + k] == 0,
+                                      "pad byte %zu is 0x%02x, expected 0", k,
+                                      b.p[at + 5 + k]);
+                    ck_assert_int_eq(memcmp(b.p + dstart, data, n * esz), 0);
+                    dlp__buf_free(&b);
+                }
+}
+END_TEST
+
+START_TEST(test_put_array_too_big)
+{
+    /* The size is checked before any byte is read or written: the data
+     * pointer of a refused array is never followed. */
+    dlp__buf b = {0};
+    static const size_t eszs[] = {1, 2, 4, 8};
+    put_raw(&b, "x", 1);
+    for (size_t e = 0; e < 4; e++) {
+        size_t esz = eszs[e];
+        size_t over = (DLP_FRAME_MAX - 64) / esz + 1;
+        int rc = dlp__put_array(&b, 0, (const void *)16, over, esz);
+        ck_assert_msg(rc == DLP_ETOOBIG,
+                      "%zu elements of %zu bytes: expected DLP_ETOOBIG (%d), "
+                      "got %d (%s)",
+                      over, esz, DLP_ETOOBIG, rc, dlp_strerror(rc));
+        ck_assert_uint_eq(b.len, 1);
+    }
+    ck_assert_int_eq(dlp__put_array(&b, 0, (const void *)16,
+                                    (size_t)UINT32_MAX + 1, 1),
+                     DLP_ETOOBIG);
+    ck_assert_int_eq(dlp__put_array(&b, 0, (const void *)16, SIZE_MAX, 8),
+                     DLP_ETOOBIG);
+    ck_assert_uint_eq(b.len, 1);
+    dlp__buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_decode_array)
+{
+    /* Decoded in place: the slot points into the frame, the length slot
+     * holds the count. */
+    for (size_t i = 0; i < N_NUM; i++) {
+        dlp_type t = DLP_T_ARRAY_OF(num_types[i]);
+        size_t esz = dlp__type_size(num_types[i]);
+        unsigned char data[7 * 8];
+        dlp__buf b = {0};
+        dlp__slot s, len;
+        dlp__rd r;
+        int rc;
+        for (size_t k = 0; k < sizeof data; k++)
+            data[k] = (unsigned char)(k * 13 + i);
+        enc_array(&b, 0, data, 7, esz);
+        for (size_t n = 0; n < 2; n++) {
+            /* Twice: the second one after the first, at another pad. */
+            size_t before = b.len;
+            enc_array(&b, 0, data, 3 + n, esz);
+            ck_assert_uint_gt(b.len, before);
+        }
+        dlp__rd_init(&r, b.p, b.len);
+        for (size_t n = 0; n < 3; n++) {
+            size_t want = n == 0 ? 7 : 3 + (n - 1);
+            len.size = 12345;
+            rc = dlp__arg_decode(&r, t, &s, &len);
+            ck_assert_msg(rc == 0, "%s, array %zu: expected success, got %d "
+                                   "(%s)",
+                          dlp_type_name(t), n, rc, dlp_strerror(rc));
+            ck_assert_uint_eq(len.size, want);
+            ck_assert_msg((const unsigned char *)s.ptr >= b.p &&
+                              (const unsigned char *)s.ptr + want * esz <=
+                                  b.p + b.len,
+                          "%s: expected the data to point into the frame",
+                          dlp_type_name(t));
+            ck_assert_uint_eq(((const unsigned char *)s.ptr - b.p) % 8, 0);
+            ck_assert_int_eq(memcmp(s.ptr, data, want * esz), 0);
+        }
+        ck_assert_ptr_eq(r.p, r.end);
+        dlp__buf_free(&b);
+    }
+    /* An empty array decodes too. */
+    {
+        dlp__buf b = {0};
+        size_t len = 99;
+        enc_array(&b, 0, "", 0, 8);
+        decode_one(DLP_T_ARRAY_OF(DLP_T_F64), b.p, b.len, &len);
+        dlp__buf_free(&b);
+    }
+}
+END_TEST
+
+/* An array argument by hand: count, pad byte, pad zeros, body bytes. */
+static void raw_array(dlp__buf *b, uint32_t n, uint8_t pad, const void *body,
+                      size_t body_n)
+{
+    static const unsigned char zeros[256];
+    put_raw(b, &n, 4);
+    put_raw(b, &pad, 1);
+    put_raw(b, zeros, pad);
+    put_raw(b, body, body_n);
+}
+
+START_TEST(test_decode_array_bad)
+{
+    static const unsigned char body[64];
+    dlp__buf b = {0};
+
+    /* A pad byte larger than 7 is never written: refused. */
+    for (unsigned pad = 8; pad < 256; pad += 31) {
+        b.len = 0;
+        raw_array(&b, 1, (uint8_t)pad, body, 8);
+        decode_fails(DLP_T_ARRAY_OF(DLP_T_I64), b.p, b.len, "pad over 7");
+    }
+    b.len = 0;
+    raw_array(&b, 1, 7, body, 8);
+    {
+        size_t len = 0;
+        decode_one(DLP_T_ARRAY_OF(DLP_T_I64), b.p, b.len, &len);
+    }
+
+    /* More elements than bytes left. */
+    b.len = 0;
+    raw_array(&b, 3, 0, body, 23);
+    decode_fails(DLP_T_ARRAY_OF(DLP_T_U64), b.p, b.len,
+                 "3 u64 in 23 bytes");
+    b.len = 0;
+    raw_array(&b, UINT32_MAX, 0, body, 64);
+    decode_fails(DLP_T_ARRAY_OF(DLP_T_F64), b.p, b.len,
+                 "4294967295 f64 in 64 bytes");
+    decode_fails(DLP_T_ARRAY_OF(DLP_T_I8), b.p, b.len,
+                 "4294967295 i8 in 64 bytes");
+    /* The pad itself missing. */
+    b.len = 0;
+    raw_array(&b, 0, 5, body, 0);
+    b.len -= 2;
+    decode_fails(DLP_T_ARRAY_OF(DLP_T_I16), b.p, b.len, "pad cut short");
+    /* The count or the pad byte cut. */
+    b.len = 0;
+    raw_array(&b, 1, 0, body, 4);
+    for (size_t cut = 0; cut < 5; cut++)
+        decode_fails(DLP_T_ARRAY_OF(DLP_T_I32), b.p, cut, "header cut");
+    /* No arrays of non-numbers exist, whatever the bytes. */
+    decode_fails(DLP_T_ARRAY_OF(DLP_T_STR), b.p, b.len, "str[]");
+    decode_fails(DLP_T_ARRAY_OF(DLP_T_BOOL), b.p, b.len, "bool[]");
+    decode_fails(DLP_T_ARRAY_OF(DLP_T_VOID), b.p, b.len, "void[]");
+    /* A val alone is not decoded by dlp__arg_decode (dlp__args_decode
+     * handles it), and a channel never travels in a task. */
+    decode_fails(DLP_T_VAL, b.p, b.len, "val through dlp__arg_decode");
+    decode_fails(DLP_T_CHAN, b.p, b.len, "chan");
+    dlp__buf_free(&b);
+}
+END_TEST
+
+/* Parse a signature that must parse. */
+static dlp_sig sig_of(const char *text)
+{
+    dlp_sig sig;
+    dlp_error err = {0, ""};
+    int rc = dlp_sig_parse(text, &sig, &err);
+    ck_assert_msg(rc == 0, "parsing '%s': %d (%s): %s", text, rc,
+                  dlp_strerror(rc), err.msg);
+    return sig;
+}
+
+START_TEST(test_args_misaligned_copy)
+{
+    /* Arrays encoded for an aligned frame but read from a misaligned
+     * buffer (a batch whose records were moved): each array whose
+     * elements would be misaligned for their type is copied to an
+     * aligned place, which dlp__argmem_release frees (valgrind shows a
+     * leak otherwise); u8[] never needs a copy. */
+    dlp_sig sig = sig_of("void(i64[],u8[],f32[],u16[])");
+    int64_t a64[5] = {1, -2, 3, INT64_MIN, INT64_MAX};
+    uint8_t a8[3] = {7, 8, 9};
+    float af[4] = {1.5f, -2.5f, 0.0f, 1e30f};
+    uint16_t a16[2] = {65535, 1};
+    dlp__buf b = {0};
+    enc_array(&b, 0, a64, 5, 8);
+    enc_array(&b, 0, a8, 3, 1);
+    enc_array(&b, 0, af, 4, 4);
+    enc_array(&b, 0, a16, 2, 2);
+    for (size_t shift = 0; shift < 8; shift++) {
+        /* A buffer shift bytes past an 8-aligned address. */
+        unsigned char *block = malloc(b.len + 8);
+        unsigned char *at = block + shift;
+        dlp__slot slots[2 * DLP_MAX_ARGS];
+        dlp__argmem mem;
+        dlp__rd r;
+        int rc, copies = 0;
+        ck_assert_ptr_nonnull(block);
+        ck_assert_uint_eq((uintptr_t)block % 8, 0);
+        memcpy(at, b.p, b.len);
+        dlp__rd_init(&r, at, b.len);
+        rc = dlp__args_decode(&r, &sig, slots, &mem);
+        ck_assert_msg(rc == 0, "shift %zu: expected success, got %d (%s)",
+                      shift, rc, dlp_strerror(rc));
+        ck_assert_uint_eq(slots[1].size, 5);
+        ck_assert_uint_eq(slots[3].size, 3);
+        ck_assert_uint_eq(slots[5].size, 4);
+        ck_assert_uint_eq(slots[7].size, 2);
+        ck_assert_int_eq(memcmp(slots[0].ptr, a64, sizeof a64), 0);
+        ck_assert_int_eq(memcmp(slots[2].ptr, a8, sizeof a8), 0);
+        ck_assert_int_eq(memcmp(slots[4].ptr, af, sizeof af), 0);
+        ck_assert_int_eq(memcmp(slots[6].ptr, a16, sizeof a16), 0);
+        for (unsigned k = 0; k < 8; k += 2) {
+            size_t esz = k == 0 ? 8 : k == 2 ? 1 : k == 4 ? 4 : 2;
+            const unsigned char *p = slots[k].ptr;
+            int inside = p >= at && p < at + b.len;
+            ck_assert_msg((uintptr_t)p % esz == 0,
+                          "shift %zu, argument %u: %zu-byte elements at a "
+                          "misaligned address",
+                          shift, k / 2 + 1, esz);
+            /* In place exactly when the place was aligned already. */
+            ck_assert_msg(inside == (shift % esz == 0),
+                          "shift %zu, argument %u: expected the data %s",
+                          shift, k / 2 + 1,
+                          shift % esz == 0 ? "in place" : "copied");
+            copies += !inside;
+        }
+        ck_assert_msg(mem.n == (unsigned)copies,
+                      "shift %zu: expected %d copies to release, mem holds %u",
+                      shift, copies, mem.n);
+        dlp__argmem_release(&mem);
+        ck_assert_uint_eq(mem.n, 0);
+        free(block);
+    }
+    dlp__buf_free(&b);
+}
+END_TEST
+
+/* A val of several kinds, for argument lists. */
+static dlp_val *sample_val(int seed)
+{
+    dlp_val *m = dlp_val_map(), *l = dlp_val_list();
+    ck_assert_ptr_nonnull(m);
+    ck_assert_ptr_nonnull(l);
+    ck_assert_int_eq(dlp_val_push(l, dlp_val_int(seed)), 0);
+    ck_assert_int_eq(dlp_val_push(l, dlp_val_cstr("in a list")), 0);
+    ck_assert_int_eq(dlp_val_push(l, dlp_val_uint(UINT64_MAX)), 0);
+    ck_assert_int_eq(dlp_val_set(m, "list", l), 0);
+    ck_assert_int_eq(dlp_val_set(m, "f", dlp_val_float(seed + 0.5)), 0);
+    ck_assert_int_eq(dlp_val_set(m, "b", dlp_val_bytes("\0\1", 2)), 0);
+    return m;
+}
+
+/* Encode the argument list of mixed_sig: scalars, vals, arrays, str and
+ * bytes interleaved.  The values are the ones check_mixed expects. */
+static const char *const mixed_sig =
+    "i64(i8,val,f64[],str,u16[],val,bytes,bool,i32[],u64)";
+
+static void encode_mixed(dlp__buf *b, dlp_val *v1, dlp_val *v2)
+{
+    int8_t i8 = -5;
+    double f64s[3] = {0.25, -1e300, 3};
+    uint16_t u16s[4] = {1, 2, 65535, 0};
+    unsigned char bl = 1;
+    int32_t i32s[1] = {INT32_MIN};
+    uint64_t u64 = 0x1122334455667788ull;
+    enc_scalar(b, DLP_T_I8, &i8);
+    enc_val(b, v1);
+    enc_array(b, 0, f64s, 3, 8);
+    enc_str(b, DLP_T_STR, "text", 4);
+    enc_array(b, 0, u16s, 4, 2);
+    enc_val(b, v2);
+    enc_str(b, DLP_T_BYTES, "\0\xff", 2);
+    enc_scalar(b, DLP_T_BOOL, &bl);
+    enc_array(b, 0, i32s, 1, 4);
+    enc_scalar(b, DLP_T_U64, &u64);
+}
+
+START_TEST(test_args_decode_mixed)
+{
+    dlp_sig sig = sig_of(mixed_sig);
+    dlp_val *v1 = sample_val(1), *v2 = dlp_val_null();
+    dlp__buf b = {0};
+    dlp__slot s[2 * DLP_MAX_ARGS];
+    dlp__argmem mem;
+    dlp__rd r;
+    unsigned char *copy;
+    int rc;
+    static const double f64s[3] = {0.25, -1e300, 3};
+    static const uint16_t u16s[4] = {1, 2, 65535, 0};
+
+    encode_mixed(&b, v1, v2);
+    /* A malloc'd copy is 8-aligned, as a worker's frame is (its payload
+     * starts 16 bytes into the frame): no array is copied. */
+    copy = exact_copy(b.p, b.len);
+    dlp__rd_init(&r, copy, b.len);
+    rc = dlp__args_decode(&r, &sig, s, &mem);
+    ck_assert_msg(rc == 0, "decoding %s: expected success, got %d (%s)",
+                  mixed_sig, rc, dlp_strerror(rc));
+    ck_assert_ptr_eq(r.p, r.end);
+    /* C parameters: i8, val, (f64*, n), str, (u16*, n), val, (bytes, n),
+     * bool, (i32*, n), u64. */
+    ck_assert_int_eq(s[0].i8, -5);
+    ck_assert_msg(dlp_val_equal(s[1].ptr, v1), "expected the first val back");
+    ck_assert_int_eq(memcmp(s[2].ptr, f64s, sizeof f64s), 0);
+    ck_assert_uint_eq(s[3].size, 3);
+    ck_assert_str_eq(s[4].ptr, "text");
+    ck_assert_int_eq(memcmp(s[5].ptr, u16s, sizeof u16s), 0);
+    ck_assert_uint_eq(s[6].size, 4);
+    ck_assert_msg(dlp_val_equal(s[7].ptr, v2), "expected null back");
+    ck_assert_int_eq(memcmp(s[8].ptr, "\0\xff", 2), 0);
+    ck_assert_uint_eq(s[9].size, 2);
+    ck_assert_uint_eq(s[10].b, 1);
+    ck_assert_int_eq(*(const int32_t *)s[11].ptr, INT32_MIN);
+    ck_assert_uint_eq(s[12].size, 1);
+    ck_assert_uint_eq(s[13].u64, 0x1122334455667788ull);
+    /* The two vals are the decoder's, to be released after the call. */
+    ck_assert_uint_eq(mem.n, 2);
+    dlp__argmem_release(&mem);
+    free(copy);
+
+    /* Every proper prefix fails, and a byte too many fails: nothing is
+     * left allocated either way (valgrind). */
+    for (size_t cut = 0; cut <= b.len; cut++) {
+        size_t n = cut < b.len ? cut : b.len + 1;
+        unsigned char *c = malloc(n ? n : 1);
+        ck_assert_ptr_nonnull(c);
+        memcpy(c, b.p, cut);
+        if (n > cut)
+            c[cut] = 0;
+        dlp__rd_init(&r, c, n);
+        mem.n = 77;
+        rc = dlp__args_decode(&r, &sig, s, &mem);
+        if (rc != DLP_EPROTO || !r.bad || mem.n != 0)
+            ck_abort_msg("%zu of %zu bytes: expected DLP_EPROTO, a bad reader "
+                         "and nothing held, got %d (%s), bad=%d, %u held",
+                         n, b.len, rc, dlp_strerror(rc), r.bad, mem.n);
+        free(c);
+    }
+    dlp_val_free(v1);
+    dlp_val_free(v2);
+    dlp__buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_args_decode_val_fails_late)
+{
+    /* A bad val after a good val and a copied array: the decoder gives
+     * back what it had taken (valgrind shows a leak otherwise). */
+    dlp_sig sig = sig_of("void(val,i64[],val)");
+    dlp_val *v = sample_val(3);
+    int64_t a[2] = {5, 6};
+    dlp__buf b = {0};
+    dlp__slot s[2 * DLP_MAX_ARGS];
+    dlp__argmem mem;
+    dlp__rd r;
+    unsigned char *block;
+    int rc;
+
+    enc_val(&b, v);
+    enc_array(&b, 0, a, 2, 8);
+    put_raw(&b, "\x04\x05\0\0\0\0\0\0\0", 9); /* a uint of 5: refused */
+    block = malloc(b.len + 1);
+    ck_assert_ptr_nonnull(block);
+    memcpy(block + 1, b.p, b.len); /* misaligned: the array is copied */
+    dlp__rd_init(&r, block + 1, b.len);
+    rc = dlp__args_decode(&r, &sig, s, &mem);
+    ck_assert_msg(rc == DLP_EPROTO, "expected DLP_EPROTO (%d), got %d (%s)",
+                  DLP_EPROTO, rc, dlp_strerror(rc));
+    ck_assert_int_eq(r.bad, 1);
+    ck_assert_uint_eq(mem.n, 0);
+    free(block);
+
+    /* A val nested past the limit is refused the same way. */
+    b.len = 0;
+    enc_val(&b, v);
+    enc_array(&b, 0, a, 2, 8);
+    for (int i = 0; i <= DLP_VAL_MAX_DEPTH; i++)
+        put_raw(&b, "\x08\x01\0\0\0", 5);
+    put_raw(&b, "\0", 1);
+    dlp__rd_init(&r, b.p, b.len);
+    rc = dlp__args_decode(&r, &sig, s, &mem);
+    ck_assert_int_eq(rc, DLP_EPROTO);
+    ck_assert_uint_eq(mem.n, 0);
+    dlp_val_free(v);
+    dlp__buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_args_decode_most)
+{
+    /* DLP_MAX_ARGS vals, and DLP_MAX_ARGS misaligned arrays: the decoder
+     * holds one allocation per argument at most. */
+    char text[1024];
+    size_t len = (size_t)snprintf(text, sizeof text, "void(");
+    dlp_val *v = sample_val(9);
+    int64_t a[3] = {1, 2, 3};
+    dlp__buf b = {0};
+    dlp__slot s[2 * DLP_MAX_ARGS];
+    dlp__argmem mem;
+    dlp__rd r;
+    dlp_sig sig;
+    unsigned char *block;
+    int rc;
+
+    for (int i = 0; i < DLP_MAX_ARGS; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "%sval",
+                                i ? "," : "");
+    snprintf(text + len, sizeof text - len, ")");
+    sig = sig_of(text);
+    for (int i = 0; i < DLP_MAX_ARGS; i++)
+        enc_val(&b, v);
+    dlp__rd_init(&r, b.p, b.len);
+    rc = dlp__args_decode(&r, &sig, s, &mem);
+    ck_assert_msg(rc == 0, "%d vals: expected success, got %d (%s)",
+                  DLP_MAX_ARGS, rc, dlp_strerror(rc));
+    ck_assert_uint_eq(mem.n, DLP_MAX_ARGS);
+    for (int i = 0; i < DLP_MAX_ARGS; i++)
+        ck_assert(dlp_val_equal(s[i].ptr, v));
+    dlp__argmem_release(&mem);
+
+    len = (size_t)snprintf(text, sizeof text, "void(");
+    for (int i = 0; i < DLP_MAX_ARGS; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "%si64[]",
+                                i ? "," : "");
+    snprintf(text + len, sizeof text - len, ")");
+    sig = sig_of(text);
+    b.len = 0;
+    for (int i = 0; i < DLP_MAX_ARGS; i++)
+        enc_array(&b, 0, a, 3, 8);
+    block = malloc(b.len + 3);
+    ck_assert_ptr_nonnull(block);
+    memcpy(block + 3, b.p, b.len);
+    dlp__rd_init(&r, block + 3, b.len);
+    rc = dlp__args_decode(&r, &sig, s, &mem);
+    ck_assert_msg(rc == 0, "%d arrays: expected success, got %d (%s)",
+                  DLP_MAX_ARGS, rc, dlp_strerror(rc));
+    ck_assert_uint_eq(mem.n, DLP_MAX_ARGS);
+    for (int i = 0; i < DLP_MAX_ARGS; i++) {
+        ck_assert_uint_eq(s[2 * i + 1].size, 3);
+        ck_assert_int_eq(memcmp(s[2 * i].ptr, a, sizeof a), 0);
+    }
+    dlp__argmem_release(&mem);
+    free(block);
+    dlp_val_free(v);
+    dlp__buf_free(&b);
+}
+END_TEST
+
 Suite *dlp_test_wire(void);
 
 Suite *dlp_test_wire(void)
@@ -986,6 +1487,10 @@ Suite *dlp_test_wire(void)
     tcase_add_test(core, test_decode_bytes);
     tcase_add_test(core, test_decode_no_len_slot);
     tcase_add_test(core, test_decode_list);
+    tcase_add_test(core, test_put_array_alignment);
+    tcase_add_test(core, test_decode_array);
+    tcase_add_test(core, test_args_misaligned_copy);
+    tcase_add_test(core, test_args_decode_mixed);
     suite_add_tcase(s, core);
 
     /* The garbage run is long under valgrind; give it room. */
@@ -993,6 +1498,8 @@ Suite *dlp_test_wire(void)
     tcase_add_test(limits, test_decode_large);
     tcase_add_test(limits, test_frame_max);
     tcase_add_test(limits, test_garbage);
+    tcase_add_test(limits, test_put_array_too_big);
+    tcase_add_test(limits, test_args_decode_most);
     suite_add_tcase(s, limits);
 
     tcase_add_test(errors, test_truncated_list);
@@ -1004,6 +1511,8 @@ Suite *dlp_test_wire(void)
     tcase_add_test(errors, test_no_void_argument);
     tcase_add_test(errors, test_sticky_failure);
     tcase_add_test(errors, test_empty_without_buffer);
+    tcase_add_test(errors, test_decode_array_bad);
+    tcase_add_test(errors, test_args_decode_val_fails_late);
     suite_add_tcase(s, errors);
     return s;
 }

@@ -1,8 +1,10 @@
 /*
  * fuzz_wire.c - libFuzzer target for every decoder that reads a peer's
  * bytes: the frame header, the payloads of LOAD, LOADED, BATCH, RESULTS and
- * INSPECTED, each argument type alone, whole argument lists, and the
- * signature parser (a LOAD frame carries a signature text).
+ * INSPECTED, each argument type alone (arrays included), whole argument
+ * lists (with vals and arrays), structured values (val results and
+ * arguments), and the signature parser (a LOAD frame carries a signature
+ * text).
  *
  * An input is read as follows; any byte string is an input.
  *
@@ -13,14 +15,17 @@
  *   16 bytes  a frame header, unpacked (and packed back).
  *   the rest  the payload: at most the header's len bytes of it.  It is
  *             decoded as each payload a peer can send, with the arguments
- *             of every BATCH task decoded against the signature.
+ *             of every BATCH task decoded against the signature, and as a
+ *             run of vals.
  *
  * Each piece is copied into a heap block of exactly its size, so that
  * AddressSanitizer reports a read one byte past it.  Every successful
  * decode is checked against an independent reading of the same bytes
  * (pointers inside the buffer, lengths as sent, strings NUL-terminated
- * where promised), and every failure must leave the reader bad and inside
- * the buffer.  A broken invariant aborts, so libFuzzer saves the input.
+ * where promised; a val re-encodes to exactly the bytes it came from, as
+ * every value has one encoding), and every failure must leave the reader
+ * bad and inside the buffer.  A broken invariant aborts, so libFuzzer
+ * saves the input.
  */
 #include "config.h"
 
@@ -30,6 +35,7 @@
 #include <string.h>
 
 #include "sig.h"
+#include "val.h"
 #include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -76,15 +82,53 @@ static const char *const sig_table[] = {
     "f64(u8,i16,u32,i64,f32,f64,bool,str,bytes,i8,u16,i32,u64,str,bytes,"
     "bool,u8,i16,u32,i64,f32,f64,bool,str,bytes,i8,u16,i32,u64,str,bytes,"
     "bool)",
+    /* Values and arrays, alone and among the others. */
+    "val(val)",
+    "i64(i64[])",
+    "void(val,f64[],str,u8[],val,bytes,i16[],bool)",
+    "val(i8[],i16[],i32[],i64[],u8[],u16[],u32[],u64[],f32[],f64[])",
+    "void(val,val,val,val,val,val,val,val,val,val,val,val,val,val,val,val,"
+    "val,val,val,val,val,val,val,val,val,val,val,val,val,val,val,val)",
+    "void(i64[],u8[],i64[],u8[],i64[],u8[],i64[],u8[],i64[],u8[],i64[],u8[],"
+    "i64[],u8[],i64[],u8[],i64[],u8[],i64[],u8[],i64[],u8[],i64[],u8[],"
+    "i64[],u8[],i64[],u8[],i64[],u8[],i64[],u8[])",
 };
 #define N_SIGS (sizeof sig_table / sizeof sig_table[0])
 
-/* Argument types to decode alone: every type, void and one past the last
- * (both must be refused). */
+/* Argument types to decode alone: every type dlp__arg_decode takes (the
+ * arrays too), and void, val, chan, arrays of non-numbers and a value past
+ * the last type, which it must refuse (a val is read by
+ * dlp__args_decode). */
 static const dlp_type raw_types[] = {
-    DLP_T_VOID, DLP_T_I8,   DLP_T_I16, DLP_T_I32,   DLP_T_I64,
-    DLP_T_U8,   DLP_T_U16,  DLP_T_U32, DLP_T_U64,   DLP_T_F32,
-    DLP_T_F64,  DLP_T_BOOL, DLP_T_STR, DLP_T_BYTES, (dlp_type)(DLP_T_BYTES + 1),
+    DLP_T_VOID,
+    DLP_T_I8,
+    DLP_T_I16,
+    DLP_T_I32,
+    DLP_T_I64,
+    DLP_T_U8,
+    DLP_T_U16,
+    DLP_T_U32,
+    DLP_T_U64,
+    DLP_T_F32,
+    DLP_T_F64,
+    DLP_T_BOOL,
+    DLP_T_STR,
+    DLP_T_BYTES,
+    DLP_T_VAL,
+    DLP_T_CHAN,
+    (dlp_type)(DLP_T_CHAN + 1),
+    DLP_T_ARRAY_OF(DLP_T_I8),
+    DLP_T_ARRAY_OF(DLP_T_I16),
+    DLP_T_ARRAY_OF(DLP_T_I32),
+    DLP_T_ARRAY_OF(DLP_T_I64),
+    DLP_T_ARRAY_OF(DLP_T_U8),
+    DLP_T_ARRAY_OF(DLP_T_U16),
+    DLP_T_ARRAY_OF(DLP_T_U32),
+    DLP_T_ARRAY_OF(DLP_T_U64),
+    DLP_T_ARRAY_OF(DLP_T_F32),
+    DLP_T_ARRAY_OF(DLP_T_F64),
+    DLP_T_ARRAY_OF(DLP_T_BOOL),
+    DLP_T_ARRAY_OF(DLP_T_STR),
 };
 #define N_RAW_TYPES (sizeof raw_types / sizeof raw_types[0])
 
@@ -174,6 +218,68 @@ static void check_failed(dlp__rd *r, int rc, const unsigned char *start,
     CHECK(r->p == at && r->bad);
 }
 
+/* An array's element type is a number (i8 .. f64, not bool). */
+static int ref_is_num(dlp_type t)
+{
+    return t >= DLP_T_I8 && t <= DLP_T_F64;
+}
+
+/*
+ * How many bytes does the val at p (avail bytes left) take, as
+ * framework/val.c documents the form?  0 if it is not one valid value:
+ * an unknown tag, a uint that fits int64_t, a key with a NUL, a length or
+ * count past the end, or a value deeper than DLP_VAL_MAX_DEPTH (depth is
+ * this value's level, 1 at the top).
+ */
+static size_t ref_val(const unsigned char *p, size_t avail, unsigned depth)
+{
+    size_t used = 5;
+    uint32_t n;
+    if (depth > DLP_VAL_MAX_DEPTH || avail < 1)
+        return 0;
+    switch (p[0]) {
+    case 0: /* null, false, true */
+    case 1:
+    case 2:
+        return 1;
+    case 3: /* int, float: 8 bytes */
+    case 5:
+        return avail >= 9 ? 9 : 0;
+    case 4: /* uint: only above INT64_MAX */
+        return avail >= 9 && load_u64(p + 1) > (uint64_t)INT64_MAX ? 9 : 0;
+    case 6: /* str, bytes: u32 length, the bytes */
+    case 7:
+        if (avail < 5)
+            return 0;
+        n = load_u32(p + 1);
+        return avail - 5 >= n ? 5 + (size_t)n : 0;
+    case 8: /* list, map: u32 count, the items (keys before map items) */
+    case 9:
+        if (avail < 5)
+            return 0;
+        n = load_u32(p + 1);
+        for (uint32_t i = 0; i < n; i++) {
+            size_t k;
+            if (p[0] == 9) {
+                uint32_t kl;
+                if (avail - used < 4)
+                    return 0;
+                kl = load_u32(p + used);
+                if (avail - used - 4 < kl || memchr(p + used + 4, 0, kl))
+                    return 0;
+                used += 4 + (size_t)kl;
+            }
+            k = ref_val(p + used, avail - used, depth + 1);
+            if (k == 0)
+                return 0;
+            used += k;
+        }
+        return used;
+    default:
+        return 0;
+    }
+}
+
 /*
  * Does the argument of type t at p (avail bytes left) decode, and how many
  * bytes does it take?  The independent reading that decodes are compared
@@ -183,6 +289,19 @@ static size_t ref_arg(dlp_type t, const unsigned char *p, size_t avail)
 {
     size_t sz = ref_size(t);
     uint32_t len;
+    if (t == DLP_T_VAL)
+        return ref_val(p, avail, 1);
+    if (DLP_T_IS_ARRAY(t)) {
+        size_t esz = ref_size(DLP_T_ELEM(t));
+        uint8_t pad;
+        if (!ref_is_num(DLP_T_ELEM(t)) || avail < 5)
+            return 0;
+        len = load_u32(p);
+        pad = p[4];
+        if (pad > 7 || avail - 5 < pad || (avail - 5 - pad) / esz < len)
+            return 0;
+        return 5 + (size_t)pad + (size_t)len * esz;
+    }
     if (sz) {
         if (avail < sz)
             return 0;
@@ -219,6 +338,15 @@ static void check_arg(dlp_type t, const unsigned char *p, size_t used,
     }
     uint32_t len = load_u32(p);
     const unsigned char *s = slot->ptr;
+    if (DLP_T_IS_ARRAY(t)) {
+        size_t esz = ref_size(DLP_T_ELEM(t));
+        CHECK(s == p + 5 + p[4]);
+        CHECK(used == 5 + (size_t)p[4] + (size_t)len * esz);
+        CHECK(s + (size_t)len * esz <= end);
+        if (len_slot)
+            CHECK(len_slot->size == len);
+        return;
+    }
     CHECK(s == p + 4);
     CHECK(s + len <= end);
     if (len_slot)
@@ -242,7 +370,8 @@ static void fuzz_raw(dlp_type t, const unsigned char *buf, size_t n,
     dlp__rd_init(&r, buf, n);
     for (;;) {
         const unsigned char *at = r.p;
-        size_t want = ref_arg(t, at, (size_t)(end - at));
+        /* A val is decoded by dlp__args_decode, never alone. */
+        size_t want = t == DLP_T_VAL ? 0 : ref_arg(t, at, (size_t)(end - at));
         dlp__slot slot, len;
         int rc;
         memset(&slot, 0xA5, sizeof slot);
@@ -258,9 +387,25 @@ static void fuzz_raw(dlp_type t, const unsigned char *buf, size_t n,
         CHECK(!r.bad);
         CHECK(r.p == at + want);
         check_arg(t, at, want, &slot, with_len ? &len : NULL, end);
-        if (!with_len && t == DLP_T_BYTES)
+        if (!with_len && (t == DLP_T_BYTES || DLP_T_IS_ARRAY(t)))
             CHECK(len.size == (size_t)0xA5A5A5A5A5A5A5A5ull);
     }
+}
+
+/* A decoded val is exactly the bytes it came from: encoding it again gives
+ * them back (one encoding per value), and a copy of it is equal to it. */
+static void check_val_bytes(const dlp_val *v, const unsigned char *p,
+                            size_t used)
+{
+    dlp__buf again = {0};
+    dlp_val *c;
+    CHECK(v != NULL);
+    CHECK(dlp__val_put(&again, v) == 0);
+    CHECK(again.len == used && memcmp(again.p, p, used) == 0);
+    dlp__buf_free(&again);
+    c = dlp_val_copy(v);
+    CHECK(c != NULL && dlp_val_equal(c, v) && dlp_val_equal(v, c));
+    dlp_val_free(c);
 }
 
 /* Decode one task's arguments (a heap block of exactly n bytes) as a
@@ -272,7 +417,7 @@ static void fuzz_args(const dlp_sig *sig, const unsigned char *args, size_t n)
     dlp__argmem mem;
     dlp__rd r;
     int rc, valid = 1;
-    unsigned k = 0;
+    unsigned k = 0, held = 0;
 
     /* The reference walk: every argument decodes and nothing trails. */
     for (unsigned i = 0; i < sig->nargs && valid; i++) {
@@ -286,14 +431,14 @@ static void fuzz_args(const dlp_sig *sig, const unsigned char *args, size_t n)
         valid = 0;
 
     memset(slots, 0xA5, sizeof slots);
+    memset(&mem, 0xA5, sizeof mem);
     dlp__rd_init(&r, args, n);
     rc = dlp__args_decode(&r, sig, slots, &mem);
     check_bounds(&r, args, end);
-    if (rc == 0)
-        dlp__argmem_release(&mem);
     if (rc) {
         CHECK(!valid);
         check_failed(&r, rc, args, end);
+        CHECK(mem.n == 0); /* released already */
         return;
     }
     CHECK(valid);
@@ -302,12 +447,65 @@ static void fuzz_args(const dlp_sig *sig, const unsigned char *args, size_t n)
     for (unsigned i = 0; i < sig->nargs; i++) {
         dlp_type t = sig->args[i];
         size_t used = ref_arg(t, q, (size_t)(end - q));
-        const dlp__slot *len = t == DLP_T_BYTES ? &slots[k + 1] : NULL;
-        check_arg(t, q, used, &slots[k], len, end);
-        k += t == DLP_T_BYTES ? 2 : 1;
+        if (t == DLP_T_VAL) {
+            check_val_bytes(slots[k].ptr, q, used);
+            held++;
+            k++;
+        } else if (DLP_T_IS_ARRAY(t)) {
+            /* In place when the elements are aligned for their type, else
+             * an aligned copy: the same elements either way. */
+            size_t esz = ref_size(DLP_T_ELEM(t));
+            uint32_t cnt = load_u32(q);
+            const unsigned char *data = q + 5 + q[4];
+            const unsigned char *got = slots[k].ptr;
+            CHECK(slots[k + 1].size == cnt);
+            CHECK((uintptr_t)got % esz == 0);
+            if ((uintptr_t)data % esz == 0) {
+                CHECK(got == data);
+            } else {
+                CHECK(got < args || got >= end);
+                held++;
+            }
+            CHECK(cnt == 0 || memcmp(got, data, (size_t)cnt * esz) == 0);
+            k += 2;
+        } else {
+            const dlp__slot *len = t == DLP_T_BYTES ? &slots[k + 1] : NULL;
+            check_arg(t, q, used, &slots[k], len, end);
+            k += t == DLP_T_BYTES ? 2 : 1;
+        }
         q += used;
     }
     CHECK(k <= 2 * DLP_MAX_ARGS);
+    /* What the decoder allocated is exactly the vals and the copies. */
+    CHECK(mem.n == held);
+    dlp__argmem_release(&mem);
+    CHECK(mem.n == 0);
+}
+
+/* The payload as a run of vals, one after another, as far as they decode;
+ * each is compared with the independent reading. */
+static void fuzz_vals(const unsigned char *buf, size_t n)
+{
+    const unsigned char *end = buf + n;
+    dlp__rd r;
+    dlp__rd_init(&r, buf, n);
+    while (r.p < end) {
+        const unsigned char *at = r.p;
+        size_t want = ref_val(at, (size_t)(end - at), 1);
+        dlp_val *v = (dlp_val *)(uintptr_t)1;
+        int rc = dlp__val_get(&r, &v);
+        check_bounds(&r, buf, end);
+        if (rc) {
+            CHECK(want == 0);
+            CHECK(v == NULL);
+            check_failed(&r, rc, buf, end);
+            return;
+        }
+        CHECK(want != 0);
+        CHECK(!r.bad && r.p == at + want);
+        check_val_bytes(v, at, want);
+        dlp_val_free(v);
+    }
 }
 
 /* A BATCH payload: u32 count, then count task records. */
@@ -484,11 +682,17 @@ static void check_sig(const dlp_sig *sig)
     dlp_error err;
     int n;
 
-    CHECK(sig->ret >= DLP_T_VOID && sig->ret <= DLP_T_STR);
+    CHECK((sig->ret >= DLP_T_VOID && sig->ret <= DLP_T_STR) ||
+          sig->ret == DLP_T_VAL);
     CHECK(!sig->ret_owned || sig->ret == DLP_T_STR);
     CHECK(sig->nargs <= DLP_MAX_ARGS);
-    for (unsigned i = 0; i < sig->nargs; i++)
-        CHECK(sig->args[i] >= DLP_T_I8 && sig->args[i] <= DLP_T_BYTES);
+    for (unsigned i = 0; i < sig->nargs; i++) {
+        dlp_type t = sig->args[i];
+        CHECK((t >= DLP_T_I8 && t <= DLP_T_BYTES) || t == DLP_T_VAL ||
+              (DLP_T_IS_ARRAY(t) && ref_is_num(DLP_T_ELEM(t))) ||
+              (t == DLP_T_CHAN && sig->nargs == 1 &&
+               sig->ret == DLP_T_I32));
+    }
 
     n = dlp_sig_format(sig, buf, sizeof buf);
     CHECK(n > 0 && (size_t)n < sizeof buf && strlen(buf) == (size_t)n);
@@ -590,8 +794,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_raw(raw_types[i], payload, n, 1);
         fuzz_raw(raw_types[i], payload, n, 0);
     }
-    /* The arguments of a task can also be the whole payload. */
+    /* The arguments of a task can also be the whole payload, and so can
+     * vals (a val result, or a run of them). */
     fuzz_args(&sig, payload, n);
+    fuzz_vals(payload, n);
 
     free(payload);
     return 0;

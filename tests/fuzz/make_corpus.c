@@ -5,7 +5,7 @@
  *
  *   cc -I include -I framework -I BUILD -o make_corpus \
  *      tests/fuzz/make_corpus.c framework/common.c framework/sig.c \
- *      framework/wire.c && ./make_corpus tests/fuzz/corpus
+ *      framework/wire.c framework/val.c && ./make_corpus tests/fuzz/corpus
  *
  * from the source tree (BUILD is a configured build directory, for
  * config.h).
@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "sig.h"
+#include "val.h"
 #include "wire.h"
 
 /* Indexes into fuzz_wire.c's sig_table that the seeds use. */
@@ -28,7 +29,8 @@ static const struct {
     {6, "u16"},         {8, "u64"},       {9, "f32"},      {10, "f64"},
     {11, "bool"},       {12, "str"},      {13, "str2"},    {14, "bytes"},
     {15, "mix3"},       {16, "alltypes"}, {17, "strbytes"}, {18, "bytes32"},
-    {19, "str32"},      {20, "mix32"},
+    {19, "str32"},      {20, "mix32"},    {21, "val"},      {22, "i64array"},
+    {23, "valarraymix"}, {24, "arrays10"}, {25, "val32"},    {26, "arrays32"},
 };
 
 /* Signature texts for the seeds that carry their own. */
@@ -48,12 +50,52 @@ static void put(dlp__buf *b, const void *p, size_t n)
         abort();
 }
 
-/* One argument of type t for task i: small, and different per task. */
-static void put_arg(dlp__buf *b, dlp_type t, unsigned i)
+/* A value with every kind in it, different per task, nested i + 2 deep. */
+static dlp_val *sample_val(unsigned i)
+{
+    dlp_val *m = dlp_val_map(), *l = dlp_val_list(), *deep = dlp_val_list();
+    if (!m || !l || !deep)
+        abort();
+    for (unsigned k = 0; k < i; k++) {
+        dlp_val *outer = dlp_val_list();
+        if (!outer || dlp_val_push(outer, deep))
+            abort();
+        deep = outer;
+    }
+    if (dlp_val_push(l, dlp_val_null()) || dlp_val_push(l, dlp_val_bool(i & 1)) ||
+        dlp_val_push(l, dlp_val_int(-(int64_t)i - 1)) ||
+        dlp_val_push(l, dlp_val_uint(UINT64_MAX - i)) ||
+        dlp_val_push(l, dlp_val_float(0.5 * i)) ||
+        dlp_val_push(l, dlp_val_str("a\0b", i % 4)) ||
+        dlp_val_push(l, dlp_val_bytes("\xff\0", i % 3)) ||
+        dlp_val_set(m, "list", l) || dlp_val_set(m, "", deep) ||
+        dlp_val_set(m, "empty", dlp_val_map()))
+        abort();
+    return m;
+}
+
+/* One argument of type t for task i: small, and different per task.
+ * frame_off is where the frame starts in b (arrays are aligned to it). */
+static void put_arg(dlp__buf *b, size_t frame_off, dlp_type t, unsigned i)
 {
     char s[32];
     uint64_t v = 0x0102030405060708ull * (i + 1);
+    if (DLP_T_IS_ARRAY(t)) {
+        static const unsigned char elems[5 * 8] = {
+            1, 2, 3, 4, 5, 6, 7, 8, 0xff, 0x7f, 0x80, 0, 0, 0, 0xf0, 0x3f};
+        if (dlp__put_array(b, frame_off, elems, i % 6,
+                           dlp__type_size(DLP_T_ELEM(t))))
+            abort();
+        return;
+    }
     switch (t) {
+    case DLP_T_VAL: {
+        dlp_val *val = sample_val(i);
+        if (dlp__val_put(b, val))
+            abort();
+        dlp_val_free(val);
+        return;
+    }
     case DLP_T_F32: {
         float f = -1.5f * (float)i;
         put(b, &f, 4);
@@ -120,7 +162,7 @@ static void batch(const char *name, unsigned sel, const char *text,
         at = b.len;
         dlp__put_u32(&b, 0);
         for (unsigned k = 0; k < sig.nargs; k++)
-            put_arg(&b, sig.args[k], i);
+            put_arg(&b, (size_t)off, sig.args[k], i);
         len = (uint32_t)(b.len - at - 4);
         memcpy(b.p + at, &len, 4);
     }
@@ -139,6 +181,14 @@ int main(int argc, char **argv)
         "u64(bytes)", "i64(bytes,i64,str)",
         "str(i8,i16,i32,i64,u8,u16,u32,u64,f32,f64,bool,str,bytes)",
         "void(str,bytes,str,bytes,bool)", NULL, NULL, NULL,
+        "val(val)", "i64(i64[])",
+        "void(val,f64[],str,u8[],val,bytes,i16[],bool)",
+        "val(i8[],i16[],i32[],i64[],u8[],u16[],u32[],u64[],f32[],f64[])",
+        "void(val,val,val,val,val,val,val,val,val,val,val,val,val,val,val,val,"
+        "val,val,val,val,val,val,val,val,val,val,val,val,val,val,val,val)",
+        "void(i64[],u8[],i64[],u8[],i64[],u8[],i64[],u8[],i64[],u8[],i64[],"
+        "u8[],i64[],u8[],i64[],u8[],i64[],u8[],i64[],u8[],i64[],u8[],i64[],"
+        "u8[],i64[],u8[],i64[],u8[],i64[],u8[],i64[],u8[])",
     };
     char name[64];
     dlp__buf b = {0};
@@ -166,7 +216,8 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof batch_seeds / sizeof batch_seeds[0]; i++) {
         unsigned sel = batch_seeds[i].sel;
-        const char *t = sel >= 18 ? sig_texts[sel - 18] : table[sel];
+        const char *t = sel >= 18 && sel <= 20 ? sig_texts[sel - 18]
+                                               : table[sel];
         snprintf(name, sizeof name, "batch-%s", batch_seeds[i].name);
         batch(name, sel, NULL, t, sel >= 18 ? 2 : 3);
     }
@@ -193,6 +244,39 @@ int main(int argc, char **argv)
     dlp__put_str(&b, "", 0, 0);
     dlp__frame_end(&b, off);
     save("results", &b);
+    b.len = 0;
+
+    /* A RESULTS frame of val results, and a payload that is vals only. */
+    put_sel(&b, 21, NULL);
+    off = dlp__frame_begin(&b, DLP_F_RESULTS, 7, 2);
+    dlp__put_u64(&b, 5);
+    for (unsigned i = 0; i < 2; i++) {
+        dlp_val *v = sample_val(i + 1);
+        size_t at;
+        uint32_t len;
+        dlp__put_u64(&b, 200 + i);
+        dlp__put_u8(&b, DLP_R_OK);
+        at = b.len;
+        dlp__put_u32(&b, 0);
+        if (dlp__val_put(&b, v))
+            abort();
+        len = (uint32_t)(b.len - at - 4);
+        memcpy(b.p + at, &len, 4);
+        dlp_val_free(v);
+    }
+    dlp__frame_end(&b, off);
+    save("results-val", &b);
+    b.len = 0;
+    put_sel(&b, 21, NULL);
+    off = dlp__frame_begin(&b, DLP_F_RESULTS, 0, 0);
+    for (unsigned i = 0; i < 4; i++) {
+        dlp_val *v = sample_val(i * 20); /* up to 62 deep */
+        if (dlp__val_put(&b, v))
+            abort();
+        dlp_val_free(v);
+    }
+    dlp__frame_end(&b, off);
+    save("vals", &b);
     b.len = 0;
 
     /* LOADED, success and failure. */

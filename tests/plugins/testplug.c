@@ -196,6 +196,111 @@ static char *fail_literal(void)
     return "a literal, not malloc'd";
 }
 
+/* ---- arrays and values ------------------------------------------------ */
+
+/* An i64[] arrives as (data, n). */
+static int64_t sum_i64(const int64_t *p, size_t n)
+{
+    int64_t s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += p[i];
+    return s;
+}
+
+static double sum_f32(const float *p, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += p[i];
+    return s;
+}
+
+/* The first element, or -1 for an empty array. */
+static int64_t first_u8(const uint8_t *p, size_t n)
+{
+    return n ? p[0] : -1;
+}
+
+/* Every array type at once, returned as a list of lists of numbers: shows
+ * each (data, n) pair arrived in its place. */
+static dlp_val *arrays_to_val(const int8_t *a, size_t na, const int16_t *b,
+                              size_t nb, const int32_t *c, size_t nc,
+                              const int64_t *d, size_t nd, const uint8_t *e,
+                              size_t ne, const uint16_t *f, size_t nf,
+                              const uint32_t *g, size_t ng, const uint64_t *h,
+                              size_t nh, const float *x, size_t nx,
+                              const double *y, size_t ny)
+{
+    dlp_val *out = dlp_val_list(), *l;
+#define ADD(n, expr)                                                               do {                                                                               l = dlp_val_list();                                                            for (size_t i = 0; i < (n); i++)                                                   dlp_val_push(l, (expr));                                                   dlp_val_push(out, l);                                                      } while (0)
+    ADD(na, dlp_val_int(a[i]));
+    ADD(nb, dlp_val_int(b[i]));
+    ADD(nc, dlp_val_int(c[i]));
+    ADD(nd, dlp_val_int(d[i]));
+    ADD(ne, dlp_val_uint(e[i]));
+    ADD(nf, dlp_val_uint(f[i]));
+    ADD(ng, dlp_val_uint(g[i]));
+    ADD(nh, dlp_val_uint(h[i]));
+    ADD(nx, dlp_val_float(x[i]));
+    ADD(ny, dlp_val_float(y[i]));
+#undef ADD
+    return out;
+}
+
+/* A val argument is borrowed; the result is the worker's to free. */
+static dlp_val *echo_val(const dlp_val *v)
+{
+    return dlp_val_copy(v);
+}
+
+static const char *val_kind(const dlp_val *v)
+{
+    return v ? dlp_val_kind_name(v->kind) : "NULL";
+}
+
+/* Lists nested n deep (n <= 0: null): past the wire's depth limit the
+ * result cannot be carried back. */
+static dlp_val *deep(int64_t n)
+{
+    dlp_val *v = n > 0 ? dlp_val_list() : dlp_val_null();
+    for (int64_t i = 1; i < n; i++) {
+        dlp_val *outer = dlp_val_list();
+        dlp_val_push(outer, v);
+        v = outer;
+    }
+    return v;
+}
+
+/* NULL is a null result. */
+static dlp_val *null_val(void)
+{
+    return NULL;
+}
+
+/* Fails after making the value it returns: the worker frees it. */
+static dlp_val *fail_val(const dlp_val *v)
+{
+    dlp_val *c = dlp_val_copy(v);
+    dlp_fail("failed with a %s in hand", val_kind(v));
+    return c;
+}
+
+/* A node of no known kind (the layout is public, so a plugin can write
+ * one): the result is refused, the worker stays. */
+static dlp_val *bad_kind_val(void)
+{
+    dlp_val *v = dlp_val_null();
+    if (v)
+        v->kind = (dlp_val_kind)42;
+    return v;
+}
+
+/* A process function: it can be resolved, but not mapped over tasks. */
+static int32_t chan_noop(dlp_chan *c)
+{
+    return c ? 0 : 1;
+}
+
 DLP_PLUGIN("testplug",
     DLP_FN(echo_i8, "i8(i8)"),
     DLP_FN(echo_i16, "i16(i16)"),
@@ -225,4 +330,16 @@ DLP_PLUGIN("testplug",
     DLP_FN(fail_literal, "str!()"),
     DLP_FN(crash_once, "i64(str,i64)"),
     DLP_FN(open_fds, "i64()"),
-    DLP_FN(hog, "u64(u64)"));
+    DLP_FN(hog, "u64(u64)"),
+    DLP_FN(sum_i64, "i64(i64[])"),
+    DLP_FN(sum_f32, "f64(f32[])"),
+    DLP_FN(first_u8, "i64(u8[])"),
+    DLP_FN(arrays_to_val,
+           "val(i8[],i16[],i32[],i64[],u8[],u16[],u32[],u64[],f32[],f64[])"),
+    DLP_FN(echo_val, "val(val)"),
+    DLP_FN(val_kind, "str(val)"),
+    DLP_FN(deep, "val(i64)"),
+    DLP_FN(null_val, "val()"),
+    DLP_FN(fail_val, "val(val)"),
+    DLP_FN(bad_kind_val, "val()"),
+    DLP_FN(chan_noop, "i32(chan)"));
