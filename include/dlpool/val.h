@@ -50,8 +50,10 @@ typedef enum dlp_val_kind {
     DLP_V_MAP /* string keys, in insertion order */
 } dlp_val_kind;
 
-/* Values nest at most this deep (a list directly in a list is depth 2).
- * Deeper values are refused when they cross a process boundary. */
+/* Values nest at most this deep: every node counts, scalars too, so an
+ * int in a list is depth 2, and 63 lists around an int is the deepest
+ * value.  Deeper values are refused when they cross a process boundary
+ * (as arguments, results, or over a channel); in memory any depth works. */
 #define DLP_VAL_MAX_DEPTH 64
 
 typedef struct dlp_val dlp_val;
