@@ -17,9 +17,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pool.h"
 #include "val.h"
+
+/* A callback being run, on the running thread's stack: until it returns,
+ * its future is not done for other threads (the callback may still be
+ * reading it), and join waits for it. */
+struct dlp__cb_running {
+    dlp_future *f;
+    pthread_t thread;
+    struct dlp__cb_running *next;
+};
 
 struct dlp_future {
     dlp_pool *pool;
@@ -52,24 +62,54 @@ void dlp__future_complete(struct dlp_future *f)
     }
 }
 
+/* Wake every thread waiting on the pool, the driver's poll included:
+ * something completed outside the event loop. */
+static void wake_all(dlp_pool *p)
+{
+    uint64_t one = 1;
+    ssize_t rc = write(p->wakefd, &one, sizeof one);
+    (void)rc;
+    pthread_cond_broadcast(&p->cv);
+}
+
 /* Run the queued callbacks, one at a time, without the lock.  mu held on
  * entry and return.  The callback may destroy its future: nothing here
- * touches f after the call. */
+ * touches f after the call (the running entry only compares pointers). */
 static void run_callbacks(dlp_pool *p)
 {
     while (p->cbq_head) {
         dlp_future *f = p->cbq_head;
         dlp_future_cb cb = f->cb;
         void *ud = f->cb_ud;
+        struct dlp__cb_running me = {f, pthread_self(), p->cb_running};
         p->cbq_head = f->cb_next;
         if (!p->cbq_head)
             p->cbq_tail = NULL;
         f->cb = NULL; /* once */
         f->cb_queued = 0;
+        p->cb_running = &me;
         pthread_mutex_unlock(&p->mu);
         cb(f, ud);
         pthread_mutex_lock(&p->mu);
+        for (struct dlp__cb_running **pp = &p->cb_running; *pp;
+             pp = &(*pp)->next) {
+            if (*pp == &me) {
+                *pp = me.next;
+                break;
+            }
+        }
+        pthread_cond_broadcast(&p->cv);
     }
+}
+
+/* Is a callback of f (or, for NULL, any callback) running in another
+ * thread?  A thread waiting inside a callback must not wait for itself. */
+static int running_elsewhere(dlp_pool *p, const dlp_future *f)
+{
+    for (struct dlp__cb_running *r = p->cb_running; r; r = r->next)
+        if ((!f || r->f == f) && !pthread_equal(r->thread, pthread_self()))
+            return 1;
+    return 0;
 }
 
 static void unqueue_callback(dlp_future *f)
@@ -117,14 +157,22 @@ static uint64_t deadline_of(double timeout)
 static int wait_for(dlp_pool *p, int (*done)(void *), void *arg,
                     uint64_t deadline)
 {
+    int polled = 0;
     for (;;) {
         run_callbacks(p);
         if (done(arg))
             return 0;
         if (__atomic_exchange_n(&p->interrupted, 0, __ATOMIC_ACQ_REL))
             return -EINTR;
-        if (deadline && dlp__now_ns() >= deadline)
-            return -ETIMEDOUT;
+        if (deadline && dlp__now_ns() >= deadline) {
+            if (polled)
+                return -ETIMEDOUT;
+            /* Read what has arrived once before saying "not yet": a
+             * timeout of 0 polls. */
+            polled = 1;
+            dlp__pool_drive_until(p, -1, 1);
+            continue;
+        }
         abort_if_dead(p);
         if (done(arg))
             continue; /* run the callbacks the abort queued */
@@ -135,7 +183,7 @@ static int wait_for(dlp_pool *p, int (*done)(void *), void *arg,
 static int future_done(void *arg)
 {
     dlp_future *f = arg;
-    return f->complete && !f->cb_queued;
+    return f->complete && !f->cb_queued && !running_elsewhere(f->pool, f);
 }
 
 static int make(dlp_future **out, dlp_pool *p, int fn,
@@ -243,8 +291,10 @@ DLP_API bool dlp_future_ready(dlp_future *f)
         return false;
     p = f->pool;
     pthread_mutex_lock(&p->mu);
-    if (!f->complete)
+    if (!f->complete) {
         dlp__pool_drive(p, -1, 1); /* read what has arrived */
+        abort_if_dead(p);
+    }
     done = f->complete != 0;
     pthread_mutex_unlock(&p->mu);
     return done;
@@ -331,6 +381,8 @@ DLP_API int dlp_future_cancel(dlp_future *f)
     pthread_mutex_lock(&f->pool->mu);
     rc = f->complete && !dlp__job_cancelled(f->job) ? -EBUSY
                                                     : dlp__job_cancel(f->job);
+    if (rc == 0)
+        wake_all(f->pool); /* its waiters, and the driver's poll */
     pthread_mutex_unlock(&f->pool->mu);
     return rc;
 }
@@ -339,8 +391,12 @@ DLP_API void dlp_future_destroy(dlp_future *f)
 {
     if (!f)
         return;
+    /* In one locked section: once the job forgets f, nothing can queue
+     * its callback again. */
     pthread_mutex_lock(&f->pool->mu);
     unqueue_callback(f);
+    f->cb = NULL;
+    dlp__job_forget_future(f->job);
     pthread_mutex_unlock(&f->pool->mu);
     dlp_job_destroy(f->job);
     free(f);
@@ -488,7 +544,7 @@ DLP_API int dlp_map(dlp_pool *p, int fn, const dlp_val *const *args,
 static int all_futures_done(void *arg)
 {
     dlp_pool *p = arg;
-    if (p->cbq_head)
+    if (p->cbq_head || running_elsewhere(p, NULL))
         return 0;
     for (struct dlp_job *j = p->internal_jobs; j; j = dlp__job_next_internal(j))
         if (dlp__job_done(j) < dlp__job_total(j))
@@ -552,10 +608,12 @@ DLP_API int dlp_pool_shutdown(dlp_pool *p, bool cancel_futures,
         return dlp__err(err, DLP_EINVAL, "dlp_pool_shutdown: NULL pool");
     pthread_mutex_lock(&p->mu);
     p->closed = 1;
-    if (cancel_futures)
+    if (cancel_futures) {
         for (struct dlp_job *j = p->internal_jobs; j;
              j = dlp__job_next_internal(j))
             dlp__job_cancel(j); /* -EBUSY for started ones: they run on */
+        wake_all(p);
+    }
     pthread_mutex_unlock(&p->mu);
     return dlp_pool_join(p, -1, err);
 }

@@ -102,7 +102,8 @@ struct dlp_job {
     dlp__pre pre;
     uint64_t ndone;
     struct dlp_future *future;
-    struct dlp_job *feed_next; /* in the pool's queue of jobs to feed */
+    struct dlp_job *feed_prev, *feed_next; /* the pool's queue of jobs to
+                                               feed, oldest first */
     int in_feedq;
     struct dlp_job *all_prev, *all_next; /* the pool's internal jobs */
 };
@@ -824,6 +825,8 @@ uint64_t dlp__job_timeout_ns(const dlp_job *j)
 int dlp__job_retry(dlp_job *j, uint64_t index)
 {
     rslot *s = &j->ring[index & j->mask];
+    if (j->pinned)
+        return 0; /* a broadcast's task belongs to its worker */
     if (s->state != SLOT_PENDING || s->index != index ||
         s->attempts >= j->retries)
         return 0;
@@ -1183,6 +1186,7 @@ static int next_until(dlp_job *j, dlp_result *res, uint64_t deadline,
                         "dlp_job_next: the job belongs to a future");
     p = j->pool;
     pthread_mutex_lock(&p->mu);
+    int polled = 0;
     for (;;) {
         rslot *s;
         if (__atomic_exchange_n(&p->interrupted, 0, __ATOMIC_ACQ_REL)) {
@@ -1219,6 +1223,24 @@ static int next_until(dlp_job *j, dlp_result *res, uint64_t deadline,
         }
         if ((j->iter_done || j->iter_rc) && j->delivered == j->next_in)
             continue;
+        if (dlp__pool_alive(p) == 0) {
+            pthread_mutex_unlock(&p->mu);
+            return dlp__err(err, DLP_EWORKER,
+                            "every worker of the pool is gone (the last: "
+                            "%s)",
+                            p->last_loss[0] ? p->last_loss : "unknown");
+        }
+        if (deadline && dlp__now_ns() >= deadline) {
+            if (!polled) {
+                /* Read what has arrived once before saying "nothing":
+                 * a timeout of 0 polls. */
+                polled = 1;
+                dlp__pool_drive_until(p, -1, 1);
+                continue;
+            }
+            pthread_mutex_unlock(&p->mu);
+            return dlp__err(err, -ETIMEDOUT, "no result within the timeout");
+        }
         if (j->paused && j->wait_fd < 0 && j->delivered == j->next_in) {
             /* Nothing to wait for but the iterator: give it a moment
              * instead of spinning on it. */
@@ -1228,17 +1250,6 @@ static int next_until(dlp_job *j, dlp_result *res, uint64_t deadline,
             pthread_mutex_lock(&p->mu);
             j->paused = 0;
             continue;
-        }
-        if (dlp__pool_alive(p) == 0) {
-            pthread_mutex_unlock(&p->mu);
-            return dlp__err(err, DLP_EWORKER,
-                            "every worker of the pool is gone (the last: "
-                            "%s)",
-                            p->last_loss[0] ? p->last_loss : "unknown");
-        }
-        if (deadline && dlp__now_ns() >= deadline) {
-            pthread_mutex_unlock(&p->mu);
-            return dlp__err(err, -ETIMEDOUT, "no result within the timeout");
         }
         if (dlp__pool_drive_until(p, j->paused ? j->wait_fd : -1, deadline) ||
             (j->paused && j->wait_fd < 0))
@@ -1481,45 +1492,58 @@ static void feedq_add(dlp_job *j)
     dlp_pool *p = j->pool;
     if (j->in_feedq || j->cancelled)
         return;
+    /* At the tail: calls are sent in the order they were made, and an old
+     * one is never starved by new ones. */
     j->in_feedq = 1;
-    j->feed_next = p->feedq;
-    p->feedq = j;
+    j->feed_next = NULL;
+    j->feed_prev = p->feedq_tail;
+    if (p->feedq_tail)
+        p->feedq_tail->feed_next = j;
+    else
+        p->feedq = j;
+    p->feedq_tail = j;
+}
+
+static void feedq_remove(dlp_job *j)
+{
+    dlp_pool *p = j->pool;
+    if (!j->in_feedq)
+        return;
+    if (j->feed_prev)
+        j->feed_prev->feed_next = j->feed_next;
+    else
+        p->feedq = j->feed_next;
+    if (j->feed_next)
+        j->feed_next->feed_prev = j->feed_prev;
+    else
+        p->feedq_tail = j->feed_prev;
+    j->feed_prev = j->feed_next = NULL;
+    j->in_feedq = 0;
 }
 
 /* The job has nothing more to send. */
 static int fed(const dlp_job *j)
 {
-    return !j->redo && !j->fill && (j->iter_done || j->iter_rc);
+    return !j->redo && !j->fill &&
+           (j->iter_done || j->iter_rc ||
+            (j->internal && j->next_in >= j->pre.n));
 }
 
 void dlp__pool_pump(dlp_pool *p)
 {
-    dlp_job **pp = &p->feedq;
-    while (*pp) {
-        dlp_job *j = *pp;
+    dlp_job *j = p->feedq;
+    while (j) {
         if (!dlp__pool_pick(p, WORKER_DEPTH))
             return; /* every worker is full: nothing to do now */
         if (!j->cancelled && feed(j) < 0)
             dlp__job_abort(j, DLP_FAIL_RESULT, "out of memory sending it");
-        if (j->cancelled || fed(j)) {
-            *pp = j->feed_next;
-            j->in_feedq = 0;
-        } else {
-            pp = &j->feed_next;
-        }
+        /* Feeding may have queued other jobs (a lost worker's batches go
+         * back to their jobs): they join at the tail, after j. */
+        dlp_job *next = j->feed_next;
+        if (j->cancelled || fed(j))
+            feedq_remove(j);
+        j = next;
     }
-}
-
-static void feedq_remove(dlp_job *j)
-{
-    dlp_job **pp = &j->pool->feedq;
-    if (!j->in_feedq)
-        return;
-    while (*pp && *pp != j)
-        pp = &(*pp)->feed_next;
-    if (*pp)
-        *pp = j->feed_next;
-    j->in_feedq = 0;
 }
 
 int dlp__job_internal(dlp_job **out, dlp_pool *p, int fn, dlp__pre *pre,
@@ -1568,7 +1592,8 @@ int dlp__job_internal(dlp_job **out, dlp_pool *p, int fn, dlp__pre *pre,
          * whatever it holds already. */
         for (uint64_t i = 0; i < j->pre.n; i++) {
             rslot *s = &j->ring[i & j->mask];
-            if (i >= nlive || pull(j, 1) || !j->fill || j->next_in != i + 1) {
+            if (i >= nlive || p->w[slots[i]].fd < 0 || pull(j, 1) ||
+                !j->fill || j->next_in != i + 1) {
                 /* The worker left since the call counted them (or no
                  * memory): this task has nowhere to run. */
                 if (j->next_in == i) {
@@ -1677,8 +1702,8 @@ int dlp__job_cancel(dlp_job *j)
 {
     if (j->ndone == j->pre.n && j->cancelled)
         return 0;
-    if (j->ndone > 0 || started(j))
-        return -EBUSY;
+    if (j->ndone > 0 || j->redo || started(j))
+        return -EBUSY; /* (a batch to send again was sent once) */
     j->cancelled = 1;
     fail_rest(j, DLP_FAIL_CANCELLED, "cancelled before it started");
     return 0;
@@ -1688,6 +1713,11 @@ void dlp__job_abort(dlp_job *j, dlp_fail_kind kind, const char *why)
 {
     if (j->ndone < j->pre.n)
         fail_rest(j, kind, why);
+}
+
+void dlp__job_forget_future(struct dlp_job *j)
+{
+    j->future = NULL;
 }
 
 struct dlp_job *dlp__job_next_internal(const struct dlp_job *j)

@@ -227,6 +227,7 @@ static int start_worker(dlp_pool *p, dlp__worker *w, dlp_error *err)
     int rc = dlp__worker_spawn(&w->pid, &w->fd, w->score, &p->wopts, err);
     if (rc)
         return rc;
+    w->answered = 0;
     w->serial++;
     for (uint32_t id = 0; id < p->nfns; id++) {
         dlp__fnent *f = p->fns[id];
@@ -325,6 +326,17 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
     /* The worker is dead: its scoreboard entry is final. */
     sc = *w->score;
     ours = w->kill_seq != 0;
+    /* A worker that left with status 0 on its own retired as planned
+     * (max_tasks_per_worker), between tasks: nothing it held is to blame.
+     * One that answered no task at all cannot have reached its limit: that
+     * is a loss, or a pool with a function that exits would fork
+     * forever. */
+    int clean_exit = !why && st != -1 && WIFEXITED(st) &&
+                     WEXITSTATUS(st) == 0;
+    if (clean_exit && w->answered > 0)
+        first = 0;
+    if (w->retired && why)
+        sc.busy = DLP_SCORE_IDLE; /* we retired it: its task runs again */
     if (ours && !(sc.busy == DLP_SCORE_TASK && sc.seq == w->kill_seq)) {
         /* We killed it for a timeout, but that task had just finished:
          * the one it was running now is not to blame; it runs again. */
@@ -391,8 +403,7 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
 
     /* A worker that left with status 0 on its own (max tasks per worker)
      * was not lost: it retired as planned. */
-    planned = !why && !blamed && st != -1 && WIFEXITED(st) &&
-              WEXITSTATUS(st) == 0;
+    planned = clean_exit && !blamed && w->answered > 0;
     if (!planned && !blamed && !ours && !w->retired && !p->destroying)
         count_restart(p, reason);
     if (!planned && !w->retired && !p->broken)
@@ -519,6 +530,8 @@ static int handle_frame(dlp_pool *p, dlp__worker *w, const dlp__hdr *h,
                 return DLP_EPROTO;
             b->scan = (size_t)(s.p - b->frame.p);
             b->done++;
+            if (!b->init)
+                w->answered++;
             if (b->init && rec.kind != DLP_R_OK) {
                 init_failed(p, w, "%.*s", (int)rec.len,
                             (const char *)rec.data);
@@ -638,7 +651,13 @@ int dlp__pool_drive_until(dlp_pool *p, int extra_fd, uint64_t deadline_ns)
     int extra_ready = 0;
     int nowait = deadline_ns == 1;
 
-    if (p->driving) {
+    if (p->stopping && !nowait) {
+        /* Another thread is stopping the workers and waits for the loop
+         * to step aside: let it. */
+        pthread_cond_wait(&p->cv, &p->mu);
+        return 1;
+    }
+    if (p->driving || p->stopping) {
         if (nowait)
             return 0;
         if (extra_fd < 0 && deadline_ns == 0) {
@@ -1058,7 +1077,10 @@ DLP_API int dlp_pool_close(dlp_pool *p)
 
 void dlp__pool_stop_workers(dlp_pool *p, int kill_now)
 {
-    /* Nobody may be polling the channels we are about to close. */
+    /* Nobody may be polling the channels we are about to close; and no
+     * waiting thread may start a new step meanwhile (it would hold the
+     * lock from one step to the next, and we would never get our turn). */
+    p->stopping++;
     while (p->driving) {
         uint64_t one = 1;
         ssize_t rc = write(p->wakefd, &one, sizeof one);
@@ -1101,6 +1123,8 @@ void dlp__pool_stop_workers(dlp_pool *p, int kill_now)
         w->nbatches = 0;
         dlp__buf_free(&w->in);
     }
+    p->stopping--;
+    pthread_cond_broadcast(&p->cv); /* waiters: look again, all is gone */
 }
 
 DLP_API void dlp_pool_destroy(dlp_pool *p)

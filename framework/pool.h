@@ -42,6 +42,7 @@ typedef struct dlp__worker {
     unsigned nbatches;    /* task batches outstanding */
     dlp__score *score;    /* this slot's entry in the pool's scoreboard */
     int retired;          /* the slot is down for good */
+    uint64_t answered;    /* job tasks this worker has answered */
     uint64_t kill_seq;    /* killed for a timeout while running task seq */
     uint64_t kill_after_ns; /* the timeout it ran past */
     dlp__buf in;          /* bytes read, not yet a whole frame */
@@ -81,10 +82,13 @@ struct dlp_pool {
     char *plugin_path;
     /* Futures: internal jobs, the ones with tasks still to send, and the
      * completion callbacks waiting for a thread to run them. */
-    struct dlp_job *internal_jobs, *feedq;
+    struct dlp_job *internal_jobs, *feedq, *feedq_tail;
     struct dlp_future *cbq_head, *cbq_tail;
     unsigned open_jobs;  /* jobs made with dlp_job_create, not destroyed */
     int terminated, joined;
+    int stopping; /* stop_workers waits for the driver: start no step */
+    /* Threads running completion callbacks now (future.c). */
+    struct dlp__cb_running *cb_running;
     /* The initializer: a function id (-1: none) and its encoded call. */
     int init_fn;
     dlp__buf init_args;
@@ -135,6 +139,8 @@ DLP_PRIV void dlp__job_abort(struct dlp_job *j, dlp_fail_kind kind,
  * cancelled.  mu held. */
 DLP_PRIV struct dlp_job *dlp__job_next_internal(const struct dlp_job *j);
 DLP_PRIV int dlp__job_cancelled(const struct dlp_job *j);
+/* The job's future is going away: tell it nothing more.  mu held. */
+DLP_PRIV void dlp__job_forget_future(struct dlp_job *j);
 /* Feed the internal jobs that have tasks to send.  mu held. */
 DLP_PRIV void dlp__pool_pump(dlp_pool *p);
 /* An internal job finished its last task.  mu held. */

@@ -196,7 +196,10 @@ static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
             if (w->score)
                 __atomic_store_n(&w->score->busy, DLP_SCORE_IDLE,
                                  __ATOMIC_RELEASE);
-            w->ran++;
+            /* The initializer's call (job UINT32_MAX) is set-up, not a
+             * task: it does not count towards max_tasks. */
+            if (h->a != UINT32_MAX)
+                w->ran++;
             if (rc == DLP_EPROTO)
                 wexit(w, DLP_WEXIT_PROTO);
             if (rc)

@@ -425,7 +425,8 @@ DLP_API void dlp_job_destroy(dlp_job *job);
  * completes when every one of its tasks has a result.  Its arguments are
  * encoded when it is made, so the caller's values may be freed at once.
  * Work goes on while some thread waits on the pool (any wait below, or
- * dlp_job_next): dlpool starts no thread of its own.
+ * dlp_job_next): dlpool starts no thread of its own.  Calls are sent to
+ * the workers in the order they were made.
  */
 typedef struct dlp_future dlp_future;
 
