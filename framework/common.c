@@ -70,7 +70,7 @@ int dlp__err(dlp_error *err, int code, const char *fmt, ...)
     return code;
 }
 
-int dlp__buf_reserve(dlp__buf *b, size_t n)
+int dlp__buf_grow(dlp__buf *b, size_t n)
 {
     size_t cap;
     unsigned char *p;
@@ -89,16 +89,6 @@ int dlp__buf_reserve(dlp__buf *b, size_t n)
     return 0;
 }
 
-int dlp__buf_put(dlp__buf *b, const void *p, size_t n)
-{
-    int rc = dlp__buf_reserve(b, n);
-    if (rc)
-        return rc;
-    if (n)
-        memcpy(b->p + b->len, p, n);
-    b->len += n;
-    return 0;
-}
 
 void dlp__buf_free(dlp__buf *b)
 {

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "dlpool.h"
@@ -36,9 +37,26 @@ typedef struct dlp__buf {
     size_t len, cap;
 } dlp__buf;
 
-/* Make room for n more bytes.  Returns 0 or DLP_ENOMEM-style -ENOMEM. */
-DLP_PRIV int dlp__buf_reserve(dlp__buf *b, size_t n);
-DLP_PRIV int dlp__buf_put(dlp__buf *b, const void *p, size_t n);
+/* Grow b to hold n more bytes (the slow path of dlp__buf_reserve). */
+DLP_PRIV int dlp__buf_grow(dlp__buf *b, size_t n);
+
+/* Make room for n more bytes.  Returns 0 or -ENOMEM.  Inline: it is on
+ * the path of every argument and every result. */
+static inline int dlp__buf_reserve(dlp__buf *b, size_t n)
+{
+    return b->cap - b->len >= n ? 0 : dlp__buf_grow(b, n);
+}
+
+static inline int dlp__buf_put(dlp__buf *b, const void *p, size_t n)
+{
+    int rc = dlp__buf_reserve(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+    return 0;
+}
 DLP_PRIV void dlp__buf_free(dlp__buf *b);
 
 /* Read or write exactly n bytes on a blocking descriptor, retrying on

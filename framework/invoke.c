@@ -91,6 +91,17 @@ int dlp__invoke_prep(dlp__fn *fn, const char *name, dlp_error *err)
                 sizeof(size_t) == 8 ? &ffi_type_uint64 : &ffi_type_uint32;
     }
     fn->ncargs = k;
+    fn->fixed = 1;
+    fn->args_size = 0;
+    for (unsigned i = 0; i < fn->sig.nargs; i++) {
+        size_t sz = DLP_T_IS_ARRAY(fn->sig.args[i])
+                        ? 0
+                        : dlp__type_size(fn->sig.args[i]);
+        fn->asize[i] = (unsigned char)sz;
+        fn->args_size += (uint32_t)sz;
+        if (!sz)
+            fn->fixed = 0;
+    }
     st = ffi_prep_cif(&fn->cif, FFI_DEFAULT_ABI, k, fn->ret_type,
                       fn->atypes);
     if (st != FFI_OK)
@@ -179,8 +190,22 @@ int dlp__invoke(const dlp__fn *fn, uint64_t index, dlp__rd *r,
     dlp__argmem mem;
     int rc;
 
-    if ((rc = dlp__args_decode(r, &fn->sig, slots, &mem)))
+    if (fn->fixed) {
+        /* Scalars only (the common case): each is its size in bytes, in
+         * order; nothing to allocate or release. */
+        const unsigned char *p;
+        if (dlp__get_bytes(r, fn->args_size, &p) || r->p != r->end)
+            return DLP_EPROTO;
+        for (unsigned i = 0; i < fn->sig.nargs; i++) {
+            memcpy(&slots[i], p, fn->asize[i]);
+            if (fn->sig.args[i] == DLP_T_BOOL && *p > 1)
+                return DLP_EPROTO;
+            p += fn->asize[i];
+        }
+        mem.n = 0;
+    } else if ((rc = dlp__args_decode(r, &fn->sig, slots, &mem))) {
         return rc;
+    }
     for (unsigned k = 0; k < fn->ncargs; k++)
         avalues[k] = &slots[k];
 

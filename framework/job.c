@@ -371,19 +371,38 @@ static int put_integer(dlp_args *a, int neg, int64_t sv, uint64_t uv)
     return put_int_as(a, t, neg ? (uint64_t)sv : uv);
 }
 
+/* The common case, a value of the argument's own type: 8 bytes as they
+ * are, no conversion.  Returns 1 if it applied. */
+static inline int put_same8(dlp_args *a, dlp_type want, const void *v)
+{
+    if (!a || a->bad || a->argi >= a->sig->nargs ||
+        a->sig->args[a->argi] != want || a->b->cap - a->b->len < 8)
+        return 0;
+    memcpy(a->b->p + a->b->len, v, 8);
+    a->b->len += 8;
+    a->argi++;
+    return 1;
+}
+
 DLP_API int dlp_args_int(dlp_args *a, int64_t v)
 {
+    if (put_same8(a, DLP_T_I64, &v))
+        return 0;
     return v < 0 ? put_integer(a, 1, v, 0) : put_integer(a, 0, 0, (uint64_t)v);
 }
 
 DLP_API int dlp_args_uint(dlp_args *a, uint64_t v)
 {
+    if (put_same8(a, DLP_T_U64, &v))
+        return 0;
     return put_integer(a, 0, 0, v);
 }
 
 DLP_API int dlp_args_double(dlp_args *a, double v)
 {
     dlp_type t = DLP_T_VOID;
+    if (put_same8(a, DLP_T_F64, &v))
+        return 0;
     if (!a || arg_slot(a, &t))
         return DLP_EINVAL;
     if (t == DLP_T_VAL)
@@ -959,6 +978,10 @@ static dlp__batch *new_batch(dlp_job *j)
         dlp__put_u32(&b->frame, 0)) {
         dlp__batch_free(b);
         return NULL;
+    }
+    if (j->timeout_ns) {
+        uint16_t flags = DLP_BATCH_TIMED;
+        memcpy(b->frame.p + 6, &flags, 2); /* the header's flags */
     }
     return b;
 }

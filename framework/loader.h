@@ -27,6 +27,10 @@ typedef struct dlp__fn {
     ffi_type *ret_type;
     ffi_type *atypes[2 * DLP_MAX_ARGS]; /* bytes takes two C parameters */
     unsigned ncargs;
+    /* Every argument a fixed-size scalar: decoded by size alone. */
+    int fixed;
+    uint32_t args_size;
+    unsigned char asize[DLP_MAX_ARGS];
 } dlp__fn;
 
 /*

@@ -51,21 +51,6 @@ int dlp__frame_end(dlp__buf *b, long off)
     return 0;
 }
 
-int dlp__put_u8(dlp__buf *b, uint8_t v)
-{
-    return dlp__buf_put(b, &v, 1);
-}
-
-int dlp__put_u32(dlp__buf *b, uint32_t v)
-{
-    return dlp__buf_put(b, &v, 4);
-}
-
-int dlp__put_u64(dlp__buf *b, uint64_t v)
-{
-    return dlp__buf_put(b, &v, 8);
-}
-
 int dlp__put_str(dlp__buf *b, const void *p, size_t n, int nul)
 {
     int rc;
@@ -87,44 +72,6 @@ void dlp__rd_init(dlp__rd *r, const void *p, size_t n)
     r->p = p ? (const unsigned char *)p : &none;
     r->end = r->p + n;
     r->bad = 0;
-}
-
-int dlp__get_bytes(dlp__rd *r, size_t n, const unsigned char **p)
-{
-    if (r->bad || (size_t)(r->end - r->p) < n) {
-        r->bad = 1;
-        return DLP_EPROTO;
-    }
-    *p = r->p;
-    r->p += n;
-    return 0;
-}
-
-int dlp__get_u8(dlp__rd *r, uint8_t *v)
-{
-    const unsigned char *p;
-    if (dlp__get_bytes(r, 1, &p))
-        return DLP_EPROTO;
-    *v = *p;
-    return 0;
-}
-
-int dlp__get_u32(dlp__rd *r, uint32_t *v)
-{
-    const unsigned char *p;
-    if (dlp__get_bytes(r, 4, &p))
-        return DLP_EPROTO;
-    memcpy(v, p, 4);
-    return 0;
-}
-
-int dlp__get_u64(dlp__rd *r, uint64_t *v)
-{
-    const unsigned char *p;
-    if (dlp__get_bytes(r, 8, &p))
-        return DLP_EPROTO;
-    memcpy(v, p, 8);
-    return 0;
 }
 
 int dlp__get_str(dlp__rd *r, const char **s, uint32_t *n, int nul)

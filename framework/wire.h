@@ -41,6 +41,9 @@ enum {
     DLP_F_INSPECTED
 };
 
+/* BATCH header flags. */
+#define DLP_BATCH_TIMED 0x1u /* the job has a timeout: stamp each start */
+
 /* Result kinds on the wire (u8).  Keep in step with dlp_fail_kind. */
 enum { DLP_R_OK = 0, DLP_R_FAIL = 1, DLP_R_BADRESULT = 2 };
 
@@ -65,9 +68,21 @@ DLP_PRIV long dlp__frame_begin(dlp__buf *b, uint16_t type, uint32_t a,
  * DLP_ETOOBIG. */
 DLP_PRIV int dlp__frame_end(dlp__buf *b, long off);
 
-DLP_PRIV int dlp__put_u8(dlp__buf *b, uint8_t v);
-DLP_PRIV int dlp__put_u32(dlp__buf *b, uint32_t v);
-DLP_PRIV int dlp__put_u64(dlp__buf *b, uint64_t v);
+/* Fixed-width appends: inline, since every task and result uses them. */
+static inline int dlp__put_u8(dlp__buf *b, uint8_t v)
+{
+    return dlp__buf_put(b, &v, 1);
+}
+
+static inline int dlp__put_u32(dlp__buf *b, uint32_t v)
+{
+    return dlp__buf_put(b, &v, 4);
+}
+
+static inline int dlp__put_u64(dlp__buf *b, uint64_t v)
+{
+    return dlp__buf_put(b, &v, 8);
+}
 /* u32 length + bytes (+ NUL when nul is set). */
 DLP_PRIV int dlp__put_str(dlp__buf *b, const void *p, size_t n, int nul);
 
@@ -79,10 +94,45 @@ typedef struct dlp__rd {
 } dlp__rd;
 
 DLP_PRIV void dlp__rd_init(dlp__rd *r, const void *p, size_t n);
-DLP_PRIV int dlp__get_u8(dlp__rd *r, uint8_t *v);
-DLP_PRIV int dlp__get_u32(dlp__rd *r, uint32_t *v);
-DLP_PRIV int dlp__get_u64(dlp__rd *r, uint64_t *v);
-DLP_PRIV int dlp__get_bytes(dlp__rd *r, size_t n, const unsigned char **p);
+
+static inline int dlp__get_bytes(dlp__rd *r, size_t n,
+                                 const unsigned char **p)
+{
+    if (r->bad || (size_t)(r->end - r->p) < n) {
+        r->bad = 1;
+        return DLP_EPROTO;
+    }
+    *p = r->p;
+    r->p += n;
+    return 0;
+}
+
+static inline int dlp__get_u8(dlp__rd *r, uint8_t *v)
+{
+    const unsigned char *p;
+    if (dlp__get_bytes(r, 1, &p))
+        return DLP_EPROTO;
+    *v = *p;
+    return 0;
+}
+
+static inline int dlp__get_u32(dlp__rd *r, uint32_t *v)
+{
+    const unsigned char *p;
+    if (dlp__get_bytes(r, 4, &p))
+        return DLP_EPROTO;
+    memcpy(v, p, 4);
+    return 0;
+}
+
+static inline int dlp__get_u64(dlp__rd *r, uint64_t *v)
+{
+    const unsigned char *p;
+    if (dlp__get_bytes(r, 8, &p))
+        return DLP_EPROTO;
+    memcpy(v, p, 8);
+    return 0;
+}
 /* A u32-length string; with nul set, the string must be followed by a NUL
  * and contain none (as str arguments are sent). */
 DLP_PRIV int dlp__get_str(dlp__rd *r, const char **p, uint32_t *n, int nul);

@@ -188,7 +188,10 @@ static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
                 w->score->index = index;
                 w->score->job = h->a;
                 w->score->seq++;
-                w->score->start_ns = dlp__now_ns();
+                /* The start time is read only to enforce a timeout: take
+                 * the clock only for a job that has one. */
+                w->score->start_ns =
+                    h->flags & DLP_BATCH_TIMED ? dlp__now_ns() : 0;
                 __atomic_store_n(&w->score->busy, DLP_SCORE_TASK,
                                  __ATOMIC_RELEASE);
             }
