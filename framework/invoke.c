@@ -79,6 +79,125 @@ static ffi_type *ffi_type_of(dlp_type t)
     return NULL;
 }
 
+/*
+ * Direct calls.  For the signatures most tasks have — up to three
+ * arguments, each i64 or f64, returning i64, f64 or nothing — the function
+ * is called through a pointer of its exact C type, which is what its
+ * manifest entry declares (ffi_call relies on the same declaration).  This
+ * skips libffi's per-call work of classifying every argument again, about
+ * half of a worker's instructions for a tiny task.  Every other signature
+ * goes through the prepared cif.
+ */
+#define DLP_DT_I int64_t
+#define DLP_DT_D double
+#define DLP_DA_I(k) s[k].i64
+#define DLP_DA_D(k) s[k].f64
+#define DLP_DR_I(call)                                                         \
+    do {                                                                       \
+        int64_t r_ = (call);                                                   \
+        memcpy(rv, &r_, 8);                                                    \
+    } while (0)
+#define DLP_DR_D(call)                                                         \
+    do {                                                                       \
+        double r_ = (call);                                                    \
+        memcpy(rv, &r_, 8);                                                    \
+    } while (0)
+#define DLP_DR_V(call) (call)
+#define DLP_DT_V void
+
+#define DIRECT0(R)                                                             \
+    static void direct_##R(void (*f)(void), const void *sv, void *rv)         \
+    {                                                                          \
+        (void)sv;                                                              \
+        (void)rv;                                                              \
+        DLP_DR_##R(((DLP_DT_##R(*)(void))f)());                                \
+    }
+#define DIRECT1(R, A)                                                          \
+    static void direct_##R##_##A(void (*f)(void), const void *sv, void *rv)   \
+    {                                                                          \
+        const dlp__slot *s = sv;                                               \
+        (void)rv;                                                              \
+        DLP_DR_##R(((DLP_DT_##R(*)(DLP_DT_##A))f)(DLP_DA_##A(0)));             \
+    }
+#define DIRECT2(R, A, B)                                                       \
+    static void direct_##R##_##A##B(void (*f)(void), const void *sv,          \
+                                    void *rv)                                  \
+    {                                                                          \
+        const dlp__slot *s = sv;                                               \
+        (void)rv;                                                              \
+        DLP_DR_##R(((DLP_DT_##R(*)(DLP_DT_##A, DLP_DT_##B))f)(                 \
+            DLP_DA_##A(0), DLP_DA_##B(1)));                                    \
+    }
+#define DIRECT3(R, A, B, C)                                                    \
+    static void direct_##R##_##A##B##C(void (*f)(void), const void *sv,       \
+                                       void *rv)                               \
+    {                                                                          \
+        const dlp__slot *s = sv;                                               \
+        (void)rv;                                                              \
+        DLP_DR_##R(((DLP_DT_##R(*)(DLP_DT_##A, DLP_DT_##B, DLP_DT_##C))f)(     \
+            DLP_DA_##A(0), DLP_DA_##B(1), DLP_DA_##C(2)));                     \
+    }
+#define DIRECT_ALL(R)                                                          \
+    DIRECT0(R)                                                                 \
+    DIRECT1(R, I) DIRECT1(R, D)                                                \
+    DIRECT2(R, I, I) DIRECT2(R, I, D) DIRECT2(R, D, I) DIRECT2(R, D, D)        \
+    DIRECT3(R, I, I, I) DIRECT3(R, I, I, D) DIRECT3(R, I, D, I)                \
+    DIRECT3(R, I, D, D) DIRECT3(R, D, I, I) DIRECT3(R, D, I, D)                \
+    DIRECT3(R, D, D, I) DIRECT3(R, D, D, D)
+DIRECT_ALL(I)
+DIRECT_ALL(D)
+DIRECT_ALL(V)
+
+#define DIRECT_ROWS(R)                                                         \
+    {#R "", direct_##R}, {#R "I", direct_##R##_I}, {#R "D", direct_##R##_D},   \
+        {#R "II", direct_##R##_II}, {#R "ID", direct_##R##_ID},                \
+        {#R "DI", direct_##R##_DI}, {#R "DD", direct_##R##_DD},                \
+        {#R "III", direct_##R##_III}, {#R "IID", direct_##R##_IID},            \
+        {#R "IDI", direct_##R##_IDI}, {#R "IDD", direct_##R##_IDD},            \
+        {#R "DII", direct_##R##_DII}, {#R "DID", direct_##R##_DID},            \
+        {#R "DDI", direct_##R##_DDI}, {#R "DDD", direct_##R##_DDD}
+
+static const struct {
+    const char *key; /* return letter, then one letter per argument */
+    void (*call)(void (*fn)(void), const void *slots, void *rv);
+} directs[] = {DIRECT_ROWS(I), DIRECT_ROWS(D), DIRECT_ROWS(V)};
+
+/* The direct call for sig, or NULL. */
+static void (*direct_for(const dlp_sig *sig))(void (*)(void), const void *,
+                                              void *)
+{
+    char key[8];
+    unsigned n = 0;
+    if (sig->nargs > 3)
+        return NULL;
+    switch (sig->ret) {
+    case DLP_T_I64:
+        key[n++] = 'I';
+        break;
+    case DLP_T_F64:
+        key[n++] = 'D';
+        break;
+    case DLP_T_VOID:
+        key[n++] = 'V';
+        break;
+    default:
+        return NULL;
+    }
+    for (unsigned i = 0; i < sig->nargs; i++) {
+        if (sig->args[i] == DLP_T_I64)
+            key[n++] = 'I';
+        else if (sig->args[i] == DLP_T_F64)
+            key[n++] = 'D';
+        else
+            return NULL;
+    }
+    key[n] = 0;
+    for (size_t i = 0; i < sizeof directs / sizeof directs[0]; i++)
+        if (strcmp(directs[i].key, key) == 0)
+            return directs[i].call;
+    return NULL;
+}
+
 int dlp__invoke_prep(dlp__fn *fn, const char *name, dlp_error *err)
 {
     ffi_status st;
@@ -91,6 +210,7 @@ int dlp__invoke_prep(dlp__fn *fn, const char *name, dlp_error *err)
                 sizeof(size_t) == 8 ? &ffi_type_uint64 : &ffi_type_uint32;
     }
     fn->ncargs = k;
+    fn->direct = direct_for(&fn->sig);
     fn->fixed = 1;
     fn->args_size = 0;
     for (unsigned i = 0; i < fn->sig.nargs; i++) {
@@ -211,7 +331,10 @@ int dlp__invoke(const dlp__fn *fn, uint64_t index, dlp__rd *r,
 
     task_fail.failed = 0;
     memset(&rv, 0, sizeof rv);
-    ffi_call((ffi_cif *)&fn->cif, fn->addr, &rv, avalues);
+    if (fn->direct)
+        fn->direct(fn->addr, slots, &rv);
+    else
+        ffi_call((ffi_cif *)&fn->cif, fn->addr, &rv, avalues);
     dlp__argmem_release(&mem);
 
     if (task_fail.failed) {

@@ -31,6 +31,9 @@ typedef struct dlp__fn {
     int fixed;
     uint32_t args_size;
     unsigned char asize[DLP_MAX_ARGS];
+    /* A direct call for the most common signatures (see invoke.c), or
+     * NULL: then ffi_call. */
+    void (*direct)(void (*fn)(void), const void *slots, void *rv);
 } dlp__fn;
 
 /*

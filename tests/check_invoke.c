@@ -606,6 +606,361 @@ static double many(int64_t a1, double a2, int64_t a3, double a4, int64_t a5,
 }
 #undef W
 
+
+/* ---- direct calls: every signature shape that skips libffi ---------- */
+
+/* One function per shape: it returns the arguments weighted by position
+ * (the void ones store it), so a swapped or dropped argument shows. */
+static double direct_out;
+#define DT_I int64_t
+#define DT_D double
+#define DT_V void
+#define DRET_I(x) return (int64_t)(x)
+#define DRET_D(x) return (x)
+#define DRET_V(x) direct_out = (x)
+
+static DT_I shape_I_none(void)
+{
+    DRET_I(7.0);
+}
+
+static DT_I shape_I_I(DT_I a0)
+{
+    DRET_I(1.0 * (double)a0);
+}
+
+static DT_I shape_I_D(DT_D a0)
+{
+    DRET_I(1.0 * (double)a0);
+}
+
+static DT_I shape_I_II(DT_I a0, DT_I a1)
+{
+    DRET_I(1.0 * (double)a0 + 2.0 * (double)a1);
+}
+
+static DT_I shape_I_ID(DT_I a0, DT_D a1)
+{
+    DRET_I(1.0 * (double)a0 + 2.0 * (double)a1);
+}
+
+static DT_I shape_I_DI(DT_D a0, DT_I a1)
+{
+    DRET_I(1.0 * (double)a0 + 2.0 * (double)a1);
+}
+
+static DT_I shape_I_DD(DT_D a0, DT_D a1)
+{
+    DRET_I(1.0 * (double)a0 + 2.0 * (double)a1);
+}
+
+static DT_I shape_I_III(DT_I a0, DT_I a1, DT_I a2)
+{
+    DRET_I(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_I shape_I_IID(DT_I a0, DT_I a1, DT_D a2)
+{
+    DRET_I(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_I shape_I_IDI(DT_I a0, DT_D a1, DT_I a2)
+{
+    DRET_I(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_I shape_I_IDD(DT_I a0, DT_D a1, DT_D a2)
+{
+    DRET_I(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_I shape_I_DII(DT_D a0, DT_I a1, DT_I a2)
+{
+    DRET_I(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_I shape_I_DID(DT_D a0, DT_I a1, DT_D a2)
+{
+    DRET_I(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_I shape_I_DDI(DT_D a0, DT_D a1, DT_I a2)
+{
+    DRET_I(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_I shape_I_DDD(DT_D a0, DT_D a1, DT_D a2)
+{
+    DRET_I(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_D shape_D_none(void)
+{
+    DRET_D(7.0);
+}
+
+static DT_D shape_D_I(DT_I a0)
+{
+    DRET_D(1.0 * (double)a0);
+}
+
+static DT_D shape_D_D(DT_D a0)
+{
+    DRET_D(1.0 * (double)a0);
+}
+
+static DT_D shape_D_II(DT_I a0, DT_I a1)
+{
+    DRET_D(1.0 * (double)a0 + 2.0 * (double)a1);
+}
+
+static DT_D shape_D_ID(DT_I a0, DT_D a1)
+{
+    DRET_D(1.0 * (double)a0 + 2.0 * (double)a1);
+}
+
+static DT_D shape_D_DI(DT_D a0, DT_I a1)
+{
+    DRET_D(1.0 * (double)a0 + 2.0 * (double)a1);
+}
+
+static DT_D shape_D_DD(DT_D a0, DT_D a1)
+{
+    DRET_D(1.0 * (double)a0 + 2.0 * (double)a1);
+}
+
+static DT_D shape_D_III(DT_I a0, DT_I a1, DT_I a2)
+{
+    DRET_D(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_D shape_D_IID(DT_I a0, DT_I a1, DT_D a2)
+{
+    DRET_D(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_D shape_D_IDI(DT_I a0, DT_D a1, DT_I a2)
+{
+    DRET_D(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_D shape_D_IDD(DT_I a0, DT_D a1, DT_D a2)
+{
+    DRET_D(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_D shape_D_DII(DT_D a0, DT_I a1, DT_I a2)
+{
+    DRET_D(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_D shape_D_DID(DT_D a0, DT_I a1, DT_D a2)
+{
+    DRET_D(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_D shape_D_DDI(DT_D a0, DT_D a1, DT_I a2)
+{
+    DRET_D(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_D shape_D_DDD(DT_D a0, DT_D a1, DT_D a2)
+{
+    DRET_D(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_V shape_V_none(void)
+{
+    DRET_V(7.0);
+}
+
+static DT_V shape_V_I(DT_I a0)
+{
+    DRET_V(1.0 * (double)a0);
+}
+
+static DT_V shape_V_D(DT_D a0)
+{
+    DRET_V(1.0 * (double)a0);
+}
+
+static DT_V shape_V_II(DT_I a0, DT_I a1)
+{
+    DRET_V(1.0 * (double)a0 + 2.0 * (double)a1);
+}
+
+static DT_V shape_V_ID(DT_I a0, DT_D a1)
+{
+    DRET_V(1.0 * (double)a0 + 2.0 * (double)a1);
+}
+
+static DT_V shape_V_DI(DT_D a0, DT_I a1)
+{
+    DRET_V(1.0 * (double)a0 + 2.0 * (double)a1);
+}
+
+static DT_V shape_V_DD(DT_D a0, DT_D a1)
+{
+    DRET_V(1.0 * (double)a0 + 2.0 * (double)a1);
+}
+
+static DT_V shape_V_III(DT_I a0, DT_I a1, DT_I a2)
+{
+    DRET_V(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_V shape_V_IID(DT_I a0, DT_I a1, DT_D a2)
+{
+    DRET_V(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_V shape_V_IDI(DT_I a0, DT_D a1, DT_I a2)
+{
+    DRET_V(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_V shape_V_IDD(DT_I a0, DT_D a1, DT_D a2)
+{
+    DRET_V(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_V shape_V_DII(DT_D a0, DT_I a1, DT_I a2)
+{
+    DRET_V(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_V shape_V_DID(DT_D a0, DT_I a1, DT_D a2)
+{
+    DRET_V(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_V shape_V_DDI(DT_D a0, DT_D a1, DT_I a2)
+{
+    DRET_V(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static DT_V shape_V_DDD(DT_D a0, DT_D a1, DT_D a2)
+{
+    DRET_V(1.0 * (double)a0 + 2.0 * (double)a1 + 3.0 * (double)a2);
+}
+
+static const struct {
+    const char *sig;
+    void (*fn)(void);
+} shapes[] = {
+    {"i64()", (void (*)(void))shape_I_none},
+    {"i64(i64)", (void (*)(void))shape_I_I},
+    {"i64(f64)", (void (*)(void))shape_I_D},
+    {"i64(i64,i64)", (void (*)(void))shape_I_II},
+    {"i64(i64,f64)", (void (*)(void))shape_I_ID},
+    {"i64(f64,i64)", (void (*)(void))shape_I_DI},
+    {"i64(f64,f64)", (void (*)(void))shape_I_DD},
+    {"i64(i64,i64,i64)", (void (*)(void))shape_I_III},
+    {"i64(i64,i64,f64)", (void (*)(void))shape_I_IID},
+    {"i64(i64,f64,i64)", (void (*)(void))shape_I_IDI},
+    {"i64(i64,f64,f64)", (void (*)(void))shape_I_IDD},
+    {"i64(f64,i64,i64)", (void (*)(void))shape_I_DII},
+    {"i64(f64,i64,f64)", (void (*)(void))shape_I_DID},
+    {"i64(f64,f64,i64)", (void (*)(void))shape_I_DDI},
+    {"i64(f64,f64,f64)", (void (*)(void))shape_I_DDD},
+    {"f64()", (void (*)(void))shape_D_none},
+    {"f64(i64)", (void (*)(void))shape_D_I},
+    {"f64(f64)", (void (*)(void))shape_D_D},
+    {"f64(i64,i64)", (void (*)(void))shape_D_II},
+    {"f64(i64,f64)", (void (*)(void))shape_D_ID},
+    {"f64(f64,i64)", (void (*)(void))shape_D_DI},
+    {"f64(f64,f64)", (void (*)(void))shape_D_DD},
+    {"f64(i64,i64,i64)", (void (*)(void))shape_D_III},
+    {"f64(i64,i64,f64)", (void (*)(void))shape_D_IID},
+    {"f64(i64,f64,i64)", (void (*)(void))shape_D_IDI},
+    {"f64(i64,f64,f64)", (void (*)(void))shape_D_IDD},
+    {"f64(f64,i64,i64)", (void (*)(void))shape_D_DII},
+    {"f64(f64,i64,f64)", (void (*)(void))shape_D_DID},
+    {"f64(f64,f64,i64)", (void (*)(void))shape_D_DDI},
+    {"f64(f64,f64,f64)", (void (*)(void))shape_D_DDD},
+    {"void()", (void (*)(void))shape_V_none},
+    {"void(i64)", (void (*)(void))shape_V_I},
+    {"void(f64)", (void (*)(void))shape_V_D},
+    {"void(i64,i64)", (void (*)(void))shape_V_II},
+    {"void(i64,f64)", (void (*)(void))shape_V_ID},
+    {"void(f64,i64)", (void (*)(void))shape_V_DI},
+    {"void(f64,f64)", (void (*)(void))shape_V_DD},
+    {"void(i64,i64,i64)", (void (*)(void))shape_V_III},
+    {"void(i64,i64,f64)", (void (*)(void))shape_V_IID},
+    {"void(i64,f64,i64)", (void (*)(void))shape_V_IDI},
+    {"void(i64,f64,f64)", (void (*)(void))shape_V_IDD},
+    {"void(f64,i64,i64)", (void (*)(void))shape_V_DII},
+    {"void(f64,i64,f64)", (void (*)(void))shape_V_DID},
+    {"void(f64,f64,i64)", (void (*)(void))shape_V_DDI},
+    {"void(f64,f64,f64)", (void (*)(void))shape_V_DDD},
+};
+
+START_TEST(test_direct_shapes)
+{
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        dlp_error err = {0};
+        dlp__fn fn;
+        dlp__buf a = {0};
+        double want = 7.0;
+        int rc;
+        memset(&fn, 0, sizeof fn);
+        rc = dlp_sig_parse(shapes[i].sig, &fn.sig, &err);
+        tu_ok(rc, err);
+        fn.addr = shapes[i].fn;
+        rc = dlp__invoke_prep(&fn, shapes[i].sig, &err);
+        tu_ok(rc, err);
+        ck_assert_msg(fn.direct != NULL, "%s: expected a direct call",
+                      shapes[i].sig);
+        if (fn.sig.nargs)
+            want = 0;
+        for (unsigned k = 0; k < fn.sig.nargs; k++) {
+            if (fn.sig.args[k] == DLP_T_I64) {
+                int64_t v = 1000 * (int64_t)(k + 1) + 3;
+                put_i64(&a, v);
+                want += (double)(k + 1) * (double)v;
+            } else {
+                double v = (double)(k + 1) + 0.25;
+                put_f64(&a, v);
+                want += (double)(k + 1) * v;
+            }
+        }
+        direct_out = -1;
+        if (fn.sig.ret == DLP_T_VOID) {
+            rec res;
+            call(&fn, i, &a, &res);
+            ck_assert_msg(res.kind == DLP_R_OK && res.len == 0,
+                          "%s: expected an empty ok result", shapes[i].sig);
+            ck_assert_msg(direct_out == want, "%s: stored %g, expected %g",
+                          shapes[i].sig, direct_out, want);
+        } else {
+            uint64_t w = call_scalar(&fn, i, &a);
+            double got = fn.sig.ret == DLP_T_F64 ? bits_to_double(w)
+                                                 : (double)(int64_t)w;
+            if (fn.sig.ret == DLP_T_I64)
+                want = (double)(int64_t)want; /* the function truncates */
+            ck_assert_msg(got == want, "%s: returned %g, expected %g",
+                          shapes[i].sig, got, want);
+        }
+        dlp__buf_free(&a);
+    }
+
+    /* Other shapes go through libffi. */
+    static const char *const others[] = {"i32(i64)", "i64(i64,i64,i64,i64)",
+                                         "u64(u64)", "i64(str)", "f32()"};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        dlp_error err = {0};
+        dlp__fn fn;
+        memset(&fn, 0, sizeof fn);
+        tu_ok(dlp_sig_parse(others[i], &fn.sig, &err), err);
+        fn.addr = (void (*)(void))many;
+        tu_ok(dlp__invoke_prep(&fn, others[i], &err), err);
+        ck_assert_msg(fn.direct == NULL, "%s: expected libffi, got a direct "
+                                         "call",
+                      others[i]);
+    }
+}
+END_TEST
+
 START_TEST(test_max_args_prep)
 {
     dlp_error err = {0};
@@ -1277,6 +1632,7 @@ Suite *dlp_test_invoke(void)
 
     tcase_add_checked_fixture(core, setup, teardown);
     tcase_add_test(core, test_echo_i8);
+    tcase_add_test(core, test_direct_shapes);
     tcase_add_test(core, test_echo_i16);
     tcase_add_test(core, test_echo_i32);
     tcase_add_test(core, test_echo_i64);
