@@ -1161,10 +1161,14 @@ static void slot_view(const dlp_job *j, const rslot *s, dlp_result *res)
 static void fill_result(dlp_job *j, rslot *s, dlp_result *res)
 {
     slot_view(j, s, res);
-    free(j->held);
-    dlp_val_free(j->held_val);
-    j->held = NULL;
-    j->held_val = NULL;
+    if (j->held) {
+        free(j->held);
+        j->held = NULL;
+    }
+    if (j->held_val) {
+        dlp_val_free(j->held_val);
+        j->held_val = NULL;
+    }
     if (j->sig.ret == DLP_T_VAL && !s->fail)
         j->held_val = (dlp_val *)(void *)s->data;
     else
@@ -1212,7 +1216,10 @@ static int next_until(dlp_job *j, dlp_result *res, uint64_t deadline,
     int polled = 0;
     for (;;) {
         rslot *s;
-        if (__atomic_exchange_n(&p->interrupted, 0, __ATOMIC_ACQ_REL)) {
+        /* A plain load first: the exchange is a full barrier, too dear
+         * for every result. */
+        if (__atomic_load_n(&p->interrupted, __ATOMIC_RELAXED) &&
+            __atomic_exchange_n(&p->interrupted, 0, __ATOMIC_ACQ_REL)) {
             pthread_mutex_unlock(&p->mu);
             return dlp__err(err, -EINTR, "interrupted");
         }

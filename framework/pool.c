@@ -519,16 +519,16 @@ static int handle_frame(dlp_pool *p, dlp__worker *w, const dlp__hdr *h,
             dlp__result_rec rec;
             uint64_t want;
             uint32_t arglen;
-            const unsigned char *skip;
-            dlp__rd s;
             if (dlp__result_next(&r, &rec))
                 return DLP_EPROTO;
-            /* The reply must answer the next task of the batch. */
-            dlp__rd_init(&s, b->frame.p + b->scan, b->frame.len - b->scan);
-            if (dlp__task_next(&s, &want, &skip, &arglen) ||
-                want != rec.index)
+            /* The reply must answer the next task of the batch.  The batch
+             * is our own frame, with a record at scan while done < count
+             * (checked above): read it directly. */
+            memcpy(&want, b->frame.p + b->scan, 8);
+            memcpy(&arglen, b->frame.p + b->scan + 8, 4);
+            if (want != rec.index)
                 return DLP_EPROTO;
-            b->scan = (size_t)(s.p - b->frame.p);
+            b->scan += DLP_TASK_HDR + arglen;
             b->done++;
             if (!b->init)
                 w->answered++;

@@ -147,19 +147,6 @@ int dlp__task_next(dlp__rd *r, uint64_t *index, const unsigned char **args,
     return 0;
 }
 
-int dlp__result_next(dlp__rd *r, dlp__result_rec *out)
-{
-    if (dlp__get_u64(r, &out->index) || dlp__get_u8(r, &out->kind) ||
-        dlp__get_u32(r, &out->len) ||
-        dlp__get_bytes(r, out->len, &out->data))
-        return DLP_EPROTO;
-    if (out->kind > DLP_R_BADRESULT) {
-        r->bad = 1;
-        return DLP_EPROTO;
-    }
-    return 0;
-}
-
 int dlp__put_array(dlp__buf *b, size_t frame_off, const void *data,
                    size_t n, size_t esz)
 {

@@ -176,8 +176,19 @@ typedef struct dlp__result_rec {
 } dlp__result_rec;
 
 /* Read the next result record; DLP_EPROTO if truncated or of an unknown
- * kind. */
-DLP_PRIV int dlp__result_next(dlp__rd *r, dlp__result_rec *out);
+ * kind.  Inline: the parent reads one per task. */
+static inline int dlp__result_next(dlp__rd *r, dlp__result_rec *out)
+{
+    if (dlp__get_u64(r, &out->index) || dlp__get_u8(r, &out->kind) ||
+        dlp__get_u32(r, &out->len) ||
+        dlp__get_bytes(r, out->len, &out->data))
+        return DLP_EPROTO;
+    if (out->kind > DLP_R_BADRESULT) {
+        r->bad = 1;
+        return DLP_EPROTO;
+    }
+    return 0;
+}
 
 /* Append an array argument: u32 n, u8 pad, pad zero bytes, n elements of
  * esz bytes; pad makes the elements start 8-aligned counted from the
