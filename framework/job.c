@@ -1434,8 +1434,14 @@ DLP_API void dlp_job_destroy(dlp_job *j)
         dlp__batch_free(b);
     }
     dlp__batch_free(j->fill);
-    for (size_t i = 0; i <= j->mask; i++)
-        slot_clear(j, &j->ring[i]);
+    /* Only the slots of the last ring's worth of tasks pulled can hold
+     * anything: visiting all of a large window would fault in pages the
+     * job never used (10 ms for the default 65,536 slots). */
+    {
+        uint64_t used = j->next_in < j->mask + 1 ? j->next_in : j->mask + 1;
+        for (uint64_t i = j->next_in - used; i < j->next_in; i++)
+            slot_clear(j, &j->ring[i & j->mask]);
+    }
     free(j->ring);
     free(j->doneq);
     free(j->held);
