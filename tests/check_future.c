@@ -21,37 +21,6 @@
 
 /* ---- fixtures -------------------------------------------------------- */
 
-static int fut(dlp_pool *p, const char *symbol)
-{
-    return tu_resolve(p, tu_plugin("futplug"), symbol, NULL);
-}
-
-/* A list of n integers. */
-static dlp_val *ints(unsigned n, ...)
-{
-    va_list ap;
-    dlp_val *l = dlp_val_list();
-    ck_assert_ptr_nonnull(l);
-    va_start(ap, n);
-    for (unsigned i = 0; i < n; i++)
-        ck_assert_int_eq(dlp_val_push(l, dlp_val_int(va_arg(ap, int64_t))),
-                         0);
-    va_end(ap);
-    return l;
-}
-
-static dlp_future *start(dlp_pool *p, int fn, dlp_val *args,
-                         const dlp_call_options *o)
-{
-    dlp_error err = {0, ""};
-    dlp_future *f = NULL;
-    int rc = dlp_apply_async(&f, p, fn, args, o, &err);
-    tu_ok(rc, err);
-    ck_assert_ptr_nonnull(f);
-    dlp_val_free(args);
-    return f;
-}
-
 /* Result i of f, which must have succeeded: its i64. */
 static int64_t result_i64(dlp_future *f, size_t i)
 {
@@ -85,8 +54,8 @@ START_TEST(test_apply)
     int fds = tu_fd_count();
     dlp_pool *p = tu_pool_with(2);
     dlp_error err = {0, ""};
-    dlp_val *args = ints(2, (int64_t)2, (int64_t)40), *out = NULL;
-    int rc = dlp_apply(p, fut(p, "add"), args, &out, &err);
+    dlp_val *args = tu_val_ints(2, (int64_t)2, (int64_t)40), *out = NULL;
+    int rc = dlp_apply(p, tu_futplug(p, "add"), args, &out, &err);
     tu_ok(rc, err);
     ck_assert_ptr_nonnull(out);
     ck_assert_msg(out->kind == DLP_V_INT && out->v.i == 42,
@@ -96,9 +65,9 @@ START_TEST(test_apply)
 
     /* A failing call: DLP_ETASK, the message names the task's error. */
     dlp_val_free(args);
-    args = ints(1, (int64_t)3);
+    args = tu_val_ints(1, (int64_t)3);
     out = (dlp_val *)1;
-    rc = dlp_apply(p, fut(p, "refuse"), args, &out, &err);
+    rc = dlp_apply(p, tu_futplug(p, "refuse"), args, &out, &err);
     ck_assert_msg(rc == DLP_ETASK, "refuse(3): expected DLP_ETASK, got %d (%s)",
                   rc, dlp_strerror(rc));
     ck_assert_ptr_null(out);
@@ -107,7 +76,7 @@ START_TEST(test_apply)
 
     /* A void function gives null. */
     args = dlp_val_list();
-    rc = dlp_apply(p, fut(p, "nothing"), args, &out, &err);
+    rc = dlp_apply(p, tu_futplug(p, "nothing"), args, &out, &err);
     tu_ok(rc, err);
     ck_assert_int_eq(out->kind, DLP_V_NULL);
     dlp_val_free(out);
@@ -123,7 +92,7 @@ START_TEST(test_apply_async_get)
     dlp_pool *p = tu_pool_with(2);
     dlp_error err = {0, ""};
     dlp_result r;
-    dlp_future *f = start(p, fut(p, "nap"), ints(2, (int64_t)300, (int64_t)7),
+    dlp_future *f = tu_apply_async(p, tu_futplug(p, "nap"), tu_val_ints(2, (int64_t)300, (int64_t)7),
                           NULL);
     int rc = dlp_future_get(f, 0.02, &r, &err);
     ck_assert_msg(rc == -ETIMEDOUT,
@@ -145,7 +114,7 @@ START_TEST(test_apply_async_get)
     dlp_future_destroy(f);
 
     /* A failed task: get returns DLP_ETASK with the task's result. */
-    f = start(p, fut(p, "refuse"), ints(1, (int64_t)5), NULL);
+    f = tu_apply_async(p, tu_futplug(p, "refuse"), tu_val_ints(1, (int64_t)5), NULL);
     rc = dlp_future_get(f, -1, &r, &err);
     ck_assert_msg(rc == DLP_ETASK, "expected DLP_ETASK, got %d (%s)", rc,
                   dlp_strerror(rc));
@@ -161,13 +130,13 @@ START_TEST(test_apply_async_get)
     dlp_val *bad = dlp_val_list();
     dlp_val_push(bad, dlp_val_cstr("x"));
     dlp_val_push(bad, dlp_val_int(1));
-    f = start(p, fut(p, "add"), bad, NULL);
+    f = tu_apply_async(p, tu_futplug(p, "add"), bad, NULL);
     rc = dlp_future_get(f, -1, &r, &err);
     ck_assert_int_eq(rc, DLP_ETASK);
     ck_assert_int_eq(r.fail, DLP_FAIL_INPUT);
     tu_assert_has(r.error, "argument 1 (i64): expected an integer");
     dlp_future_destroy(f);
-    f = start(p, fut(p, "add"), ints(1, (int64_t)1), NULL);
+    f = tu_apply_async(p, tu_futplug(p, "add"), tu_val_ints(1, (int64_t)1), NULL);
     ck_assert_int_eq(dlp_future_get(f, -1, &r, &err), DLP_ETASK);
     tu_assert_has(r.error, "expected 2 arguments, got 1");
     dlp_future_destroy(f);
@@ -183,9 +152,9 @@ START_TEST(test_map)
     dlp_pool *p = tu_pool_with(2);
     dlp_error err = {0, ""};
     dlp_val *args[N], *out[N];
-    int fn = fut(p, "add");
+    int fn = tu_futplug(p, "add");
     for (int i = 0; i < N; i++)
-        args[i] = ints(2, (int64_t)i, (int64_t)i * 1000);
+        args[i] = tu_val_ints(2, (int64_t)i, (int64_t)i * 1000);
     int rc = dlp_map(p, fn, (const dlp_val *const *)args, N, out, &err);
     tu_ok(rc, err);
     for (int i = 0; i < N; i++) {
@@ -199,9 +168,9 @@ START_TEST(test_map)
 
     /* map_async with failures: each task fails alone, in its place. */
     for (int i = 0; i < 10; i++)
-        args[i] = ints(1, (int64_t)i);
+        args[i] = tu_val_ints(1, (int64_t)i);
     dlp_future *f = NULL;
-    rc = dlp_map_async(&f, p, fut(p, "refuse"),
+    rc = dlp_map_async(&f, p, tu_futplug(p, "refuse"),
                        (const dlp_val *const *)args, 10, NULL, &err);
     tu_ok(rc, err);
     ck_assert_int_eq(dlp_future_wait(f, -1), 0);
@@ -219,7 +188,7 @@ START_TEST(test_map)
     }
     dlp_future_destroy(f);
     /* The blocking map reports the first failure and gives no values. */
-    rc = dlp_map(p, fut(p, "refuse"), (const dlp_val *const *)args, 10, out,
+    rc = dlp_map(p, tu_futplug(p, "refuse"), (const dlp_val *const *)args, 10, out,
                  &err);
     ck_assert_int_eq(rc, DLP_ETASK);
     tu_assert_has(err.msg, "task 1 failed");
@@ -248,8 +217,8 @@ START_TEST(test_broadcast_counter)
     dlp_val *args[N], *out[N];
     dlp_future *f = NULL;
     for (int i = 0; i < N; i++)
-        args[i] = ints(1, (int64_t)i);
-    int rc = dlp_map(p, fut(p, "tick"), (const dlp_val *const *)args, N, out,
+        args[i] = tu_val_ints(1, (int64_t)i);
+    int rc = dlp_map(p, tu_futplug(p, "tick"), (const dlp_val *const *)args, N, out,
                      &err);
     tu_ok(rc, err);
     for (int i = 0; i < N; i++) {
@@ -257,7 +226,7 @@ START_TEST(test_broadcast_counter)
         dlp_val_free(args[i]);
     }
     dlp_val *none = dlp_val_list();
-    rc = dlp_broadcast(&f, p, fut(p, "ticks"), none, NULL, &err);
+    rc = dlp_broadcast(&f, p, tu_futplug(p, "ticks"), none, NULL, &err);
     tu_ok(rc, err);
     ck_assert_int_eq(dlp_future_wait(f, -1), 0);
     ck_assert_uint_eq(dlp_future_count(f), 3);
@@ -278,7 +247,7 @@ START_TEST(test_broadcast_counter)
     dlp_future_destroy(f);
 
     /* Every worker answers the broadcast, with its own pid. */
-    rc = dlp_broadcast(&f, p, fut(p, "pid"), none, NULL, &err);
+    rc = dlp_broadcast(&f, p, tu_futplug(p, "pid"), none, NULL, &err);
     tu_ok(rc, err);
     ck_assert_int_eq(dlp_future_wait(f, -1), 0);
     for (size_t i = 0; i < 3; i++) {
@@ -323,12 +292,12 @@ START_TEST(test_callbacks_join)
     dlp_call_options o;
     dlp_future *fs[N];
     cb_log log = {0, 0, pthread_self(), 0};
-    int fn = fut(p, "add");
+    int fn = tu_futplug(p, "add");
     dlp_call_options_init(&o);
     o.callback = on_done;
     o.callback_ud = &log;
     for (int i = 0; i < N; i++)
-        fs[i] = start(p, fn, ints(2, (int64_t)i, (int64_t)1), &o);
+        fs[i] = tu_apply_async(p, fn, tu_val_ints(2, (int64_t)i, (int64_t)1), &o);
     /* join before close is refused, as Python's is. */
     int rc = dlp_pool_join(p, -1, &err);
     ck_assert_int_eq(rc, DLP_EINVAL);
@@ -364,7 +333,7 @@ START_TEST(test_callback_destroys)
     dlp_call_options o;
     dlp_call_options_init(&o);
     o.callback = destroy_self;
-    start(p, fut(p, "add"), ints(2, (int64_t)1, (int64_t)2), &o);
+    tu_apply_async(p, tu_futplug(p, "add"), tu_val_ints(2, (int64_t)1, (int64_t)2), &o);
     dlp_pool_close(p);
     tu_ok(dlp_pool_join(p, 5, &err), err);
     dlp_pool_destroy(p);
@@ -376,11 +345,11 @@ START_TEST(test_wait_any_all)
 {
     int fds = tu_fd_count();
     dlp_pool *p = tu_pool_with(3);
-    int fn = fut(p, "nap");
+    int fn = tu_futplug(p, "nap");
     dlp_future *fs[3];
-    fs[0] = start(p, fn, ints(2, (int64_t)600, (int64_t)0), NULL);
-    fs[1] = start(p, fn, ints(2, (int64_t)1, (int64_t)1), NULL);
-    fs[2] = start(p, fn, ints(2, (int64_t)300, (int64_t)2), NULL);
+    fs[0] = tu_apply_async(p, fn, tu_val_ints(2, (int64_t)600, (int64_t)0), NULL);
+    fs[1] = tu_apply_async(p, fn, tu_val_ints(2, (int64_t)1, (int64_t)1), NULL);
+    fs[2] = tu_apply_async(p, fn, tu_val_ints(2, (int64_t)300, (int64_t)2), NULL);
     int rc = dlp_wait(fs, 3, DLP_WAIT_ANY, -1);
     ck_assert_msg(rc == 1, "FIRST_COMPLETED: expected future 1 (1 ms), got %d",
                   rc);
@@ -408,12 +377,12 @@ START_TEST(test_cancel)
 {
     int fds = tu_fd_count();
     dlp_pool *p = tu_pool_with(1);
-    int fn = fut(p, "nap");
+    int fn = tu_futplug(p, "nap");
     dlp_result r;
     /* One worker holds two batches; the third call waits in the pool. */
-    dlp_future *a = start(p, fn, ints(2, (int64_t)200, (int64_t)1), NULL);
-    dlp_future *b = start(p, fn, ints(2, (int64_t)1, (int64_t)2), NULL);
-    dlp_future *c = start(p, fn, ints(2, (int64_t)1, (int64_t)3), NULL);
+    dlp_future *a = tu_apply_async(p, fn, tu_val_ints(2, (int64_t)200, (int64_t)1), NULL);
+    dlp_future *b = tu_apply_async(p, fn, tu_val_ints(2, (int64_t)1, (int64_t)2), NULL);
+    dlp_future *c = tu_apply_async(p, fn, tu_val_ints(2, (int64_t)1, (int64_t)3), NULL);
     ck_assert_int_eq(dlp_future_cancel(a), -EBUSY);
     int rc = dlp_future_cancel(c);
     ck_assert_msg(rc == 0, "cancel of a queued call: expected 0, got %d (%s)",
@@ -440,10 +409,10 @@ START_TEST(test_shutdown_cancel)
     int fds = tu_fd_count();
     dlp_pool *p = tu_pool_with(1);
     dlp_error err = {0, ""};
-    int fn = fut(p, "nap");
+    int fn = tu_futplug(p, "nap");
     dlp_future *fs[5];
     for (int i = 0; i < 5; i++)
-        fs[i] = start(p, fn, ints(2, (int64_t)100, (int64_t)i), NULL);
+        fs[i] = tu_apply_async(p, fn, tu_val_ints(2, (int64_t)100, (int64_t)i), NULL);
     int rc = dlp_pool_shutdown(p, true, &err);
     tu_ok(rc, err);
     /* The two calls the worker held ran; the others were cancelled. */
@@ -471,10 +440,10 @@ START_TEST(test_shutdown_wait)
     int fds = tu_fd_count();
     dlp_pool *p = tu_pool_with(1);
     dlp_error err = {0, ""};
-    int fn = fut(p, "nap");
+    int fn = tu_futplug(p, "nap");
     dlp_future *fs[4];
     for (int i = 0; i < 4; i++)
-        fs[i] = start(p, fn, ints(2, (int64_t)20, (int64_t)i), NULL);
+        fs[i] = tu_apply_async(p, fn, tu_val_ints(2, (int64_t)20, (int64_t)i), NULL);
     tu_ok(dlp_pool_shutdown(p, false, &err), err);
     for (int i = 0; i < 4; i++) {
         ck_assert_int_eq(result_i64(fs[i], 0), i);
@@ -502,8 +471,8 @@ START_TEST(test_closed)
     dlp_error err = {0, ""};
     dlp_future *f = NULL;
     dlp_job *j = NULL;
-    int fn = fut(p, "add");
-    dlp_val *args = ints(2, (int64_t)1, (int64_t)2);
+    int fn = tu_futplug(p, "add");
+    dlp_val *args = tu_val_ints(2, (int64_t)1, (int64_t)2);
     j = tu_start(p, fn, one_task, NULL, NULL);
     tu_ok(dlp_pool_close(p), err);
     ck_assert_int_eq(dlp_apply_async(&f, p, fn, args, NULL, &err),
@@ -541,9 +510,9 @@ START_TEST(test_terminate)
     dlp_pool *p = tu_pool_with(2);
     dlp_error err = {0, ""};
     dlp_future *fs[4];
-    int fn = fut(p, "nap");
+    int fn = tu_futplug(p, "nap");
     for (int i = 0; i < 4; i++)
-        fs[i] = start(p, fn, ints(2, (int64_t)20000, (int64_t)i), NULL);
+        fs[i] = tu_apply_async(p, fn, tu_val_ints(2, (int64_t)20000, (int64_t)i), NULL);
     double t0 = now_s();
     dlp_pool_terminate(p);
     ck_assert_msg(now_s() - t0 < 5, "terminate took %.1f s", now_s() - t0);
@@ -556,7 +525,7 @@ START_TEST(test_terminate)
         tu_assert_has(r.error, "terminated");
         dlp_future_destroy(fs[i]);
     }
-    dlp_val *args = ints(2, (int64_t)1, (int64_t)2);
+    dlp_val *args = tu_val_ints(2, (int64_t)1, (int64_t)2);
     dlp_future *f = NULL;
     ck_assert_int_eq(dlp_apply_async(&f, p, fn, args, NULL, &err),
                      DLP_ECLOSED);
@@ -571,15 +540,15 @@ START_TEST(test_destroy_running)
     int fds = tu_fd_count();
     dlp_pool *p = tu_pool_with(1);
     dlp_error err = {0, ""};
-    dlp_future *f = start(p, fut(p, "nap"), ints(2, (int64_t)20000, (int64_t)0),
+    dlp_future *f = tu_apply_async(p, tu_futplug(p, "nap"), tu_val_ints(2, (int64_t)20000, (int64_t)0),
                           NULL);
-    dlp_val *args = ints(2, (int64_t)20, (int64_t)22), *out = NULL;
+    dlp_val *args = tu_val_ints(2, (int64_t)20, (int64_t)22), *out = NULL;
     /* Give the worker the call, then drop the future: the worker is
      * stopped and replaced, and the pool goes on. */
     ck_assert_int_eq(dlp_future_wait(f, 0.1), -ETIMEDOUT);
     dlp_future_destroy(f);
     double t0 = now_s();
-    tu_ok(dlp_apply(p, fut(p, "add"), args, &out, &err), err);
+    tu_ok(dlp_apply(p, tu_futplug(p, "add"), args, &out, &err), err);
     ck_assert_msg(now_s() - t0 < 10, "the pool stayed busy %.1f s",
                   now_s() - t0);
     ck_assert_int_eq(out->v.i, 42);
@@ -608,7 +577,7 @@ START_TEST(test_next_timeout)
     dlp_pool *p = tu_pool_with(1);
     dlp_error err = {0, ""};
     dlp_result r;
-    dlp_job *j = tu_start(p, fut(p, "nap"), naps, NULL, NULL);
+    dlp_job *j = tu_start(p, tu_futplug(p, "nap"), naps, NULL, NULL);
     int rc = dlp_job_next_timeout(j, &r, 0.03, &err);
     ck_assert_msg(rc == -ETIMEDOUT, "next(0.03 s): expected -ETIMEDOUT, got "
                                     "%d (%s)",
@@ -647,7 +616,7 @@ START_TEST(test_chunksize)
     int64_t pids[700];
     dlp_job_options_init(&o);
     o.chunksize = 7;
-    dlp_job *j = tu_start(p, fut(p, "pid"), no_args, &n, &o);
+    dlp_job *j = tu_start(p, tu_futplug(p, "pid"), no_args, &n, &o);
     dlp_result r;
     for (uint64_t i = 0; i < n; i++) {
         ck_assert_int_eq(dlp_job_next(j, &r, &err), 1);
@@ -686,7 +655,7 @@ static void *caller(void *arg)
     thr *t = arg;
     for (int i = 0; i < 200; i++) {
         dlp_error err = {0, ""};
-        dlp_val *args = ints(2, (int64_t)t->base, (int64_t)i), *out = NULL;
+        dlp_val *args = tu_val_ints(2, (int64_t)t->base, (int64_t)i), *out = NULL;
         if (dlp_apply(t->p, t->fn, args, &out, &err) != 0 || !out ||
             out->v.i != t->base + i)
             t->bad++;
@@ -702,7 +671,7 @@ START_TEST(test_threads)
     dlp_pool *p = tu_pool_with(2);
     pthread_t th[4];
     thr t[4];
-    int fn = fut(p, "add");
+    int fn = tu_futplug(p, "add");
     for (int i = 0; i < 4; i++) {
         t[i] = (thr){p, fn, (i + 1) * 100000, 0};
         ck_assert_int_eq(pthread_create(&th[i], NULL, caller, &t[i]), 0);
@@ -735,7 +704,7 @@ static void assert_seeded(dlp_pool *p, int64_t want)
     dlp_error err = {0, ""};
     dlp_future *f = NULL;
     dlp_val *none = dlp_val_list();
-    int rc = dlp_broadcast(&f, p, fut(p, "seed_get"), none, NULL, &err);
+    int rc = dlp_broadcast(&f, p, tu_futplug(p, "seed_get"), none, NULL, &err);
     tu_ok(rc, err);
     ck_assert_int_eq(dlp_future_wait(f, -1), 0);
     ck_assert_uint_eq(dlp_future_count(f), dlp_pool_workers(p));
@@ -751,7 +720,7 @@ START_TEST(test_initializer)
 {
     int fds = tu_fd_count();
     dlp_pool_options o;
-    dlp_val *args = ints(1, (int64_t)42);
+    dlp_val *args = tu_val_ints(1, (int64_t)42);
     init_opts(&o, 2, "seed", args);
     dlp_pool *p = tu_pool_opts(&o);
     free((char *)o.initializer);
@@ -761,8 +730,8 @@ START_TEST(test_initializer)
     /* A worker lost to a crash is replaced, and the replacement runs the
      * initializer before its first task. */
     dlp_error err = {0, ""};
-    dlp_val *crash = ints(1, (int64_t)-1), *out = NULL;
-    ck_assert_int_eq(dlp_apply(p, fut(p, "boom"), crash, &out, &err),
+    dlp_val *crash = tu_val_ints(1, (int64_t)-1), *out = NULL;
+    ck_assert_int_eq(dlp_apply(p, tu_futplug(p, "boom"), crash, &out, &err),
                      DLP_ETASK);
     tu_assert_has(err.msg, "SIGSEGV");
     dlp_val_free(crash);
@@ -778,7 +747,7 @@ START_TEST(test_initializer_errors)
     dlp_pool_options o;
     dlp_pool *p = NULL;
     dlp_error err = {0, ""};
-    dlp_val *args = ints(1, (int64_t)7);
+    dlp_val *args = tu_val_ints(1, (int64_t)7);
     int rc;
 
     /* dlp_fail in the initializer: a clear error, not a fork loop. */
@@ -859,14 +828,14 @@ START_TEST(test_own_functions)
                   triple, dlp_strerror(triple), err.msg);
     int lookup = dlp_pool_fn(p, ":dlp_test_lookup", "i64(i64)", &err);
     ck_assert_msg(lookup >= 0, "resolving :dlp_test_lookup: %s", err.msg);
-    args = ints(1, (int64_t)14);
+    args = tu_val_ints(1, (int64_t)14);
     tu_ok(dlp_apply(p, triple, args, &out, &err), err);
     ck_assert_int_eq(out->v.i, 42);
     dlp_val_free(out);
     dlp_val_free(args);
     /* A later change in the parent is not: each worker has its copy. */
     table[5] = 66;
-    args = ints(1, (int64_t)5);
+    args = tu_val_ints(1, (int64_t)5);
     tu_ok(dlp_apply(p, lookup, args, &out, &err), err);
     ck_assert_msg(out->v.i == 55, "expected the value from before the pool "
                                   "(55), got %lld",

@@ -56,36 +56,6 @@ DLP_PLUGIN("check_lifecycle",
 
 /* ---- fixtures -------------------------------------------------------- */
 
-static int fut(dlp_pool *p, const char *symbol)
-{
-    return tu_resolve(p, tu_plugin("futplug"), symbol, NULL);
-}
-
-static dlp_val *ints(unsigned n, ...)
-{
-    va_list ap;
-    dlp_val *l = dlp_val_list();
-    ck_assert_ptr_nonnull(l);
-    va_start(ap, n);
-    for (unsigned i = 0; i < n; i++)
-        ck_assert_int_eq(dlp_val_push(l, dlp_val_int(va_arg(ap, int64_t))),
-                         0);
-    va_end(ap);
-    return l;
-}
-
-static dlp_future *start(dlp_pool *p, int fn, dlp_val *args,
-                         const dlp_call_options *o)
-{
-    dlp_error err = {0, ""};
-    dlp_future *f = NULL;
-    int rc = dlp_apply_async(&f, p, fn, args, o, &err);
-    tu_ok(rc, err);
-    ck_assert_ptr_nonnull(f);
-    dlp_val_free(args);
-    return f;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -166,7 +136,7 @@ START_TEST(test_wait_during_callback)
     dlp_call_options_init(&o);
     o.callback = gated_callback;
     o.callback_ud = &g;
-    dlp_future *f = start(p, fut(p, "add"), ints(2, (int64_t)1, (int64_t)2),
+    dlp_future *f = tu_apply_async(p, tu_futplug(p, "add"), tu_val_ints(2, (int64_t)1, (int64_t)2),
                           &o);
     ck_assert_int_eq(pthread_create(&runner, NULL, wait_future, f), 0);
     wait_flag(&g, &g.started, 10);
@@ -198,7 +168,7 @@ START_TEST(test_join_during_callback)
     dlp_call_options_init(&o);
     o.callback = gated_callback;
     o.callback_ud = &g;
-    dlp_future *f = start(p, fut(p, "add"), ints(2, (int64_t)1, (int64_t)2),
+    dlp_future *f = tu_apply_async(p, tu_futplug(p, "add"), tu_val_ints(2, (int64_t)1, (int64_t)2),
                           &o);
     ck_assert_int_eq(pthread_create(&runner, NULL, wait_future, f), 0);
     wait_flag(&g, &g.started, 10);
@@ -253,12 +223,12 @@ START_TEST(test_cancel_wakes_waiter)
     int fds = tu_fd_count();
     dlp_pool *p = tu_pool_with(1);
     int64_t ms = 8000;
-    int fn = fut(p, "nap");
+    int fn = tu_futplug(p, "nap");
     reader b = {tu_start(p, fn, two_naps, &ms, NULL), 0, {0, ""}};
     pthread_t tb, ta;
     ck_assert_int_eq(pthread_create(&tb, NULL, read_one, &b), 0);
     sleep_ms(300);
-    dlp_future *f = start(p, fn, ints(2, (int64_t)1, (int64_t)1), NULL);
+    dlp_future *f = tu_apply_async(p, fn, tu_val_ints(2, (int64_t)1, (int64_t)1), NULL);
     ck_assert_int_eq(pthread_create(&ta, NULL, wait_future, f), 0);
     sleep_ms(200);
     int rc = dlp_future_cancel(f);
@@ -291,7 +261,7 @@ START_TEST(test_terminate_with_reader)
     int fds = tu_fd_count();
     dlp_pool *p = tu_pool_with(1);
     int64_t ms = 10000;
-    reader r = {tu_start(p, fut(p, "nap"), two_naps, &ms, NULL), 0, {0, ""}};
+    reader r = {tu_start(p, tu_futplug(p, "nap"), two_naps, &ms, NULL), 0, {0, ""}};
     pthread_t tr, tt;
     ck_assert_int_eq(pthread_create(&tr, NULL, read_one, &r), 0);
     sleep_ms(300);
@@ -335,7 +305,7 @@ START_TEST(test_next_timeout_paused)
     dlp_error err = {0, ""};
     dlp_result r;
     unsigned left = 3000;
-    dlp_job *j = tu_start(p, fut(p, "pid"), pauses, &left, NULL);
+    dlp_job *j = tu_start(p, tu_futplug(p, "pid"), pauses, &left, NULL);
     int rc = dlp_job_next_timeout(j, &r, 0.1, &err);
     ck_assert_msg(rc == -ETIMEDOUT,
                   "next(0.1 s) with a paused iterator: expected -ETIMEDOUT, "
@@ -356,7 +326,7 @@ START_TEST(test_terminated_paused_job)
     dlp_error err = {0, ""};
     dlp_result r;
     unsigned left = 2000;
-    dlp_job *j = tu_start(p, fut(p, "pid"), pauses, &left, NULL);
+    dlp_job *j = tu_start(p, tu_futplug(p, "pid"), pauses, &left, NULL);
     dlp_pool_terminate(p);
     int rc = dlp_job_next(j, &r, &err);
     ck_assert_msg(rc == DLP_EWORKER,
@@ -378,7 +348,7 @@ START_TEST(test_feedq_drained)
      * a future whose only task has its result has none. */
     int fds = tu_fd_count();
     dlp_pool *p = tu_pool_with(1);
-    dlp_future *f = start(p, fut(p, "add"), ints(2, (int64_t)1, (int64_t)2),
+    dlp_future *f = tu_apply_async(p, tu_futplug(p, "add"), tu_val_ints(2, (int64_t)1, (int64_t)2),
                           NULL);
     ck_assert_int_eq(dlp_future_wait(f, -1), 0);
     pthread_mutex_lock(&p->mu);
@@ -403,10 +373,10 @@ START_TEST(test_broadcast_retry_crash)
     dlp_error err = {0, ""};
     dlp_call_options o;
     dlp_future *f = NULL;
-    dlp_val *args = ints(1, (int64_t)-1);
+    dlp_val *args = tu_val_ints(1, (int64_t)-1);
     dlp_call_options_init(&o);
     o.retries = 1;
-    int rc = dlp_broadcast(&f, p, fut(p, "boom"), args, &o, &err);
+    int rc = dlp_broadcast(&f, p, tu_futplug(p, "boom"), args, &o, &err);
     tu_ok(rc, err);
     dlp_val_free(args);
     ck_assert_int_eq(dlp_future_wait(f, -1), 0);
@@ -446,9 +416,9 @@ START_TEST(test_init_fails_in_replacement)
     ck_assert_msg(fn >= 0, "resolving :own_task: %d (%s): %s", fn,
                   dlp_strerror(fn), err.msg);
     own_init_refuses = 1;
-    dlp_future *f0 = start(p, fn, ints(1, (int64_t)-1), NULL);
-    dlp_future *g = start(p, fn, ints(1, (int64_t)3000), NULL);
-    dlp_future *f1 = start(p, fn, ints(1, (int64_t)1500), NULL);
+    dlp_future *f0 = tu_apply_async(p, fn, tu_val_ints(1, (int64_t)-1), NULL);
+    dlp_future *g = tu_apply_async(p, fn, tu_val_ints(1, (int64_t)3000), NULL);
+    dlp_future *f1 = tu_apply_async(p, fn, tu_val_ints(1, (int64_t)1500), NULL);
     ck_assert_int_eq(dlp_future_wait(f0, -1), 0);
     ck_assert_int_eq(dlp_future_result(f0, 0, &r), 0);
     ck_assert_msg(r.fail == DLP_FAIL_SIGNAL, "F0: expected the crash, got "
@@ -493,7 +463,7 @@ START_TEST(test_init_max_tasks_one)
     dlp_pool_options o;
     dlp_error err = {0, ""};
     dlp_result r;
-    dlp_val *seed = ints(1, (int64_t)5);
+    dlp_val *seed = tu_val_ints(1, (int64_t)5);
     seeded_opts(&o, seed, 1);
     dlp_pool *p = tu_pool_opts(&o);
     dlp_val_free(seed);
@@ -504,7 +474,7 @@ START_TEST(test_init_max_tasks_one)
     ck_assert_msg(fn >= 0, "resolving seed_get with max_tasks_per_worker 1: "
                            "expected a function id, got %d (%s): %s",
                   fn, dlp_strerror(fn), err.msg);
-    dlp_future *f = start(p, fn, dlp_val_list(), NULL);
+    dlp_future *f = tu_apply_async(p, fn, dlp_val_list(), NULL);
     int rc = dlp_future_get(f, 5, &r, &err);
     ck_assert_msg(rc == 0, "seed_get with max_tasks_per_worker 1: expected "
                            "a result within 5 s, got %d (%s): %s",
@@ -522,14 +492,14 @@ START_TEST(test_init_max_tasks_count)
      * 2 tasks per worker, 4 tasks on one worker slot run in 2 workers. */
     int fds = tu_fd_count();
     dlp_pool_options o;
-    dlp_val *seed = ints(1, (int64_t)5);
+    dlp_val *seed = tu_val_ints(1, (int64_t)5);
     int64_t pids[4];
     seeded_opts(&o, seed, 2);
     dlp_pool *p = tu_pool_opts(&o);
     dlp_val_free(seed);
-    int fn = fut(p, "pid");
+    int fn = tu_futplug(p, "pid");
     for (int i = 0; i < 4; i++) {
-        dlp_future *f = start(p, fn, dlp_val_list(), NULL);
+        dlp_future *f = tu_apply_async(p, fn, dlp_val_list(), NULL);
         ck_assert_int_eq(dlp_future_wait(f, 10), 0);
         pids[i] = 0;
         dlp_result r;
@@ -557,7 +527,7 @@ START_TEST(test_wait_zero_polls)
      * arrived, also when no other thread drives the pool. */
     int fds = tu_fd_count();
     dlp_pool *p = tu_pool_with(1);
-    dlp_future *f = start(p, fut(p, "add"), ints(2, (int64_t)1, (int64_t)2),
+    dlp_future *f = tu_apply_async(p, tu_futplug(p, "add"), tu_val_ints(2, (int64_t)1, (int64_t)2),
                           NULL);
     int rc = -ETIMEDOUT;
     for (int k = 0; k < 500 && rc == -ETIMEDOUT; k++) {
@@ -591,7 +561,7 @@ START_TEST(test_next_timeout_zero_polls)
     dlp_pool *p = tu_pool_with(1);
     dlp_error err = {0, ""};
     dlp_result r;
-    dlp_job *j = tu_start(p, fut(p, "add"), one_add, NULL, NULL);
+    dlp_job *j = tu_start(p, tu_futplug(p, "add"), one_add, NULL, NULL);
     int rc = -ETIMEDOUT;
     for (int k = 0; k < 500 && rc == -ETIMEDOUT; k++) {
         rc = dlp_job_next_timeout(j, &r, 0, &err);
@@ -617,7 +587,7 @@ START_TEST(test_terminated_job_next)
     dlp_error err = {0, ""};
     dlp_result r;
     int64_t ms = 20000;
-    dlp_job *j = tu_start(p, fut(p, "nap"), two_naps, &ms, NULL);
+    dlp_job *j = tu_start(p, tu_futplug(p, "nap"), two_naps, &ms, NULL);
     int rc = dlp_job_next_timeout(j, &r, 0.2, &err);
     ck_assert_int_eq(rc, -ETIMEDOUT);
     dlp_pool_terminate(p);
@@ -656,12 +626,12 @@ START_TEST(test_futures_fifo)
     order_log log = {{0}, 0};
     dlp_call_options o;
     dlp_future *fs[10];
-    int fn = fut(p, "add");
+    int fn = tu_futplug(p, "add");
     dlp_call_options_init(&o);
     o.callback = log_order;
     o.callback_ud = &log;
     for (int i = 0; i < 10; i++)
-        fs[i] = start(p, fn, ints(2, (int64_t)i, (int64_t)0), &o);
+        fs[i] = tu_apply_async(p, fn, tu_val_ints(2, (int64_t)i, (int64_t)0), &o);
     ck_assert_int_eq(dlp_wait(fs, 10, DLP_WAIT_ALL, -1), 0);
     ck_assert_int_eq(log.n, 10);
     char got[64] = "";

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,4 +218,34 @@ int tu_run(Suite *s)
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int tu_futplug(dlp_pool *p, const char *symbol)
+{
+    return tu_resolve(p, tu_plugin("futplug"), symbol, NULL);
+}
+
+dlp_val *tu_val_ints(unsigned n, ...)
+{
+    va_list ap;
+    dlp_val *l = dlp_val_list();
+    ck_assert_ptr_nonnull(l);
+    va_start(ap, n);
+    for (unsigned i = 0; i < n; i++)
+        ck_assert_int_eq(dlp_val_push(l, dlp_val_int(va_arg(ap, int64_t))),
+                         0);
+    va_end(ap);
+    return l;
+}
+
+dlp_future *tu_apply_async(dlp_pool *p, int fn, dlp_val *args,
+                           const dlp_call_options *opts)
+{
+    dlp_error err = {0, ""};
+    dlp_future *f = NULL;
+    int rc = dlp_apply_async(&f, p, fn, args, opts, &err);
+    tu_ok(rc, err);
+    ck_assert_ptr_nonnull(f);
+    dlp_val_free(args);
+    return f;
 }

@@ -50,6 +50,17 @@ int tu_testplug(dlp_pool *p, const char *symbol);
 dlp_job *tu_start(dlp_pool *p, int fn, dlp_iter_fn next, void *ud,
                   const dlp_job_options *opts);
 
+/* tu_resolve for a function of the test plugin futplug. */
+int tu_futplug(dlp_pool *p, const char *symbol);
+
+/* A new list of the n int64_t arguments that follow. */
+dlp_val *tu_val_ints(unsigned n, ...);
+
+/* dlp_apply_async of fn with args (which it frees), opts may be NULL;
+ * fails the test when the call cannot be made. */
+dlp_future *tu_apply_async(dlp_pool *p, int fn, dlp_val *args,
+                           const dlp_call_options *opts);
+
 /* Fail the test unless msg is set and contains part. */
 void tu_assert_has(const char *msg, const char *part);
 
