@@ -98,7 +98,9 @@ static void run_callbacks(dlp_pool *p)
                 break;
             }
         }
-        pthread_cond_broadcast(&p->cv);
+        /* Someone may wait for this callback to end (its future's waiters,
+         * join), in the condition variable or driving the loop in poll. */
+        wake_all(p);
     }
 }
 
