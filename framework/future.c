@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "pool.h"
 #include "val.h"
@@ -66,9 +65,7 @@ void dlp__future_complete(struct dlp_future *f)
  * something completed outside the event loop. */
 static void wake_all(dlp_pool *p)
 {
-    uint64_t one = 1;
-    ssize_t rc = write(p->wakefd, &one, sizeof one);
-    (void)rc;
+    dlp__pool_wake(p);
     pthread_cond_broadcast(&p->cv);
 }
 
@@ -142,14 +139,6 @@ static void abort_if_dead(dlp_pool *p)
                        : p->last_loss[0]
                            ? p->last_loss
                            : "every worker of the pool is gone");
-}
-
-static uint64_t deadline_of(double timeout)
-{
-    if (timeout < 0)
-        return 0;
-    uint64_t d = dlp__now_ns() + (uint64_t)(timeout * 1e9);
-    return d < 2 ? 2 : d; /* 0 and 1 mean "none" and "now" to the loop */
 }
 
 /*
@@ -280,7 +269,7 @@ DLP_API int dlp_future_wait(dlp_future *f, double timeout)
         return DLP_EINVAL;
     p = f->pool;
     pthread_mutex_lock(&p->mu);
-    rc = wait_for(p, future_done, f, deadline_of(timeout));
+    rc = wait_for(p, future_done, f, dlp__pool_deadline(timeout));
     pthread_mutex_unlock(&p->mu);
     return rc;
 }
@@ -357,7 +346,7 @@ DLP_API int dlp_future_get(dlp_future *f, double timeout, dlp_result *res,
         return dlp__err(err, DLP_EINVAL, "dlp_future_get: NULL argument");
     p = f->pool;
     pthread_mutex_lock(&p->mu);
-    rc = wait_for(p, future_done, f, deadline_of(timeout));
+    rc = wait_for(p, future_done, f, dlp__pool_deadline(timeout));
     if (rc) {
         pthread_mutex_unlock(&p->mu);
         return dlp__err(err, rc, rc == -ETIMEDOUT ? "timed out" : "interrupted");
@@ -444,7 +433,7 @@ DLP_API int dlp_wait(dlp_future *const *fs, size_t n, unsigned how,
             return DLP_EINVAL;
     p = fs[0]->pool;
     pthread_mutex_lock(&p->mu);
-    rc = wait_for(p, waitset_done, &w, deadline_of(timeout));
+    rc = wait_for(p, waitset_done, &w, dlp__pool_deadline(timeout));
     pthread_mutex_unlock(&p->mu);
     return rc ? rc : (int)w.hit;
 }
@@ -574,7 +563,7 @@ DLP_API int dlp_pool_join(dlp_pool *p, double timeout, dlp_error *err)
                         "first",
                         n, n == 1 ? " is" : "s are");
     }
-    rc = wait_for(p, all_futures_done, p, deadline_of(timeout));
+    rc = wait_for(p, all_futures_done, p, dlp__pool_deadline(timeout));
     if (rc) {
         pthread_mutex_unlock(&p->mu);
         return dlp__err(err, rc, rc == -ETIMEDOUT ? "timed out" : "interrupted");

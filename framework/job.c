@@ -1295,13 +1295,7 @@ DLP_API int dlp_job_next(dlp_job *j, dlp_result *res, dlp_error *err)
 DLP_API int dlp_job_next_timeout(dlp_job *j, dlp_result *res, double timeout,
                                  dlp_error *err)
 {
-    uint64_t deadline = 0;
-    if (timeout >= 0) {
-        deadline = dlp__now_ns() + (uint64_t)(timeout * 1e9);
-        if (deadline < 2)
-            deadline = 2; /* 0 and 1 mean "none" and "now" to the loop */
-    }
-    return next_until(j, res, deadline, err);
+    return next_until(j, res, dlp__pool_deadline(timeout), err);
 }
 
 DLP_API int dlp_job_poll(dlp_job *j, dlp_result *res, dlp_error *err)

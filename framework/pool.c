@@ -139,9 +139,7 @@ void dlp__pool_send(dlp_pool *p, dlp__worker *w, dlp__batch *b)
         w->nbatches++;
     if (flush_worker(p, w) == 0 && w->send && p->driving) {
         /* The driver polls without POLLOUT for this worker: wake it. */
-        uint64_t one = 1;
-        ssize_t rc = write(p->wakefd, &one, sizeof one);
-        (void)rc;
+        dlp__pool_wake(p);
     }
 }
 
@@ -642,6 +640,22 @@ unsigned dlp__pool_live_slots(dlp_pool *p, unsigned *slots)
     return n;
 }
 
+uint64_t dlp__pool_deadline(double timeout)
+{
+    uint64_t d;
+    if (timeout < 0)
+        return 0;
+    d = dlp__now_ns() + (uint64_t)(timeout * 1e9);
+    return d < 2 ? 2 : d; /* 0 and 1 mean "none" and "now" */
+}
+
+void dlp__pool_wake(dlp_pool *p)
+{
+    uint64_t one = 1;
+    ssize_t rc = write(p->wakefd, &one, sizeof one);
+    (void)rc;
+}
+
 /* deadline_ns: 0 none, 1 do not wait, else a dlp__now_ns time. */
 int dlp__pool_drive_until(dlp_pool *p, int extra_fd, uint64_t deadline_ns)
 {
@@ -894,14 +908,11 @@ static int run_initializer(dlp_pool *p, const dlp_pool_options *opts,
 
 DLP_API void dlp_pool_interrupt(dlp_pool *p)
 {
-    uint64_t one = 1;
-    ssize_t rc;
     if (!p)
         return;
     /* Only an atomic store and a write(): both async-signal-safe. */
     __atomic_store_n(&p->interrupted, 1, __ATOMIC_RELEASE);
-    rc = write(p->wakefd, &one, sizeof one);
-    (void)rc;
+    dlp__pool_wake(p);
 }
 
 DLP_API unsigned dlp_pool_workers(const dlp_pool *pool)
@@ -1082,9 +1093,7 @@ void dlp__pool_stop_workers(dlp_pool *p, int kill_now)
      * lock from one step to the next, and we would never get our turn). */
     p->stopping++;
     while (p->driving) {
-        uint64_t one = 1;
-        ssize_t rc = write(p->wakefd, &one, sizeof one);
-        (void)rc;
+        dlp__pool_wake(p);
         pthread_cond_wait(&p->cv, &p->mu);
     }
     p->destroying = 1; /* a worker lost from here on is not replaced */

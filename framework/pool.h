@@ -170,9 +170,17 @@ DLP_PRIV unsigned dlp__pool_alive(dlp_pool *p);
  * mu is held on entry and on return. */
 DLP_PRIV int dlp__pool_drive(dlp_pool *p, int extra_fd, int nowait);
 /* The same, waiting no later than deadline_ns (dlp__now_ns clock; 0: no
- * deadline). */
+ * deadline, 1: do not wait). */
 DLP_PRIV int dlp__pool_drive_until(dlp_pool *p, int extra_fd,
                                    uint64_t deadline_ns);
+
+/* The deadline for dlp__pool_drive_until of a timeout in seconds; a
+ * negative timeout is none (0). */
+DLP_PRIV uint64_t dlp__pool_deadline(double timeout);
+
+/* Wake the thread driving the loop out of its poll (the pool's eventfd).
+ * Async-signal-safe. */
+DLP_PRIV void dlp__pool_wake(dlp_pool *p);
 
 /* Job side, called by the loop with mu held. */
 DLP_PRIV void dlp__job_result(struct dlp_job *j, uint64_t index, int kind,
