@@ -87,6 +87,12 @@ struct dlp_job {
     /* (mu) */
     rslot *ring;
     size_t mask;
+    /* With DLP_JOB_TIMES: per slot, when the task started (CLOCK_REALTIME
+     * ns) and how long it ran (ns); NULL otherwise, so that jobs that do
+     * not ask pay nothing. */
+    struct slot_times {
+        uint64_t start, run;
+    } *times;
     uint64_t limit; /* tasks in flight at most: the window asked for */
     uint64_t next_out, delivered;
     uint64_t *doneq;
@@ -122,6 +128,15 @@ DLP_API void dlp_job_options_init(dlp_job_options *opts)
     opts->wait_fd = -1;
 }
 
+/* Free a job that dlp_job_create could not finish making. */
+static void job_free_early(dlp_job *j)
+{
+    free(j->times);
+    free(j->doneq);
+    free(j->ring);
+    free(j);
+}
+
 DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
                            dlp_iter_fn next, void *ud,
                            const dlp_job_options *opts, dlp_error *err)
@@ -144,9 +159,7 @@ DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
     j->flags = opts ? opts->flags : 0;
     j->wait_fd = opts && (opts->flags & DLP_JOB_WAIT_FD) ? opts->wait_fd : -1;
     if (opts && opts->timeout < 0) {
-        free(j->doneq);
-        free(j->ring);
-        free(j);
+        job_free_early(j);
         return dlp__err(err, DLP_EINVAL, "a negative timeout (%g s)",
                         opts->timeout);
     }
@@ -158,9 +171,11 @@ DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
     j->retries = opts ? opts->retries : 0;
     if (j->ring && (j->flags & DLP_JOB_UNORDERED))
         j->doneq = malloc(w * sizeof *j->doneq);
-    if (!j->ring || ((j->flags & DLP_JOB_UNORDERED) && !j->doneq)) {
-        free(j->ring);
-        free(j);
+    if (j->ring && (j->flags & DLP_JOB_TIMES))
+        j->times = calloc(w, sizeof *j->times);
+    if (!j->ring || ((j->flags & DLP_JOB_UNORDERED) && !j->doneq) ||
+        ((j->flags & DLP_JOB_TIMES) && !j->times)) {
+        job_free_early(j);
         return dlp__err(err, -ENOMEM, "out of memory");
     }
     j->mask = w - 1;
@@ -175,24 +190,18 @@ DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
     pthread_mutex_lock(&p->mu);
     if (p->closed) {
         pthread_mutex_unlock(&p->mu);
-        free(j->doneq);
-        free(j->ring);
-        free(j);
+        job_free_early(j);
         return dlp__err(err, DLP_ECLOSED, "the pool is closed");
     }
     if (fn < 0 || (size_t)fn >= p->nfns || p->fns[fn]->state != DLP_FN_OK) {
         pthread_mutex_unlock(&p->mu);
-        free(j->doneq);
-        free(j->ring);
-        free(j);
+        job_free_early(j);
         return dlp__err(err, DLP_EINVAL, "function id %d is not resolved",
                         fn);
     }
     if (p->fns[fn]->sig.nargs == 1 && p->fns[fn]->sig.args[0] == DLP_T_CHAN) {
         pthread_mutex_unlock(&p->mu);
-        free(j->doneq);
-        free(j->ring);
-        free(j);
+        job_free_early(j);
         return dlp__err(err, DLP_EINVAL,
                         "'%s' is a process function (i32(chan)): start it "
                         "with dlp_process_start, it cannot run as tasks",
@@ -841,6 +850,21 @@ uint64_t dlp__job_timeout_ns(const dlp_job *j)
     return j->timeout_ns;
 }
 
+int dlp__job_timed(const dlp_job *j)
+{
+    return j->times != NULL;
+}
+
+void dlp__job_stamp(dlp_job *j, uint64_t index, uint64_t start_ns,
+                    uint64_t run_ns)
+{
+    rslot *s = &j->ring[index & j->mask];
+    if (!j->times || s->state != SLOT_PENDING || s->index != index)
+        return;
+    j->times[index & j->mask].start = start_ns;
+    j->times[index & j->mask].run = run_ns;
+}
+
 int dlp__job_retry(dlp_job *j, uint64_t index)
 {
     rslot *s = &j->ring[index & j->mask];
@@ -979,8 +1003,9 @@ static dlp__batch *new_batch(dlp_job *j)
         dlp__batch_free(b);
         return NULL;
     }
-    if (j->timeout_ns) {
-        uint16_t flags = DLP_BATCH_TIMED;
+    if (j->timeout_ns || j->times) {
+        uint16_t flags = (uint16_t)((j->timeout_ns ? DLP_BATCH_TIMED : 0) |
+                                    (j->times ? DLP_BATCH_TIMES : 0));
         memcpy(b->frame.p + 6, &flags, 2); /* the header's flags */
     }
     return b;
@@ -1025,6 +1050,8 @@ static int pull(dlp_job *j, size_t room)
                      b->frame.len - rec - DLP_TASK_HDR,
                      (size_t)TASK_ARGS_MAX);
         s->index = j->next_in;
+        if (j->times)
+            memset(&j->times[j->next_in & j->mask], 0, sizeof *j->times);
         if (a->bad) {
             b->frame.len = rec;
             slot_fail(s, DLP_FAIL_INPUT, a->msg, strlen(a->msg));
@@ -1124,6 +1151,11 @@ static void slot_view(const dlp_job *j, const rslot *s, dlp_result *res)
                         ? 0
                         : s->attempts + 1u;
     res->pid = s->pid;
+    if (j->times) {
+        const struct slot_times *t = &j->times[s->index & j->mask];
+        res->start = (double)t->start / 1e9;
+        res->run_time = (double)t->run / 1e9;
+    }
     if (s->fail) {
         res->error = s->data ? s->data : "out of memory keeping the error";
         if (s->fail == DLP_FAIL_SIGNAL)
@@ -1438,6 +1470,7 @@ DLP_API void dlp_job_destroy(dlp_job *j)
     }
     free(j->ring);
     free(j->doneq);
+    free(j->times);
     free(j->held);
     dlp_val_free(j->held_val);
     dlp__pre_free(&j->pre);

@@ -307,6 +307,19 @@ static int count_restart(dlp_pool *p, const char *reason)
     return p->broken;
 }
 
+/* Stamp the task a lost worker was running (for DLP_JOB_TIMES): it ran
+ * from start_mono (the scoreboard's dlp__now_ns time) until now. */
+static void stamp_lost(struct dlp_job *j, uint64_t index, uint64_t start_mono)
+{
+    struct timespec ts;
+    uint64_t now = dlp__now_ns(), run = now > start_mono ? now - start_mono : 0;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    dlp__job_stamp(j, index,
+                   (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec -
+                       run,
+                   run);
+}
+
 static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
 {
     char status[96], reason[256];
@@ -383,6 +396,8 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
             dlp_job *j = b->job;
             int running = sc.busy == DLP_SCORE_TASK && b->job_id == sc.job;
             int retry = running && dlp__job_retry(j, sc.index);
+            if (running && !retry && sc.start_ns && dlp__job_timed(j))
+                stamp_lost(j, sc.index, sc.start_ns);
             if (dlp__job_requeue(j, b, running && !retry, sc.index))
                 dlp__job_lost(j, sc.index, kind, st, reason, w->pid);
             if (running) {
@@ -534,6 +549,13 @@ static int handle_frame(dlp_pool *p, dlp__worker *w, const dlp__hdr *h,
                 init_failed(p, w, "%.*s", (int)rec.len,
                             (const char *)rec.data);
                 return DLP_EPROTO; /* the slot is retired */
+            }
+            if (h->flags & DLP_BATCH_TIMES) {
+                uint64_t start, run;
+                if (dlp__get_u64(&r, &start) || dlp__get_u64(&r, &run))
+                    return DLP_EPROTO;
+                if (b->job)
+                    dlp__job_stamp(b->job, rec.index, start, run);
             }
             if (b->job)
                 dlp__job_result(b->job, rec.index, rec.kind, rec.data, rec.len,

@@ -196,6 +196,12 @@ DLP_PRIV int dlp__job_requeue(struct dlp_job *j, dlp__batch *b,
                               int have_skip, uint64_t skip);
 DLP_PRIV void dlp__job_timing(struct dlp_job *j, uint32_t n,
                               uint64_t busy_ns);
+/* With DLP_JOB_TIMES: record when task index started (CLOCK_REALTIME ns)
+ * and how long it ran, before its dlp__job_result or dlp__job_lost. */
+DLP_PRIV void dlp__job_stamp(struct dlp_job *j, uint64_t index,
+                             uint64_t start_ns, uint64_t run_ns);
+/* Whether the job asked for DLP_JOB_TIMES. */
+DLP_PRIV int dlp__job_timed(const struct dlp_job *j);
 /* The job's per-task timeout in ns, 0 for none. */
 DLP_PRIV uint64_t dlp__job_timeout_ns(const struct dlp_job *j);
 /* The running task index of job j died with its worker: return 1 (and

@@ -14,6 +14,7 @@
  *                  task := u64 index, u32 arglen, args (arglen bytes)
  *   RESULTS  W->P  a=job b=count  u64 busy_ns, count x result
  *                  result := u64 index, u8 kind, u32 len, len bytes
+ *                            [u64 start_ns, u64 run_ns: flag TIMES]
  *   INSPECT  P->W  str plugin
  *   INSPECTED W->P a=code(int32) b=abi  str name-or-message, u32 n,
  *                  n x (str name, str sig)
@@ -43,6 +44,10 @@ enum {
 
 /* BATCH header flags. */
 #define DLP_BATCH_TIMED 0x1u /* the job has a timeout: stamp each start */
+/* The job wants each task's start and run time: the worker follows every
+ * result record with u64 start (CLOCK_REALTIME ns) and u64 run (ns), and
+ * sets this flag on the RESULTS frames that carry them. */
+#define DLP_BATCH_TIMES 0x2u
 
 /* Result kinds on the wire (u8).  Keep in step with dlp_fail_kind. */
 enum { DLP_R_OK = 0, DLP_R_FAIL = 1, DLP_R_BADRESULT = 2 };

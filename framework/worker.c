@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "loader.h"
@@ -156,6 +157,13 @@ static void do_inspect(wctx *w, dlp__rd *r)
     flush_out(w);
 }
 
+static uint64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
 {
     uint32_t count = 0, done = 0;
@@ -184,18 +192,25 @@ static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
             dlp__rd_init(&ar, args, arglen);
             if (__atomic_load_n(&parent_gone, __ATOMIC_ACQUIRE))
                 wexit(w, DLP_WEXIT_IO); /* nobody is waiting for it */
+            /* The clock is read only for a job with a timeout or one
+             * that asked for times: most jobs pay nothing for it. */
+            uint64_t m0 = h->flags & (DLP_BATCH_TIMED | DLP_BATCH_TIMES)
+                              ? dlp__now_ns()
+                              : 0;
+            uint64_t rt0 = h->flags & DLP_BATCH_TIMES ? realtime_ns() : 0;
             if (w->score) {
                 w->score->index = index;
                 w->score->job = h->a;
                 w->score->seq++;
-                /* The start time is read only to enforce a timeout: take
-                 * the clock only for a job that has one. */
-                w->score->start_ns =
-                    h->flags & DLP_BATCH_TIMED ? dlp__now_ns() : 0;
+                w->score->start_ns = m0;
                 __atomic_store_n(&w->score->busy, DLP_SCORE_TASK,
                                  __ATOMIC_RELEASE);
             }
             int rc = dlp__invoke(fn, index, &ar, &w->out);
+            if (rc == 0 && (h->flags & DLP_BATCH_TIMES) &&
+                (dlp__put_u64(&w->out, rt0) ||
+                 dlp__put_u64(&w->out, dlp__now_ns() - m0)))
+                rc = -ENOMEM;
             if (w->score)
                 __atomic_store_n(&w->score->busy, DLP_SCORE_IDLE,
                                  __ATOMIC_RELEASE);
@@ -213,6 +228,8 @@ static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
                 break;
         }
         uint64_t busy = dlp__now_ns() - t0;
+        uint16_t flags = h->flags & DLP_BATCH_TIMES;
+        memcpy(w->out.p + off + 6, &flags, 2);
         memcpy(w->out.p + off + 12, &n, 4);
         memcpy(w->out.p + off + DLP_HDR_SIZE, &busy, 8);
         if (dlp__frame_end(&w->out, off))

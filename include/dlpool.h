@@ -304,6 +304,7 @@ typedef int (*dlp_iter_fn)(void *ud, uint64_t index, dlp_args *args);
 /* Job flags. */
 #define DLP_JOB_UNORDERED 0x1u /* hand results out as they finish */
 #define DLP_JOB_WAIT_FD 0x2u   /* poll opts.wait_fd while paused */
+#define DLP_JOB_TIMES 0x4u     /* fill dlp_result.start and .run_time */
 
 typedef struct dlp_job_options {
     unsigned flags;
@@ -380,6 +381,12 @@ typedef struct dlp_result {
                           0 for a task that never ran (bad input) */
     int pid;           /* the worker process that ran it (or died running
                           it); 0 when none did */
+    /* With DLP_JOB_TIMES: when the task's last attempt started, in seconds
+     * since the Epoch, and how long it ran, in seconds (to its result, or
+     * to its worker's death or timeout).  Both 0 without the flag and for
+     * a task that never ran. */
+    double start;
+    double run_time;
 } dlp_result;
 
 /*

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -119,6 +120,85 @@ START_TEST(test_ordered)
         ck_assert_int_eq(r.type, DLP_T_I64);
         ck_assert_int_eq(r.v.i, sleepy_value(i));
     }
+    assert_end(j);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* DLP_JOB_TIMES: each result says when its task started (within the
+ * run's wall-clock window) and how long it ran (at least its sleep); a
+ * task that killed its worker is timed to the worker's death; a job that
+ * did not ask gets zeros. */
+START_TEST(test_times)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(2);
+    int sleepy = tu_testplug(p, "sleepy"), crash = tu_testplug(p, "crash");
+    static const int64_t minus_one[] = {-1};
+    tu_ints crash_it = {1, minus_one};
+    dlp_job_options o;
+    dlp_result r;
+    dlp_job *j;
+
+    for (int timed = 1; timed >= 0; timed--) {
+        sleepy_it it = {.n = 6, .mod = 13};
+        double before = wall_now(), after;
+        dlp_job_options_init(&o);
+        o.flags = timed ? DLP_JOB_TIMES : 0;
+        j = tu_start(p, sleepy, sleepy_next, &it, &o);
+        double starts[6], runs[6];
+        for (uint64_t i = 0; i < it.n; i++) {
+            next_ok(j, &r);
+            starts[i] = r.start;
+            runs[i] = r.run_time;
+        }
+        assert_end(j);
+        dlp_job_destroy(j);
+        after = wall_now();
+        for (uint64_t i = 0; i < it.n; i++) {
+            double ms = (double)((7 * i) % it.mod);
+            if (!timed) {
+                ck_assert_msg(starts[i] == 0 && runs[i] == 0,
+                              "task %" PRIu64 " without DLP_JOB_TIMES: "
+                              "expected start 0 and run time 0, got %.6f "
+                              "and %.6f",
+                              i, starts[i], runs[i]);
+                continue;
+            }
+            ck_assert_msg(starts[i] >= before - 0.001 &&
+                              starts[i] + runs[i] <= after + 0.001,
+                          "task %" PRIu64 ": expected to run within "
+                          "[%.6f, %.6f], got start %.6f run %.6f",
+                          i, before, after, starts[i], runs[i]);
+            ck_assert_msg(runs[i] >= ms / 1000 - 0.0005,
+                          "task %" PRIu64 " sleeps %.0f ms: expected a run "
+                          "time of at least that, got %.6f s",
+                          i, ms, runs[i]);
+        }
+    }
+
+    double before = wall_now();
+    dlp_job_options_init(&o);
+    o.flags = DLP_JOB_TIMES;
+    j = tu_start(p, crash, tu_ints_next, &crash_it, &o);
+    ck_assert_int_eq(dlp_job_next(j, &r, NULL), 1);
+    double after = wall_now();
+    ck_assert_int_eq(r.fail, DLP_FAIL_SIGNAL);
+    ck_assert_msg(r.start >= before - 0.001 &&
+                      r.start + r.run_time <= after + 0.001 &&
+                      r.run_time >= 0,
+                  "a crashed task: expected its time within [%.6f, %.6f], "
+                  "got start %.6f run %.6f",
+                  before, after, r.start, r.run_time);
     assert_end(j);
     dlp_job_destroy(j);
     dlp_pool_destroy(p);
@@ -2568,6 +2648,7 @@ Suite *dlp_test_job(void)
     tc = tcase_create("core");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_ordered);
+    tcase_add_test(tc, test_times);
     tcase_add_test(tc, test_unordered);
     tcase_add_loop_test(tc, test_small_window, 0,
                         sizeof window_flags / sizeof window_flags[0]);
