@@ -712,4 +712,22 @@ check_status "a 10 MB string: exit status" 0
 check_eq "a 10 MB string: the result's length" "$((big + 3))" "$(wc -c <"$TL_OUT")"
 check_eq "a 10 MB string: upper-cased" '""' "$(tr -d 'A\n' <"$TL_OUT")"
 
+# ---- no more workers than tasks -----------------------------------------
+
+# A small input file holds two tasks: -j 4 starts two workers, not four
+# (each would cost a fork and its start-up for nothing).
+input "$T/two_slow.in" '[1500,1]' '[1500,2]'
+tl_start "$T/two_slow.in" "$DLPOOL" run -j 4 "$TP:sleepy"
+tl_wait_exe "$TL_PID" dlpool lt-dlpool
+tl_wait_children "$TL_PID" 2 >/dev/null
+sleep 0.5 # a third worker, were one started, has had time to appear
+read -r -a kids_now <<<"$(tl_children "$TL_PID")"
+check_eq "a file of 2 tasks with -j 4: workers started" 2 "${#kids_now[@]}"
+tl_wait
+check_status "a file of 2 tasks with -j 4: exit status" 0
+check_text "a file of 2 tasks with -j 4: the results" "$TL_OUT" <<'EOF'
+1
+2
+EOF
+
 tl_finish

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -148,6 +149,37 @@ static int read_line(input *in, const char **line, size_t *len,
             in->eof = 1;
         in->end += (size_t)r;
     }
+}
+
+/* How many tasks a small regular file holds (its lines, at most), read
+ * whole into the input's buffer now (the reader takes them from there):
+ * a pool needs no more workers than that, and each costs a fork.  Returns
+ * 0 for anything else (a pipe, a large or growing file): unknown. */
+static size_t small_input_tasks(input *in)
+{
+    struct stat st;
+    size_t lines = 0;
+    if (fstat(in->fd, &st) || !S_ISREG(st.st_mode) || st.st_size >= 1 << 16)
+        return 0;
+    if (!(in->buf = malloc(in->cap = 1 << 16)))
+        return 0;
+    while (in->end < in->cap) {
+        ssize_t r = read(in->fd, in->buf + in->end, in->cap - in->end);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            in->eof = r == 0;
+            break;
+        }
+        in->end += (size_t)r;
+    }
+    if (!in->eof)
+        return 0; /* a read error (the reader meets it again) or it grew */
+    for (const char *p = in->buf, *e = in->buf + in->end; p < e; lines++) {
+        const char *nl = memchr(p, '\n', (size_t)(e - p));
+        p = nl ? nl + 1 : e;
+    }
+    return lines ? lines : 1;
 }
 
 /* The shortest text of a finite double that reads back to the same value
@@ -1158,6 +1190,14 @@ static int cmd_run(int argc, char **argv)
         }
     }
 
+    {
+        size_t tasks = small_input_tasks(&in);
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        unsigned want = popts.workers ? popts.workers
+                                      : (unsigned)(cpus > 0 ? cpus : 1);
+        if (tasks && tasks < want)
+            popts.workers = (unsigned)tasks;
+    }
     catch_signals();
     if ((rc = dlp_pool_create(&pool, &popts, &err))) {
         fprintf(stderr, "%s: %s\n", prog, err.msg);
