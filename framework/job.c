@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
@@ -40,6 +41,12 @@
 /* The arguments of one task may take at most this much. */
 #define TASK_ARGS_MAX (DLP_FRAME_MAX - BATCH_BYTES - 64)
 #define WINDOW_DEFAULT 65536u
+/* A str result this large reuses the buffer of one handed out before;
+ * the job keeps up to SPARES such buffers, SPARE_BYTES in all: about what
+ * the results of the batches in flight take when they are large. */
+#define SPARE_MIN (64u << 10)
+#define SPARES 64u
+#define SPARE_BYTES ((size_t)64 << 20)
 
 enum { SLOT_EMPTY = 0, SLOT_PENDING, SLOT_BAD, SLOT_DONE };
 
@@ -82,6 +89,11 @@ struct dlp_job {
     int paused; /* the iterator said DLP_ITER_PAUSE */
     dlp__batch *fill;
     char *held; /* data of the result handed out last */
+    /* Large str results' buffers, freed by their hand-out and kept for
+     * the next large results: fresh memory for each would cost a page
+     * fault per 4 KiB, most of the time of a 1 MiB result.  (mu) */
+    char *spare[SPARES];
+    size_t spare_bytes; /* their sizes, summed */
     dlp_val *held_val;
     dlp_args args;
     /* (mu) */
@@ -803,6 +815,38 @@ static void slot_fail(rslot *s, dlp_fail_kind kind, const char *msg,
     }
 }
 
+/* Free buf, a result's data, or keep it as a spare if it is large. */
+static void recycle(dlp_job *j, char *buf)
+{
+    size_t n = buf && j->sig.ret == DLP_T_STR ? malloc_usable_size(buf) : 0;
+    if (n >= SPARE_MIN && n <= SPARE_BYTES - j->spare_bytes) {
+        for (unsigned k = 0; k < SPARES; k++) {
+            if (!j->spare[k]) {
+                j->spare[k] = buf;
+                j->spare_bytes += n;
+                return;
+            }
+        }
+    }
+    free(buf);
+}
+
+/* A buffer of n bytes for a str result: a spare one if n is large. */
+static char *result_buffer(dlp_job *j, size_t n)
+{
+    if (n > SPARE_MIN) {
+        for (unsigned k = 0; k < SPARES; k++) {
+            char *b = j->spare[k];
+            if (b && malloc_usable_size(b) >= n) {
+                j->spare[k] = NULL;
+                j->spare_bytes -= malloc_usable_size(b);
+                return b;
+            }
+        }
+    }
+    return malloc(n);
+}
+
 void dlp__job_result(dlp_job *j, uint64_t index, int kind,
                      const unsigned char *payload, uint32_t len, pid_t pid)
 {
@@ -826,7 +870,7 @@ void dlp__job_result(dlp_job *j, uint64_t index, int kind,
             s->data = (char *)v; /* a tree while the slot is not failed */
         }
     } else if (j->sig.ret == DLP_T_STR) {
-        s->data = malloc((size_t)len + 1);
+        s->data = result_buffer(j, (size_t)len + 1);
         if (!s->data) {
             static const char m[] = "out of memory receiving the result";
             slot_fail(s, DLP_FAIL_RESULT, m, sizeof m - 1);
@@ -1194,7 +1238,7 @@ static void fill_result(dlp_job *j, rslot *s, dlp_result *res)
 {
     slot_view(j, s, res);
     if (j->held) {
-        free(j->held);
+        recycle(j, j->held);
         j->held = NULL;
     }
     if (j->held_val) {
@@ -1471,6 +1515,8 @@ DLP_API void dlp_job_destroy(dlp_job *j)
     free(j->ring);
     free(j->doneq);
     free(j->times);
+    for (unsigned k = 0; k < SPARES; k++)
+        free(j->spare[k]);
     free(j->held);
     dlp_val_free(j->held_val);
     dlp__pre_free(&j->pre);

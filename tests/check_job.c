@@ -1130,6 +1130,62 @@ START_TEST(test_big_result)
 }
 END_TEST
 
+/* Large results of many sizes, each with its own bytes: the job reuses
+ * the buffers of results handed out for the next large ones, and no
+ * result may show another's bytes or length. */
+#define REUSE_TASKS 120
+
+static size_t reuse_size(uint64_t i)
+{
+    return 65536 + (size_t)((i * 7919) % 200000);
+}
+
+static int reuse_next(void *ud, uint64_t i, dlp_args *a)
+{
+    char *buf = ud;
+    size_t n = reuse_size(i);
+    if (i >= REUSE_TASKS)
+        return 0;
+    memset(buf, 'a' + (int)(i % 26), n);
+    buf[n] = 0;
+    dlp_args_str(a, buf, n);
+    return 1;
+}
+
+START_TEST(test_big_results_reuse)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(2);
+    int fn = tu_testplug(p, "echo_str");
+    char *buf = malloc(300000);
+    dlp_job *j;
+    dlp_result r;
+
+    ck_assert_ptr_nonnull(buf);
+    j = tu_start(p, fn, reuse_next, buf, NULL);
+    for (uint64_t i = 0; i < REUSE_TASKS; i++) {
+        size_t n = reuse_size(i);
+        char want = (char)('a' + (int)(i % 26));
+        next_ok(j, &r);
+        ck_assert_uint_eq(r.index, i);
+        ck_assert_msg(r.v.s.len == n && r.v.s.ptr[n] == 0,
+                      "task %" PRIu64 ": expected %zu bytes and a NUL, got "
+                      "%zu",
+                      i, n, r.v.s.len);
+        for (size_t k = 0; k < n; k++)
+            if (r.v.s.ptr[k] != want)
+                ck_abort_msg("task %" PRIu64 ": byte %zu is '%c', expected "
+                             "'%c'",
+                             i, k, r.v.s.ptr[k], want);
+    }
+    assert_end(j);
+    dlp_job_destroy(j);
+    free(buf);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
 /* ---- several jobs on one pool ----------------------------------------- */
 
 /* Destroying a job with tasks in flight: the next job on the pool gets
@@ -2684,6 +2740,7 @@ Suite *dlp_test_job(void)
     tc = tcase_create("limits");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_big_result);
+    tcase_add_test(tc, test_big_results_reuse);
     tcase_add_test(tc, test_window_too_large);
     suite_add_tcase(s, tc);
 
