@@ -847,6 +847,31 @@ static char *result_buffer(dlp_job *j, size_t n)
     return malloc(n);
 }
 
+/* A task that failed on an agent's pool (DLP_R_LOST, wire.h): fail slot s
+ * as it failed there, with its kind, status, attempts and worker. */
+static void lost_remote(rslot *s, const unsigned char *payload, uint32_t len)
+{
+    dlp__rd r;
+    uint8_t kind;
+    uint32_t signo, status, attempts, pid;
+    dlp__rd_init(&r, payload, len);
+    if (dlp__get_u8(&r, &kind) || dlp__get_u32(&r, &signo) ||
+        dlp__get_u32(&r, &status) || dlp__get_u32(&r, &attempts) ||
+        dlp__get_u32(&r, &pid) || kind == DLP_FAIL_NONE ||
+        kind > DLP_FAIL_CANCELLED || kind == DLP_FAIL_INPUT) {
+        static const char m[] = "malformed failure record from an agent";
+        slot_fail(s, DLP_FAIL_RESULT, m, sizeof m - 1);
+        return;
+    }
+    slot_fail(s, (dlp_fail_kind)kind, (const char *)r.p, (size_t)(r.end - r.p));
+    /* As a wait status, which slot_view reads back. */
+    s->status = kind == DLP_FAIL_SIGNAL ? (int)(signo & 0x7f)
+                : kind == DLP_FAIL_EXIT ? (int)((status & 0xff) << 8)
+                                        : 0;
+    s->attempts = (uint16_t)(attempts ? attempts - 1 : 0);
+    s->pid = (int32_t)pid;
+}
+
 void dlp__job_result(dlp_job *j, uint64_t index, int kind,
                      const unsigned char *payload, uint32_t len, pid_t pid)
 {
@@ -854,7 +879,9 @@ void dlp__job_result(dlp_job *j, uint64_t index, int kind,
     if (s->state != SLOT_PENDING || s->index != index)
         return; /* cannot happen: the loop matched it to a sent task */
     s->pid = (int32_t)pid;
-    if (kind == DLP_R_FAIL) {
+    if (kind == DLP_R_LOST) {
+        lost_remote(s, payload, len);
+    } else if (kind == DLP_R_FAIL) {
         slot_fail(s, DLP_FAIL_PLUGIN, (const char *)payload, len);
     } else if (kind == DLP_R_BADRESULT) {
         slot_fail(s, DLP_FAIL_RESULT, (const char *)payload, len);
@@ -892,6 +919,11 @@ void dlp__job_result(dlp_job *j, uint64_t index, int kind,
 uint64_t dlp__job_timeout_ns(const dlp_job *j)
 {
     return j->timeout_ns;
+}
+
+unsigned dlp__job_retries(const dlp_job *j)
+{
+    return j->retries;
 }
 
 int dlp__job_timed(const dlp_job *j)
@@ -1657,7 +1689,7 @@ void dlp__pool_pump(dlp_pool *p)
 
 int dlp__job_internal(dlp_job **out, dlp_pool *p, int fn, dlp__pre *pre,
                       double timeout, unsigned retries, int pinned,
-                      struct dlp_future *f, dlp_error *err)
+                      unsigned flags, struct dlp_future *f, dlp_error *err)
 {
     dlp_job_options o;
     dlp_job *j;
@@ -1672,6 +1704,7 @@ int dlp__job_internal(dlp_job **out, dlp_pool *p, int fn, dlp__pre *pre,
     }
     dlp_job_options_init(&o);
     o.window = pre->n ? (unsigned)pre->n : 1;
+    o.flags = flags & DLP_JOB_TIMES;
     o.timeout = timeout;
     o.retries = retries;
     if ((rc = dlp_job_create(&j, p, fn, pre_next, NULL, &o, err))) {

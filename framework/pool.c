@@ -27,6 +27,7 @@
 
 #include "loader.h"
 #include "pool.h"
+#include "transport.h"
 #include "sig.h"
 #include "worker.h"
 
@@ -62,7 +63,8 @@ dlp__worker *dlp__pool_pick(dlp_pool *p, unsigned limit)
     dlp__worker *best = NULL;
     for (unsigned i = 0; i < p->nworkers; i++) {
         dlp__worker *w = &p->w[i];
-        if (w->fd >= 0 && w->nbatches < limit &&
+        if (w->fd >= 0 &&
+            w->nbatches < (w->link ? limit * DLP_LINK_DEPTH : limit) &&
             (!best || w->nbatches < best->nbatches))
             best = w;
     }
@@ -123,8 +125,42 @@ static int flush_worker(dlp_pool *p, dlp__worker *w)
     return 0;
 }
 
+/* A batch for a link carries its job's limits: the agent enforces them
+ * (transport.h).  They trail the records, so the pool's own reading of
+ * the frame (by count, from scan) does not see them. */
+static void add_limits(dlp__batch *b)
+{
+    uint16_t flags;
+    uint64_t timeout = dlp__job_timeout_ns(b->job);
+    uint32_t retries = dlp__job_retries(b->job);
+    memcpy(&flags, b->frame.p + 6, 2);
+    if ((flags & DLP_BATCH_LIMITS) || (!timeout && !retries))
+        return;
+    if (dlp__put_u64(&b->frame, timeout) || dlp__put_u32(&b->frame, retries))
+        return; /* out of memory: the agent runs it without limits */
+    flags |= DLP_BATCH_LIMITS;
+    memcpy(b->frame.p + 6, &flags, 2);
+    dlp__frame_end(&b->frame, 0);
+}
+
+/* Take the limits off a batch of a lost link, before its tasks go to
+ * another link (or are failed). */
+static void strip_limits(dlp__batch *b)
+{
+    uint16_t flags;
+    memcpy(&flags, b->frame.p + 6, 2);
+    if (!(flags & DLP_BATCH_LIMITS))
+        return;
+    flags &= (uint16_t)~DLP_BATCH_LIMITS;
+    memcpy(b->frame.p + 6, &flags, 2);
+    b->frame.len -= 12;
+    dlp__frame_end(&b->frame, 0);
+}
+
 void dlp__pool_send(dlp_pool *p, dlp__worker *w, dlp__batch *b)
 {
+    if (w->link && b->type == DLP_F_BATCH && b->job)
+        add_limits(b);
     b->next = NULL;
     if (w->tail)
         w->tail->next = b;
@@ -219,10 +255,23 @@ static void init_failed(dlp_pool *p, dlp__worker *w, const char *fmt, ...)
     w->retired = 1;
 }
 
-/* Start a worker in slot w and give it every function resolved so far. */
+/* Stop worker w now: SIGKILL a forked worker; shut a link down (its
+ * agent sees the end of the channel and stops its own workers). */
+static void kill_worker(dlp__worker *w)
+{
+    if (w->link)
+        shutdown(w->fd, SHUT_RDWR);
+    else
+        kill(w->pid, SIGKILL);
+}
+
+/* Start a worker in slot w and give it every function resolved so far.
+ * A link is not started: it is given its channel when the pool is made. */
 static int start_worker(dlp_pool *p, dlp__worker *w, dlp_error *err)
 {
-    int rc = dlp__worker_spawn(&w->pid, &w->fd, w->score, &p->wopts, err);
+    int rc = w->link ? 0
+                     : dlp__worker_spawn(&w->pid, &w->fd, w->score,
+                                         &p->wopts, err);
     if (rc)
         return rc;
     w->answered = 0;
@@ -333,7 +382,11 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
 
     close(w->fd);
     w->fd = -1;
-    st = dlp__reap(w->pid, why || w->kill_seq ? 0 : LOST_GRACE_MS);
+    /* A link has no process of ours to reap, and cannot be replaced: its
+     * slot is down for good. */
+    st = w->link ? -1 : dlp__reap(w->pid, why || w->kill_seq ? 0 : LOST_GRACE_MS);
+    if (w->link)
+        w->retired = 1;
     /* The worker is dead: its scoreboard entry is final. */
     sc = *w->score;
     ours = w->kill_seq != 0;
@@ -360,6 +413,9 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
         kind = DLP_FAIL_TIMEOUT;
     } else if (why) {
         snprintf(reason, sizeof reason, "worker %d: %s", (int)w->pid, why);
+    } else if (w->link) {
+        snprintf(reason, sizeof reason, "the agent of link %u went away",
+                 (unsigned)(w - p->w));
     } else if (st == -1) {
         snprintf(reason, sizeof reason, "worker %d lost", (int)w->pid);
     } else {
@@ -395,6 +451,7 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
              * yet reported, or not started) is sent again. */
             dlp_job *j = b->job;
             int running = sc.busy == DLP_SCORE_TASK && b->job_id == sc.job;
+            strip_limits(b);
             int retry = running && dlp__job_retry(j, sc.index);
             if (running && !retry && sc.start_ns && dlp__job_timed(j))
                 stamp_lost(j, sc.index, sc.start_ns);
@@ -419,7 +476,7 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
     planned = clean_exit && !blamed && w->answered > 0;
     if (!planned && !blamed && !ours && !w->retired && !p->destroying)
         count_restart(p, reason);
-    if (!planned && !w->retired && !p->broken)
+    if (!planned && (!w->retired || w->link) && !p->broken)
         snprintf(p->last_loss, sizeof p->last_loss, "%s", reason);
 
     /* Replace the worker, but not from inside another replacement: there
@@ -486,7 +543,7 @@ static int check_timeouts(dlp_pool *p)
         if (now - start >= limit) {
             w->kill_seq = seq;
             w->kill_after_ns = limit;
-            kill(w->pid, SIGKILL); /* its end-of-file does the rest */
+            kill_worker(w); /* its end-of-file does the rest */
         } else if (start + limit < next) {
             next = start + limit;
         }
@@ -609,7 +666,7 @@ static void read_worker(dlp_pool *p, dlp__worker *w)
             dlp__hdr h;
             dlp__hdr_unpack(w->in.p + off, &h);
             if (h.len > DLP_FRAME_MAX) {
-                kill(w->pid, SIGKILL);
+                kill_worker(w);
                 worker_lost(p, w, "sent a frame over the size limit");
                 return;
             }
@@ -624,7 +681,7 @@ static void read_worker(dlp_pool *p, dlp__worker *w)
                 break;
             }
             if (handle_frame(p, w, &h, w->in.p + off + DLP_HDR_SIZE)) {
-                kill(w->pid, SIGKILL);
+                kill_worker(w);
                 worker_lost(p, w, w->retired ? "retired"
                                              : "sent a malformed frame");
                 return;
@@ -793,29 +850,23 @@ static long online_cpus(void)
     return n > 0 ? n : 1;
 }
 
-DLP_API int dlp_pool_create(dlp_pool **out, const dlp_pool_options *opts,
-                            dlp_error *err)
+/* Allocate a pool of n slots (0: the online CPUs) with opts, no worker
+ * started yet. */
+static int pool_alloc(dlp_pool **out, const dlp_pool_options *opts,
+                      unsigned n, dlp_error *err)
 {
     dlp_pool *p;
-    dlp_pool_options def;
     int rc;
 
-    if (!out)
-        return dlp__err(err, DLP_EINVAL, "dlp_pool_create: out is NULL");
-    *out = NULL;
-    if (!opts) {
-        dlp_pool_options_init(&def);
-        opts = &def;
-    }
-    if (opts->workers > 4096)
-        return dlp__err(err, DLP_EINVAL,
-                        "%u workers asked for; at most 4096", opts->workers);
+    if (n > 4096)
+        return dlp__err(err, DLP_EINVAL, "%u workers asked for; at most 4096",
+                        n);
     p = calloc(1, sizeof *p);
     if (!p)
         return dlp__err(err, -ENOMEM, "out of memory");
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
-    p->nworkers = opts->workers ? opts->workers : (unsigned)online_cpus();
+    p->nworkers = n ? n : (unsigned)online_cpus();
     p->wopts.max_tasks = opts->max_tasks_per_worker;
     p->wopts.memory_limit = opts->memory_limit;
     p->restart_intensity = opts->restart_intensity ? opts->restart_intensity
@@ -842,11 +893,29 @@ DLP_API int dlp_pool_create(dlp_pool **out, const dlp_pool_options *opts,
         return dlp__err(err, rc, "cannot create a pool: %s",
                         dlp_strerror(rc));
     }
-    for (unsigned i = 0; i < p->nworkers; i++) {
-        p->w[i].fd = -1;
+    for (unsigned i = 0; i < p->nworkers; i++)
         p->w[i].score = &p->scores[i];
-    }
     p->init_fn = -1;
+    *out = p;
+    return 0;
+}
+
+DLP_API int dlp_pool_create(dlp_pool **out, const dlp_pool_options *opts,
+                            dlp_error *err)
+{
+    dlp_pool *p;
+    dlp_pool_options def;
+    int rc;
+
+    if (!out)
+        return dlp__err(err, DLP_EINVAL, "dlp_pool_create: out is NULL");
+    *out = NULL;
+    if (!opts) {
+        dlp_pool_options_init(&def);
+        opts = &def;
+    }
+    if ((rc = pool_alloc(&p, opts, opts->workers, err)))
+        return rc;
     for (unsigned i = 0; i < p->nworkers; i++) {
         if ((rc = start_worker(p, &p->w[i], err))) {
             dlp_pool_destroy(p);
@@ -856,6 +925,47 @@ DLP_API int dlp_pool_create(dlp_pool **out, const dlp_pool_options *opts,
     if (opts->initializer && (rc = run_initializer(p, opts, err))) {
         dlp_pool_destroy(p);
         return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+int dlp__pool_create_links(dlp_pool **out, const int *fds, unsigned n,
+                           const dlp_pool_options *opts, dlp_error *err)
+{
+    dlp_pool *p = NULL;
+    dlp_pool_options def;
+    int rc;
+
+    *out = NULL;
+    if (!opts) {
+        dlp_pool_options_init(&def);
+        opts = &def;
+    }
+    rc = n == 0 ? dlp__err(err, DLP_EINVAL, "no link to an agent")
+         : opts->initializer
+             ? dlp__err(err, DLP_EINVAL,
+                        "an initializer cannot run on the workers of other "
+                        "machines: give it to their agents")
+             : pool_alloc(&p, opts, n, err);
+    if (rc) {
+        for (unsigned i = 0; i < n; i++)
+            close(fds[i]);
+        return rc;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        dlp__worker *w = &p->w[i];
+        int fl = fcntl(fds[i], F_GETFL);
+        w->link = 1;
+        w->fd = fds[i];
+        w->serial = 1;
+        if (fl < 0 || fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) < 0) {
+            rc = -errno;
+            for (unsigned k = i + 1; k < n; k++)
+                close(fds[k]);
+            dlp_pool_destroy(p);
+            return dlp__err(err, rc, "link %u: %s", i, strerror(-rc));
+        }
     }
     *out = p;
     return 0;
@@ -1123,7 +1233,7 @@ void dlp__pool_stop_workers(dlp_pool *p, int kill_now)
      * reap them; one that is busy in a task past the grace is killed. */
     for (unsigned i = 0; p->w && i < p->nworkers; i++) {
         if (p->w[i].fd >= 0) {
-            if (kill_now)
+            if (kill_now && !p->w[i].link)
                 kill(p->w[i].pid, SIGKILL);
             /* shutdown, not just close: a process the caller forked holds
              * copies of our channels, and the worker must see EOF now. */
@@ -1139,9 +1249,10 @@ void dlp__pool_stop_workers(dlp_pool *p, int kill_now)
         if (w->fd == -2) {
             /* One grace period for all workers, not one each. */
             uint64_t now = dlp__now_ns();
-            dlp__reap(w->pid, now < deadline
-                                  ? (int)((deadline - now) / 1000000u)
-                                  : 0);
+            if (!w->link)
+                dlp__reap(w->pid, now < deadline
+                                      ? (int)((deadline - now) / 1000000u)
+                                      : 0);
             w->fd = -1;
             w->retired = 1;
         }

@@ -46,6 +46,9 @@ typedef struct dlp__worker {
     uint64_t kill_seq;    /* killed for a timeout while running task seq */
     uint64_t kill_after_ns; /* the timeout it ran past */
     dlp__buf in;          /* bytes read, not yet a whole frame */
+    int link;             /* a link to an agent, not a forked worker
+                             (transport.h): pid is 0, and it is never
+                             killed, reaped or replaced */
 } dlp__worker;
 
 enum { DLP_FN_LOADING, DLP_FN_OK, DLP_FN_FAILED };
@@ -119,10 +122,11 @@ DLP_PRIV void dlp__pre_free(dlp__pre *pre);
 /* Make an internal job of function fn over pre (taken over, also on
  * failure) and start sending it: to every live worker once for pinned
  * (then pre has one task per live worker, see dlp__pool_live_slots).
- * f is told of completion through dlp__future_complete.  mu NOT held. */
+ * flags are job flags (DLP_JOB_TIMES); f, if not NULL, is told of
+ * completion through dlp__future_complete.  mu NOT held. */
 DLP_PRIV int dlp__job_internal(struct dlp_job **out, dlp_pool *p, int fn,
                                dlp__pre *pre, double timeout,
-                               unsigned retries, int pinned,
+                               unsigned retries, int pinned, unsigned flags,
                                struct dlp_future *f, dlp_error *err);
 /* Internal jobs, mu held: tasks in all, done so far, a view of result i
  * (borrowed, valid while the job lives). */
@@ -202,6 +206,8 @@ DLP_PRIV void dlp__job_stamp(struct dlp_job *j, uint64_t index,
                              uint64_t start_ns, uint64_t run_ns);
 /* Whether the job asked for DLP_JOB_TIMES. */
 DLP_PRIV int dlp__job_timed(const struct dlp_job *j);
+/* The job's retries (dlp_job_options.retries). */
+DLP_PRIV unsigned dlp__job_retries(const struct dlp_job *j);
 /* The job's per-task timeout in ns, 0 for none. */
 DLP_PRIV uint64_t dlp__job_timeout_ns(const struct dlp_job *j);
 /* The running task index of job j died with its worker: return 1 (and

@@ -15,6 +15,7 @@
  *   RESULTS  W->P  a=job b=count  u64 busy_ns, count x result
  *                  result := u64 index, u8 kind, u32 len, len bytes
  *                            [u64 start_ns, u64 run_ns: flag TIMES]
+ *                  (a worker never sends kind LOST; an agent may)
  *   INSPECT  P->W  str plugin
  *   INSPECTED W->P a=code(int32) b=abi  str name-or-message, u32 n,
  *                  n x (str name, str sig)
@@ -48,9 +49,16 @@ enum {
  * result record with u64 start (CLOCK_REALTIME ns) and u64 run (ns), and
  * sets this flag on the RESULTS frames that carry them. */
 #define DLP_BATCH_TIMES 0x2u
+/* For a link to an agent (transport.h): the job's limits follow the last
+ * task record, u64 timeout_ns and u32 retries, for the agent to enforce.
+ * Workers are never sent it: their timeouts are the pool's to enforce. */
+#define DLP_BATCH_LIMITS 0x4u
 
-/* Result kinds on the wire (u8).  Keep in step with dlp_fail_kind. */
-enum { DLP_R_OK = 0, DLP_R_FAIL = 1, DLP_R_BADRESULT = 2 };
+/* Result kinds on the wire (u8).  LOST comes from an agent only: a task
+ * that failed there as on a local pool (a crash, an exit, a timeout, a
+ * lost worker); its payload is u8 dlp_fail_kind, u32 signal, u32 exit
+ * status, u32 attempts, u32 pid, then the message. */
+enum { DLP_R_OK = 0, DLP_R_FAIL = 1, DLP_R_BADRESULT = 2, DLP_R_LOST = 3 };
 
 #define DLP_HDR_SIZE 16u
 #define DLP_TASK_HDR 12u   /* u64 index + u32 arglen */
@@ -188,7 +196,7 @@ static inline int dlp__result_next(dlp__rd *r, dlp__result_rec *out)
         dlp__get_u32(r, &out->len) ||
         dlp__get_bytes(r, out->len, &out->data))
         return DLP_EPROTO;
-    if (out->kind > DLP_R_BADRESULT) {
+    if (out->kind > DLP_R_LOST) {
         r->bad = 1;
         return DLP_EPROTO;
     }

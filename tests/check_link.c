@@ -1,0 +1,393 @@
+/*
+ * check_link.c - a pool whose slots are links to agents (transport.h):
+ * each agent is a process with a pool of its own, reached over a
+ * socketpair, as it is over MPI between machines.  Results come back in
+ * order and as a local pool gives them: values of every kind, plugin
+ * errors, crashes, timeouts and retries (enforced by the agents), times;
+ * futures run over links too; closing the pool ends the agents.
+ */
+#include "config.h"
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "transport.h"
+
+#define AGENTS 2
+
+typedef struct agents {
+    pid_t pid[AGENTS];
+    dlp_pool *pool;
+} agents;
+
+/* Fork AGENTS agents of `workers` workers each and make a pool of links
+ * to them. */
+static void agents_start(agents *a, unsigned workers)
+{
+    int fds[AGENTS];
+    dlp_error err = {0, ""};
+    int rc;
+    for (unsigned i = 0; i < AGENTS; i++) {
+        int sv[2];
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+                                    sv),
+                         0);
+        a->pid[i] = fork();
+        ck_assert_int_ge(a->pid[i], 0);
+        if (a->pid[i] == 0) {
+            dlp_pool_options o;
+            for (unsigned k = 0; k < i; k++)
+                close(fds[k]);
+            close(sv[0]);
+            dlp_pool_options_init(&o);
+            o.workers = workers;
+            _exit(dlp__agent_main(sv[1], &o));
+        }
+        close(sv[1]);
+        fds[i] = sv[0];
+    }
+    rc = dlp__pool_create_links(&a->pool, fds, AGENTS, NULL, &err);
+    tu_ok(rc, err);
+}
+
+/* Destroy the pool: every agent sees its link close and exits with 0. */
+static void agents_stop(agents *a)
+{
+    dlp_pool_destroy(a->pool);
+    for (unsigned i = 0; i < AGENTS; i++) {
+        int st = 0;
+        ck_assert_int_eq(waitpid(a->pid[i], &st, 0), a->pid[i]);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                      "agent %u: expected exit status 0 once its link "
+                      "closed, got wait status %#x",
+                      i, (unsigned)st);
+    }
+}
+
+/* ---- core -------------------------------------------------------------- */
+
+typedef struct pairs {
+    uint64_t n;
+} pairs;
+
+static int pairs_next(void *ud, uint64_t i, dlp_args *a)
+{
+    const pairs *p = ud;
+    if (i >= p->n)
+        return 0;
+    dlp_args_int(a, (int64_t)i);
+    dlp_args_int(a, (int64_t)(3 * i));
+    return 1;
+}
+
+/* 20,000 tiny tasks, ordered and then unordered: every result once, with
+ * its own value, in order when asked. */
+START_TEST(test_many_tasks)
+{
+    int fds = tu_fd_count();
+    agents a;
+    agents_start(&a, 2);
+    int fn = tu_resolve(a.pool, tu_examples(), "add", NULL);
+    for (int unordered = 0; unordered <= 1; unordered++) {
+        pairs it = {20000};
+        dlp_job_options o;
+        dlp_result r;
+        dlp_error err = {0, ""};
+        unsigned char *seen = calloc(it.n, 1);
+        uint64_t k = 0;
+        int rc;
+        dlp_job_options_init(&o);
+        o.flags = unordered ? DLP_JOB_UNORDERED : 0;
+        dlp_job *j = tu_start(a.pool, fn, pairs_next, &it, &o);
+        while ((rc = dlp_job_next(j, &r, &err)) == 1) {
+            ck_assert_msg(r.fail == DLP_FAIL_NONE,
+                          "task %" PRIu64 ": expected success, got %s: %s",
+                          r.index, dlp_fail_kind_name(r.fail), r.error);
+            if (!unordered)
+                ck_assert_uint_eq(r.index, k);
+            ck_assert_uint_lt(r.index, it.n);
+            ck_assert_msg(!seen[r.index], "task %" PRIu64 " handed out twice",
+                          r.index);
+            seen[r.index] = 1;
+            ck_assert_int_eq(r.v.i, (int64_t)(4 * r.index));
+            k++;
+        }
+        tu_ok(rc, err);
+        ck_assert_uint_eq(k, it.n);
+        dlp_job_destroy(j);
+        free(seen);
+    }
+    agents_stop(&a);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* A list of the values given (taken over). */
+static dlp_val *list_of(unsigned n, ...)
+{
+    va_list ap;
+    dlp_val *l = dlp_val_list();
+    ck_assert_ptr_nonnull(l);
+    va_start(ap, n);
+    for (unsigned i = 0; i < n; i++)
+        ck_assert_int_eq(dlp_val_push(l, va_arg(ap, dlp_val *)), 0);
+    va_end(ap);
+    return l;
+}
+
+/* Values of each kind cross both hops: strings, vals, doubles. */
+START_TEST(test_values)
+{
+    int fds = tu_fd_count();
+    agents a;
+    dlp_error err = {0, ""};
+    agents_start(&a, 1);
+    int echo = tu_testplug(a.pool, "echo_str");
+    int concat = tu_resolve(a.pool, tu_examples(), "concat", NULL);
+    int f64 = tu_testplug(a.pool, "echo_f64");
+    dlp_val *args, *out = NULL;
+    dlp_result r;
+    int rc;
+
+    args = list_of(1, dlp_val_cstr("over a link"));
+    rc = dlp_apply(a.pool, echo, args, &out, &err);
+    tu_ok(rc, err);
+    ck_assert_int_eq(out->kind, DLP_V_STR);
+    ck_assert_str_eq(out->v.s.ptr, "over a link");
+    dlp_val_free(out);
+    dlp_val_free(args);
+
+    args = list_of(2, tu_val_ints(2, (int64_t)1, (int64_t)2),
+                   tu_val_ints(2, (int64_t)3, (int64_t)4));
+    rc = dlp_apply(a.pool, concat, args, &out, &err);
+    tu_ok(rc, err);
+    ck_assert_uint_eq(dlp_val_len(out), 4);
+    for (unsigned i = 0; i < 4; i++) {
+        int64_t v = 0;
+        ck_assert(dlp_val_as_int(dlp_val_at(out, i), &v));
+        ck_assert_int_eq(v, (int64_t)i + 1);
+    }
+    dlp_val_free(out);
+    dlp_val_free(args);
+
+    dlp_future *f = tu_apply_async(a.pool, f64, list_of(1, dlp_val_float(2.5)),
+                                   NULL);
+    rc = dlp_future_get(f, -1, &r, &err);
+    tu_ok(rc, err);
+    ck_assert_msg(r.fail == DLP_FAIL_NONE && r.v.f == 2.5,
+                  "echo_f64(2.5): expected 2.5, got %s %g",
+                  dlp_fail_kind_name(r.fail), r.v.f);
+    dlp_future_destroy(f);
+    agents_stop(&a);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* ---- failures, as on a local pool -------------------------------------- */
+
+static const int64_t crash_vals[] = {1, -1, 2, -2, 3};
+
+/* A task that crashes its (remote) worker fails alone, with the signal
+ * and the worker's pid; its neighbours succeed. */
+START_TEST(test_crash_fails_alone)
+{
+    int fds = tu_fd_count();
+    agents a;
+    agents_start(&a, 2);
+    int fn = tu_testplug(a.pool, "crash");
+    tu_ints it = {5, crash_vals};
+    dlp_job *j = tu_start(a.pool, fn, tu_ints_next, &it, NULL);
+    dlp_result r;
+    for (uint64_t i = 0; i < 5; i++) {
+        ck_assert_int_eq(dlp_job_next(j, &r, NULL), 1);
+        ck_assert_uint_eq(r.index, i);
+        if (crash_vals[i] >= 0) {
+            ck_assert_msg(r.fail == DLP_FAIL_NONE && r.v.i == crash_vals[i],
+                          "task %" PRIu64 ": expected %" PRId64 ", got %s %s",
+                          i, crash_vals[i], dlp_fail_kind_name(r.fail),
+                          r.error ? r.error : "");
+            continue;
+        }
+        ck_assert_msg(r.fail == DLP_FAIL_SIGNAL,
+                      "task %" PRIu64 ": expected a signal failure, got %s: "
+                      "%s",
+                      i, dlp_fail_kind_name(r.fail), r.error ? r.error : "");
+        ck_assert_int_eq(r.signo, crash_vals[i] == -1 ? SIGSEGV : SIGABRT);
+        ck_assert_uint_eq(r.attempts, 1);
+        ck_assert_int_gt(r.pid, 0);
+        tu_assert_has(r.error, crash_vals[i] == -1 ? "SIGSEGV" : "SIGABRT");
+    }
+    ck_assert_int_eq(dlp_job_next(j, &r, NULL), 0);
+    dlp_job_destroy(j);
+    agents_stop(&a);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+static const int64_t exit_vals[] = {-3};
+
+/* dlp_fail, exit(), a timeout and retries: the agent enforces the job's
+ * limits, and each failure reads as it would locally. */
+START_TEST(test_failures_and_limits)
+{
+    int fds = tu_fd_count();
+    agents a;
+    agents_start(&a, 1);
+    int odd = tu_testplug(a.pool, "fail_odd");
+    int crash = tu_testplug(a.pool, "crash");
+    int sleepy = tu_testplug(a.pool, "sleepy");
+    static const int64_t three[] = {3};
+    tu_ints odd_it = {1, three}, exit_it = {1, exit_vals};
+    dlp_result r;
+    dlp_job *j;
+
+    j = tu_start(a.pool, odd, tu_ints_next, &odd_it, NULL);
+    ck_assert_int_eq(dlp_job_next(j, &r, NULL), 1);
+    ck_assert_int_eq(r.fail, DLP_FAIL_PLUGIN);
+    tu_assert_has(r.error, "odd");
+    dlp_job_destroy(j);
+
+    j = tu_start(a.pool, crash, tu_ints_next, &exit_it, NULL);
+    ck_assert_int_eq(dlp_job_next(j, &r, NULL), 1);
+    ck_assert_msg(r.fail == DLP_FAIL_EXIT && r.exit_status == 3,
+                  "exit(3) in a task: expected an exit failure with status "
+                  "3, got %s, status %d: %s",
+                  dlp_fail_kind_name(r.fail), r.exit_status, r.error);
+    dlp_job_destroy(j);
+
+    /* sleepy(2000 ms) with a timeout of 0.2 s, and 2 retries: it times out
+     * three times, on the agent. */
+    {
+        dlp_val *args = list_of(2, dlp_val_int(2000), dlp_val_int(7));
+        dlp_call_options co;
+        dlp_error err = {0, ""};
+        dlp_future *f;
+        dlp_call_options_init(&co);
+        co.timeout = 0.2;
+        co.retries = 2;
+        f = tu_apply_async(a.pool, sleepy, args, &co);
+        ck_assert_int_eq(dlp_future_get(f, -1, &r, &err), DLP_ETASK);
+        ck_assert_msg(r.fail == DLP_FAIL_TIMEOUT && r.attempts == 3,
+                      "sleepy(2000) with a 0.2 s timeout and 2 retries: "
+                      "expected a timeout after 3 attempts, got %s after %u: "
+                      "%s",
+                      dlp_fail_kind_name(r.fail), r.attempts, r.error);
+        dlp_future_destroy(f);
+    }
+    agents_stop(&a);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* DLP_JOB_TIMES over a link: the agent's workers time the tasks. */
+START_TEST(test_times)
+{
+    int fds = tu_fd_count();
+    agents a;
+    agents_start(&a, 1);
+    int sleepy = tu_testplug(a.pool, "sleepy");
+    dlp_job_options o;
+    dlp_result r;
+    struct timespec ts;
+    dlp_job_options_init(&o);
+    o.flags = DLP_JOB_TIMES;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double before = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    dlp_job *j = tu_start(a.pool, sleepy, pairs_next, &(pairs){1}, &o);
+    ck_assert_int_eq(dlp_job_next(j, &r, NULL), 1);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double after = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    ck_assert_msg(r.fail == DLP_FAIL_NONE && r.start >= before - 0.001 &&
+                      r.start + r.run_time <= after + 0.001,
+                  "a timed task over a link: expected it within [%.6f, "
+                  "%.6f], got %s start %.6f run %.6f",
+                  before, after, dlp_fail_kind_name(r.fail), r.start,
+                  r.run_time);
+    dlp_job_destroy(j);
+    agents_stop(&a);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* A function the agents cannot load fails to resolve here, with their
+ * message. */
+START_TEST(test_unknown_symbol)
+{
+    int fds = tu_fd_count();
+    agents a;
+    dlp_error err = {0, ""};
+    agents_start(&a, 1);
+    int rc = dlp_pool_fn(a.pool, tu_ref(tu_examples(), "no_such_fn"), NULL,
+                         &err);
+    ck_assert_msg(rc < 0, "resolving a missing symbol over a link: expected "
+                          "an error, got id %d",
+                  rc);
+    tu_assert_has(err.msg, "no_such_fn");
+    agents_stop(&a);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* An agent that goes away fails what it held; the pool says so. */
+START_TEST(test_agent_lost)
+{
+    int fds = tu_fd_count();
+    agents a;
+    dlp_error err = {0, ""};
+    dlp_result r;
+    agents_start(&a, 1);
+    int sleepy = tu_testplug(a.pool, "sleepy");
+    kill(a.pid[0], SIGKILL);
+    kill(a.pid[1], SIGKILL);
+    dlp_job *j = tu_start(a.pool, sleepy, pairs_next, &(pairs){4}, NULL);
+    int rc = dlp_job_next(j, &r, &err);
+    ck_assert_msg(rc == DLP_EWORKER,
+                  "every agent killed: expected DLP_EWORKER, got %d (%s): %s",
+                  rc, dlp_strerror(rc), err.msg);
+    tu_assert_has(err.msg, "agent");
+    dlp_job_destroy(j);
+    dlp_pool_destroy(a.pool);
+    for (unsigned i = 0; i < AGENTS; i++)
+        waitpid(a.pid[i], NULL, 0);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+Suite *dlp_test_link(void);
+
+Suite *dlp_test_link(void)
+{
+    Suite *s = suite_create("link");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_many_tasks);
+    tcase_add_test(tc, test_values);
+    tcase_add_test(tc, test_times);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("failures");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_crash_fails_alone);
+    tcase_add_test(tc, test_failures_and_limits);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("errors");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_unknown_symbol);
+    tcase_add_test(tc, test_agent_lost);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TU_MAIN(dlp_test_link)
