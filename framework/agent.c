@@ -55,6 +55,7 @@ typedef struct agent {
     size_t nfnmap;
     abatch *head, *tail;
     dlp__buf in, out;
+    uint64_t last_ns; /* when the last RESULTS frame was begun */
 } agent;
 
 static void free_batch(abatch *b)
@@ -253,7 +254,15 @@ static int answer(agent *a, abatch **done)
         while (b->answered < b->count &&
                dlp__job_view(b->job, b->answered, &res) == 0) {
             if (off < 0) {
-                uint64_t busy = dlp__now_ns() - b->start_ns;
+                /* The batch's service time: from when it arrived, or from
+                 * when the one before it was answered if that was later
+                 * (it waited its turn meanwhile), to now.  The far pool
+                 * sizes its batches by it. */
+                uint64_t now = dlp__now_ns();
+                uint64_t from = b->start_ns > a->last_ns ? b->start_ns
+                                                         : a->last_ns;
+                uint64_t busy = now > from ? now - from : 0;
+                a->last_ns = now;
                 off = dlp__frame_begin(&a->out, DLP_F_RESULTS, b->job_id, 0);
                 if (off < 0 || dlp__put_u64(&a->out, busy))
                     return -ENOMEM;

@@ -914,6 +914,11 @@ DLP_API int dlp_pool_create(dlp_pool **out, const dlp_pool_options *opts,
         dlp_pool_options_init(&def);
         opts = &def;
     }
+    if (opts->transport == DLP_TRANSPORT_MPI)
+        return dlp__mpi_pool_create(out, opts, err);
+    if (opts->transport != DLP_TRANSPORT_LOCAL)
+        return dlp__err(err, DLP_EINVAL, "unknown transport %u",
+                        opts->transport);
     if ((rc = pool_alloc(&p, opts, opts->workers, err)))
         return rc;
     for (unsigned i = 0; i < p->nworkers; i++) {
@@ -1293,6 +1298,9 @@ DLP_API void dlp_pool_destroy(dlp_pool *p)
     if (p->wakefd >= 0)
         close(p->wakefd);
     pthread_mutex_unlock(&p->mu);
+    /* The links are closed: the bridge ends once every agent has closed
+     * its side too. */
+    dlp__bridge_close(p->bridge);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p);

@@ -97,6 +97,9 @@ struct dlp_pool {
     dlp__buf init_args;
     int init_failed;
     char init_msg[512];
+    /* The MPI transport's bridge (mpi.c), joined when the pool is
+     * destroyed; NULL for other pools. */
+    struct dlp__bridge *bridge;
 };
 
 /* Tasks encoded in advance (a future's): task i is the len bytes at off in

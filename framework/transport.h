@@ -33,4 +33,13 @@ DLP_PRIV int dlp__pool_create_links(dlp_pool **out, const int *fds,
  * the exit status for the agent's process: 0 when the link was closed. */
 DLP_PRIV int dlp__agent_main(int fd, const dlp_pool_options *opts);
 
+/* The MPI transport (mpi.c): on rank 0, a pool of links to the agents
+ * on every other rank; the bridge that carries them ends, and is joined,
+ * when the pool is destroyed.  Without MPI built in, DLP_EINVAL. */
+DLP_PRIV int dlp__mpi_pool_create(dlp_pool **out,
+                                  const dlp_pool_options *opts,
+                                  dlp_error *err);
+struct dlp__bridge;
+DLP_PRIV void dlp__bridge_close(struct dlp__bridge *b);
+
 #endif

@@ -165,7 +165,17 @@ typedef struct dlp_pool_options {
     const char *initializer;
     const char *initializer_sig;
     const dlp_val *initargs;
+    /* Where the workers run.  DLP_TRANSPORT_LOCAL (0): processes forked
+     * by this one.  DLP_TRANSPORT_MPI: on the other ranks of an MPI job,
+     * usually other machines; this must be rank 0, and every other rank
+     * calls dlp_mpi_agent.  Then the pool has one worker slot per agent,
+     * the other options here except plugin_path are the agents' (given to
+     * dlp_mpi_agent), and an initializer is refused. */
+    unsigned transport;
 } dlp_pool_options;
+
+#define DLP_TRANSPORT_LOCAL 0u
+#define DLP_TRANSPORT_MPI 1u
 
 /* Fill opts with the defaults. */
 DLP_API void dlp_pool_options_init(dlp_pool_options *opts);
@@ -178,6 +188,24 @@ DLP_API void dlp_pool_options_init(dlp_pool_options *opts);
  */
 DLP_API int dlp_pool_create(dlp_pool **out, const dlp_pool_options *opts,
                             dlp_error *err);
+
+/*
+ * The other side of an MPI pool (DLP_TRANSPORT_MPI): on every rank but
+ * 0, serve rank 0's pool with a pool of local workers made with opts
+ * (NULL: defaults; transport must be local).  The agent process that
+ * forks those workers is forked before MPI is initialised: call this
+ * before MPI_Init, and dlpool initialises MPI (and finalizes it before
+ * returning); a program that initialised MPI itself must have asked for
+ * MPI_THREAD_MULTIPLE.  Returns 0 once rank 0's pool is destroyed, or an
+ * error (DLP_EINVAL when this dlpool was built without MPI or this is not
+ * such a rank).
+ */
+DLP_API int dlp_mpi_agent(const dlp_pool_options *opts, dlp_error *err);
+
+/* Whether this process was started by an MPI launcher (mpirun, mpiexec),
+ * read from the launcher's environment, so also before MPI_Init: 1 with
+ * *rank and *size set, else 0. */
+DLP_API int dlp_mpi_launched(int *rank, int *size);
 
 /* The number of workers the pool runs. */
 DLP_API unsigned dlp_pool_workers(const dlp_pool *pool);

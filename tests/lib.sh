@@ -252,14 +252,22 @@ run() {
 }
 
 # tl_check_session SIDFILE WHAT: no process may remain in the session.
+# With TL_GRACE=SECONDS, processes may take that long to finish leaving
+# (orphans a launcher such as mpirun leaves to init to reap).
 tl_check_session() {
-    local sidfile=$1 what=$2 sid left
+    local sidfile=$1 what=$2 sid left tries
     sid=$(cat "$sidfile" 2>/dev/null)
     if [ -z "$sid" ]; then
         tl_fail "started: $what" "the command did not start (status $TL_RC)"
         return
     fi
     left=$(tl_session_procs "$sid")
+    tries=$((${TL_GRACE:-0} * 10))
+    while [ -n "$left" ] && [ "$tries" -gt 0 ]; do
+        sleep 0.1
+        tries=$((tries - 1))
+        left=$(tl_session_procs "$sid")
+    done
     if [ -n "$left" ] && [ "$TL_RC" -eq 124 ]; then
         # The time limit killed the command, and its status already fails
         # the test; its workers are on their way out: make sure of it.

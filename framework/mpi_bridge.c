@@ -1,0 +1,424 @@
+/*
+ * mpi_bridge.c - the MPI module (mpi_module.h): bridges that carry the
+ * bytes of links (transport.h) between descriptors and MPI messages, so
+ * that the pool on rank 0 and the agent on every other rank read and
+ * write descriptors as they do for local workers, and only the bridge's
+ * thread ever calls MPI.
+ *
+ * Messages: TAG_DATA carries the next bytes of the link's stream (any
+ * length up to BRIDGE_CHUNK); TAG_CLOSE says the sender's side of the
+ * stream ended.  MPI keeps the messages between two ranks with one tag in
+ * order, which is all a byte stream needs.  Sends are non-blocking, one
+ * outstanding per link: two bridges sending to each other at once must
+ * never both wait in MPI_Send.
+ *
+ * Built as a module of its own, linked with MPI, and loaded by the
+ * library only when the MPI transport is used.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <mpi.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dlpool.h"
+#include "mpi_module.h"
+
+/* A growable byte buffer (the library's own is not exported to modules). */
+typedef struct mbuf {
+    unsigned char *p;
+    size_t len, cap;
+} mbuf;
+
+static int mbuf_reserve(mbuf *b, size_t n)
+{
+    if (b->cap - b->len >= n)
+        return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->len < n)
+        cap *= 2;
+    unsigned char *p = realloc(b->p, cap);
+    if (!p)
+        return -ENOMEM;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static void mbuf_free(mbuf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+#define TAG_DATA 7401
+#define TAG_CLOSE 7402
+#define BRIDGE_CHUNK (1u << 20)
+
+typedef struct blink {
+    int fd;              /* our end of the socketpair, non-blocking */
+    int rank;            /* the peer */
+    mbuf pend;       /* read from fd, not yet handed to MPI */
+    mbuf sending;    /* the bytes of the send in flight */
+    MPI_Request req;     /* MPI_REQUEST_NULL when none */
+    mbuf out;        /* received, not yet written to fd */
+    size_t out_off;
+    int eof_local;       /* fd said end of stream (or failed) */
+    int close_sent;
+    int eof_remote;      /* the peer said TAG_CLOSE */
+} blink;
+
+struct dlp__bridge {
+    pthread_t thread;
+    unsigned n;
+    blink *l;
+    int init_mpi; /* we called MPI_Init_thread: we finalize */
+};
+
+/* Start MPI for the bridge, or check that the program's own start lets
+ * a second thread call it. */
+static int mpi_start(struct dlp__bridge *b, char *msg, size_t size)
+{
+    int inited = 0, provided = 0;
+    MPI_Initialized(&inited);
+    if (!inited) {
+        if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) !=
+            MPI_SUCCESS) {
+            snprintf(msg, size, "MPI_Init_thread failed");
+            return DLP_EWORKER;
+        }
+        b->init_mpi = 1;
+        return 0;
+    }
+    MPI_Query_thread(&provided);
+    if (provided < MPI_THREAD_MULTIPLE) {
+        snprintf(msg, size,
+                 "the program initialised MPI without MPI_THREAD_MULTIPLE: "
+                 "dlpool's MPI transport calls MPI from a thread of its own "
+                 "(initialise with MPI_Init_thread(..., "
+                 "MPI_THREAD_MULTIPLE, ...), or let dlpool initialise MPI)");
+        return DLP_EINVAL;
+    }
+    return 0;
+}
+
+/* Read what link l's descriptor has, up to a chunk. */
+static int pump_in(blink *l)
+{
+    int moved = 0;
+    while (!l->eof_local && l->pend.len < BRIDGE_CHUNK) {
+        if (mbuf_reserve(&l->pend, 64 * 1024))
+            return moved;
+        ssize_t r = read(l->fd, l->pend.p + l->pend.len,
+                         l->pend.cap - l->pend.len);
+        if (r > 0) {
+            l->pend.len += (size_t)r;
+            moved = 1;
+        } else if (r == 0 || (errno != EINTR && errno != EAGAIN &&
+                              errno != EWOULDBLOCK)) {
+            l->eof_local = 1;
+            moved = 1;
+        } else if (errno != EINTR) {
+            break;
+        }
+    }
+    return moved;
+}
+
+/* Finish the send in flight, if done, and start the next. */
+static int pump_send(blink *l)
+{
+    int moved = 0;
+    if (l->req != MPI_REQUEST_NULL) {
+        int done = 0;
+        MPI_Test(&l->req, &done, MPI_STATUS_IGNORE);
+        if (!done)
+            return 0;
+        l->sending.len = 0;
+        moved = 1;
+    }
+    if (l->pend.len) {
+        /* Swap: the pending bytes become the send's own buffer. */
+        mbuf t = l->sending;
+        l->sending = l->pend;
+        l->pend = t;
+        l->pend.len = 0;
+        MPI_Isend(l->sending.p, (int)l->sending.len, MPI_BYTE, l->rank,
+                  TAG_DATA, MPI_COMM_WORLD, &l->req);
+        return 1;
+    }
+    if (l->eof_local && !l->close_sent) {
+        MPI_Send(NULL, 0, MPI_BYTE, l->rank, TAG_CLOSE, MPI_COMM_WORLD);
+        l->close_sent = 1;
+        return 1;
+    }
+    return moved;
+}
+
+/* Write what link l received to its descriptor. */
+static int pump_out(blink *l)
+{
+    int moved = 0;
+    while (l->out_off < l->out.len) {
+        ssize_t w = send(l->fd, l->out.p + l->out_off,
+                         l->out.len - l->out_off, MSG_NOSIGNAL);
+        if (w > 0) {
+            l->out_off += (size_t)w;
+            moved = 1;
+        } else if (w < 0 && errno == EINTR) {
+            continue;
+        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return moved;
+        } else {
+            /* The local side is gone: drop what it will never read. */
+            l->out_off = l->out.len;
+            l->eof_local = 1;
+        }
+    }
+    l->out.len = l->out_off = 0;
+    if (l->eof_remote)
+        shutdown(l->fd, SHUT_WR);
+    return moved;
+}
+
+/* Receive one message, if any has arrived, for the link of its source. */
+static int pump_recv(struct dlp__bridge *b)
+{
+    int flag = 0, count = 0;
+    MPI_Status st;
+    blink *l = NULL;
+    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st);
+    if (!flag)
+        return 0;
+    for (unsigned i = 0; i < b->n; i++)
+        if (b->l[i].rank == st.MPI_SOURCE)
+            l = &b->l[i];
+    MPI_Get_count(&st, MPI_BYTE, &count);
+    if (!l || (st.MPI_TAG != TAG_DATA && st.MPI_TAG != TAG_CLOSE) ||
+        count < 0) {
+        /* Not ours (a program's own message on an agent rank would be a
+         * misuse): take it off the queue so it cannot block ours. */
+        char *junk = malloc(count > 0 ? (size_t)count : 1);
+        MPI_Recv(junk, count, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG,
+                 MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        free(junk);
+        return 1;
+    }
+    if (st.MPI_TAG == TAG_CLOSE) {
+        MPI_Recv(NULL, 0, MPI_BYTE, l->rank, TAG_CLOSE, MPI_COMM_WORLD,
+                 MPI_STATUS_IGNORE);
+        l->eof_remote = 1;
+        if (l->out_off == l->out.len)
+            shutdown(l->fd, SHUT_WR);
+        return 1;
+    }
+    if (mbuf_reserve(&l->out, (size_t)count)) {
+        l->eof_local = 1; /* out of memory: this link is lost */
+        return 1;
+    }
+    MPI_Recv(l->out.p + l->out.len, count, MPI_BYTE, l->rank, TAG_DATA,
+             MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    l->out.len += (size_t)count;
+    return 1;
+}
+
+static void *bridge_main(void *arg)
+{
+    struct dlp__bridge *b = arg;
+    unsigned idle = 0;
+    for (;;) {
+        int moved = 0, open = 0;
+        for (unsigned i = 0; i < b->n; i++) {
+            blink *l = &b->l[i];
+            moved |= pump_in(l);
+            moved |= pump_send(l);
+            moved |= pump_out(l);
+            if (!l->close_sent || !l->eof_remote ||
+                l->req != MPI_REQUEST_NULL)
+                open = 1;
+        }
+        moved |= pump_recv(b);
+        if (!open)
+            break;
+        if (moved) {
+            idle = 0;
+            continue;
+        }
+        /* Nothing moved: MPI has no descriptor to sleep on, so back off
+         * from spinning to short naps, watching our descriptors. */
+        if (++idle <= 64) {
+            sched_yield(); /* others may need this CPU to answer us */
+        } else {
+            struct pollfd pfd[64];
+            unsigned n = 0;
+            for (unsigned i = 0; i < b->n && n < 64; i++) {
+                if (!b->l[i].eof_local) {
+                    pfd[n].fd = b->l[i].fd;
+                    pfd[n].events = POLLIN;
+                    n++;
+                }
+            }
+            poll(pfd, n, idle > 1024 ? 1 : 0);
+        }
+    }
+    for (unsigned i = 0; i < b->n; i++) {
+        close(b->l[i].fd);
+        mbuf_free(&b->l[i].pend);
+        mbuf_free(&b->l[i].sending);
+        mbuf_free(&b->l[i].out);
+    }
+    if (b->init_mpi)
+        MPI_Finalize();
+    return NULL;
+}
+
+/* Make a bridge of n links to ranks[], returning our ends of the
+ * socketpairs (for the pool or the agent) in fds.  MPI is started in the
+ * bridge's thread, which waits until it is up. */
+typedef struct bridge_start {
+    struct dlp__bridge *b;
+    char *msg;
+    size_t size;
+    int rc, ready;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} bridge_start;
+
+static void *bridge_boot(void *arg)
+{
+    bridge_start *s = arg;
+    struct dlp__bridge *b = s->b;
+    int rc = mpi_start(b, s->msg, s->size);
+    pthread_mutex_lock(&s->mu);
+    s->rc = rc;
+    s->ready = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    if (rc)
+        return NULL;
+    return bridge_main(b);
+}
+
+/* With make_pairs, fds receives our ends of new socketpairs, the bridge
+ * keeping the others; without, fds are the descriptors the bridge is to
+ * use (taken over). */
+static int bridge_open(void **out, const int *ranks, unsigned n, int *fds,
+                       int make_pairs, char *msg, size_t size)
+{
+    struct dlp__bridge *b = calloc(1, sizeof *b);
+    bridge_start s;
+    sigset_t all, old;
+    int rc;
+
+    *out = NULL;
+    if (!b || !(b->l = calloc(n, sizeof *b->l))) {
+        free(b);
+        snprintf(msg, size, "out of memory");
+        return -ENOMEM;
+    }
+    b->n = n;
+    for (unsigned i = 0; i < n; i++) {
+        int sv[2];
+        if (!make_pairs) {
+            sv[0] = -1;
+            sv[1] = fds[i];
+        } else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+            rc = -errno;
+            for (unsigned k = 0; k < i; k++) {
+                close(fds[k]);
+                close(b->l[k].fd);
+            }
+            free(b->l);
+            free(b);
+            snprintf(msg, size, "socketpair: %s", strerror(-rc));
+            return rc;
+        }
+        fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
+        if (make_pairs)
+            fds[i] = sv[0];
+        b->l[i].fd = make_pairs ? sv[1] : sv[1];
+        b->l[i].rank = ranks[i];
+        b->l[i].req = MPI_REQUEST_NULL;
+    }
+    memset(&s, 0, sizeof s);
+    s.b = b;
+    s.msg = msg;
+    s.size = size;
+    pthread_mutex_init(&s.mu, NULL);
+    pthread_cond_init(&s.cv, NULL);
+    /* The bridge takes no signal: they are the program's. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&b->thread, NULL, bridge_boot, &s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0) {
+        pthread_mutex_lock(&s.mu);
+        while (!s.ready)
+            pthread_cond_wait(&s.cv, &s.mu);
+        pthread_mutex_unlock(&s.mu);
+        rc = s.rc;
+        if (rc)
+            pthread_join(b->thread, NULL);
+    } else {
+        snprintf(msg, size, "cannot start the MPI bridge: %s", strerror(rc));
+        rc = -rc;
+    }
+    pthread_mutex_destroy(&s.mu);
+    pthread_cond_destroy(&s.cv);
+    if (rc) {
+        for (unsigned i = 0; i < n; i++) {
+            if (make_pairs)
+                close(fds[i]);
+            close(b->l[i].fd);
+        }
+        free(b->l);
+        free(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+static void bridge_close(void *arg)
+{
+    struct dlp__bridge *b = arg;
+    if (!b)
+        return;
+    pthread_join(b->thread, NULL);
+    free(b->l);
+    free(b);
+}
+
+static int world(int *rank, int *size)
+{
+    int inited = 0, finalized = 0;
+    MPI_Initialized(&inited);
+    MPI_Finalized(&finalized);
+    if (!inited || finalized)
+        return 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, rank);
+    MPI_Comm_size(MPI_COMM_WORLD, size);
+    return 1;
+}
+
+static const dlp_mpi_module module = {DLP_MPI_MODULE_ABI, bridge_open,
+                                      bridge_close, world};
+
+/* The module's one export (mpi_module.h). */
+const dlp_mpi_module *dlp_mpi_module_get(void);
+
+const dlp_mpi_module *dlp_mpi_module_get(void)
+{
+    return &module;
+}
+

@@ -1,0 +1,37 @@
+/*
+ * mpi_module.h - the interface between the library and its MPI module.
+ *
+ * Everything that calls MPI lives in a module of its own,
+ * libdlpool-mpi.so (mpi_bridge.c), loaded only when a pool or an agent
+ * uses the MPI transport: the library itself does not link MPI, so the
+ * programs that never use it do not load it (MPI's libraries take more
+ * than the rest of the program to load and map).
+ */
+#ifndef DLPOOL_FRAMEWORK_MPI_MODULE_H
+#define DLPOOL_FRAMEWORK_MPI_MODULE_H
+
+#include <stddef.h>
+
+#define DLP_MPI_MODULE_ABI 1u
+#define DLP_MPI_MODULE_SYMBOL "dlp_mpi_module"
+
+typedef struct dlp_mpi_module {
+    unsigned abi; /* DLP_MPI_MODULE_ABI */
+    /*
+     * Start a bridge: a thread that carries the bytes of n links between
+     * descriptors and MPI messages to ranks[i] (starting MPI if it is not
+     * yet; then MPI is finalized when the bridge ends).  With make_pairs,
+     * fds receives our ends of new socketpairs; without, fds are the
+     * descriptors to carry (taken over).  Returns 0 and *bridge, or a
+     * negative errno or dlpool code with msg set.
+     */
+    int (*open)(void **bridge, const int *ranks, unsigned n, int *fds,
+                int make_pairs, char *msg, size_t size);
+    /* Wait for the bridge to end (every link closed on both sides), then
+     * free it. */
+    void (*close)(void *bridge);
+    /* Rank and size in MPI_COMM_WORLD, if MPI is initialised: 1, else 0. */
+    int (*world)(int *rank, int *size);
+} dlp_mpi_module;
+
+#endif
