@@ -355,7 +355,7 @@ int dlp__agent_main(int fd, const dlp_pool_options *opts)
     if (dlp_pool_create(&a.pool, opts, &err)) {
         a.pool = NULL;
         snprintf(a.why, sizeof a.why, "the agent could not start its "
-                 "workers: %s", err.msg);
+                 "workers: %.400s", err.msg);
     }
     for (;;) {
         abatch *done = NULL;

@@ -291,6 +291,20 @@ void dlp__worker_main(int fd, dlp__score *score, const dlp__wopts *opts)
     }
 }
 
+/* exit() in a worker (a task calling it): flush the worker's own standard
+ * streams and leave at once with the status.  The rest of exit() would
+ * run the caller's atexit handlers, copied by fork, and flush every other
+ * stdio stream the caller had open, writing its unwritten data a second
+ * time, into whatever descriptor now has that number: the channel, if it
+ * was 3. */
+static void leave_now(int status, void *arg)
+{
+    (void)arg;
+    fflush(stdout);
+    fflush(stderr);
+    _exit(status);
+}
+
 void dlp__child_setup(int chan, pid_t parent, const dlp__wopts *opts)
 {
     sigset_t all;
@@ -300,6 +314,8 @@ void dlp__child_setup(int chan, pid_t parent, const dlp__wopts *opts)
      * or a task that calls exit() would write them a second time. */
     __fpurge(stdout);
     __fpurge(stderr);
+    /* Registered last, it runs first (see leave_now). */
+    on_exit(leave_now, NULL);
 
     /* If the parent is already gone, leave now.  (No PR_SET_PDEATHSIG: it
      * fires when the thread that forked us exits, not the process; the

@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -790,6 +791,53 @@ static void assert_fds_of_workers(unsigned want, const char *when)
     }
 }
 
+/* exit() in a task ends its worker at once: the program's atexit
+ * handlers (copied by fork) do not run in the worker. */
+static char exit_marker[64];
+static pid_t exit_test_pid;
+
+static void mark_if_worker(void)
+{
+    if (getpid() != exit_test_pid) {
+        int fd = open(exit_marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            close(fd);
+    }
+}
+
+START_TEST(test_exit_skips_program_handlers)
+{
+    int fds = tu_fd_count();
+    static const int64_t exit3[] = {-3, 4};
+    tu_ints it = {2, exit3};
+    dlp_result r;
+
+    /* Registered before the pool forks its workers, as a program's are. */
+    exit_test_pid = getpid();
+    snprintf(exit_marker, sizeof exit_marker, "/tmp/dlpool-exit-%d",
+             (int)exit_test_pid);
+    unlink(exit_marker);
+    ck_assert_int_eq(atexit(mark_if_worker), 0);
+    dlp_pool *p = tu_pool_with(1);
+    int crash = tu_testplug(p, "crash");
+    dlp_job *j = tu_start(p, crash, tu_ints_next, &it, NULL);
+    ck_assert_int_eq(dlp_job_next(j, &r, NULL), 1);
+    ck_assert_msg(r.fail == DLP_FAIL_EXIT && r.exit_status == 3,
+                  "exit(3) in a task: expected an exit failure with status "
+                  "3, got %s (status %d): %s",
+                  dlp_fail_kind_name(r.fail), r.exit_status, r.error);
+    ck_assert_int_eq(dlp_job_next(j, &r, NULL), 1);
+    ck_assert_int_eq(r.v.i, 4);
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    ck_assert_msg(access(exit_marker, F_OK) != 0,
+                  "exit() in a task: expected the program's atexit handler "
+                  "not to run in the worker, but it did (it made %s)",
+                  exit_marker);
+    tu_assert_clean(fds);
+}
+END_TEST
+
 /* Every worker holds 0, 1, 2 and its channel and nothing else: the first
  * ones, their replacements after crashes, and while two jobs share them,
  * looked at from inside a task and from /proc. */
@@ -1066,6 +1114,7 @@ Suite *dlp_test_faults(void)
     tc = tcase_create("losses");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_worker_killed);
+    tcase_add_test(tc, test_exit_skips_program_handlers);
     tcase_add_test(tc, test_restart_intensity);
     suite_add_tcase(s, tc);
 
