@@ -5,6 +5,10 @@
  * left out on purpose: it is measured by the start-up benchmark.
  *
  * Usage: imap_add N [WORKERS]
+ *
+ * Under mpirun -n K (K >= 2) it runs the MPI transport: rank 0 maps as
+ * above with its workers on the other ranks, each an agent with WORKERS
+ * workers of its own; only rank 0 prints.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +48,17 @@ int main(int argc, char **argv)
 
     dlp_pool_options_init(&popts);
     popts.workers = argc > 2 ? (unsigned)atoi(argv[2]) : 2;
+    {
+        int rank, size;
+        if (dlp_mpi_launched(&rank, &size) && size > 1) {
+            if (rank > 0) {
+                if ((rc = dlp_mpi_agent(&popts, &err)) < 0)
+                    fprintf(stderr, "imap_add: rank %d: %s\n", rank, err.msg);
+                return rc < 0 ? 2 : 0;
+            }
+            popts.transport = DLP_TRANSPORT_MPI;
+        }
+    }
     if ((rc = dlp_pool_create(&pool, &popts, &err)) < 0) {
         fprintf(stderr, "imap_add: pool: %s\n", err.msg);
         return 2;
