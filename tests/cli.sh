@@ -99,7 +99,7 @@ check_input_error "wrong arity" 4 "got 2"
 check_input_error "bad JSON" 5 "JSON"
 check_input_error "empty line" 7 "empty"
 check_input_error "null argument" 8 "null"
-check_grep "input errors: the count on stderr, by kind" '^dlpool: 6 of 9 tasks failed \(6 bad input\)$' "$TL_ERR"
+check_grep "input errors: the count on stderr, by kind" '^dlpool: 6 of 9 tasks failed \(6 bad inputs\)$' "$TL_ERR"
 
 input "$T/u64.in" -1 7
 run "$T/u64.in" run "$TP:echo_u64"
@@ -156,7 +156,7 @@ for k in 1 3; do
 done
 check_grep "dlp_fail: message on stderr" "^dlpool: task 0 \(line 1\): odd value 1" "$TL_ERR"
 check_stderr_clean "dlp_fail: every message is one line on stderr"
-check_grep "dlp_fail: the count on stderr, by kind" '^dlpool: 2 of 4 tasks failed \(2 plugin error\)$' "$TL_ERR"
+check_grep "dlp_fail: the count on stderr, by kind" '^dlpool: 2 of 4 tasks failed \(2 plugin errors\)$' "$TL_ERR"
 
 input "$T/good.in" '[1,2]' '[3,4]'
 run "$T/good.in" run "$EX:add"
@@ -368,7 +368,7 @@ check_input_error "100 levels of nesting" 1 "argument 1 (val): nested deeper tha
 check_eq "100 levels of nesting: the next line still runs" '[1,2]' "$(sed -n 2p "$TL_OUT")"
 check_eq "64 levels of nesting are allowed" "$(nest 64)" "$(sed -n 3p "$TL_OUT")"
 check_input_error "65 levels of nesting" 4 "argument 1 (val): nested deeper than 64 levels"
-check_grep "values nested too deep: the count on stderr" '^dlpool: 2 of 4 tasks failed \(2 bad input\)$' "$TL_ERR"
+check_grep "values nested too deep: the count on stderr" '^dlpool: 2 of 4 tasks failed \(2 bad inputs\)$' "$TL_ERR"
 
 input "$T/valerr.in" '[[{"a":1,"a":2}],[]]' '[[-99999999999999999999],[]]' \
     '[[18446744073709551616],[]]' '[[1],[2]]'
@@ -526,7 +526,7 @@ null
 "plain"
 EOF
     check_grep "val results: the count on stderr, by kind" \
-        '^dlpool: 3 of 6 tasks failed \(3 bad result\)$' "$TL_ERR"
+        '^dlpool: 3 of 6 tasks failed \(3 bad results\)$' "$TL_ERR"
 else
     tl_fail "val results: could build the plugin" "a compiler that works"
 fi
@@ -602,17 +602,71 @@ check_grep "inspect: an array signature as declared" $'^sum\tf64\(f64\[\]\)$' "$
 run "$NULL_IN" inspect "$T/nonexistent.so"
 check_setup_error "inspect of a missing plugin" "$T/nonexistent.so"
 
+# --json: one object with the same content, for tools.
+cp "$T/inspect.want" "$T/inspect-lines.want"
+run "$NULL_IN" inspect --json "$EX"
+check_status "inspect --json: exit status" 0
+check_eq "inspect --json: one line" 1 "$(wc -l <"$TL_OUT")"
+if command -v python3 >/dev/null 2>&1; then
+    # Back to the lines of plain inspect, from the parsed object.
+    if python3 - "$TL_OUT" "$EX" >"$T/inspect-json.got" 2>"$T/inspect-json.err" <<'PY'; then
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert list(o) == ["plugin", "name", "abi", "functions"], list(o)
+assert o["plugin"] == sys.argv[2], o["plugin"]
+assert isinstance(o["abi"], int), o["abi"]
+print("# plugin %s, manifest ABI %d" % (o["name"], o["abi"]))
+for f in o["functions"]:
+    assert list(f) == ["name", "signature"], list(f)
+    print("%s\t%s" % (f["name"], f["signature"]))
+PY
+        check_files "inspect --json: plugin, name, abi and the functions of plain inspect" \
+            "$T/inspect-lines.want" "$T/inspect-json.got"
+    else
+        tl_fail "inspect --json: a JSON object of plugin, name, abi, functions"
+        tl_show "python said" "$T/inspect-json.err"
+        tl_show "stdout" "$TL_OUT"
+    fi
+else
+    check_grep "inspect --json: the object's start (python3 missing: not parsed)" \
+        "^\\{\"plugin\":\"[^\"]*\",\"name\":\"examples\",\"abi\":$abi,\"functions\":\\[\\{\"name\":\"add\",\"signature\":\"i64\\(i64,i64\\)\"\\}," "$TL_OUT"
+fi
+run "$NULL_IN" inspect "$EX" --json
+check_status "inspect PLUGIN --json: the option after the plugin" 0
+run "$NULL_IN" inspect --json "$T/nonexistent.so"
+check_setup_error "inspect --json of a missing plugin" "$T/nonexistent.so"
+run "$NULL_IN" inspect --json "$DLPOOL_TEST_PLUGINS/badabi.so"
+check_setup_error "inspect --json of a plugin of another manifest ABI" "badabi.so"
+run "$NULL_IN" inspect --json "$T/text.so"
+check_setup_error "inspect --json of a file that is not a shared object" "$T/text.so"
+run -t 10 "$NULL_IN" inspect --json "$DLPOOL_TEST_PLUGINS/crashload.so"
+check_setup_error "inspect --json of a plugin that crashes while loading" "crashload.so"
+run "$NULL_IN" inspect --frobnicate "$EX"
+check_setup_error "inspect: an unknown option" "--frobnicate"
+run "$NULL_IN" inspect --json
+check_setup_error "inspect --json without a plugin" "PLUGIN"
+
 # ---- help and version --------------------------------------------------
 
 run "$NULL_IN" --help
 check_status "--help: exit status" 0
 check_grep "--help: shows the usage" '^Usage: dlpool run' "$TL_OUT"
+# One screen of a terminal: 24 lines of 80 columns (79 characters, so
+# that no line wraps), with the common options first.
 n=$(wc -l <"$TL_OUT")
-if [ "$n" -le 40 ]; then
-    tl_pass "--help: fits in 40 lines"
+if [ "$n" -le 24 ]; then
+    tl_pass "--help: fits in 24 lines"
 else
-    tl_fail "--help: fits in 40 lines" "expected at most 40 lines, got $n"
+    tl_fail "--help: fits in 24 lines" "expected at most 24 lines, got $n"
 fi
+wide=$(awk 'length($0) > 79 { printf "%d: %s\n", length($0), $0 }' "$TL_OUT")
+check_eq "--help: no line over 79 columns" "" "$wide"
+# The options, in the order --help lists them: --jobs first, and the ones
+# few people need (--max-tasks-per-worker, ...) last.
+opts=$(grep -E -- '^ +(-[a-z], )?--[a-z]' "$TL_OUT" |
+    sed -E 's/^ +(-[a-z], )?(--[a-z-]+).*/\2/' | paste -sd ' ')
+check_eq "--help: --jobs is the first option" "--jobs" "${opts%% *}"
+check_eq "--help: the rare options are the last" "--max-tasks-per-worker" "${opts##* }"
 check_empty "--help: nothing on stderr" "$TL_ERR"
 
 run "$NULL_IN" run --help
@@ -698,6 +752,140 @@ check_text "slow input: the results" "$T/slow.out" <<'EOF'
 11
 EOF
 tl_check_session "$T/slow.sid" "dlpool run with a slow input"
+
+# ---- arguments on the command line: ::: and :::: ----------------------
+
+# Every combination, the first source varying slowest (GNU parallel's
+# order), one output line per combination, in that order.
+run "$NULL_IN" run -j 2 "$EX:add" ::: 1 2 3 ::: 10 20
+check_status "::: 1 2 3 ::: 10 20: exit status" 0
+check_text "::: 1 2 3 ::: 10 20: [1,10] [1,20] [2,10] ... in order" "$TL_OUT" <<'EOF'
+11
+21
+12
+22
+13
+23
+EOF
+check_empty "::: 1 2 3 ::: 10 20: nothing on stderr" "$TL_ERR"
+
+# A word is JSON when it is JSON, else a string; a str argument takes any
+# word that is not a JSON string as its text.
+run "$NULL_IN" run -j 2 "$TP:concat" ::: a '"b c"' 7 ::: x true
+check_status "::: words for str arguments: exit status" 0
+check_text "::: words for str arguments: as text, a JSON string decoded" "$TL_OUT" <<'EOF'
+"ax"
+"atrue"
+"b cx"
+"b ctrue"
+"7x"
+"7true"
+EOF
+
+# A one-argument function gets the bare value, of any type.
+run "$NULL_IN" run "$EX:shout" ::: hello '"two words"'
+check_text "::: for one argument: the bare value" "$TL_OUT" <<'EOF'
+"HELLO"
+"TWO WORDS"
+EOF
+run "$NULL_IN" run "$EX:sum" ::: '[1,2.5]' '[]' '[[1]]'
+check_status "::: for one f64[] argument: exit status" 1
+check_eq "::: for one f64[] argument: an array is the argument" "3.5|0.0" \
+    "$(sed -n '1,2p' "$TL_OUT" | paste -sd '|')"
+run "$NULL_IN" run "$EX:concat" ::: '[1,{"a":null}]' ::: '["x"]' '[]'
+check_text "::: for val arguments: any JSON" "$TL_OUT" <<'EOF'
+[1,{"a":null},"x"]
+[1,{"a":null}]
+EOF
+run "$NULL_IN" run "$TP:echo_u64" ::: 18446744073709551615 0
+check_text "::: integers over the i64 range are exact" "$TL_OUT" <<'EOF'
+18446744073709551615
+0
+EOF
+# One source per argument of a function of eleven.
+run "$NULL_IN" run "$TP:mixed" ::: -1 ::: 2 ::: -3 ::: 4 ::: -5 ::: 6 ::: -7 \
+    ::: 8 ::: 0.5 ::: 0.25 ::: true false
+check_status "::: eleven sources: exit status" 0
+check_eq "::: eleven sources: two tasks" 2 "$(wc -l <"$TL_OUT")"
+
+# A word that does not fit fails each task that uses it, and the message
+# names its source and place.
+run "$NULL_IN" run -j 2 "$EX:add" ::: 1 x ::: 10 20
+check_status "::: a bad word: exit status" 1
+check_text "::: a bad word: the tasks that use it fail, naming it" "$TL_OUT" <<'EOF'
+11
+21
+{"error":"::: source 1, argument 2 'x' (i64): expected an integer, got a string","index":2}
+{"error":"::: source 1, argument 2 'x' (i64): expected an integer, got a string","index":3}
+EOF
+check_grep "::: a bad word: stderr names the task by its arguments" \
+    "^dlpool: task 2 \\(::: x 10\\): ::: source 1, argument 2 'x' \\(i64\\): expected an integer, got a string$" "$TL_ERR"
+check_grep "::: a bad word: the count on stderr" \
+    '^dlpool: 2 of 4 tasks failed \(2 bad inputs\)$' "$TL_ERR"
+run "$NULL_IN" run "$TP:echo_i8" ::: 5 300
+check_eq "::: out of range: the message names the word" \
+    '{"error":"::: source 1, argument 2 '"'300'"' (i8): 300 is out of range [-128, 127]","index":1}' \
+    "$(sed -n 2p "$TL_OUT")"
+# A plugin's own error is as for any task; stderr names the arguments.
+run "$NULL_IN" run "$EX:divide" ::: 7 ::: 0
+check_status "::: a plugin error: exit status" 1
+check_text "::: a plugin error: its line" "$TL_OUT" <<'EOF'
+{"error":"division by zero: 7 / 0","index":0}
+EOF
+check_text "::: a plugin error: stderr, and the count in the singular" "$TL_ERR" <<'EOF'
+dlpool: task 0 (::: 7 0): division by zero: 7 / 0
+dlpool: 1 of 1 task failed (1 plugin error)
+EOF
+
+# :::: FILE: one argument per line; mixed with :::; '-' is standard input.
+printf '1\n2\r\nten\n' >"$T/args.txt"
+run "$NULL_IN" run -j 2 "$EX:add" :::: "$T/args.txt" ::: 100
+check_status ":::: FILE: exit status" 1
+check_text ":::: FILE: one argument per line, CRLF too" "$TL_OUT" <<EOF
+101
+102
+{"error":":::: source 1 ($T/args.txt), line 3 'ten' (i64): expected an integer, got a string","index":2}
+EOF
+printf '5\n6\n' >"$T/args2.txt"
+run "$T/args2.txt" run "$EX:add" ::: 1 :::: -
+check_text ":::: -: standard input" "$TL_OUT" <<'EOF'
+6
+7
+EOF
+: >"$T/empty.txt"
+run "$NULL_IN" run "$EX:add" ::: 1 :::: "$T/empty.txt"
+check_status ":::: an empty file: no tasks, exit status" 0
+check_empty ":::: an empty file: no output" "$TL_OUT"
+
+# A million combinations, computed from the index: memory stays that of a
+# few tasks.  (GNU time gives the peak resident set size in KiB.)
+if [ -x /usr/bin/time ]; then
+    tl_run /dev/null /usr/bin/time -f 'maxrss %M' -o "$T/rss" \
+        "$DLPOOL" run -j 2 "$EX:add" ::: $(seq 1000) ::: $(seq 1000)
+    check_status "::: 1000 x 1000: exit status" 0
+    check_eq "::: 1000 x 1000: a million results, the last 1000+1000" \
+        "1000000 2000" "$(wc -l <"$TL_OUT") $(tail -n 1 "$TL_OUT")"
+    rss=$(sed -n 's/^maxrss //p' "$T/rss")
+    if [ -n "$rss" ] && [ "$rss" -lt $((32 * 1024)) ]; then
+        tl_pass "::: 1000 x 1000: peak memory under 32 MiB (${rss} KiB)"
+    else
+        tl_fail "::: 1000 x 1000: peak memory under 32 MiB" "got: ${rss:-nothing} KiB"
+    fi
+else
+    tl_note "no /usr/bin/time: the memory of a million combinations is not measured"
+fi
+
+# Set-up errors.
+run "$NULL_IN" run "$EX:add" ::: 1 2
+check_setup_error "::: one source for two arguments" "takes 2 arguments, got 1 source"
+run "$NULL_IN" run "$EX:add" ::: 1 :::
+check_setup_error "::: with nothing after it" "':::' with nothing after it (source 2)"
+run "$NULL_IN" run "$EX:add" "$T/args.txt" ::: 1 ::: 2
+check_setup_error "INPUT and ::: together" "both INPUT"
+run "$NULL_IN" run "$EX:add" ::: 1 :::: "$T/no-such-file"
+check_setup_error ":::: a missing file" "$T/no-such-file"
+run "$NULL_IN" run ::: 1 2
+check_setup_error "::: without PLUGIN:FUNCTION" "missing PLUGIN:FUNCTION"
 
 # ---- big values --------------------------------------------------------
 

@@ -205,7 +205,7 @@ tl_session_procs() {
         set -- $rest
         if [ "${4:-}" = "$sid" ]; then
             pid=${d#/proc/}
-            echo "$pid $(tr '\0' ' ' <"$d/cmdline" 2>/dev/null)"
+            echo "$pid $(tr '\0' ' ' 2>/dev/null <"$d/cmdline")"
         fi
     done
 }

@@ -115,16 +115,19 @@ else
 fi
 
 # An option the page documents must be one the command takes: at the top
-# (--version) or after run, where getopt says "unknown option" otherwise.
+# (--version), or after run or inspect, where getopt says "unknown option"
+# otherwise.
 while read -r o; do
     tl_run /dev/null "$DLPOOL" "$o"
     top=$TL_RC
+    tl_run /dev/null "$DLPOOL" inspect "$o"
+    grep -q 'unknown option' "$TL_ERR" && inspect=no || inspect=yes
     tl_run /dev/null "$DLPOOL" run "$o"
-    if [ "$top" -eq 0 ] || ! grep -q 'unknown option' "$TL_ERR"; then
+    if [ "$top" -eq 0 ] || [ "$inspect" = yes ] || ! grep -q 'unknown option' "$TL_ERR"; then
         tl_pass "the command takes $o, which dlpool.1 documents"
     else
         tl_fail "the command takes $o, which dlpool.1 documents" \
-            "expected 'dlpool $o' to exit 0 or 'dlpool run $o' to know it, got:"
+            "expected 'dlpool $o' to exit 0, or 'dlpool inspect $o' or 'dlpool run $o' to know it, got:"
         tl_show "stderr of dlpool run $o" "$TL_ERR"
     fi
 done <"$T/man.opts"

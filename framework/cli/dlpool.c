@@ -23,6 +23,8 @@
 #include <jansson.h>
 
 #include "dlpool.h"
+#include "progress.h"
+#include "records.h"
 
 #define EXIT_TASKS_FAILED 1
 #define EXIT_SETUP 2
@@ -31,36 +33,43 @@ static const char *prog = "dlpool";
 
 static void usage(FILE *to)
 {
+    /* One screen: at most 24 lines of 80 columns, common options first. */
     fprintf(to,
-            "Usage: dlpool run [OPTIONS] PLUGIN:FUNCTION [INPUT]\n"
-            "       dlpool inspect PLUGIN\n"
+            "Usage: dlpool run [OPTIONS] PLUGIN:FUNCTION [INPUT | ::: ARG... "
+            "| :::: FILE]\n"
+            "       dlpool inspect [--json] PLUGIN\n"
             "       dlpool --help | --version\n"
             "\n"
-            "Map FUNCTION of a plugin over JSON Lines in a pool of worker\n"
-            "processes.  Each input line is one task: a JSON array of the\n"
-            "arguments (or a bare value for a one-argument function).  Each\n"
-            "result is one line on standard output, in input order.\n"
+            "Map FUNCTION over JSON Lines in a pool of worker processes: each "
+            "line of\n"
+            "INPUT (default: standard input) is a task, a JSON array of its "
+            "arguments (a\n"
+            "bare value for one argument); each result is a JSON line, in "
+            "input order.\n"
+            "::: gives the arguments on the command line instead, one source "
+            "per\n"
+            "argument: each combination is a task, as in GNU parallel.\n"
             "\n"
-            "run options:\n"
-            "  -j, --jobs N       worker processes (default: online CPUs)\n"
-            "      --sig SIG      signature of a function with no manifest\n"
-            "                     entry, e.g. 'f64(f64)' for libm.so.6:cbrt\n"
-            "      --unordered    print results as they finish\n"
-            "      --timeout S    fail a task running over S seconds\n"
-            "      --retries N    rerun a task whose worker died, N times\n"
-            "      --halt POLICY  never | now,fail=N | soon,fail=N\n"
-            "      --max-tasks-per-worker N, --memory-limit SIZE,\n"
-            "      --restarts R/T (see dlpool(1))\n"
-            "\n"
-            "PLUGIN is a path (with a '/'), or a name searched in\n"
-            "DLPOOL_PLUGIN_PATH, then %s, then the\n"
-            "system's library path.  INPUT defaults to standard input.\n"
-            "\n"
-            "A failed task prints {\"error\":MESSAGE,\"index\":N} in its\n"
-            "place and the message on standard error.\n"
-            "Exit status: 0 all tasks succeeded, 1 some failed (or --halt),\n"
-            "2 usage or set-up error, 130/143 SIGINT/SIGTERM, 141 output\n"
-            "closed.\n",
+            "  -j, --jobs N        worker processes (default: online CPUs)\n"
+            "      --progress      progress on stderr (default if a terminal; "
+            "--no-progress)\n"
+            "      --unordered     print results as they finish\n"
+            "      --timeout S     fail a task running over S seconds\n"
+            "      --retries N     rerun a task whose worker died, up to N "
+            "times\n"
+            "      --halt POLICY   never | now,fail=N | soon,fail=N\n"
+            "      --sig SIG       signature of a function with no manifest "
+            "entry\n"
+            "      --checkpoint FILE, --records, --joblog FILE, --trace FILE\n"
+            "      --max-tasks-per-worker N, --memory-limit SIZE, --restarts "
+            "R/T\n"
+            "PLUGIN: a path (with a '/'), or a name found in "
+            "DLPOOL_PLUGIN_PATH, then in\n"
+            "%s, then the system's library path.\n"
+            "Exit status: 0 all tasks succeeded, 1 some failed (or --halt), "
+            "2 usage or\n"
+            "set-up error, 130/143 SIGINT/SIGTERM, 141 output closed.  See "
+            "dlpool(1).\n",
             DLP_PLUGINDIR);
 }
 
@@ -93,6 +102,7 @@ typedef struct input {
     int io_errno;
     int paused; /* the input has made us wait: do not hold results back */
     int stop;   /* read no more (--halt soon) */
+    rec *rec;   /* records.c: sees every line read */
 } input;
 
 #define INPUT_PAUSE 2
@@ -623,23 +633,29 @@ static int next_task(void *ud, uint64_t index, dlp_args *a)
     size_t n = 0, i = 0;
     numscan nums = {NULL, 0, 0}, *ns = NULL;
     int rc;
-    (void)index;
 
-    if (in->stop)
-        return 0;
-    rc = read_line(in, &line, &n, 1);
-    if (rc == INPUT_PAUSE) {
-        /* Input is slow: from now on results are written as they come. */
-        in->paused = 1;
-        fflush(stdout);
-        return DLP_ITER_PAUSE;
-    }
-    if (rc < 0) {
-        in->io_errno = -rc;
-        return -EIO;
-    }
-    if (rc == 0)
-        return 0;
+    /* A line whose result is in the checkpoint is skipped (records.c
+     * writes its stored line in its place): read on. */
+    do {
+        if (in->stop)
+            return 0;
+        rc = read_line(in, &line, &n, 1);
+        if (rc == INPUT_PAUSE) {
+            /* Input is slow: from now on results are written as they
+             * come. */
+            in->paused = 1;
+            fflush(stdout);
+            return DLP_ITER_PAUSE;
+        }
+        if (rc < 0) {
+            in->io_errno = -rc;
+            return -EIO;
+        }
+        if (rc == 0)
+            return rec_input_end(in->rec) ? -EINVAL : 0;
+    } while ((rc = rec_line(in->rec, index, line, n)) == 1);
+    if (rc < 0)
+        return -EINVAL; /* the checkpoint is of other input */
     if (n > 0 && line[n - 1] == '\r')
         n--;
     while (i < n && (line[i] == ' ' || line[i] == '\t'))
@@ -699,6 +715,335 @@ static int next_task(void *ud, uint64_t index, dlp_args *a)
     return 1;
 }
 
+/* ---- arguments on the command line: ::: and :::: -------------------- */
+
+/*
+ * GNU parallel's input sources: "::: A B C" lists arguments, ":::: FILE"
+ * reads one argument per line.  Source k fills argument k of the function,
+ * and every combination is one task, the first source varying slowest:
+ * "::: 1 2 ::: a b" runs [1,a], [1,b], [2,a], [2,b].  Task i's
+ * combination is computed from i (its digits in the mixed radix of the
+ * source sizes), so the product is never held in memory.
+ */
+typedef struct argsrc {
+    const char *file; /* ":::: FILE"; NULL for "::: ..." */
+    char **tok;       /* the arguments, NUL-terminated */
+    size_t *len;
+    size_t n;
+    char *text; /* a file's contents, which tok points into */
+} argsrc;
+
+typedef struct arglist {
+    argsrc *src;
+    unsigned nsrc;
+    uint64_t total; /* tasks: the product of the source sizes */
+    input *in;      /* its stop flag (--halt soon) */
+    uint64_t next;  /* with --checkpoint: the next combination to read */
+} arglist;
+
+/* The arguments of the run, when they come from the command line; put_error
+ * names the token of a task that failed on it. */
+static const arglist *cmdline_args;
+
+/* A set-up error before the pool starts: the message, and status 2. */
+static void die_setup(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die_setup(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(EXIT_SETUP);
+}
+
+static int is_source_mark(const char *s)
+{
+    return !strcmp(s, ":::") || !strcmp(s, "::::");
+}
+
+/* The lines of a :::: FILE ("-": standard input) as a source. */
+static void read_arg_file(argsrc *s, unsigned k)
+{
+    int fd = strcmp(s->file, "-") ? open(s->file, O_RDONLY | O_CLOEXEC) : 0;
+    size_t cap = 1 << 12, used = 0, lines = 0;
+    char *p, *end;
+    if (fd < 0)
+        die_setup(":::: source %u: cannot open '%s': %s", k, s->file,
+                  strerror(errno));
+    for (;;) {
+        ssize_t r;
+        if (!s->text || used + 1 >= cap) {
+            char *t = realloc(s->text, cap *= 2);
+            if (!t)
+                die_setup(":::: source %u: '%s': out of memory", k, s->file);
+            s->text = t;
+        }
+        r = read(fd, s->text + used, cap - used - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            die_setup(":::: source %u: reading '%s': %s", k, s->file,
+                      strerror(errno));
+        if (r == 0)
+            break;
+        used += (size_t)r;
+    }
+    if (fd > 0)
+        close(fd);
+    s->text[used] = 0;
+    for (p = s->text, end = s->text + used; p < end; lines++) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        p = nl ? nl + 1 : end;
+    }
+    s->tok = malloc((lines ? lines : 1) * sizeof *s->tok);
+    s->len = malloc((lines ? lines : 1) * sizeof *s->len);
+    if (!s->tok || !s->len)
+        die_setup(":::: source %u: '%s': out of memory", k, s->file);
+    for (p = s->text; p < end; s->n++) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *e = nl ? nl : end;
+        if (e > p && e[-1] == '\r')
+            e--;
+        *e = 0;
+        s->tok[s->n] = p;
+        s->len[s->n] = (size_t)(e - p);
+        p = nl ? nl + 1 : end;
+    }
+}
+
+/* The sources in argv[i, argc), which starts with ::: or ::::. */
+static void parse_sources(int argc, char **argv, int i, arglist *al)
+{
+    unsigned cap = 0;
+    int stdin_used = 0;
+    memset(al, 0, sizeof *al);
+    al->total = 1;
+    while (i < argc) {
+        int files = !strcmp(argv[i], "::::"), j = ++i;
+        while (j < argc && !is_source_mark(argv[j]))
+            j++;
+        if (j == i)
+            die_usage("run: '%s' with nothing after it (source %u)",
+                      files ? "::::" : ":::", al->nsrc + 1);
+        for (; i < j; i++) {
+            argsrc *s;
+            if (al->nsrc == cap) {
+                argsrc *t = realloc(al->src, (cap = cap ? 2 * cap : 4) *
+                                                 sizeof *t);
+                if (!t)
+                    die_setup("out of memory");
+                al->src = t;
+            }
+            s = &al->src[al->nsrc++];
+            memset(s, 0, sizeof *s);
+            if (files) {
+                s->file = argv[i];
+                if (!strcmp(s->file, "-") && stdin_used++)
+                    die_usage("run: ':::: -' (standard input) given twice");
+                read_arg_file(s, al->nsrc);
+            } else {
+                s->tok = argv + i;
+                s->n = (size_t)(j - i);
+                if (!(s->len = malloc(s->n * sizeof *s->len)))
+                    die_setup("out of memory");
+                for (size_t t = 0; t < s->n; t++)
+                    s->len[t] = strlen(s->tok[t]);
+                i = j - 1; /* one source for all the arguments */
+            }
+            if (s->n && al->total > UINT64_MAX / s->n)
+                die_usage("run: the ::: sources make more than 2^64 tasks");
+            al->total *= s->n;
+        }
+    }
+}
+
+static void free_sources(arglist *al)
+{
+    for (unsigned k = 0; k < al->nsrc; k++) {
+        if (al->src[k].file) {
+            free(al->src[k].text);
+            free(al->src[k].tok);
+        }
+        free(al->src[k].len);
+    }
+    free(al->src);
+}
+
+/* The position of task index's argument in each source. */
+static void arg_positions(const arglist *al, uint64_t index, size_t *pos)
+{
+    for (unsigned k = al->nsrc; k-- > 0;) {
+        pos[k] = (size_t)(index % al->src[k].n);
+        index /= al->src[k].n;
+    }
+}
+
+/* One token as argument k: JSON when it is JSON, else the text itself; a
+ * str or bytes argument takes the text unless it is a JSON string, so
+ * "::: 42" passes "42" to a str. */
+static int put_token(dlp_args *a, unsigned k, const char *tok, size_t len)
+{
+    dlp_type want = dlp_args_next_type(a);
+    numscan nums = {NULL, 0, 0}, *ns = NULL;
+    json_error_t jerr;
+    json_t *v;
+    int rc;
+    v = json_loadb(tok, len,
+                   JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES,
+                   &jerr);
+    if (!v && strstr(jerr.text, "too big")) {
+        /* Integers past the i64 range, as next_task reads them. */
+        v = json_loadb(tok, len,
+                       JSON_DECODE_ANY | JSON_ALLOW_NUL |
+                           JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL,
+                       &jerr);
+        if (v && scan_numbers(tok, len, &nums) == 0) {
+            ns = &nums;
+        } else if (v) {
+            json_decref(v);
+            v = NULL;
+        }
+    }
+    if (!v || ((want == DLP_T_STR || want == DLP_T_BYTES) &&
+               !json_is_string(v))) {
+        json_decref(v);
+        free(nums.t);
+        return want == DLP_T_BYTES ? dlp_args_bytes(a, tok, len)
+                                   : dlp_args_str(a, tok, len);
+    }
+    rc = put_arg(a, k, v, ns);
+    json_decref(v);
+    free(nums.t);
+    return rc;
+}
+
+/* Combination pos as one line for the checkpoint (records.c), which
+ * hashes it: its tokens, each followed by a NUL.  As rec_line. */
+static int arg_line(const arglist *al, uint64_t index, const size_t *pos)
+{
+    size_t n = 0;
+    char *text, *p;
+    int rc;
+    for (unsigned k = 0; k < al->nsrc; k++)
+        n += al->src[k].len[pos[k]] + 1;
+    if (!(p = text = malloc(n)))
+        return -1;
+    for (unsigned k = 0; k < al->nsrc; k++) {
+        memcpy(p, al->src[k].tok[pos[k]], al->src[k].len[pos[k]]);
+        p += al->src[k].len[pos[k]];
+        *p++ = 0;
+    }
+    rc = rec_line(al->in->rec, index, text, n);
+    free(text);
+    return rc;
+}
+
+static int next_arg_task(void *ud, uint64_t index, dlp_args *a)
+{
+    arglist *al = ud;
+    size_t pos[DLP_MAX_ARGS];
+    if (rec_skips(al->in->rec)) {
+        /* Combinations already in the checkpoint are skipped, so task
+         * index runs combination al->next. */
+        int rc;
+        do {
+            if (al->in->stop)
+                return 0;
+            if (al->next >= al->total)
+                return rec_input_end(al->in->rec) ? -EINVAL : 0;
+            arg_positions(al, al->next++, pos);
+        } while ((rc = arg_line(al, index, pos)) == 1);
+        if (rc < 0)
+            return -EINVAL;
+    } else {
+        if (index >= al->total || al->in->stop)
+            return 0;
+        arg_positions(al, index, pos);
+    }
+    for (unsigned k = 0; k < al->nsrc; k++) {
+        const argsrc *s = &al->src[k];
+        if (put_token(a, k + 1, s->tok[pos[k]], s->len[pos[k]]))
+            break;
+    }
+    return 1;
+}
+
+/* Append a token to buf for a message: control characters as '?', cut at
+ * max bytes. */
+static void put_token_text(char *buf, size_t size, const char *tok,
+                           size_t len, size_t max)
+{
+    size_t at = strlen(buf);
+    for (size_t i = 0; i < len && i < max && at + 4 < size; i++)
+        buf[at++] = (unsigned char)tok[i] < 0x20 || tok[i] == 0x7f ? '?'
+                                                                  : tok[i];
+    if (len > max && at + 4 < size) {
+        memcpy(buf + at, "...", 3);
+        at += 3;
+    }
+    buf[at] = 0;
+}
+
+/* Where task index came from, for messages: "line 8", or its arguments
+ * "::: 2 b". */
+static const char *task_where(uint64_t index, char *buf, size_t size)
+{
+    size_t pos[DLP_MAX_ARGS];
+    if (!cmdline_args) {
+        snprintf(buf, size, "line %" PRIu64, index + 1);
+        return buf;
+    }
+    arg_positions(cmdline_args, index, pos);
+    snprintf(buf, size, ":::");
+    for (unsigned k = 0; k < cmdline_args->nsrc; k++) {
+        const argsrc *s = &cmdline_args->src[k];
+        if (strlen(buf) + 2 < size)
+            strcat(buf, " ");
+        put_token_text(buf, size, s->tok[pos[k]], s->len[pos[k]], 24);
+    }
+    return buf;
+}
+
+/*
+ * The message of a task whose argument did not fit, as the user should
+ * read it: the library says "argument K (T): ..." of the function, and
+ * argument K is a token of source K, which the message names instead:
+ * "::: source 2, argument 3 'abc' (i64): expected an integer, got a
+ * string".  A new string (NULL when out of memory).
+ */
+static char *arg_error(const arglist *al, uint64_t index, const char *msg)
+{
+    size_t pos[DLP_MAX_ARGS];
+    unsigned k = 0;
+    int skip = 0;
+    char head[256] = "";
+    char *out;
+    if (sscanf(msg, "argument %u%n", &k, &skip) < 1 || k < 1 ||
+        k > al->nsrc) {
+        task_where(index, head, sizeof head);
+        skip = 0;
+        strcat(head, ": ");
+    } else {
+        const argsrc *s = &al->src[k - 1];
+        arg_positions(al, index, pos);
+        if (s->file)
+            snprintf(head, sizeof head, ":::: source %u (%.64s), line %zu '",
+                     k, s->file, pos[k - 1] + 1);
+        else
+            snprintf(head, sizeof head, "::: source %u, argument %zu '", k,
+                     pos[k - 1] + 1);
+        put_token_text(head, sizeof head - 2, s->tok[pos[k - 1]],
+                       s->len[pos[k - 1]], 40);
+        strcat(head, "'");
+    }
+    if (asprintf(&out, "%s%s", head, msg + skip) < 0)
+        return NULL;
+    return out;
+}
+
 /* ---- writing results ------------------------------------------------- */
 
 /* Write s as a JSON string.  Text that is not UTF-8 is refused (returns
@@ -727,15 +1072,27 @@ typedef struct counts {
     uint64_t by_kind[DLP_FAIL_TIMEOUT + 1];
 } counts;
 
+/* The run's records (records.c): --records, --checkpoint, --joblog,
+ * --trace. */
+static rec *run_rec;
+
 static void put_error(FILE *out, const dlp_result *r, const char *msg)
 {
-    char line[64] = "";
-    if (r->fail == DLP_FAIL_INPUT)
+    char line[64] = "", where[160];
+    char *arg_msg = NULL;
+    if (r->fail == DLP_FAIL_INPUT && cmdline_args)
+        msg = (arg_msg = arg_error(cmdline_args, r->index, msg)) ? arg_msg
+                                                                  : msg;
+    else if (r->fail == DLP_FAIL_INPUT)
         snprintf(line, sizeof line, "line %" PRIu64 ": ", r->index + 1);
-    fputs("{\"error\":", out);
-    {
+    rec_note_failure(run_rec, r->fail, msg);
+    if (run_rec && rec_records(run_rec)) {
+        /* The index is a field of its own: the message alone. */
+        rec_put_error(out, r, msg);
+    } else {
         size_t n = strlen(line) + strlen(msg);
         char *full = malloc(n + 1);
+        fputs("{\"error\":", out);
         if (full) {
             snprintf(full, n + 1, "%s%s", line, msg);
             put_json_string(out, full, n, 1);
@@ -743,11 +1100,13 @@ static void put_error(FILE *out, const dlp_result *r, const char *msg)
         } else {
             put_json_string(out, msg, strlen(msg), 1);
         }
+        fprintf(out, ",\"index\":%" PRIu64 "}\n", r->index);
     }
-    fprintf(out, ",\"index\":%" PRIu64 "}\n", r->index);
     fflush(out);
-    fprintf(stderr, "%s: task %" PRIu64 " (line %" PRIu64 "): %s\n", prog,
-            r->index, r->index + 1, msg);
+    progress_erase();
+    fprintf(stderr, "%s: task %" PRIu64 " (%s): %s\n", prog, r->index,
+            task_where(r->index, where, sizeof where), msg);
+    free(arg_msg);
 }
 
 /* Whether s[0, len) is UTF-8 as jansson accepts it for a JSON string
@@ -889,6 +1248,8 @@ static void put_bad_result(FILE *out, const dlp_result *r, counts *c,
 
 static void put_result(FILE *out, const dlp_result *r, counts *c)
 {
+    char where[160] = "$", msg[224];
+    const char *end = "\n";
     if (r->fail) {
         put_error(out, r, r->error);
         c->failed++;
@@ -896,49 +1257,52 @@ static void put_result(FILE *out, const dlp_result *r, counts *c)
             c->by_kind[r->fail]++;
         return;
     }
+    /* Checked before anything is written: a task prints one whole line,
+     * its result or its error. */
+    if (r->type == DLP_T_STR && !is_utf8(r->v.s.ptr, r->v.s.len)) {
+        put_bad_result(out, r, c, "the result is not valid UTF-8 text");
+        return;
+    }
+    if (r->type == DLP_T_VAL &&
+        val_bad_text(r->v.val, where, sizeof where, 1)) {
+        snprintf(msg, sizeof msg, "the result is not valid UTF-8 text at %s",
+                 where);
+        put_bad_result(out, r, c, msg);
+        return;
+    }
+    if (run_rec && rec_records(run_rec)) {
+        fprintf(out, "{\"index\":%" PRIu64 ",\"value\":", r->index);
+        end = "}\n";
+    }
     switch (r->type) {
     case DLP_T_VOID:
-        fputs("null\n", out);
+        fputs("null", out);
         break;
     case DLP_T_BOOL:
-        fputs(r->v.b ? "true\n" : "false\n", out);
+        fputs(r->v.b ? "true" : "false", out);
         break;
     case DLP_T_F32:
     case DLP_T_F64:
         put_double(out, r->v.f, r->type == DLP_T_F32);
-        fputc('\n', out);
         break;
     case DLP_T_STR:
-        if (put_json_string(out, r->v.s.ptr, r->v.s.len, 0)) {
-            put_bad_result(out, r, c, "the result is not valid UTF-8 text");
-            return;
-        }
-        fputc('\n', out);
+        /* Valid UTF-8, checked above: lossy never applies. */
+        put_json_string(out, r->v.s.ptr, r->v.s.len, 1);
         break;
-    case DLP_T_VAL: {
-        /* Checked before anything is written: a task prints one whole
-         * line, its result or its error. */
-        char where[160] = "$", msg[224];
-        if (val_bad_text(r->v.val, where, sizeof where, 1)) {
-            snprintf(msg, sizeof msg,
-                     "the result is not valid UTF-8 text at %s", where);
-            put_bad_result(out, r, c, msg);
-            return;
-        }
+    case DLP_T_VAL:
         put_val(out, r->v.val);
-        fputc('\n', out);
         break;
-    }
     case DLP_T_I8:
     case DLP_T_I16:
     case DLP_T_I32:
     case DLP_T_I64:
-        fprintf(out, "%" PRId64 "\n", r->v.i);
+        fprintf(out, "%" PRId64, r->v.i);
         break;
     default:
-        fprintf(out, "%" PRIu64 "\n", r->v.u);
+        fprintf(out, "%" PRIu64, r->v.u);
         break;
     }
+    fputs(end, out);
     c->ok++;
 }
 
@@ -1067,7 +1431,128 @@ static void say_not_run(const char *why, dlp_job *job, const input *in,
         fprintf(stderr, "\n");
     else
         fprintf(stderr, "; input from line %" PRIu64 " on was not read\n",
-                n.pulled + 1);
+                rec_lines(in->rec) + 1);
+}
+
+/* The closing line when tasks failed: "dlpool: 3 of 5 tasks failed (2
+ * killed by a signal, 1 timed out)", each count with its kind. */
+static void say_failures(const counts *c)
+{
+    static const char *const kinds[][2] = {
+        {"", ""},
+        {"plugin error", "plugin errors"},
+        {"bad input", "bad inputs"},
+        {"killed by a signal", "killed by a signal"},
+        {"exited", "exited"},
+        {"bad result", "bad results"},
+        {"worker lost", "workers lost"},
+        {"timed out", "timed out"}};
+    uint64_t total = c->failed + c->ok, named = 0;
+    const char *sep = "";
+    fprintf(stderr, "%s: %" PRIu64 " of %" PRIu64 " task%s failed (", prog,
+            c->failed, total, total == 1 ? "" : "s");
+    for (unsigned k = 1; k <= DLP_FAIL_TIMEOUT; k++) {
+        if (c->by_kind[k]) {
+            fprintf(stderr, "%s%" PRIu64 " %s", sep, c->by_kind[k],
+                    kinds[k][c->by_kind[k] != 1]);
+            named += c->by_kind[k];
+            sep = ", ";
+        }
+    }
+    if (named < c->failed)
+        fprintf(stderr, "%s%" PRIu64 " cancelled", sep, c->failed - named);
+    fprintf(stderr, ")\n");
+}
+
+/* ---- the progress line (progress.c) ----------------------------------- */
+
+/* Where the reader is in a regular file: base is the offset of the first
+ * byte of the input in the file. */
+typedef struct input_at {
+    input *in;
+    uint64_t base;
+} input_at;
+
+/* Bytes handed out as tasks: those read from the file, less those still in
+ * the buffer.  Nothing is read for it. */
+static void input_where(void *ud, progress_pos *pos)
+{
+    const input_at *at = ud;
+    const input *in = at->in;
+    off_t off = lseek(in->fd, 0, SEEK_CUR);
+    uint64_t behind = at->base + (in->end - in->start);
+    pos->bytes = off >= 0 && (uint64_t)off > behind ? (uint64_t)off - behind
+                                                    : 0;
+    pos->complete = in->eof && in->start == in->end;
+}
+
+/* Called from the progress timer's signal handler. */
+static void wake_pool(void)
+{
+    dlp_pool *p = sig_pool;
+    if (p)
+        dlp_pool_interrupt(p);
+}
+
+/* Draw progress for a run of this job: its size is the number of
+ * combinations of command-line arguments, or the size of a regular input
+ * file, or not known (a pipe). */
+static void start_progress(input *in, const arglist *args, dlp_job *job)
+{
+    static input_at at;
+    progress_size size = {0, 0, NULL, NULL, job};
+    struct stat st;
+    int rc;
+    if (args->nsrc) {
+        size.tasks = args->total;
+    } else if (fstat(in->fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        /* No task has been read yet: the buffer holds only what was read
+         * ahead, which is still to come. */
+        off_t off = lseek(in->fd, 0, SEEK_CUR);
+        if (off >= 0 && (uint64_t)off >= in->end - in->start) {
+            at.in = in;
+            at.base = (uint64_t)off - (in->end - in->start);
+            if ((uint64_t)st.st_size > at.base) {
+                size.bytes = (uint64_t)st.st_size - at.base;
+                size.where = input_where;
+                size.where_ud = &at;
+            }
+        }
+    }
+    if ((rc = progress_start(2, &size, isatty(1), wake_pool)))
+        fprintf(stderr, "%s: --progress: cannot start its timer: %s\n", prog,
+                strerror(-rc));
+}
+
+/* Options without a short form (records.c's). */
+enum { OPT_RECORDS = 0x201, OPT_CHECKPOINT, OPT_JOBLOG, OPT_TRACE };
+
+/* A task whose line came from the checkpoint: counted, and its failure
+ * reported, as when it ran. */
+static void stored_task(void *ud, uint64_t index, dlp_fail_kind kind,
+                        const char *msg)
+{
+    counts *c = ud;
+    char where[160];
+    if (kind == DLP_FAIL_NONE) {
+        c->ok++;
+        return;
+    }
+    c->failed++;
+    if ((unsigned)kind <= DLP_FAIL_TIMEOUT)
+        c->by_kind[kind]++;
+    progress_erase();
+    fprintf(stderr, "%s: task %" PRIu64 " (%s): %s\n", prog, index,
+            task_where(index, where, sizeof where), msg);
+}
+
+/* One result: its line goes out through records.c, which turns the pool's
+ * index into the input's, and may keep the line in the checkpoint, hold it
+ * for its turn, and log the task. */
+static int write_result(dlp_result *r, counts *c)
+{
+    put_result(rec_begin(run_rec, r), r, c);
+    return rec_end(run_rec, r);
 }
 
 static int cmd_run(int argc, char **argv)
@@ -1082,6 +1567,12 @@ static int cmd_run(int argc, char **argv)
         {"memory-limit", required_argument, NULL, 'M'},
         {"halt", required_argument, NULL, 'H'},
         {"restarts", required_argument, NULL, 'R'},
+        {"progress", no_argument, NULL, 'P'},
+        {"no-progress", no_argument, NULL, 'N'},
+        {"records", no_argument, NULL, OPT_RECORDS},
+        {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
+        {"joblog", required_argument, NULL, OPT_JOBLOG},
+        {"trace", required_argument, NULL, OPT_TRACE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     dlp_pool_options popts;
@@ -1096,8 +1587,13 @@ static int cmd_run(int argc, char **argv)
     int halt_when = HALT_NEVER, halted = 0;
     uint64_t halt_fails = 0;
     static char outbuf[1 << 16];
+    int show_progress = -1; /* -1: when standard error is a terminal */
+    arglist args = {NULL, 0, 0, NULL, 0};
+    rec_config rcfg;
+    char sources[64];
 
     memset(&c, 0, sizeof c);
+    memset(&rcfg, 0, sizeof rcfg);
     dlp_pool_options_init(&popts);
     dlp_job_options_init(&jopts);
     optind = 1;
@@ -1151,6 +1647,22 @@ static int cmd_run(int argc, char **argv)
             *slash = '/';
             break;
         }
+        case 'P':
+        case 'N':
+            show_progress = opt == 'P';
+            break;
+        case OPT_RECORDS:
+            rcfg.records = 1;
+            break;
+        case OPT_CHECKPOINT:
+            rcfg.checkpoint = optarg;
+            break;
+        case OPT_JOBLOG:
+            rcfg.joblog = optarg;
+            break;
+        case OPT_TRACE:
+            rcfg.trace = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -1163,9 +1675,15 @@ static int cmd_run(int argc, char **argv)
     if (optind >= argc)
         die_usage("run: missing PLUGIN:FUNCTION");
     ref = argv[optind++];
-    if (optind < argc)
+    if (is_source_mark(ref))
+        die_usage("run: missing PLUGIN:FUNCTION before '%s'", ref);
+    if (optind < argc && !is_source_mark(argv[optind]))
         path = argv[optind++];
-    if (optind < argc)
+    if (optind < argc && is_source_mark(argv[optind]) && path)
+        die_usage("run: both INPUT '%s' and '%s' arguments: give one or "
+                  "the other",
+                  path, argv[optind]);
+    if (optind < argc && !is_source_mark(argv[optind]))
         die_usage("run: unexpected argument '%s'", argv[optind]);
     if (!strchr(ref, ':'))
         die_usage("run: '%s' is not PLUGIN:FUNCTION", ref);
@@ -1174,6 +1692,23 @@ static int cmd_run(int argc, char **argv)
         if (dlp_sig_parse(sig, &parsed, &err)) {
             fprintf(stderr, "%s: --sig: %s\n", prog, err.msg);
             return EXIT_SETUP;
+        }
+    }
+    if (optind < argc)
+        parse_sources(argc, argv, optind, &args);
+    {
+        /* Under mpirun -n K: rank 0 is this command as usual, with its
+         * workers on the other ranks; every other rank is an agent. */
+        int rank = 0, size = 1;
+        if (dlp_mpi_launched(&rank, &size) && size > 1) {
+            if (rank > 0) {
+                if (dlp_mpi_agent(&popts, &err)) {
+                    fprintf(stderr, "%s: rank %d: %s\n", prog, rank, err.msg);
+                    return EXIT_SETUP;
+                }
+                return 0;
+            }
+            popts.transport = DLP_TRANSPORT_MPI;
         }
     }
 
@@ -1190,8 +1725,39 @@ static int cmd_run(int argc, char **argv)
         }
     }
 
+    if (args.nsrc) {
+        /* The tasks come from the command line: nothing is read. */
+        in.fd = -1;
+        in.eof = 1;
+        args.in = &in;
+        cmdline_args = &args;
+    }
+    /* Before the pool starts: a checkpoint of another run is refused. */
+    rcfg.unordered = !!(jopts.flags & DLP_JOB_UNORDERED);
+    rcfg.ref = ref;
+    rcfg.sig = sig;
+    if (args.nsrc)
+        snprintf(sources, sizeof sources, "::: (%" PRIu64 " tasks)",
+                 args.total);
+    rcfg.input_name = args.nsrc ? sources : in.name;
+    rcfg.input_fd = in.fd;
+    rcfg.out = stdout;
+    rcfg.halt_now_after = halt_when == HALT_NOW ? halt_fails : 0;
+    rcfg.stored = stored_task;
+    rcfg.stored_ud = &c;
     {
-        size_t tasks = small_input_tasks(&in);
+        char msg[1024];
+        if (rec_open(&run_rec, &rcfg, msg, sizeof msg)) {
+            fprintf(stderr, "%s: %s\n", prog, msg);
+            status = EXIT_SETUP;
+            goto out;
+        }
+        if (rec_note(run_rec))
+            fprintf(stderr, "%s: %s\n", prog, rec_note(run_rec));
+    }
+    in.rec = run_rec;
+    {
+        size_t tasks = args.nsrc ? (size_t)args.total : small_input_tasks(&in);
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         unsigned want = popts.workers ? popts.workers
                                       : (unsigned)(cpus > 0 ? cpus : 1);
@@ -1214,32 +1780,65 @@ static int cmd_run(int argc, char **argv)
     }
     in.sig = dlp_pool_fn_sig(pool, fn);
     in.array_arg = in.sig->nargs == 1 && DLP_T_IS_ARRAY(in.sig->args[0]);
-    jopts.flags |= DLP_JOB_WAIT_FD;
-    jopts.wait_fd = in.fd;
-    if ((rc = dlp_job_create(&job, pool, fn, next_task, &in, &jopts,
+    if (args.nsrc && args.nsrc != in.sig->nargs) {
+        fprintf(stderr, "%s: %s takes %u argument%s, got %u source%s of "
+                "arguments (one ::: or :::: FILE per argument)\n",
+                prog, ref, in.sig->nargs, in.sig->nargs == 1 ? "" : "s",
+                args.nsrc, args.nsrc == 1 ? "" : "s");
+        status = EXIT_SETUP;
+        goto out;
+    }
+    if (!args.nsrc) {
+        jopts.flags |= DLP_JOB_WAIT_FD;
+        jopts.wait_fd = in.fd;
+    }
+    jopts.flags |= rec_job_flags(run_rec);
+    if ((rc = dlp_job_create(&job, pool, fn,
+                             args.nsrc ? next_arg_task : next_task,
+                             args.nsrc ? (void *)&args : (void *)&in, &jopts,
                              &err))) {
         fprintf(stderr, "%s: %s\n", prog, err.msg);
         status = EXIT_SETUP;
         goto out;
     }
     setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+    if (rec_start(run_rec)) {
+        fprintf(stderr, "%s: %s\n", prog, rec_error(run_rec));
+        status = EXIT_SETUP;
+        goto out;
+    }
+    if (show_progress == 1 || (show_progress < 0 && isatty(2)))
+        start_progress(&in, &args, job);
     for (;;) {
         dlp_result r;
-        rc = dlp_job_next(job, &r, &err);
+        rc = dlp_job_next_timeout(job, &r, rec_wait(run_rec), &err);
+        if (rc == -ETIMEDOUT) {
+            rec_idle(run_rec); /* a pause: the files are flushed */
+            continue;
+        }
+        if (rc == -EINTR && !sig_caught && progress_tick())
+            continue; /* a redraw of the progress line */
         if (rc <= 0)
             break;
-        put_result(stdout, &r, &c);
+        progress_before_output();
+        if (write_result(&r, &c))
+            break; /* a file of records.c cannot be written */
+        progress_update(c.ok + c.failed, c.failed);
         if (in.paused)
             fflush(stdout);
         if (ferror(stdout))
             break;
-        if (halt_when != HALT_NEVER && !halted && c.failed >= halt_fails) {
+        /* Failures written, in output order (with --checkpoint, results
+         * come as they finish and are put in order by records.c). */
+        if (halt_when != HALT_NEVER && !halted &&
+            rec_failures(run_rec) >= halt_fails) {
             halted = 1;
             if (halt_when == HALT_NOW)
                 break;
             in.stop = 1; /* soon: read no more input, finish the rest */
         }
     }
+    progress_end(); /* before the results and messages that follow */
     fflush(stdout);
     if (ferror(stdout)) {
         /* The reader went away (| head): stop quietly, as a SIGPIPE
@@ -1252,48 +1851,48 @@ static int cmd_run(int argc, char **argv)
          * not run. */
         dlp_result r;
         while (dlp_job_poll(job, &r, NULL) == 1 && !ferror(stdout))
-            put_result(stdout, &r, &c);
+            write_result(&r, &c);
+        rec_finish(run_rec, 1);
         fflush(stdout);
         say_not_run(sig_caught == SIGINT ? "interrupted by SIGINT"
                                          : "terminated by SIGTERM",
-                    job, &in, c.ok + c.failed);
+                    job, &in, rec_written(run_rec));
         status = 128 + sig_caught;
         goto out;
     }
+    /* The lines whose turn has come (not after --halt now); the files
+     * flushed and closed. */
+    rec_finish(run_rec, !(halted && halt_when == HALT_NOW));
+    fflush(stdout);
     if (halted) {
         char why[96];
         snprintf(why, sizeof why, "halted (%s, fail=%" PRIu64 ")",
                  halt_when == HALT_NOW ? "now" : "soon", halt_fails);
-        say_not_run(why, job, &in, c.ok + c.failed);
+        say_not_run(why, job, &in, rec_written(run_rec));
     }
-    if (rc < 0) {
+    if (rc < 0 || rec_error(run_rec)) {
         if (in.io_errno)
             fprintf(stderr, "%s: reading %s: %s\n", prog, in.name,
                     strerror(in.io_errno));
+        else if (rec_error(run_rec))
+            fprintf(stderr, "%s: %s\n", prog, rec_error(run_rec));
         else
             fprintf(stderr, "%s: %s\n", prog, err.msg);
         status = EXIT_SETUP;
     } else if (c.failed) {
-        static const char *const names[] = {
-            "", "plugin error", "bad input", "killed by a signal",
-            "exited", "bad result", "worker lost", "timed out"};
-        fprintf(stderr, "%s: %" PRIu64 " of %" PRIu64 " tasks failed (",
-                prog, c.failed, c.failed + c.ok);
-        for (unsigned k = 1, first = 1; k <= DLP_FAIL_TIMEOUT; k++) {
-            if (c.by_kind[k]) {
-                fprintf(stderr, "%s%" PRIu64 " %s", first ? "" : ", ",
-                        c.by_kind[k], names[k]);
-                first = 0;
-            }
-        }
-        fprintf(stderr, ")\n");
+        say_failures(&c);
         status = EXIT_TASKS_FAILED;
     }
 out:
+    progress_end();
+    rec_close(run_rec); /* after a failure too: the checkpoint is flushed */
+    run_rec = NULL;
     dlp_job_destroy(job);
     sig_pool = NULL;
     dlp_pool_destroy(pool);
     free(in.buf);
+    cmdline_args = NULL;
+    free_sources(&args);
     if (in.fd > 0)
         close(in.fd);
     if (status != 128 + SIGPIPE && (fflush(stdout) != 0 || ferror(stdout))) {
@@ -1308,26 +1907,91 @@ static void print_fn(void *ud, const char *name, const char *sig)
     fprintf((FILE *)ud, "%s\t%s\n", name, sig);
 }
 
+/* --json: the functions as [{"name":..., "signature":...}, ...]. */
+typedef struct fn_list {
+    json_t *fns;
+    int failed; /* out of memory: the list is short */
+} fn_list;
+
+static void json_fn(void *ud, const char *name, const char *sig)
+{
+    fn_list *l = ud;
+    json_t *f = json_pack("{s:s, s:s}", "name", name, "signature", sig);
+    if (!f || json_array_append_new(l->fns, f))
+        l->failed = 1;
+}
+
 static int cmd_inspect(int argc, char **argv)
 {
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'J'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     dlp_error err = {0, ""};
     char *name = NULL, *lines = NULL;
     size_t len = 0;
     unsigned abi = 0;
     FILE *mem;
-    int rc;
-    if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        usage(stdout);
-        return 0;
+    fn_list l = {NULL, 0};
+    int rc, opt, as_json = 0;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'J':
+            as_json = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            die_usage("inspect: unknown option '%s'", argv[optind - 1]);
+        }
     }
-    if (argc != 2)
+    if (argc - optind != 1)
         die_usage("inspect: expected one PLUGIN");
+    if (as_json) {
+        json_t *out;
+        if (!(l.fns = json_array()))
+            die_setup("out of memory");
+        rc = dlp_plugin_inspect(argv[optind], NULL, &name, &abi, json_fn,
+                                &l, &err);
+        if (rc) {
+            fprintf(stderr, "%s: %s\n", prog, err.msg);
+            json_decref(l.fns);
+            return EXIT_SETUP;
+        }
+        out = l.failed ? NULL : json_object();
+        if (!out) {
+            json_decref(l.fns);
+        } else if (json_object_set_new(out, "plugin",
+                                       json_string(argv[optind])) |
+                   json_object_set_new(out, "name", json_string(name)) |
+                   json_object_set_new(out, "abi", json_integer(abi)) |
+                   json_object_set_new(out, "functions", l.fns)) {
+            /* Each set was made (| evaluates them all), and each took its
+             * value over, also when it failed. */
+            json_decref(out);
+            out = NULL;
+        }
+        free(name);
+        if (!out || json_dumpf(out, stdout, JSON_COMPACT) ||
+            putchar('\n') == EOF) {
+            json_decref(out);
+            fprintf(stderr, "%s: inspect: cannot write the JSON: %s\n", prog,
+                    out ? strerror(errno) : "out of memory");
+            return EXIT_SETUP;
+        }
+        json_decref(out);
+        return fflush(stdout) ? EXIT_SETUP : 0;
+    }
     /* Collect the lines first, so a failure prints nothing on stdout. */
     if (!(mem = open_memstream(&lines, &len))) {
         fprintf(stderr, "%s: %s\n", prog, strerror(errno));
         return EXIT_SETUP;
     }
-    rc = dlp_plugin_inspect(argv[1], NULL, &name, &abi, print_fn, mem, &err);
+    rc = dlp_plugin_inspect(argv[optind], NULL, &name, &abi, print_fn, mem,
+                            &err);
     fclose(mem);
     if (rc) {
         fprintf(stderr, "%s: %s\n", prog, err.msg);

@@ -2,6 +2,7 @@
  * testplug - a plugin that exercises every type and misbehaves on purpose.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -75,6 +76,26 @@ static void touch(int64_t v)
 static int64_t sleepy(int64_t ms, int64_t v)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+    return v;
+}
+
+/* Appends v and a newline to the file named by DLPOOL_TEST_LOG (if set),
+ * then sleeps ms milliseconds and returns v: a side effect that shows
+ * which tasks ran, and how many times (the checkpoint tests). */
+static int64_t logged(int64_t ms, int64_t v)
+{
+    const char *path = getenv("DLPOOL_TEST_LOG");
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    if (path) {
+        char line[32];
+        int n = snprintf(line, sizeof line, "%lld\n", (long long)v);
+        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0 || write(fd, line, (size_t)n) != n)
+            dlp_fail("cannot append to %s", path);
+        if (fd >= 0)
+            close(fd);
+    }
     nanosleep(&ts, NULL);
     return v;
 }
@@ -319,6 +340,7 @@ DLP_PLUGIN("testplug",
     DLP_FN(concat, "str!(str,str)"),
     DLP_FN(touch, "void(i64)"),
     DLP_FN(sleepy, "i64(i64,i64)"),
+    DLP_FN(logged, "i64(i64,i64)"),
     DLP_FN(crash, "i64(i64)"),
     DLP_FN(fail_odd, "i64(i64)"),
     DLP_FN(counter, "i64()"),
