@@ -32,13 +32,18 @@
 #include "transport.h"
 #include "val.h"
 
-/* A RESULTS frame is closed when it holds this much, as a worker's is. */
-#define AGENT_FLUSH (1u << 20)
+/* A RESULTS frame is closed once it holds this much, as a worker's is:
+ * well inside the frame limit, whatever the last result added. */
+#define AGENT_FLUSH (256u << 10)
 
-/* One batch received and not yet wholly answered, in arrival order. */
+/* One frame received and not yet wholly answered, in arrival order: a
+ * batch, or a LOAD whose LOADED reply waits for the batches before it
+ * (the far pool matches each reply to the oldest frame it sent). */
 typedef struct abatch {
     struct abatch *next;
-    dlp_job *job;       /* the local internal job running its tasks */
+    dlp_job *job;       /* the local internal job running its tasks; NULL
+                           for a LOAD */
+    dlp__buf reply;     /* a LOAD's reply, whole */
     uint32_t job_id;    /* the far pool's job id (the frame's a) */
     uint32_t count;     /* tasks in the batch */
     uint32_t answered;  /* results sent back so far */
@@ -62,9 +67,19 @@ static void free_batch(abatch *b)
 {
     if (b) {
         dlp_job_destroy(b->job);
+        dlp__buf_free(&b->reply);
         free(b->index);
         free(b);
     }
+}
+
+static void enqueue(agent *a, abatch *b)
+{
+    if (a->tail)
+        a->tail->next = b;
+    else
+        a->head = b;
+    a->tail = b;
 }
 
 /* Map far function id fn to local id local. */
@@ -94,6 +109,7 @@ static int do_load(agent *a, const dlp__hdr *h, dlp__rd *r)
     uint32_t pl, sl, gl;
     dlp_error err = {0, ""};
     char *ref, sigbuf[256];
+    abatch *b;
     int id, rc;
     long off;
 
@@ -112,18 +128,21 @@ static int do_load(agent *a, const dlp__hdr *h, dlp__rd *r)
         id = dlp_pool_fn(a->pool, ref, gl ? sig : NULL, &err);
         free(ref);
     }
-    if ((rc = map_fn(a, h->a, id)))
-        return rc;
-    off = dlp__frame_begin(&a->out, DLP_F_LOADED, h->a,
+    if ((rc = map_fn(a, h->a, id)) || !(b = calloc(1, sizeof *b)))
+        return -ENOMEM;
+    off = dlp__frame_begin(&b->reply, DLP_F_LOADED, h->a,
                            (uint32_t)(id < 0 ? id : 0));
     if (id >= 0) {
         dlp_sig_format(dlp_pool_fn_sig(a->pool, id), sigbuf, sizeof sigbuf);
-        rc = dlp__put_str(&a->out, sigbuf, strlen(sigbuf), 0);
+        rc = dlp__put_str(&b->reply, sigbuf, strlen(sigbuf), 0);
     } else {
-        rc = dlp__put_str(&a->out, err.msg, strlen(err.msg), 0);
+        rc = dlp__put_str(&b->reply, err.msg, strlen(err.msg), 0);
     }
-    if (off < 0 || rc || dlp__frame_end(&a->out, off))
+    if (off < 0 || rc || dlp__frame_end(&b->reply, off)) {
+        free_batch(b);
         return -ENOMEM;
+    }
+    enqueue(a, b);
     return 0;
 }
 
@@ -185,11 +204,7 @@ static int do_batch(agent *a, const dlp__hdr *h, dlp__rd *r)
         free_batch(b);
         return rc;
     }
-    if (a->tail)
-        a->tail->next = b;
-    else
-        a->head = b;
-    a->tail = b;
+    enqueue(a, b);
     return 0;
 }
 
@@ -237,7 +252,7 @@ static int put_result(dlp__buf *o, const dlp_result *res, dlp_type ret,
         ((rc = dlp__put_u64(o, (uint64_t)(res->start * 1e9))) ||
          (rc = dlp__put_u64(o, (uint64_t)(res->run_time * 1e9)))))
         return rc;
-    return 0;
+    return dlp__put_u32(o, (uint32_t)res->pid); /* DLP_RESULTS_PIDS */
 }
 
 /* Encode the results that are ready, in order: the head batch's next
@@ -251,7 +266,13 @@ static int answer(agent *a, abatch **done)
         uint32_t n = 0;
         long off = -1;
         int rc;
-        while (b->answered < b->count &&
+        if (!b->job) {
+            /* A LOAD, answered now that every batch before it is. */
+            if (dlp__buf_put(&a->out, b->reply.p, b->reply.len))
+                return -ENOMEM;
+            b->answered = b->count;
+        }
+        while (b->job && b->answered < b->count &&
                dlp__job_view(b->job, b->answered, &res) == 0) {
             if (off < 0) {
                 /* The batch's service time: from when it arrived, or from
@@ -276,7 +297,8 @@ static int answer(agent *a, abatch **done)
                 break;
         }
         if (off >= 0) {
-            memcpy(a->out.p + off + 6, &b->flags, 2);
+            uint16_t flags = (uint16_t)(b->flags | DLP_RESULTS_PIDS);
+            memcpy(a->out.p + off + 6, &flags, 2);
             memcpy(a->out.p + off + 12, &n, 4);
             if (dlp__frame_end(&a->out, off))
                 return DLP_ETOOBIG;
@@ -344,6 +366,22 @@ static int read_in(agent *a)
     }
 }
 
+/* Write all n bytes to the channel, blocking; a peer that went away is
+ * an error here, not a SIGPIPE. */
+static int send_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 int dlp__agent_main(int fd, const dlp_pool_options *opts)
 {
     agent a;
@@ -362,6 +400,18 @@ int dlp__agent_main(int fd, const dlp_pool_options *opts)
         int readable = 1;
         if (a.pool) {
             pthread_mutex_lock(&a.pool->mu);
+            if (dlp__pool_alive(a.pool) == 0) {
+                /* Every local worker is gone for good (past the restart
+                 * intensity, or replacements that cannot load): nothing
+                 * will run.  Fail what is queued, so that it goes back
+                 * as lost rather than wait forever. */
+                for (abatch *b = a.head; b; b = b->next)
+                    if (b->job)
+                        dlp__job_abort(b->job, DLP_FAIL_WORKER,
+                                       a.pool->last_loss[0]
+                                           ? a.pool->last_loss
+                                           : "the agent has no worker left");
+            }
             rc = answer(&a, &done);
             if (!rc && !a.out.len)
                 readable = dlp__pool_drive_until(a.pool, a.fd, 0);
@@ -375,7 +425,7 @@ int dlp__agent_main(int fd, const dlp_pool_options *opts)
         if (rc)
             break;
         if (a.out.len) {
-            if ((rc = dlp__write_full(a.fd, a.out.p, a.out.len)))
+            if ((rc = send_all(a.fd, a.out.p, a.out.len)))
                 break;
             a.out.len = 0;
             continue;

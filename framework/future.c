@@ -258,6 +258,11 @@ DLP_API int dlp_broadcast(dlp_future **out, dlp_pool *p, int fn,
 {
     if (!args)
         return dlp__err(err, DLP_EINVAL, "dlp_broadcast: NULL args");
+    if (p && p->bridge)
+        return dlp__err(err, DLP_EINVAL,
+                        "dlp_broadcast: the workers of an MPI pool are the "
+                        "agents' (one task per agent is not one per "
+                        "worker): broadcast on each agent's side instead");
     return make(out, p, fn, &args, 1, 1, opts, err);
 }
 

@@ -88,12 +88,32 @@ static void module_load(void)
     module = get(); /* kept loaded: MPI cannot be loaded twice */
 }
 
-/* The MPI module, loaded once; NULL with err set if it cannot be. */
+/* MPI starts once in a process and cannot start again after it ends: one
+ * MPI pool or agent per process.  (Two bridges would also take each
+ * other's messages.) */
+static int mpi_used;
+static pthread_mutex_t mpi_used_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The MPI module, loaded once, for the process's one use of MPI; NULL
+ * with err set if it cannot be. */
 static const dlp_mpi_module *mpi_module(dlp_error *err)
 {
+    int used;
     pthread_once(&module_once, module_load);
-    if (!module)
+    if (!module) {
         dlp__err(err, DLP_EINVAL, "%s", module_why);
+        return NULL;
+    }
+    pthread_mutex_lock(&mpi_used_mu);
+    used = mpi_used;
+    mpi_used = 1;
+    pthread_mutex_unlock(&mpi_used_mu);
+    if (used) {
+        dlp__err(err, DLP_EINVAL,
+                 "one MPI pool or agent per process: this process has "
+                 "had one already");
+        return NULL;
+    }
     return module;
 }
 

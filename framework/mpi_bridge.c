@@ -89,8 +89,13 @@ struct dlp__bridge {
  * a second thread call it. */
 static int mpi_start(struct dlp__bridge *b, char *msg, size_t size)
 {
-    int inited = 0, provided = 0;
+    int inited = 0, finalized = 0, provided = 0;
     MPI_Initialized(&inited);
+    MPI_Finalized(&finalized);
+    if (finalized) {
+        snprintf(msg, size, "MPI has been finalized in this process");
+        return DLP_EINVAL;
+    }
     if (!inited) {
         if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) !=
             MPI_SUCCESS) {

@@ -136,8 +136,12 @@ static void add_limits(dlp__batch *b)
     memcpy(&flags, b->frame.p + 6, 2);
     if ((flags & DLP_BATCH_LIMITS) || (!timeout && !retries))
         return;
-    if (dlp__put_u64(&b->frame, timeout) || dlp__put_u32(&b->frame, retries))
-        return; /* out of memory: the agent runs it without limits */
+    size_t len = b->frame.len;
+    if (dlp__put_u64(&b->frame, timeout) ||
+        dlp__put_u32(&b->frame, retries)) {
+        b->frame.len = len; /* out of memory: it runs without limits */
+        return;
+    }
     flags |= DLP_BATCH_LIMITS;
     memcpy(b->frame.p + 6, &flags, 2);
     dlp__frame_end(&b->frame, 0);
@@ -614,9 +618,13 @@ static int handle_frame(dlp_pool *p, dlp__worker *w, const dlp__hdr *h,
                 if (b->job)
                     dlp__job_stamp(b->job, rec.index, start, run);
             }
+            uint32_t pid = (uint32_t)w->pid;
+            if ((h->flags & DLP_RESULTS_PIDS) && (!w->link ||
+                                                  dlp__get_u32(&r, &pid)))
+                return DLP_EPROTO; /* only an agent names its workers */
             if (b->job)
                 dlp__job_result(b->job, rec.index, rec.kind, rec.data, rec.len,
-                                w->pid);
+                                (pid_t)pid);
         }
         if (r.p != r.end)
             return DLP_EPROTO;

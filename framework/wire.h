@@ -53,6 +53,9 @@ enum {
  * task record, u64 timeout_ns and u32 retries, for the agent to enforce.
  * Workers are never sent it: their timeouts are the pool's to enforce. */
 #define DLP_BATCH_LIMITS 0x4u
+/* On RESULTS frames from an agent: every result record is followed (after
+ * its times, with TIMES) by the u32 pid of the worker that ran it there. */
+#define DLP_RESULTS_PIDS 0x8u
 
 /* Result kinds on the wire (u8).  LOST comes from an agent only: a task
  * that failed there as on a local pool (a crash, an exit, a timeout, a

@@ -170,7 +170,8 @@ typedef struct dlp_pool_options {
      * usually other machines; this must be rank 0, and every other rank
      * calls dlp_mpi_agent.  Then the pool has one worker slot per agent,
      * the other options here except plugin_path are the agents' (given to
-     * dlp_mpi_agent), and an initializer is refused. */
+     * dlp_mpi_agent), and an initializer is refused.  One MPI pool or
+     * agent per process: MPI starts once. */
     unsigned transport;
 } dlp_pool_options;
 
@@ -508,6 +509,7 @@ DLP_API int dlp_map_async(dlp_future **out, dlp_pool *pool, int fn,
  * worker, result i from worker dlp_result.pid.  For reading worker state
  * (counters, caches) and setting it.  A worker lost before running it
  * gives that task DLP_FAIL_WORKER; the task is never sent elsewhere.
+ * DLP_EINVAL on an MPI pool, whose workers are the agents'.
  */
 DLP_API int dlp_broadcast(dlp_future **out, dlp_pool *pool, int fn,
                           const dlp_val *args, const dlp_call_options *opts,

@@ -119,6 +119,11 @@ START_TEST(test_many_tasks)
                           r.index);
             seen[r.index] = 1;
             ck_assert_int_eq(r.v.i, (int64_t)(4 * r.index));
+            ck_assert_msg(r.pid > 0 && r.pid != (int)a.pid[0] &&
+                              r.pid != (int)a.pid[1],
+                          "task %" PRIu64 ": expected the pid of an agent's "
+                          "worker, got %d",
+                          r.index, r.pid);
             k++;
         }
         tu_ok(rc, err);
@@ -318,6 +323,82 @@ START_TEST(test_times)
 }
 END_TEST
 
+/* A function resolved while batches are out: the agents answer the LOAD
+ * after those batches, in the order the pool sent them. */
+START_TEST(test_load_while_busy)
+{
+    int fds = tu_fd_count();
+    agents a;
+    dlp_result r;
+    dlp_error err = {0, ""};
+    agents_start(&a, 1);
+    int sleepy = tu_testplug(a.pool, "sleepy");
+    pairs it = {6};
+    dlp_job *j = tu_start(a.pool, sleepy, pairs_next, &it, NULL);
+    /* sleepy(i, 3i) sleeps i ms: the first result leaves the rest out. */
+    ck_assert_int_eq(dlp_job_next(j, &r, &err), 1);
+    int echo = dlp_pool_fn(a.pool, tu_ref(tu_plugin("testplug"), "echo_i64"),
+                           NULL, &err);
+    ck_assert_msg(echo >= 0,
+                  "resolving a function with batches out: expected an id, "
+                  "got %d (%s): %s",
+                  echo, dlp_strerror(echo), err.msg);
+    for (uint64_t i = 1; i < it.n; i++) {
+        ck_assert_int_eq(dlp_job_next(j, &r, &err), 1);
+        ck_assert_uint_eq(r.index, i);
+        ck_assert_int_eq(r.v.i, (int64_t)(3 * i));
+    }
+    dlp_job_destroy(j);
+    int64_t out[3];
+    static const int64_t in[] = {5, 6, 7};
+    tu_run_i64(a.pool, echo, 3, in, out);
+    ck_assert_int_eq(out[2], 7);
+    agents_stop(&a);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* An agent whose workers are all gone for good (a replacement cannot load
+ * the plugin: its file was removed) fails what it holds instead of
+ * leaving the pool to wait forever. */
+START_TEST(test_agent_without_workers)
+{
+    int fds = tu_fd_count();
+    agents a;
+    dlp_result r;
+    dlp_error err = {0, ""};
+    char copy[64], cmd[256];
+    snprintf(copy, sizeof copy, "/tmp/dlpool-link-%d.so", (int)getpid());
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", tu_plugin("testplug"), copy);
+    ck_assert_int_eq(system(cmd), 0);
+    agents_start(&a, 1);
+    int crash = tu_resolve(a.pool, copy, "crash", NULL);
+    unlink(copy);
+    /* One task per batch: each agent gets a crash first; its worker's
+     * replacement cannot load the plugin, and the agent has no worker. */
+    static const int64_t vals[] = {-1, -1, 1, 2};
+    tu_ints it = {4, vals};
+    dlp_job_options o;
+    dlp_job_options_init(&o);
+    o.chunksize = 1;
+    dlp_job *j = tu_start(a.pool, crash, tu_ints_next, &it, &o);
+    for (uint64_t i = 0; i < it.n; i++) {
+        int rc = dlp_job_next(j, &r, &err);
+        ck_assert_msg(rc == 1, "task %" PRIu64 ": expected a result, got %d "
+                               "(%s): %s",
+                      i, rc, dlp_strerror(rc), err.msg);
+        ck_assert_msg(r.fail == (i < 2 ? DLP_FAIL_SIGNAL : DLP_FAIL_WORKER),
+                      "task %" PRIu64 ": expected %s, got %s: %s", i,
+                      dlp_fail_kind_name(i < 2 ? DLP_FAIL_SIGNAL
+                                               : DLP_FAIL_WORKER),
+                      dlp_fail_kind_name(r.fail), r.error ? r.error : "");
+    }
+    dlp_job_destroy(j);
+    agents_stop(&a);
+    tu_assert_clean(fds);
+}
+END_TEST
+
 /* ---- errors ------------------------------------------------------------ */
 
 /* A function the agents cannot load fails to resolve here, with their
@@ -380,6 +461,8 @@ Suite *dlp_test_link(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_crash_fails_alone);
     tcase_add_test(tc, test_failures_and_limits);
+    tcase_add_test(tc, test_load_while_busy);
+    tcase_add_test(tc, test_agent_without_workers);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");

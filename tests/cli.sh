@@ -659,7 +659,9 @@ if [ "$n" -le 24 ]; then
 else
     tl_fail "--help: fits in 24 lines" "expected at most 24 lines, got $n"
 fi
-wide=$(awk 'length($0) > 79 { printf "%d: %s\n", length($0), $0 }' "$TL_OUT")
+# The installed plugin directory has a line of its own, as long as the
+# prefix makes it.
+wide=$(awk '!/^  \// && length($0) > 79 { printf "%d: %s\n", length($0), $0 }' "$TL_OUT")
 check_eq "--help: no line over 79 columns" "" "$wide"
 # The options, in the order --help lists them: --jobs first, and the ones
 # few people need (--max-tasks-per-worker, ...) last.

@@ -172,14 +172,14 @@ if ! command -v tmux >/dev/null 2>&1; then
 fi
 sock=dlpool-completion-$$
 sess=comp
-# tab KEYS... WANT: type KEYS, then Tab, then "#", and wait (at most 5 s)
+# tab KEYS... WANT: type KEYS, then Tab, then "#", and wait (at most 15 s)
 # until the prompt's line reads WANT followed by "#": the "#" shows whether
 # the completed word ended with a space.
 tab() {
     local want="${*: -1}#" got=
     tmux -L "$sock" send-keys -t "$sess" C-u "${@:1:$#-1}" Tab
     tmux -L "$sock" send-keys -t "$sess" "#"
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 300); do
         got=$(tmux -L "$sock" capture-pane -p -t "$sess" | grep '^\$ ' | tail -n 1)
         [ "$got" = "\$ $want" ] && break
         sleep 0.05
@@ -192,6 +192,14 @@ tmux -L "$sock" -f /dev/null new-session -d -s "$sess" -x 200 -y 20 \
     DLPOOL_PLUGIN_PATH="$DLPOOL_EXAMPLES" PS1='$ ' \
     bash --norc --noprofile
 tmux -L "$sock" send-keys -t "$sess" ". '$SCRIPT'; cd '$T/files'; clear" Enter
+# Wait for the prompt after the clear (a loaded machine starts bash
+# slowly): keys typed before it could be cleared away with the screen.
+for _ in $(seq 1 300); do
+    [ "$(tmux -L "$sock" capture-pane -p -t "$sess" | grep -c '^\$ ')" = 1 ] &&
+        [ "$(tmux -L "$sock" capture-pane -p -t "$sess" | grep -v '^\$ $' | grep -c .)" = 0 ] &&
+        break
+    sleep 0.05
+done
 tab "dlpool run --ti" "dlpool run --timeout "
 tab "dlpool run exam" "dlpool run examples:"
 tab "dlpool run examples:ad" "dlpool run examples:add "

@@ -201,17 +201,21 @@ check_eq "--joblog, bad input: the row, its error escaped" \
     $'0\t0\t0.000\t0.000\t0\tinput\tbad JSON at column 3: invalid escape near \'"\\\\x\'' \
     "$(joblog_rows "$T/jl.esc" | head -n 1)"
 
-# Rows come in the order tasks finish, even when the output is in input
-# order: the late first task has the last row.
+# Rows come as results are written: in input order for an ordered run
+# (the job's window bounds what is held), as tasks finish with
+# --unordered (the late first task is not the first row).
 run "$T/late.in" run -j 2 --joblog "$T/jl.late" "$TP:sleepy"
-if [ "$(sed -n 2p "$T/jl.late" | cut -f1)" != 0 ]; then
-    tl_pass "--joblog: rows in the order tasks finish (the late first task is not the first row)"
-else
-    tl_fail "--joblog: rows in the order tasks finish (the late first task is not the first row)"
-    tl_show "the job log" "$T/jl.late"
-fi
 seq 0 11 >"$T/late.want"
-check_files "--joblog: the output is still in input order" "$T/late.want" "$TL_OUT"
+check_files "--joblog: the output in input order" "$T/late.want" "$TL_OUT"
+check_eq "--joblog, ordered: rows in input order" "$(seq 0 11 | paste -sd ' ')" \
+    "$(tail -n +2 "$T/jl.late" | cut -f1 | paste -sd ' ')"
+run "$T/late.in" run -j 2 --unordered --joblog "$T/jl.late2" "$TP:sleepy"
+if [ "$(sed -n 2p "$T/jl.late2" | cut -f1)" != 0 ]; then
+    tl_pass "--joblog --unordered: rows in the order tasks finish (the late first task is not the first row)"
+else
+    tl_fail "--joblog --unordered: rows in the order tasks finish (the late first task is not the first row)"
+    tl_show "the job log" "$T/jl.late2"
+fi
 
 # ---- --trace -----------------------------------------------------------
 

@@ -33,7 +33,9 @@ static const char *prog = "dlpool";
 
 static void usage(FILE *to)
 {
-    /* One screen: at most 24 lines of 80 columns, common options first. */
+    /* One screen: at most 24 lines of 80 columns, common options first
+     * (the installed plugin directory, on a line of its own, is as long
+     * as the prefix makes it). */
     fprintf(to,
             "Usage: dlpool run [OPTIONS] PLUGIN:FUNCTION [INPUT | ::: ARG... "
             "| :::: FILE]\n"
@@ -65,7 +67,8 @@ static void usage(FILE *to)
             "R/T\n"
             "PLUGIN: a path (with a '/'), or a name found in "
             "DLPOOL_PLUGIN_PATH, then in\n"
-            "%s, then the system's library path.\n"
+            "  %s\n"
+            "then in the system's library path.\n"
             "Exit status: 0 all tasks succeeded, 1 some failed (or --halt), "
             "2 usage or\n"
             "set-up error, 130/143 SIGINT/SIGTERM, 141 output closed.  See "
@@ -1850,8 +1853,14 @@ static int cmd_run(int argc, char **argv)
         /* Hand out what has already finished, in order, then say what was
          * not run. */
         dlp_result r;
-        while (dlp_job_poll(job, &r, NULL) == 1 && !ferror(stdout))
-            write_result(&r, &c);
+        int prc, ticks = 0;
+        /* A progress tick may have interrupted the pool once more: that
+         * is no reason to stop handing out what has finished. */
+        while (((prc = dlp_job_poll(job, &r, NULL)) == 1 ||
+                (prc == -EINTR && ++ticks < 4)) &&
+               !ferror(stdout))
+            if (prc == 1)
+                write_result(&r, &c);
         rec_finish(run_rec, 1);
         fflush(stdout);
         say_not_run(sig_caught == SIGINT ? "interrupted by SIGINT"

@@ -97,12 +97,16 @@ static double fraction_done(void)
         return -1;
     s->where(s->where_ud, &pos);
     dlp_job_counts_get(s->job, &n);
-    if (!n.pulled)
+    /* Tasks read: those the job took, and those done without it (taken
+     * from a checkpoint, counted in done but never pulled). */
+    uint64_t seen = n.pulled + (pg.done > n.delivered ? pg.done - n.delivered
+                                                      : 0);
+    if (!seen)
         return 0;
     if (pos.complete)
-        return (double)pg.done / (double)n.pulled; /* the total is known */
-    /* The tasks done have used about done/pulled of the bytes read. */
-    f = (double)pg.done / (double)n.pulled * (double)pos.bytes /
+        return (double)pg.done / (double)seen; /* the total is known */
+    /* The tasks done have used about done/seen of the bytes read. */
+    f = (double)pg.done / (double)seen * (double)pos.bytes /
         (double)s->bytes;
     return f > 1 ? 1 : f;
 }

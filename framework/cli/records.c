@@ -477,14 +477,26 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* A write to the checkpoint failed (a full disk): cut the file back to
+ * what was wholly written and write no more, so that a rerun finds every
+ * record before the cut intact rather than a torn one in the middle. */
+static int ck_write_failed(rec *r, int rc)
+{
+    if (ftruncate(r->ck_fd, (off_t)r->ck_flushed) != 0) {
+        /* It stays torn at its end, where a rerun looks for it. */
+    }
+    r->wlen = 0;
+    return fail(r, "writing checkpoint %s: %s", r->cfg.checkpoint,
+                strerror(-rc));
+}
+
 static int ck_flush(rec *r)
 {
     int rc;
     if (!r->wlen)
         return 0;
     if ((rc = write_all(r->ck_fd, r->wbuf, r->wlen)))
-        return fail(r, "writing checkpoint %s: %s", r->cfg.checkpoint,
-                    strerror(-rc));
+        return ck_write_failed(r, rc);
     r->ck_flushed += r->wlen;
     r->wlen = 0;
     return 0;
@@ -497,8 +509,7 @@ static int ck_put(rec *r, const void *p, size_t n)
         return -1;
     if (n > WBUF_SIZE) {
         if ((rc = write_all(r->ck_fd, p, n)))
-            return fail(r, "writing checkpoint %s: %s", r->cfg.checkpoint,
-                        strerror(-rc));
+            return ck_write_failed(r, rc);
         r->ck_flushed += n;
         return 0;
     }
@@ -1396,8 +1407,12 @@ int rec_open(rec **out, const rec_config *cfg, char *msg, size_t size)
     }
     r->cfg = *cfg;
     r->ck_fd = -1;
-    r->reorder = !cfg->unordered &&
-                 (cfg->checkpoint || cfg->joblog || cfg->trace);
+    /* A checkpoint takes results as they finish, so that a slow task
+     * keeps no finished one out of the file, and puts them in order here
+     * (what it holds out of turn is an offset into the file, not the
+     * line).  A job log or trace alone leaves the job ordered: its window
+     * bounds what is held, and rows come in input order. */
+    r->reorder = !cfg->unordered && cfg->checkpoint;
     r->capture = r->reorder || cfg->checkpoint;
     if (!crc_table[1])
         crc_init();
