@@ -158,9 +158,11 @@ static int do_batch(agent *a, const dlp__hdr *h, dlp__rd *r)
     abatch *b;
     int rc;
 
-    if (dlp__get_u32(r, &count) || count == 0 || h->b >= a->nfnmap ||
-        a->fnmap[h->b] < 0)
-        return DLP_EPROTO;
+    if (dlp__get_u32(r, &count) || count == 0 ||
+        count > (size_t)(r->end - r->p) / DLP_TASK_HDR ||
+        h->b >= a->nfnmap || a->fnmap[h->b] < 0)
+        return DLP_EPROTO; /* a count the frame cannot hold, before any
+                              allocation sized by it */
     memset(&pre, 0, sizeof pre);
     pre.n = count;
     if (!(b = calloc(1, sizeof *b)) ||

@@ -578,14 +578,14 @@ static void fuzz_results(const unsigned char *buf, size_t n)
         if (rc) {
             CHECK(avail < DLP_RESULT_HDR ||
                   avail - DLP_RESULT_HDR < load_u32(at + 9) ||
-                  at[8] > DLP_R_BADRESULT);
+                  at[8] > DLP_R_LOST);
             check_failed(&r, rc, buf, end);
             return;
         }
         CHECK(avail >= DLP_RESULT_HDR);
         CHECK(rec.index == load_u64(at) && rec.kind == at[8] &&
               rec.len == load_u32(at + 9));
-        CHECK(rec.kind <= DLP_R_BADRESULT);
+        CHECK(rec.kind <= DLP_R_LOST);
         CHECK(rec.data == at + DLP_RESULT_HDR);
         CHECK(rec.data + rec.len == r.p && r.p <= end);
         CHECK(!r.bad);
