@@ -199,9 +199,15 @@ static int do_batch(agent *a, const dlp__hdr *h, dlp__rd *r)
     b->count = count;
     b->flags = h->flags & DLP_BATCH_TIMES;
     b->start_ns = dlp__now_ns();
+    /* The far pool sized the batch for about a millisecond of work: split
+     * it evenly among the local workers (an internal job would otherwise
+     * start again from batches of one, as a new job does). */
+    unsigned nw = dlp_pool_workers(a->pool);
+    unsigned chunk = (unsigned)((count + 2 * nw - 1) / (2 * nw));
     rc = dlp__job_internal(&b->job, a->pool, a->fnmap[h->b], &pre,
                            (double)timeout_ns / 1e9, retries, 0,
-                           b->flags ? DLP_JOB_TIMES : 0, NULL, &err);
+                           b->flags ? DLP_JOB_TIMES : 0, chunk ? chunk : 1,
+                           NULL, &err);
     if (rc) {
         free_batch(b);
         return rc;

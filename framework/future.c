@@ -226,7 +226,7 @@ static int make(dlp_future **out, dlp_pool *p, int fn,
         f->cb_ud = opts->callback_ud;
     }
     rc = dlp__job_internal(&f->job, p, fn, &pre, opts ? opts->timeout : 0,
-                           opts ? opts->retries : 0, pinned, 0, f, err);
+                           opts ? opts->retries : 0, pinned, 0, 0, f, err);
     if (rc) {
         free(f);
         return rc;

@@ -34,6 +34,9 @@
  * costs (two system calls and a wake-up, ~20-50 us) are a few percent,
  * short enough that two workers stay balanced. */
 #define BATCH_TARGET_NS 1000000.0
+/* A link's agent spreads a batch over its own workers, and pays for each
+ * batch it is sent (a job of its own): give it ten times as much. */
+#define LINK_BATCH_TARGET_NS 10000000.0
 #define BATCH_MAX 4096u
 /* A batch is also closed at this many bytes of arguments, so large
  * arguments travel a few at a time and no frame nears the 1 GiB limit. */
@@ -112,6 +115,7 @@ struct dlp_job {
     dlp__batch *redo, *redo_tail;
     uint32_t target, max_batch;
     double ns_per_task;
+    double target_ns; /* BATCH_TARGET_NS, or LINK_BATCH_TARGET_NS */
     /* Internal jobs (futures: apply, map, broadcast): tasks encoded when
      * the job is made, fed by whichever thread drives the pool, results
      * kept in the ring until the job is destroyed.  (mu) */
@@ -198,6 +202,8 @@ DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
     j->next = next;
     j->ud = ud;
     j->target = 1;
+    j->target_ns = p->nworkers && p->w[0].link ? LINK_BATCH_TARGET_NS
+                                               : BATCH_TARGET_NS;
 
     pthread_mutex_lock(&p->mu);
     if (p->closed) {
@@ -1049,7 +1055,7 @@ void dlp__job_timing(dlp_job *j, uint32_t n, uint64_t busy_ns)
     per = (double)busy_ns / n;
     j->ns_per_task = j->ns_per_task == 0 ? per
                                          : 0.7 * j->ns_per_task + 0.3 * per;
-    t = j->ns_per_task > 0 ? BATCH_TARGET_NS / j->ns_per_task : j->max_batch;
+    t = j->ns_per_task > 0 ? j->target_ns / j->ns_per_task : j->max_batch;
     /* Grow at most 16x per report, so one fast outlier cannot swing a
      * job of slow tasks into huge batches. */
     if (t > 16.0 * j->target)
@@ -1689,7 +1695,8 @@ void dlp__pool_pump(dlp_pool *p)
 
 int dlp__job_internal(dlp_job **out, dlp_pool *p, int fn, dlp__pre *pre,
                       double timeout, unsigned retries, int pinned,
-                      unsigned flags, struct dlp_future *f, dlp_error *err)
+                      unsigned flags, unsigned chunksize,
+                      struct dlp_future *f, dlp_error *err)
 {
     dlp_job_options o;
     dlp_job *j;
@@ -1705,6 +1712,7 @@ int dlp__job_internal(dlp_job **out, dlp_pool *p, int fn, dlp__pre *pre,
     dlp_job_options_init(&o);
     o.window = pre->n ? (unsigned)pre->n : 1;
     o.flags = flags & DLP_JOB_TIMES;
+    o.chunksize = chunksize;
     o.timeout = timeout;
     o.retries = retries;
     if ((rc = dlp_job_create(&j, p, fn, pre_next, NULL, &o, err))) {

@@ -125,12 +125,14 @@ DLP_PRIV void dlp__pre_free(dlp__pre *pre);
 /* Make an internal job of function fn over pre (taken over, also on
  * failure) and start sending it: to every live worker once for pinned
  * (then pre has one task per live worker, see dlp__pool_live_slots).
- * flags are job flags (DLP_JOB_TIMES); f, if not NULL, is told of
+ * flags are job flags (DLP_JOB_TIMES), chunksize the job option (0:
+ * automatic); f, if not NULL, is told of
  * completion through dlp__future_complete.  mu NOT held. */
 DLP_PRIV int dlp__job_internal(struct dlp_job **out, dlp_pool *p, int fn,
                                dlp__pre *pre, double timeout,
                                unsigned retries, int pinned, unsigned flags,
-                               struct dlp_future *f, dlp_error *err);
+                               unsigned chunksize, struct dlp_future *f,
+                               dlp_error *err);
 /* Internal jobs, mu held: tasks in all, done so far, a view of result i
  * (borrowed, valid while the job lives). */
 DLP_PRIV uint64_t dlp__job_total(const struct dlp_job *j);
