@@ -76,6 +76,7 @@ typedef struct blink {
     int eof_local;       /* fd said end of stream (or failed) */
     int close_sent;
     int eof_remote;      /* the peer said TAG_CLOSE */
+    int shut;            /* and we passed it on: shutdown(fd, SHUT_WR) */
 } blink;
 
 struct dlp__bridge {
@@ -191,8 +192,10 @@ static int pump_out(blink *l)
         }
     }
     l->out.len = l->out_off = 0;
-    if (l->eof_remote)
+    if (l->eof_remote && !l->shut) {
         shutdown(l->fd, SHUT_WR);
+        l->shut = 1;
+    }
     return moved;
 }
 
@@ -222,9 +225,7 @@ static int pump_recv(struct dlp__bridge *b)
     if (st.MPI_TAG == TAG_CLOSE) {
         MPI_Recv(NULL, 0, MPI_BYTE, l->rank, TAG_CLOSE, MPI_COMM_WORLD,
                  MPI_STATUS_IGNORE);
-        l->eof_remote = 1;
-        if (l->out_off == l->out.len)
-            shutdown(l->fd, SHUT_WR);
+        l->eof_remote = 1; /* pump_out passes it on once out is empty */
         return 1;
     }
     if (mbuf_reserve(&l->out, (size_t)count)) {
