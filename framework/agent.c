@@ -278,7 +278,6 @@ static int answer(agent *a, abatch **done)
             /* A LOAD, answered now that every batch before it is. */
             if (dlp__buf_put(&a->out, b->reply.p, b->reply.len))
                 return -ENOMEM;
-            b->answered = b->count;
         }
         while (b->job && b->answered < b->count &&
                dlp__job_view(b->job, b->answered, &res) == 0) {

@@ -186,9 +186,19 @@ int dlp__reap(pid_t pid, int grace_ms)
     return status;
 }
 
-uint64_t dlp__now_ns(void)
+static uint64_t clock_ns(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t dlp__now_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+uint64_t dlp__realtime_ns(void)
+{
+    return clock_ns(CLOCK_REALTIME);
 }

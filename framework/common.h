@@ -80,4 +80,8 @@ DLP_PRIV int dlp__fd_above_stdio(int fd);
 /* Monotonic clock in nanoseconds. */
 DLP_PRIV uint64_t dlp__now_ns(void);
 
+/* Wall-clock time (CLOCK_REALTIME) in nanoseconds since the Epoch: when a
+ * task started, for DLP_JOB_TIMES. */
+DLP_PRIV uint64_t dlp__realtime_ns(void);
+
 #endif /* DLPOOL_FRAMEWORK_COMMON_H */

@@ -364,13 +364,8 @@ static int count_restart(dlp_pool *p, const char *reason)
  * from start_mono (the scoreboard's dlp__now_ns time) until now. */
 static void stamp_lost(struct dlp_job *j, uint64_t index, uint64_t start_mono)
 {
-    struct timespec ts;
     uint64_t now = dlp__now_ns(), run = now > start_mono ? now - start_mono : 0;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    dlp__job_stamp(j, index,
-                   (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec -
-                       run,
-                   run);
+    dlp__job_stamp(j, index, dlp__realtime_ns() - run, run);
 }
 
 static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)

@@ -20,7 +20,6 @@
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "loader.h"
@@ -157,13 +156,6 @@ static void do_inspect(wctx *w, dlp__rd *r)
     flush_out(w);
 }
 
-static uint64_t realtime_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
 {
     uint32_t count = 0, done = 0;
@@ -197,7 +189,7 @@ static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
             uint64_t m0 = h->flags & (DLP_BATCH_TIMED | DLP_BATCH_TIMES)
                               ? dlp__now_ns()
                               : 0;
-            uint64_t rt0 = h->flags & DLP_BATCH_TIMES ? realtime_ns() : 0;
+            uint64_t rt0 = h->flags & DLP_BATCH_TIMES ? dlp__realtime_ns() : 0;
             if (w->score) {
                 w->score->index = index;
                 w->score->job = h->a;

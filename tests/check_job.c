@@ -127,13 +127,6 @@ START_TEST(test_ordered)
 }
 END_TEST
 
-static double wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* DLP_JOB_TIMES: each result says when its task started (within the
  * run's wall-clock window) and how long it ran (at least its sleep); a
  * task that killed its worker is timed to the worker's death; a job that
@@ -151,7 +144,7 @@ START_TEST(test_times)
 
     for (int timed = 1; timed >= 0; timed--) {
         sleepy_it it = {.n = 6, .mod = 13};
-        double before = wall_now(), after;
+        double before = tu_wall_now(), after;
         dlp_job_options_init(&o);
         o.flags = timed ? DLP_JOB_TIMES : 0;
         j = tu_start(p, sleepy, sleepy_next, &it, &o);
@@ -163,7 +156,7 @@ START_TEST(test_times)
         }
         assert_end(j);
         dlp_job_destroy(j);
-        after = wall_now();
+        after = tu_wall_now();
         for (uint64_t i = 0; i < it.n; i++) {
             double ms = (double)((7 * i) % it.mod);
             if (!timed) {
@@ -186,12 +179,12 @@ START_TEST(test_times)
         }
     }
 
-    double before = wall_now();
+    double before = tu_wall_now();
     dlp_job_options_init(&o);
     o.flags = DLP_JOB_TIMES;
     j = tu_start(p, crash, tu_ints_next, &crash_it, &o);
     ck_assert_int_eq(dlp_job_next(j, &r, NULL), 1);
-    double after = wall_now();
+    double after = tu_wall_now();
     ck_assert_int_eq(r.fail, DLP_FAIL_SIGNAL);
     ck_assert_msg(r.start >= before - 0.001 &&
                       r.start + r.run_time <= after + 0.001 &&

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -50,6 +51,13 @@ const char *tu_ref(const char *plugin, const char *symbol)
     char *p = slot();
     snprintf(p, sizeof slots[0], "%s:%s", plugin, symbol);
     return p;
+}
+
+double tu_wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int tu_fd_count(void)

@@ -22,6 +22,9 @@ const char *tu_ref(const char *plugin, const char *symbol);
 /* Open descriptors of this process. */
 int tu_fd_count(void);
 
+/* Wall-clock time in seconds since the Epoch, as dlp_result.start. */
+double tu_wall_now(void);
+
 /* Fail the test unless this process has no child left (waitpid reports
  * ECHILD) and fds_before descriptors are open again. */
 void tu_assert_clean(int fds_before);
