@@ -4,14 +4,20 @@
  * machine (transport.h).
  *
  * The pool at the other end sees one worker that answers slowly and
- * holds many batches at once.  Here each BATCH frame becomes an internal
- * job of the local pool (its tasks already encoded, as a future's), and
- * its results are sent back in the batch's order, as RESULTS frames of the
- * same form a worker writes.  A task that kills a local worker, or runs
- * past its timeout, fails here, with the local pool's retries: it goes
- * back as a LOST record carrying the failure's kind, signal or exit
- * status, attempts and worker pid, so that the result at the other end
- * reads as it would have on a local pool.
+ * holds many batches at once.  Each BATCH frame is relayed as it came
+ * (its limits taken off, its job id made local) to whichever local worker
+ * has room, and the worker's RESULTS frames go back as they came, with
+ * the worker's pid added: the agent decodes no argument and encodes no
+ * result.  The local pool's loop checks every record against its batch
+ * and enforces the batch's timeout, as for its own jobs.
+ *
+ * When a worker is lost with a relayed batch unanswered, the agent takes
+ * over the rest of that batch: the task the worker was running fails
+ * (a LOST record carrying the failure's kind, signal or exit status,
+ * attempts and pid, so that the result at the other end reads as it would
+ * have on a local pool), or with retries left runs again; the others run
+ * again, as an internal job of the local pool whose results the agent
+ * encodes.  Replies go back in the order the frames came.
  *
  * One thread: it drives the local pool with the channel as the extra
  * descriptor of the loop, so a new frame and a finished task both wake
@@ -35,21 +41,39 @@
 /* A RESULTS frame is closed once it holds this much, as a worker's is:
  * well inside the frame limit, whatever the last result added. */
 #define AGENT_FLUSH (256u << 10)
+/* Relayed batches a local worker holds at once (as a job's). */
+#define RELAY_DEPTH 2u
+/* Local job ids of relayed batches: apart from the internal jobs'. */
+#define RELAY_ID_BASE 0x80000000u
 
 /* One frame received and not yet wholly answered, in arrival order: a
  * batch, or a LOAD whose LOADED reply waits for the batches before it
  * (the far pool matches each reply to the oldest frame it sent). */
-typedef struct abatch {
-    struct abatch *next;
-    dlp_job *job;       /* the local internal job running its tasks; NULL
-                           for a LOAD */
-    dlp__buf reply;     /* a LOAD's reply, whole */
+typedef struct dlp__relayed {
+    struct dlp__relayed *next;
+    struct dlp__relayed *dnext; /* in the queue for a worker */
+    struct agent *a;
+    int load;           /* a LOAD: reply is its answer, whole */
+    dlp__buf reply;     /* bytes to send back, in order */
     uint32_t job_id;    /* the far pool's job id (the frame's a) */
     uint32_t count;     /* tasks in the batch */
-    uint32_t answered;  /* results sent back so far */
+    uint32_t answered;  /* results in reply or sent back so far */
     uint16_t flags;     /* DLP_BATCH_TIMES is passed back */
-    uint64_t start_ns;  /* when it arrived, for the busy time */
-    uint64_t *index;    /* the far index of each task, in batch order */
+    int fn;             /* the local function id */
+    uint64_t timeout_ns;
+    uint32_t retries;
+    dlp__batch *pending; /* the relayed frame, until a worker takes it */
+    /* After its worker was lost: the tasks still unanswered then, at
+     * positions 0..rest-1, run by job (started when the loop is left);
+     * the one at lost_pos (rest: none) failed for good, as lost. */
+    uint32_t rest, taken;
+    uint64_t *index;    /* each position's far index */
+    uint32_t lost_pos;
+    dlp__buf lost;      /* its record, as put_result writes one */
+    dlp__pre pre;       /* job's tasks, until it starts */
+    int to_start;
+    dlp_job *job;
+    uint64_t start_ns;  /* when the rest began, for the busy time */
 } abatch;
 
 typedef struct agent {
@@ -58,7 +82,12 @@ typedef struct agent {
     int fd;
     int *fnmap;     /* far function id -> local id, -1 unknown */
     size_t nfnmap;
-    abatch *head, *tail;
+    abatch *head, *tail;   /* answer order */
+    abatch *dhead, *dtail; /* waiting for a worker */
+    uint32_t next_id;      /* local job ids of relayed batches */
+    int failed;            /* out of memory in the loop's hooks */
+    int closing;           /* the pool is going: losses are no news */
+    int starting;          /* batches taken over wait for their jobs */
     dlp__buf in, out;
     uint64_t last_ns; /* when the last RESULTS frame was begun */
 } agent;
@@ -67,7 +96,10 @@ static void free_batch(abatch *b)
 {
     if (b) {
         dlp_job_destroy(b->job);
+        dlp__batch_free(b->pending);
         dlp__buf_free(&b->reply);
+        dlp__buf_free(&b->lost);
+        dlp__pre_free(&b->pre);
         free(b->index);
         free(b);
     }
@@ -142,82 +174,250 @@ static int do_load(agent *a, const dlp__hdr *h, dlp__rd *r)
         free_batch(b);
         return -ENOMEM;
     }
+    b->load = 1;
     enqueue(a, b);
     return 0;
 }
 
+/* Append a LOST record for task index (kind, wait status, attempts,
+ * pid, message), followed by its times when timed and by the pid: a
+ * record of a DLP_RESULTS_PIDS frame. */
+static int put_lost(dlp__buf *o, uint64_t index, dlp_fail_kind kind,
+                    int signo, int exit_status, unsigned attempts, pid_t pid,
+                    const char *msg, int timed, uint64_t start, uint64_t run)
+{
+    size_t n = strlen(msg);
+    int rc;
+    if ((rc = dlp__put_u64(o, index)) || (rc = dlp__put_u8(o, DLP_R_LOST)) ||
+        (rc = dlp__put_u32(o, (uint32_t)(17 + n))) ||
+        (rc = dlp__put_u8(o, (uint8_t)kind)) ||
+        (rc = dlp__put_u32(o, (uint32_t)signo)) ||
+        (rc = dlp__put_u32(o, (uint32_t)exit_status)) ||
+        (rc = dlp__put_u32(o, attempts)) ||
+        (rc = dlp__put_u32(o, (uint32_t)pid)) ||
+        (rc = dlp__buf_put(o, msg, n)))
+        return rc;
+    if (timed && ((rc = dlp__put_u64(o, start)) || (rc = dlp__put_u64(o, run))))
+        return rc;
+    return dlp__put_u32(o, (uint32_t)pid);
+}
+
+/* Take over the n unanswered task records at recs (len bytes) of batch
+ * b: with loss, the task it names fails for good if it is among them and
+ * has no retry left, or runs again with one attempt counted.  The rest is
+ * started as a job once the loop is left.  Returns 1 if the lost task
+ * was among them, or a negative code. */
+static int take_rest(abatch *b, const unsigned char *recs, size_t len,
+                     uint32_t n, const dlp__relay_loss *loss)
+{
+    dlp__rd r;
+    int hit = 0;
+    uint32_t k = 0;
+
+    b->rest = n;
+    b->taken = 0;
+    b->lost_pos = n;
+    b->start_ns = dlp__now_ns();
+    memset(&b->pre, 0, sizeof b->pre);
+    if (!(b->index = malloc((n ? n : 1) * sizeof *b->index)) ||
+        !(b->pre.task = malloc((n ? n : 1) * sizeof *b->pre.task)) ||
+        dlp__buf_put(&b->pre.bytes, recs, len))
+        return -ENOMEM;
+    dlp__rd_init(&r, recs, len);
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t index;
+        const unsigned char *args;
+        uint32_t arglen;
+        if (dlp__task_next(&r, &index, &args, &arglen))
+            return DLP_EPROTO; /* cannot happen: the loop checked them */
+        b->index[i] = index;
+        if (loss && loss->running && index == loss->index && !hit) {
+            hit = 1;
+            if (b->retries == 0) {
+                /* Failed for good: its record, as the local pool words it. */
+                uint64_t now = dlp__now_ns(), run = 0, start = 0;
+                if (loss->start_mono) {
+                    run = now > loss->start_mono ? now - loss->start_mono : 0;
+                    start = dlp__realtime_ns() - run;
+                }
+                b->lost_pos = i;
+                int rc = put_lost(
+                    &b->lost, index, loss->kind,
+                    loss->kind == DLP_FAIL_SIGNAL ? WTERMSIG(loss->status) : 0,
+                    loss->kind == DLP_FAIL_EXIT ? WEXITSTATUS(loss->status) : 0,
+                    1, loss->pid, loss->reason, b->flags != 0, start, run);
+                if (rc)
+                    return rc;
+                continue;
+            }
+            b->pre.task[k].attempts = 1;
+        } else {
+            b->pre.task[k].attempts = 0;
+        }
+        b->pre.task[k].off = (size_t)(args - recs);
+        b->pre.task[k].len = arglen;
+        k++;
+    }
+    b->pre.n = k;
+    b->to_start = 1;
+    b->a->starting = 1;
+    return hit;
+}
+
+/* The loop's hooks for relayed batches (pool.h), mu held. */
+void dlp__relay_results(dlp__batch *pb, const dlp__hdr *h,
+                        const unsigned char *payload, pid_t pid)
+{
+    abatch *b = pb->relay;
+    long off = dlp__frame_begin(&b->reply, DLP_F_RESULTS, b->job_id, h->b);
+    if (off < 0 || dlp__buf_put(&b->reply, payload, 8) ||
+        dlp__put_u32(&b->reply, (uint32_t)pid) ||
+        dlp__buf_put(&b->reply, payload + 8, h->len - 8) ||
+        dlp__frame_end(&b->reply, off)) {
+        b->a->failed = -ENOMEM;
+        return;
+    }
+    uint16_t flags = (uint16_t)((h->flags & DLP_BATCH_TIMES) |
+                                DLP_RESULTS_PID);
+    memcpy(b->reply.p + off + 6, &flags, 2);
+    b->answered += h->b;
+}
+
+int dlp__relay_lost(dlp__batch *pb, const dlp__relay_loss *loss)
+{
+    abatch *b = pb->relay;
+    if (b->a->closing)
+        return 0;
+    int rc = take_rest(b, pb->frame.p + pb->scan, pb->frame.len - pb->scan,
+                       pb->count - pb->done, loss);
+    if (rc < 0) {
+        b->a->failed = rc;
+        return 0;
+    }
+    return rc;
+}
+
 /* BATCH a=job b=fn: u32 count, count x task [, limits: transport.h].
- * Start its tasks as an internal job of the local pool. */
+ * Queue it for a local worker, as it came but for its job id, made local,
+ * and its limits, which the local pool enforces from the batch. */
 static int do_batch(agent *a, const dlp__hdr *h, dlp__rd *r)
 {
-    dlp__pre pre;
-    dlp_error err;
+    const unsigned char *recs;
     uint32_t count;
     uint64_t timeout_ns = 0;
     uint32_t retries = 0;
     abatch *b;
-    int rc;
+    dlp__batch *pb;
 
     if (dlp__get_u32(r, &count) || count == 0 ||
         count > (size_t)(r->end - r->p) / DLP_TASK_HDR ||
         h->b >= a->nfnmap || a->fnmap[h->b] < 0)
-        return DLP_EPROTO; /* a count the frame cannot hold, before any
-                              allocation sized by it */
-    memset(&pre, 0, sizeof pre);
-    pre.n = count;
-    if (!(b = calloc(1, sizeof *b)) ||
-        !(b->index = malloc(count * sizeof *b->index)) ||
-        !(pre.task = malloc(count * sizeof *pre.task)) ||
-        dlp__buf_put(&pre.bytes, r->p, (size_t)(r->end - r->p))) {
-        dlp__pre_free(&pre);
-        free_batch(b);
-        return -ENOMEM;
-    }
-    /* Offsets into the copy: the records are read from the frame. */
+        return DLP_EPROTO; /* a count the frame cannot hold */
+    recs = r->p;
     for (uint32_t i = 0; i < count; i++) {
         uint64_t index;
         const unsigned char *args;
         uint32_t arglen;
         if (dlp__task_next(r, &index, &args, &arglen))
             break;
-        b->index[i] = index;
-        pre.task[i].off = (size_t)(args - (r->end - pre.bytes.len));
-        pre.task[i].len = arglen;
     }
+    size_t len = (size_t)(r->p - recs);
     if ((h->flags & DLP_BATCH_LIMITS) &&
         (dlp__get_u64(r, &timeout_ns) || dlp__get_u32(r, &retries)))
         r->bad = 1;
-    if (r->bad || r->p != r->end) {
-        dlp__pre_free(&pre);
-        free_batch(b);
+    if (r->bad || r->p != r->end)
         return DLP_EPROTO;
+    if (!(b = calloc(1, sizeof *b)) || !(pb = calloc(1, sizeof *pb))) {
+        free(b);
+        return -ENOMEM;
     }
-    /* The limits trail the records: they are not part of the last
-     * task's arguments. */
-    pre.bytes.len -= h->flags & DLP_BATCH_LIMITS ? 12 : 0;
+    b->pending = pb;
+    b->a = a;
     b->job_id = h->a;
     b->count = count;
     b->flags = h->flags & DLP_BATCH_TIMES;
-    b->start_ns = dlp__now_ns();
-    /* The far pool sized the batch for about a millisecond of work: split
-     * it evenly among the local workers (an internal job would otherwise
-     * start again from batches of one, as a new job does). */
-    unsigned nw = dlp_pool_workers(a->pool);
-    unsigned chunk = (unsigned)((count + 2 * nw - 1) / (2 * nw));
-    rc = dlp__job_internal(&b->job, a->pool, a->fnmap[h->b], &pre,
-                           (double)timeout_ns / 1e9, retries, 0,
-                           b->flags ? DLP_JOB_TIMES : 0, chunk ? chunk : 1,
-                           NULL, &err);
-    if (rc) {
+    b->fn = a->fnmap[h->b];
+    b->timeout_ns = timeout_ns;
+    b->retries = retries;
+    pb->type = DLP_F_BATCH;
+    pb->job_id = RELAY_ID_BASE | (a->next_id++ & ~RELAY_ID_BASE);
+    pb->fn = (uint32_t)b->fn;
+    pb->count = count;
+    pb->scan = DLP_HDR_SIZE + 4;
+    pb->relay = b;
+    pb->timeout_ns = timeout_ns;
+    long off = dlp__frame_begin(&pb->frame, DLP_F_BATCH, pb->job_id, pb->fn);
+    if (off < 0 || dlp__put_u32(&pb->frame, count) ||
+        dlp__buf_put(&pb->frame, recs, len) ||
+        dlp__frame_end(&pb->frame, off)) {
         free_batch(b);
-        return rc;
+        return -ENOMEM;
     }
+    uint16_t flags = (uint16_t)(b->flags | (timeout_ns ? DLP_BATCH_TIMED : 0));
+    memcpy(pb->frame.p + off + 6, &flags, 2);
     enqueue(a, b);
+    if (a->dtail)
+        a->dtail->dnext = b;
+    else
+        a->dhead = b;
+    a->dtail = b;
+    return 0;
+}
+
+/* Give the queued batches to the local workers with room.  With none
+ * alive, take them over (their job fails them).  mu held. */
+static int dispatch(agent *a)
+{
+    int alive = dlp__pool_alive(a->pool) > 0;
+    while (a->dhead) {
+        abatch *b = a->dhead;
+        dlp__worker *w = NULL;
+        if (alive && !(w = dlp__pool_pick(a->pool, RELAY_DEPTH)))
+            return 0;
+        a->dhead = b->dnext;
+        if (!a->dhead)
+            a->dtail = NULL;
+        b->dnext = NULL;
+        dlp__batch *pb = b->pending;
+        b->pending = NULL;
+        if (w) {
+            dlp__pool_send(a->pool, w, pb);
+            continue;
+        }
+        int rc = take_rest(b, pb->frame.p + pb->scan,
+                           pb->frame.len - pb->scan, pb->count, NULL);
+        dlp__batch_free(pb);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Start the jobs of the batches taken over.  mu NOT held. */
+static int start_rests(agent *a)
+{
+    for (abatch *b = a->head; b; b = b->next) {
+        dlp_error err;
+        if (!b->to_start)
+            continue;
+        b->to_start = 0;
+        if (b->pre.n == 0)
+            continue; /* only the lost task was left */
+        unsigned nw = dlp_pool_workers(a->pool);
+        unsigned chunk = (unsigned)((b->pre.n + 2 * nw - 1) / (2 * nw));
+        int rc = dlp__job_internal(&b->job, a->pool, b->fn, &b->pre,
+                                   (double)b->timeout_ns / 1e9, b->retries, 0,
+                                   b->flags ? DLP_JOB_TIMES : 0,
+                                   chunk ? chunk : 1, NULL, &err);
+        if (rc)
+            return rc;
+    }
     return 0;
 }
 
 /* Append result res of a task as a worker's record (with its times when
- * the batch asked), for a function returning ret. */
+ * the batch asked) and the pid that ran it, for a function returning
+ * ret. */
 static int put_result(dlp__buf *o, const dlp_result *res, dlp_type ret,
                       uint64_t index, int timed)
 {
@@ -225,20 +425,18 @@ static int put_result(dlp__buf *o, const dlp_result *res, dlp_type ret,
     uint8_t kind = DLP_R_OK;
     int rc;
 
+    if (res->fail && res->fail != DLP_FAIL_PLUGIN &&
+        res->fail != DLP_FAIL_RESULT)
+        return put_lost(o, index, res->fail, res->signo, res->exit_status,
+                        res->attempts, res->pid, res->error, timed,
+                        (uint64_t)(res->start * 1e9),
+                        (uint64_t)(res->run_time * 1e9));
     if ((rc = dlp__put_u64(o, index)) || (rc = dlp__put_u8(o, 0)) ||
         (rc = dlp__put_u32(o, 0)))
         return rc;
-    if (res->fail == DLP_FAIL_PLUGIN || res->fail == DLP_FAIL_RESULT) {
+    if (res->fail) {
         kind = res->fail == DLP_FAIL_PLUGIN ? DLP_R_FAIL : DLP_R_BADRESULT;
         rc = dlp__buf_put(o, res->error, strlen(res->error));
-    } else if (res->fail) {
-        kind = DLP_R_LOST;
-        if (!(rc = dlp__put_u8(o, (uint8_t)res->fail)) &&
-            !(rc = dlp__put_u32(o, (uint32_t)res->signo)) &&
-            !(rc = dlp__put_u32(o, (uint32_t)res->exit_status)) &&
-            !(rc = dlp__put_u32(o, res->attempts)) &&
-            !(rc = dlp__put_u32(o, (uint32_t)res->pid)))
-            rc = dlp__buf_put(o, res->error, strlen(res->error));
     } else if (ret == DLP_T_STR) {
         rc = dlp__buf_put(o, res->v.s.ptr, res->v.s.len);
     } else if (ret == DLP_T_VAL) {
@@ -263,54 +461,70 @@ static int put_result(dlp__buf *o, const dlp_result *res, dlp_type ret,
     return dlp__put_u32(o, (uint32_t)res->pid); /* DLP_RESULTS_PIDS */
 }
 
-/* Encode the results that are ready, in order: the head batch's next
- * ones while they are done.  Batches answered in full go on *done, for
- * the caller to destroy once mu is released.  mu held. */
+/* Encode what is ready of the rest of batch b (taken over after a loss),
+ * in order, into a->out.  mu held. */
+static int answer_rest(agent *a, abatch *b)
+{
+    long off = -1;
+    uint32_t n = 0;
+    int rc;
+    while (b->taken < b->rest) {
+        dlp_result res;
+        int lost = b->taken == b->lost_pos;
+        uint32_t jpos = b->taken - (b->taken > b->lost_pos);
+        if (!lost && (!b->job || dlp__job_view(b->job, jpos, &res) != 0))
+            break;
+        if (off < 0) {
+            /* The service time: from when the rest began, or from when
+             * the frame before was begun if that was later, to now.  The
+             * far pool sizes its batches by it. */
+            uint64_t now = dlp__now_ns();
+            uint64_t from = b->start_ns > a->last_ns ? b->start_ns
+                                                     : a->last_ns;
+            a->last_ns = now;
+            off = dlp__frame_begin(&a->out, DLP_F_RESULTS, b->job_id, 0);
+            if (off < 0 || dlp__put_u64(&a->out, now > from ? now - from : 0))
+                return -ENOMEM;
+        }
+        if (lost)
+            rc = dlp__buf_put(&a->out, b->lost.p, b->lost.len);
+        else
+            rc = put_result(&a->out, &res, res.type, b->index[b->taken],
+                            b->flags != 0);
+        if (rc)
+            return rc;
+        b->taken++;
+        b->answered++;
+        n++;
+        if (a->out.len - (size_t)off >= AGENT_FLUSH)
+            break;
+    }
+    if (off >= 0) {
+        uint16_t flags = (uint16_t)(b->flags | DLP_RESULTS_PIDS);
+        memcpy(a->out.p + off + 6, &flags, 2);
+        memcpy(a->out.p + off + 12, &n, 4);
+        if (dlp__frame_end(&a->out, off))
+            return DLP_ETOOBIG;
+    }
+    return 0;
+}
+
+/* Move what is ready to a->out, in order: the head batch's replies while
+ * it is answered.  Batches answered in full go on *done, for the caller to
+ * destroy once mu is released.  mu held. */
 static int answer(agent *a, abatch **done)
 {
     while (a->head) {
         abatch *b = a->head;
-        dlp_result res;
-        uint32_t n = 0;
-        long off = -1;
         int rc;
-        if (!b->job) {
-            /* A LOAD, answered now that every batch before it is. */
+        if (b->reply.len) {
             if (dlp__buf_put(&a->out, b->reply.p, b->reply.len))
                 return -ENOMEM;
+            b->reply.len = 0;
         }
-        while (b->job && b->answered < b->count &&
-               dlp__job_view(b->job, b->answered, &res) == 0) {
-            if (off < 0) {
-                /* The batch's service time: from when it arrived, or from
-                 * when the one before it was answered if that was later
-                 * (it waited its turn meanwhile), to now.  The far pool
-                 * sizes its batches by it. */
-                uint64_t now = dlp__now_ns();
-                uint64_t from = b->start_ns > a->last_ns ? b->start_ns
-                                                         : a->last_ns;
-                uint64_t busy = now > from ? now - from : 0;
-                a->last_ns = now;
-                off = dlp__frame_begin(&a->out, DLP_F_RESULTS, b->job_id, 0);
-                if (off < 0 || dlp__put_u64(&a->out, busy))
-                    return -ENOMEM;
-            }
-            if ((rc = put_result(&a->out, &res, res.type,
-                                 b->index[b->answered], b->flags != 0)))
-                return rc;
-            b->answered++;
-            n++;
-            if (a->out.len - (size_t)off >= AGENT_FLUSH)
-                break;
-        }
-        if (off >= 0) {
-            uint16_t flags = (uint16_t)(b->flags | DLP_RESULTS_PIDS);
-            memcpy(a->out.p + off + 6, &flags, 2);
-            memcpy(a->out.p + off + 12, &n, 4);
-            if (dlp__frame_end(&a->out, off))
-                return DLP_ETOOBIG;
-        }
-        if (b->answered < b->count)
+        if (b->rest && (rc = answer_rest(a, b)))
+            return rc;
+        if (!b->load && b->answered < b->count)
             return 0;
         a->head = b->next;
         if (!a->head)
@@ -407,6 +621,7 @@ int dlp__agent_main(int fd, const dlp_pool_options *opts)
         int readable = 1;
         if (a.pool) {
             pthread_mutex_lock(&a.pool->mu);
+            rc = dispatch(&a);
             if (dlp__pool_alive(a.pool) == 0) {
                 /* Every local worker is gone for good (past the restart
                  * intensity, or replacements that cannot load): nothing
@@ -419,10 +634,17 @@ int dlp__agent_main(int fd, const dlp_pool_options *opts)
                                            ? a.pool->last_loss
                                            : "the agent has no worker left");
             }
-            rc = answer(&a, &done);
-            if (!rc && !a.out.len)
+            if (!rc)
+                rc = answer(&a, &done);
+            if (!rc && !a.out.len && !a.starting)
                 readable = dlp__pool_drive_until(a.pool, a.fd, 0);
+            if (!rc)
+                rc = a.failed;
             pthread_mutex_unlock(&a.pool->mu);
+            if (!rc && a.starting) {
+                a.starting = 0;
+                rc = start_rests(&a);
+            }
         }
         while (done) {
             abatch *next = done->next;
@@ -450,12 +672,19 @@ int dlp__agent_main(int fd, const dlp_pool_options *opts)
         if ((rc = read_in(&a)) != 0 || (rc = handle_frames(&a)) != 0)
             break;
     }
+    /* The jobs go before their pool, the batches after it: its workers'
+     * last losses may still name them. */
+    for (abatch *b = a.head; b; b = b->next) {
+        dlp_job_destroy(b->job);
+        b->job = NULL;
+    }
+    a.closing = 1;
+    dlp_pool_destroy(a.pool);
     while (a.head) {
         abatch *next = a.head->next;
         free_batch(a.head);
         a.head = next;
     }
-    dlp_pool_destroy(a.pool);
     dlp__buf_free(&a.in);
     dlp__buf_free(&a.out);
     free(a.fnmap);

@@ -1143,6 +1143,8 @@ static int pull(dlp_job *j, size_t room)
             memcpy(b->frame.p + rec + 8, &arglen, 4);
             b->count++;
             s->state = SLOT_PENDING;
+            if (j->internal && j->pre.task)
+                s->attempts = (uint16_t)j->pre.task[s->index].attempts;
         }
         j->next_in++;
         if (b->frame.len >= BATCH_BYTES)

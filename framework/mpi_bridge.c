@@ -64,6 +64,13 @@ static void mbuf_free(mbuf *b)
 #define TAG_DATA 7401
 #define TAG_CLOSE 7402
 #define BRIDGE_CHUNK (1u << 20)
+#ifndef SPIN
+#define SPIN 4
+#endif
+#ifndef NAP_MIN
+#define NAP_MIN 20000L
+#endif
+#define NAP_MAX 1000000L
 
 typedef struct blink {
     int fd;              /* our end of the socketpair, non-blocking */
@@ -261,12 +268,15 @@ static void *bridge_main(void *arg)
             continue;
         }
         /* Nothing moved: MPI has no descriptor to sleep on, so back off
-         * from spinning to short naps, watching our descriptors. */
-        if (++idle <= 64) {
+         * from spinning to naps watching our descriptors, growing from
+         * NAP_MIN to NAP_MAX while nothing comes. */
+        if (++idle <= SPIN) {
             sched_yield(); /* others may need this CPU to answer us */
         } else {
             struct pollfd pfd[64];
             unsigned n = 0;
+            long ns = NAP_MIN << (idle - SPIN > 10 ? 10 : idle - SPIN);
+            struct timespec ts = {0, ns < NAP_MAX ? ns : NAP_MAX};
             for (unsigned i = 0; i < b->n && n < 64; i++) {
                 if (!b->l[i].eof_local) {
                     pfd[n].fd = b->l[i].fd;
@@ -274,7 +284,7 @@ static void *bridge_main(void *arg)
                     n++;
                 }
             }
-            poll(pfd, n, idle > 1024 ? 1 : 0);
+            ppoll(pfd, n, &ts, NULL);
         }
     }
     for (unsigned i = 0; i < b->n; i++) {

@@ -444,6 +444,15 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
         } else if (b->init) {
             if (first)
                 init_failed(p, w, "%s", reason);
+        } else if (b->relay && b->done < b->count) {
+            /* An agent's relayed batch: the agent answers for it. */
+            dlp__relay_loss loss = {
+                sc.busy == DLP_SCORE_TASK && b->job_id == sc.job,
+                sc.index, sc.start_ns, kind, st, reason, w->pid};
+            if (dlp__relay_lost(b, &loss)) {
+                blamed = 1;
+                sc.busy = DLP_SCORE_IDLE;
+            }
         } else if (b->job && b->done < b->count) {
             /* The task the scoreboard names fails (or, with retries left,
              * runs again); every other unanswered task (finished but not
@@ -498,6 +507,14 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
     }
 }
 
+/* The per-task timeout of batch b, in ns (0: none). */
+static uint64_t batch_timeout(const dlp__batch *b)
+{
+    if (b->type != DLP_F_BATCH)
+        return 0;
+    return b->job ? dlp__job_timeout_ns(b->job) : b->timeout_ns;
+}
+
 /* Kill the workers whose running task is past its job's timeout, and
  * return how long poll may sleep before the next deadline (-1: none). */
 static int check_timeouts(dlp_pool *p)
@@ -516,8 +533,7 @@ static int check_timeouts(dlp_pool *p)
              * timeout away.  Look again by then. */
             for (dlp__batch *b = w->head; b; b = b->next) {
                 uint64_t l;
-                if (b->type == DLP_F_BATCH && b->job &&
-                    (l = dlp__job_timeout_ns(b->job)) && now + l < next)
+                if ((l = batch_timeout(b)) && now + l < next)
                     next = now + l;
             }
             continue;
@@ -532,8 +548,8 @@ static int check_timeouts(dlp_pool *p)
             continue;
         }
         for (dlp__batch *b = w->head; b; b = b->next) {
-            if (b->type == DLP_F_BATCH && b->job && b->job_id == job) {
-                limit = dlp__job_timeout_ns(b->job);
+            if (b->type == DLP_F_BATCH && b->job_id == job) {
+                limit = batch_timeout(b);
                 break;
             }
         }
@@ -581,15 +597,22 @@ static int handle_frame(dlp_pool *p, dlp__worker *w, const dlp__hdr *h,
         fn_answer(p, b->fn, (int)h->b, msg, len);
     } else if (h->type == DLP_F_RESULTS) {
         uint64_t busy;
+        uint32_t pid = (uint32_t)w->pid;
         if (b->type != DLP_F_BATCH || h->a != b->job_id || h->b == 0 ||
             h->b > b->count - b->done || dlp__get_u64(&r, &busy))
+            return DLP_EPROTO;
+        /* Only an agent names the workers that ran its results. */
+        if ((h->flags & (DLP_RESULTS_PID | DLP_RESULTS_PIDS)) && !w->link)
+            return DLP_EPROTO;
+        if ((h->flags & DLP_RESULTS_PID) && dlp__get_u32(&r, &pid))
             return DLP_EPROTO;
         for (uint32_t i = 0; i < h->b; i++) {
             dlp__result_rec rec;
             uint64_t want;
             uint32_t arglen;
-            if (dlp__result_next(&r, &rec))
-                return DLP_EPROTO;
+            if (dlp__result_next(&r, &rec) ||
+                (rec.kind == DLP_R_LOST && !w->link))
+                return DLP_EPROTO; /* a worker never sends LOST */
             /* The reply must answer the next task of the batch.  The batch
              * is our own frame, with a record at scan while done < count
              * (checked above): read it directly. */
@@ -613,16 +636,17 @@ static int handle_frame(dlp_pool *p, dlp__worker *w, const dlp__hdr *h,
                 if (b->job)
                     dlp__job_stamp(b->job, rec.index, start, run);
             }
-            uint32_t pid = (uint32_t)w->pid;
-            if ((h->flags & DLP_RESULTS_PIDS) && (!w->link ||
-                                                  dlp__get_u32(&r, &pid)))
-                return DLP_EPROTO; /* only an agent names its workers */
+            uint32_t rpid = pid;
+            if ((h->flags & DLP_RESULTS_PIDS) && dlp__get_u32(&r, &rpid))
+                return DLP_EPROTO;
             if (b->job)
                 dlp__job_result(b->job, rec.index, rec.kind, rec.data, rec.len,
-                                (pid_t)pid);
+                                (pid_t)rpid);
         }
         if (r.p != r.end)
             return DLP_EPROTO;
+        if (b->relay)
+            dlp__relay_results(b, h, payload, w->pid);
         if (b->job)
             dlp__job_timing(b->job, h->b, busy);
         if (b->done < b->count)

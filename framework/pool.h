@@ -27,6 +27,10 @@ typedef struct dlp__batch {
     uint16_t type;         /* DLP_F_BATCH or DLP_F_LOAD */
     uint32_t job_id, fn;
     struct dlp_job *job;   /* NULL once the job is gone: results dropped */
+    struct dlp__relayed *relay; /* an agent's batch relayed as it came
+                                   (agent.c): no job; its results and its
+                                   loss go to the agent */
+    uint64_t timeout_ns;   /* a relayed batch's per-task timeout, 0: none */
     uint32_t count, done;  /* tasks in the frame, results received */
     size_t scan;           /* offset of the next task record to answer */
     dlp__buf frame;        /* header + payload, ready to send */
@@ -109,6 +113,7 @@ typedef struct dlp__pre {
     dlp__buf bytes;
     struct dlp__pre_task {
         size_t off, len;
+        unsigned attempts; /* made before, elsewhere (retries used) */
     } *task;
     char **bad; /* NULL when no task is bad */
 } dlp__pre;
@@ -220,5 +225,24 @@ DLP_PRIV uint64_t dlp__job_timeout_ns(const struct dlp_job *j);
 DLP_PRIV int dlp__job_retry(struct dlp_job *j, uint64_t index);
 
 DLP_PRIV void dlp__batch_free(dlp__batch *b);
+
+/* Relayed batches (agent.c), called by the loop with mu held.  A RESULTS
+ * frame for b from worker pid, its records checked against b's tasks: */
+DLP_PRIV void dlp__relay_results(dlp__batch *b, const dlp__hdr *h,
+                                 const unsigned char *payload, pid_t pid);
+/* b's worker is gone with tasks of b unanswered (from b->scan on), b to
+ * be freed by the caller.  With running set, task index was running and
+ * failed as kind (status, reason, the worker's pid), having started at
+ * start_mono (dlp__now_ns clock, 0 unknown).  Returns 1 if it took the
+ * blame for that task (it was in b). */
+typedef struct dlp__relay_loss {
+    int running;
+    uint64_t index, start_mono;
+    dlp_fail_kind kind;
+    int status;
+    const char *reason;
+    pid_t pid;
+} dlp__relay_loss;
+DLP_PRIV int dlp__relay_lost(dlp__batch *b, const dlp__relay_loss *loss);
 
 #endif

@@ -56,6 +56,9 @@ enum {
 /* On RESULTS frames from an agent: every result record is followed (after
  * its times, with TIMES) by the u32 pid of the worker that ran it there. */
 #define DLP_RESULTS_PIDS 0x8u
+/* On RESULTS frames from an agent: a u32 pid follows busy_ns, the worker
+ * there that ran every record of the frame (a LOST record names its own). */
+#define DLP_RESULTS_PID 0x10u
 
 /* Result kinds on the wire (u8).  LOST comes from an agent only: a task
  * that failed there as on a local pool (a crash, an exit, a timeout, a
