@@ -83,6 +83,8 @@ typedef struct agent {
     int *fnmap;     /* far function id -> local id, -1 unknown */
     size_t nfnmap;
     abatch *head, *tail;   /* answer order */
+    abatch *spare;         /* answered, kept for reuse */
+    unsigned nspare;
     abatch *dhead, *dtail; /* waiting for a worker */
     uint32_t next_id;      /* local job ids of relayed batches */
     int failed;            /* out of memory in the loop's hooks */
@@ -92,17 +94,57 @@ typedef struct agent {
     uint64_t last_ns; /* when the last RESULTS frame was begun */
 } agent;
 
+/* Spare batches an agent keeps, with the memory of their replies. */
+#define SPARE_ABATCHES 16u
+#define SPARE_REPLY_MAX ((size_t)1 << 20)
+
+static abatch *new_abatch(agent *a)
+{
+    abatch *b = a->spare;
+    if (!b)
+        return calloc(1, sizeof *b);
+    a->spare = b->next;
+    a->nspare--;
+    dlp__buf reply = b->reply;
+    memset(b, 0, sizeof *b);
+    b->reply = reply;
+    b->reply.len = 0;
+    return b;
+}
+
+/* Free what b holds but its reply.  mu NOT held. */
+static void release(abatch *b)
+{
+    dlp_job_destroy(b->job);
+    dlp__batch_free(b->pending);
+    dlp__buf_free(&b->lost);
+    dlp__pre_free(&b->pre);
+    free(b->index);
+}
+
 static void free_batch(abatch *b)
 {
     if (b) {
-        dlp_job_destroy(b->job);
-        dlp__batch_free(b->pending);
+        release(b);
         dlp__buf_free(&b->reply);
-        dlp__buf_free(&b->lost);
-        dlp__pre_free(&b->pre);
-        free(b->index);
         free(b);
     }
+}
+
+/* Keep answered batch b as a spare, or free it.  mu NOT held. */
+static void retire_batch(agent *a, abatch *b)
+{
+    if (a->nspare >= SPARE_ABATCHES || b->reply.cap > SPARE_REPLY_MAX) {
+        free_batch(b);
+        return;
+    }
+    release(b);
+    b->job = NULL;
+    b->pending = NULL;
+    b->index = NULL;
+    b->next = a->spare;
+    a->spare = b;
+    a->nspare++;
 }
 
 static void enqueue(agent *a, abatch *b)
@@ -180,8 +222,8 @@ static int do_load(agent *a, const dlp__hdr *h, dlp__rd *r)
 }
 
 /* Append a LOST record for task index (kind, wait status, attempts,
- * pid, message), followed by its times when timed and by the pid: a
- * record of a DLP_RESULTS_PIDS frame. */
+ * pid, message), followed by its times when timed, the pid and the
+ * attempts: a record of a DLP_RESULTS_PIDS frame. */
 static int put_lost(dlp__buf *o, uint64_t index, dlp_fail_kind kind,
                     int signo, int exit_status, unsigned attempts, pid_t pid,
                     const char *msg, int timed, uint64_t start, uint64_t run)
@@ -199,7 +241,9 @@ static int put_lost(dlp__buf *o, uint64_t index, dlp_fail_kind kind,
         return rc;
     if (timed && ((rc = dlp__put_u64(o, start)) || (rc = dlp__put_u64(o, run))))
         return rc;
-    return dlp__put_u32(o, (uint32_t)pid);
+    if ((rc = dlp__put_u32(o, (uint32_t)pid)))
+        return rc;
+    return dlp__put_u32(o, attempts);
 }
 
 /* Take over the n unanswered task records at recs (len bytes) of batch
@@ -327,8 +371,11 @@ static int do_batch(agent *a, const dlp__hdr *h, dlp__rd *r)
         r->bad = 1;
     if (r->bad || r->p != r->end)
         return DLP_EPROTO;
-    if (!(b = calloc(1, sizeof *b)) || !(pb = calloc(1, sizeof *pb))) {
-        free(b);
+    pthread_mutex_lock(&a->pool->mu);
+    pb = dlp__batch_take(a->pool);
+    pthread_mutex_unlock(&a->pool->mu);
+    if (!pb || !(b = new_abatch(a))) {
+        dlp__batch_free(pb);
         return -ENOMEM;
     }
     b->pending = pb;
@@ -458,7 +505,9 @@ static int put_result(dlp__buf *o, const dlp_result *res, dlp_type ret,
         ((rc = dlp__put_u64(o, (uint64_t)(res->start * 1e9))) ||
          (rc = dlp__put_u64(o, (uint64_t)(res->run_time * 1e9)))))
         return rc;
-    return dlp__put_u32(o, (uint32_t)res->pid); /* DLP_RESULTS_PIDS */
+    if ((rc = dlp__put_u32(o, (uint32_t)res->pid))) /* DLP_RESULTS_PIDS */
+        return rc;
+    return dlp__put_u32(o, res->attempts);
 }
 
 /* Encode what is ready of the rest of batch b (taken over after a loss),
@@ -648,7 +697,7 @@ int dlp__agent_main(int fd, const dlp_pool_options *opts)
         }
         while (done) {
             abatch *next = done->next;
-            free_batch(done);
+            retire_batch(&a, done);
             done = next;
         }
         if (rc)
@@ -684,6 +733,11 @@ int dlp__agent_main(int fd, const dlp_pool_options *opts)
         abatch *next = a.head->next;
         free_batch(a.head);
         a.head = next;
+    }
+    while (a.spare) {
+        abatch *next = a.spare->next;
+        free_batch(a.spare);
+        a.spare = next;
     }
     dlp__buf_free(&a.in);
     dlp__buf_free(&a.out);

@@ -959,6 +959,14 @@ int dlp__job_retry(dlp_job *j, uint64_t index)
     return 1;
 }
 
+void dlp__job_attempts(dlp_job *j, uint64_t index, uint32_t attempts)
+{
+    rslot *s = &j->ring[index & j->mask];
+    uint32_t n = s->attempts + attempts - 1u;
+    if (s->state == SLOT_PENDING && s->index == index)
+        s->attempts = (uint16_t)(n > UINT16_MAX ? UINT16_MAX : n);
+}
+
 void dlp__job_lost(dlp_job *j, uint64_t index, dlp_fail_kind kind,
                    int status, const char *reason, pid_t pid)
 {
@@ -1069,9 +1077,10 @@ void dlp__job_timing(dlp_job *j, uint32_t n, uint64_t busy_ns)
 
 /* ---- the feeder ----------------------------------------------------- */
 
-static dlp__batch *new_batch(dlp_job *j)
+/* A new fill batch for job j: a spare of the pool's when mu is held. */
+static dlp__batch *new_batch(dlp_job *j, int locked)
 {
-    dlp__batch *b = calloc(1, sizeof *b);
+    dlp__batch *b = locked ? dlp__batch_take(j->pool) : calloc(1, sizeof *b);
     if (!b)
         return NULL;
     b->type = DLP_F_BATCH;
@@ -1103,7 +1112,7 @@ static int pull(dlp_job *j, size_t room)
         rslot *s = &j->ring[j->next_in & j->mask];
         size_t rec;
         int rc;
-        if (!b && !(b = j->fill = new_batch(j)))
+        if (!b && !(b = j->fill = new_batch(j, 0)))
             return -ENOMEM;
         rec = b->frame.len;
         if (dlp__put_u64(&b->frame, j->next_in) || dlp__put_u32(&b->frame, 0))
@@ -1205,6 +1214,8 @@ static int feed(dlp_job *j)
                j->ring[(j->next_in + room) & j->mask].state == SLOT_EMPTY)
             room++;
         uint64_t first = j->next_in;
+        if (!j->fill && !(j->fill = new_batch(j, 1)))
+            return -ENOMEM;
         /* An internal job's iterator copies bytes it owns: it needs no
          * unlocking, and any driving thread may feed it. */
         if (!j->internal)
@@ -1673,7 +1684,7 @@ static void feedq_remove(dlp_job *j)
 /* The job has nothing more to send. */
 static int fed(const dlp_job *j)
 {
-    return !j->redo && !j->fill &&
+    return !j->redo && (!j->fill || !j->fill->count) &&
            (j->iter_done || j->iter_rc ||
             (j->internal && j->next_in >= j->pre.n));
 }

@@ -50,6 +50,36 @@ void dlp__batch_free(dlp__batch *b)
     }
 }
 
+/* Spare batches a pool keeps, and the largest frame memory kept. */
+#define SPARE_BATCHES 8u
+#define SPARE_FRAME_MAX ((size_t)1 << 20)
+
+dlp__batch *dlp__batch_take(dlp_pool *p)
+{
+    dlp__batch *b = p->spare_batches;
+    if (!b)
+        return calloc(1, sizeof(dlp__batch));
+    p->spare_batches = b->next;
+    p->nspare_batches--;
+    dlp__buf frame = b->frame;
+    memset(b, 0, sizeof *b);
+    b->frame = frame;
+    b->frame.len = 0;
+    return b;
+}
+
+void dlp__batch_recycle(dlp_pool *p, dlp__batch *b)
+{
+    if (b && p->nspare_batches < SPARE_BATCHES &&
+        b->frame.cap <= SPARE_FRAME_MAX) {
+        b->next = p->spare_batches;
+        p->spare_batches = b;
+        p->nspare_batches++;
+        return;
+    }
+    dlp__batch_free(b);
+}
+
 unsigned dlp__pool_alive(dlp_pool *p)
 {
     unsigned n = 0;
@@ -636,9 +666,12 @@ static int handle_frame(dlp_pool *p, dlp__worker *w, const dlp__hdr *h,
                 if (b->job)
                     dlp__job_stamp(b->job, rec.index, start, run);
             }
-            uint32_t rpid = pid;
-            if ((h->flags & DLP_RESULTS_PIDS) && dlp__get_u32(&r, &rpid))
+            uint32_t rpid = pid, attempts = 0;
+            if ((h->flags & DLP_RESULTS_PIDS) &&
+                (dlp__get_u32(&r, &rpid) || dlp__get_u32(&r, &attempts)))
                 return DLP_EPROTO;
+            if (attempts > 1 && b->job)
+                dlp__job_attempts(b->job, rec.index, attempts);
             if (b->job)
                 dlp__job_result(b->job, rec.index, rec.kind, rec.data, rec.len,
                                 (pid_t)rpid);
@@ -661,7 +694,7 @@ static int handle_frame(dlp_pool *p, dlp__worker *w, const dlp__hdr *h,
         w->tail = NULL;
     if (w->send == b) /* cannot happen: answered means sent */
         w->send = b->next;
-    dlp__batch_free(b);
+    dlp__batch_recycle(p, b);
     return 0;
 }
 
@@ -1318,6 +1351,11 @@ DLP_API void dlp_pool_destroy(dlp_pool *p)
     free(p->fns);
     free(p->w);
     free(p->loss_times);
+    while (p->spare_batches) {
+        dlp__batch *b = p->spare_batches;
+        p->spare_batches = b->next;
+        dlp__batch_free(b);
+    }
     if (p->scores)
         munmap(p->scores, p->nworkers * sizeof *p->scores);
     free(p->plugin_path);

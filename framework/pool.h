@@ -104,6 +104,11 @@ struct dlp_pool {
     /* The MPI transport's bridge (mpi.c), joined when the pool is
      * destroyed; NULL for other pools. */
     struct dlp__bridge *bridge;
+    /* Batches answered, kept with their frames' memory for the next ones
+     * (fresh memory faults its pages in, and the allocator hands large
+     * blocks back to the system when they are freed). */
+    dlp__batch *spare_batches;
+    unsigned nspare_batches;
 };
 
 /* Tasks encoded in advance (a future's): task i is the len bytes at off in
@@ -223,8 +228,17 @@ DLP_PRIV uint64_t dlp__job_timeout_ns(const struct dlp_job *j);
 /* The running task index of job j died with its worker: return 1 (and
  * count the attempt) if it is to run again. */
 DLP_PRIV int dlp__job_retry(struct dlp_job *j, uint64_t index);
+/* Task index took attempts (>= 1) where it ran (an agent's retries), as
+ * well as those made here. */
+DLP_PRIV void dlp__job_attempts(struct dlp_job *j, uint64_t index,
+                                uint32_t attempts);
 
 DLP_PRIV void dlp__batch_free(dlp__batch *b);
+/* A batch, zeroed but for its frame's memory (empty): a spare one if the
+ * pool has one; NULL if out of memory.  Keep b as a spare, or free it.
+ * mu held for both. */
+DLP_PRIV dlp__batch *dlp__batch_take(dlp_pool *p);
+DLP_PRIV void dlp__batch_recycle(dlp_pool *p, dlp__batch *b);
 
 /* Relayed batches (agent.c), called by the loop with mu held.  A RESULTS
  * frame for b from worker pid, its records checked against b's tasks: */

@@ -54,7 +54,8 @@ enum {
  * Workers are never sent it: their timeouts are the pool's to enforce. */
 #define DLP_BATCH_LIMITS 0x4u
 /* On RESULTS frames from an agent: every result record is followed (after
- * its times, with TIMES) by the u32 pid of the worker that ran it there. */
+ * its times, with TIMES) by the u32 pid of the worker that ran it there
+ * and the u32 attempts it took (retries made there count). */
 #define DLP_RESULTS_PIDS 0x8u
 /* On RESULTS frames from an agent: a u32 pid follows busy_ns, the worker
  * there that ran every record of the frame (a LOST record names its own). */

@@ -20,6 +20,7 @@
 
 #include "testutil.h"
 #include "transport.h"
+#include "wire.h"
 
 #define AGENTS 2
 
@@ -441,6 +442,215 @@ START_TEST(test_agent_lost)
 }
 END_TEST
 
+/* crash_once(marker, index) for every index. */
+static int marker_next(void *ud, uint64_t index, dlp_args *args)
+{
+    if (index >= 3000)
+        return 0;
+    dlp_args_str(args, ud, strlen(ud));
+    dlp_args_int(args, (int64_t)index);
+    return 1;
+}
+
+/* A crash in the middle of a batch of a thousand, with a retry: the agent
+ * takes over the rest of the batch its worker held; the crashing task
+ * runs once more and fails with both attempts counted, every other task
+ * of the batch (before it, after it) answers in order. */
+START_TEST(test_crash_mid_batch)
+{
+    enum { N = 3000 };
+    static int64_t vals[N];
+    int fds = tu_fd_count();
+    agents a;
+    dlp_job_options o;
+    dlp_result r;
+    for (int64_t i = 0; i < N; i++)
+        vals[i] = i == 1500 ? -1 : i == 2200 ? -2 : i;
+    agents_start(&a, 2);
+    int fn = tu_testplug(a.pool, "crash");
+    tu_ints it = {N, vals};
+    dlp_job_options_init(&o);
+    o.chunksize = 1000;
+    o.retries = 1;
+    dlp_job *j = tu_start(a.pool, fn, tu_ints_next, &it, &o);
+    for (uint64_t i = 0; i < N; i++) {
+        ck_assert_int_eq(dlp_job_next(j, &r, NULL), 1);
+        ck_assert_msg(r.index == i, "expected result %" PRIu64 ", got %"
+                      PRIu64, i, r.index);
+        if (vals[i] >= 0) {
+            ck_assert_msg(r.fail == DLP_FAIL_NONE && r.v.i == vals[i] &&
+                              r.attempts == 1,
+                          "task %" PRIu64 ": expected %" PRId64 " at the "
+                          "first attempt, got %s %s (%" PRId64 ", attempts "
+                          "%u)",
+                          i, vals[i], dlp_fail_kind_name(r.fail),
+                          r.error ? r.error : "", r.v.i, r.attempts);
+            continue;
+        }
+        ck_assert_msg(r.fail == DLP_FAIL_SIGNAL && r.attempts == 2,
+                      "task %" PRIu64 ": expected a signal failure after 2 "
+                      "attempts, got %s after %u: %s",
+                      i, dlp_fail_kind_name(r.fail), r.attempts,
+                      r.error ? r.error : "");
+        ck_assert_int_eq(r.signo, vals[i] == -1 ? SIGSEGV : SIGABRT);
+        ck_assert_int_gt(r.pid, 0);
+        tu_assert_has(r.error, "(after 2 attempts)");
+    }
+    ck_assert_int_eq(dlp_job_next(j, &r, NULL), 0);
+    dlp_job_destroy(j);
+
+    /* crash_once: the first task to run (any) crashes, once; its retry
+     * succeeds, and counts both attempts, the one made in the batch the
+     * agent relayed and the one made after it took the batch over. */
+    {
+        char marker[] = "/tmp/dlpool-link-XXXXXX";
+        int mfd = mkstemp(marker);
+        ck_assert_msg(mfd >= 0, "mkstemp %s: %s", marker, strerror(errno));
+        close(mfd);
+        unlink(marker); /* crash_once crashes while it is missing */
+        int once = tu_testplug(a.pool, "crash_once");
+        unsigned twice = 0;
+        j = tu_start(a.pool, once, marker_next, marker, &o);
+        for (uint64_t i = 0; i < N; i++) {
+            ck_assert_int_eq(dlp_job_next(j, &r, NULL), 1);
+            ck_assert_msg(r.index == i && r.fail == DLP_FAIL_NONE &&
+                              r.v.i == (int64_t)i &&
+                              (r.attempts == 1 || r.attempts == 2),
+                          "crash_once task %" PRIu64 ": expected %" PRIu64
+                          " after 1 or 2 attempts, got task %" PRIu64
+                          " %s %s (%" PRId64 ", attempts %u)",
+                          i, i, r.index, dlp_fail_kind_name(r.fail),
+                          r.error ? r.error : "", r.v.i, r.attempts);
+            twice += r.attempts == 2;
+        }
+        ck_assert_msg(twice >= 1 && twice <= 4,
+                      "expected the task(s) that crashed once to count 2 "
+                      "attempts (1 to 4 such tasks, one per worker at "
+                      "most), got %u", twice);
+        dlp_job_destroy(j);
+        unlink(marker);
+    }
+    agents_stop(&a);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* Read one whole frame from fd into b (its payload at b->p + 16). */
+static void read_frame(int fd, dlp__buf *b, dlp__hdr *h)
+{
+    b->len = 0;
+    for (;;) {
+        if (b->len >= DLP_HDR_SIZE) {
+            dlp__hdr_unpack(b->p, h);
+            if (b->len >= DLP_HDR_SIZE + (size_t)h->len)
+                return;
+        }
+        ck_assert_int_eq(dlp__buf_reserve(b, 4096), 0);
+        /* One frame at a time: never read past the one being read. */
+        size_t want = b->len < DLP_HDR_SIZE ? DLP_HDR_SIZE - b->len
+                                            : DLP_HDR_SIZE + h->len - b->len;
+        ssize_t n = read(fd, b->p + b->len, want < 4096 ? want : 4096);
+        ck_assert_msg(n > 0, "reading a frame from the agent: expected "
+                      "bytes, got %zd (%s)", n, n < 0 ? strerror(errno)
+                                                      : "end of stream");
+        b->len += (size_t)n;
+    }
+}
+
+/* The agent's side of the protocol, spoken directly: a batch goes to a
+ * local worker as it came and its results come back as the worker wrote
+ * them, under the far job's id, with that worker's pid once per frame
+ * (DLP_RESULTS_PID), never the agent's own. */
+START_TEST(test_agent_relays_frames)
+{
+    int fds = tu_fd_count();
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+                     0);
+    pid_t agent = fork();
+    ck_assert_int_ge(agent, 0);
+    if (agent == 0) {
+        dlp_pool_options o;
+        close(sv[0]);
+        dlp_pool_options_init(&o);
+        o.workers = 1;
+        _exit(dlp__agent_main(sv[1], &o));
+    }
+    close(sv[1]);
+
+    const char *plugin = tu_plugin("testplug");
+    dlp__buf out = {0}, in = {0};
+    dlp__hdr h;
+    long off = dlp__frame_begin(&out, DLP_F_LOAD, 5, 0);
+    ck_assert_int_ge(off, 0);
+    ck_assert_int_eq(dlp__put_str(&out, plugin, strlen(plugin), 1), 0);
+    ck_assert_int_eq(dlp__put_str(&out, "crash", 5, 1), 0);
+    ck_assert_int_eq(dlp__put_str(&out, "", 0, 1), 0);
+    ck_assert_int_eq(dlp__frame_end(&out, off), 0);
+    off = dlp__frame_begin(&out, DLP_F_BATCH, 77, 5);
+    ck_assert_int_eq(dlp__put_u32(&out, 3), 0);
+    for (uint64_t i = 0; i < 3; i++) {
+        ck_assert_int_eq(dlp__put_u64(&out, 40 + i), 0);
+        ck_assert_int_eq(dlp__put_u32(&out, 8), 0);
+        ck_assert_int_eq(dlp__put_u64(&out, 7 + i), 0);
+    }
+    ck_assert_int_eq(dlp__put_u64(&out, 0), 0); /* no timeout */
+    ck_assert_int_eq(dlp__put_u32(&out, 0), 0); /* no retries */
+    ck_assert_int_eq(dlp__frame_end(&out, off), 0);
+    uint16_t limits = DLP_BATCH_LIMITS;
+    memcpy(out.p + off + 6, &limits, 2);
+    ck_assert_int_eq(write(sv[0], out.p, out.len), (ssize_t)out.len);
+
+    read_frame(sv[0], &in, &h);
+    ck_assert_msg(h.type == DLP_F_LOADED && h.a == 5 && h.b == 0,
+                  "expected LOADED for function 5 with code 0, got frame "
+                  "type %u a=%u b=%d",
+                  h.type, h.a, (int)h.b);
+    uint64_t next = 40;
+    while (next < 43) {
+        dlp__rd r;
+        uint64_t busy;
+        uint32_t pid;
+        read_frame(sv[0], &in, &h);
+        ck_assert_msg(h.type == DLP_F_RESULTS && h.a == 77 &&
+                          (h.flags & DLP_RESULTS_PID) &&
+                          !(h.flags & DLP_RESULTS_PIDS),
+                      "expected RESULTS of job 77 with one pid per frame, "
+                      "got frame type %u a=%u flags %#x",
+                      h.type, h.a, h.flags);
+        dlp__rd_init(&r, in.p + DLP_HDR_SIZE, h.len);
+        ck_assert_int_eq(dlp__get_u64(&r, &busy), 0);
+        ck_assert_int_eq(dlp__get_u32(&r, &pid), 0);
+        ck_assert_msg(pid != 0 && (pid_t)pid != agent,
+                      "expected the pid of the agent's worker, got %u "
+                      "(agent %d)", pid, (int)agent);
+        for (uint32_t k = 0; k < h.b; k++, next++) {
+            dlp__result_rec rec;
+            int64_t v;
+            ck_assert_int_eq(dlp__result_next(&r, &rec), 0);
+            ck_assert_msg(rec.index == next && rec.kind == DLP_R_OK &&
+                              rec.len == 8,
+                          "expected an 8-byte value for task %" PRIu64
+                          ", got task %" PRIu64 " kind %u length %u",
+                          next, rec.index, rec.kind, rec.len);
+            memcpy(&v, rec.data, 8);
+            ck_assert_int_eq(v, (int64_t)(next - 33));
+        }
+        ck_assert_msg(r.p == r.end, "%zu bytes after the last record",
+                      (size_t)(r.end - r.p));
+    }
+    close(sv[0]);
+    int st = 0;
+    ck_assert_int_eq(waitpid(agent, &st, 0), agent);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "the agent: expected exit status 0 once its link closed, "
+                  "got wait status %#x", (unsigned)st);
+    dlp__buf_free(&out);
+    dlp__buf_free(&in);
+    tu_assert_clean(fds);
+}
+END_TEST
+
 Suite *dlp_test_link(void);
 
 Suite *dlp_test_link(void)
@@ -451,11 +661,13 @@ Suite *dlp_test_link(void)
     tcase_add_test(tc, test_many_tasks);
     tcase_add_test(tc, test_values);
     tcase_add_test(tc, test_times);
+    tcase_add_test(tc, test_agent_relays_frames);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("failures");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_crash_fails_alone);
+    tcase_add_test(tc, test_crash_mid_batch);
     tcase_add_test(tc, test_failures_and_limits);
     tcase_add_test(tc, test_load_while_busy);
     tcase_add_test(tc, test_agent_without_workers);
