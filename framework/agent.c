@@ -41,14 +41,8 @@
 /* A RESULTS frame is closed once it holds this much, as a worker's is:
  * well inside the frame limit, whatever the last result added. */
 #define AGENT_FLUSH (256u << 10)
-/* Relayed batches a local worker holds at once (as a job's); small ones
- * go deeper, while the worker holds at most RELAY_SMALL tasks: it takes
- * in every frame it has with one wake-up, where batches of a few tasks
- * each handed out two at a time cost a wake-up each (a job's first
- * batches are of one task). */
+/* Relayed batches a local worker holds at once (as a job's). */
 #define RELAY_DEPTH 2u
-#define RELAY_SMALL 256u
-#define RELAY_SMALL_DEPTH 64u
 /* Local job ids of relayed batches: apart from the internal jobs'. */
 #define RELAY_ID_BASE 0x80000000u
 
@@ -417,30 +411,6 @@ static int do_batch(agent *a, const dlp__hdr *h, dlp__rd *r)
     return 0;
 }
 
-/* The live worker with the fewest tasks queued that has room for a batch
- * of count tasks, if one has.  mu held. */
-static dlp__worker *relay_pick(dlp_pool *p, uint32_t count)
-{
-    dlp__worker *best = NULL;
-    uint64_t best_q = 0;
-    for (unsigned i = 0; i < p->nworkers; i++) {
-        dlp__worker *w = &p->w[i];
-        uint64_t q = 0;
-        if (w->fd < 0)
-            continue;
-        for (dlp__batch *b = w->head; b; b = b->next)
-            if (b->type == DLP_F_BATCH)
-                q += b->count - b->done;
-        if ((w->nbatches < RELAY_DEPTH ||
-             (q + count <= RELAY_SMALL && w->nbatches < RELAY_SMALL_DEPTH)) &&
-            (!best || q < best_q)) {
-            best = w;
-            best_q = q;
-        }
-    }
-    return best;
-}
-
 /* Give the queued batches to the local workers with room.  With none
  * alive, take them over (their job fails them).  mu held. */
 static int dispatch(agent *a)
@@ -449,7 +419,7 @@ static int dispatch(agent *a)
     while (a->dhead) {
         abatch *b = a->dhead;
         dlp__worker *w = NULL;
-        if (alive && !(w = relay_pick(a->pool, b->count)))
+        if (alive && !(w = dlp__pool_pick(a->pool, RELAY_DEPTH)))
             return 0;
         a->dhead = b->dnext;
         if (!a->dhead)
