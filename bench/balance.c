@@ -18,6 +18,8 @@
 
 #include <dlpool.h>
 
+#include "bench.h"
+
 #define MAX_US 20000
 
 struct tasks {
@@ -32,13 +34,6 @@ static int next_task(void *ud, uint64_t index, dlp_args *args)
         return 0;
     dlp_args_int(args, t->us[index]);
     return 1;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv)

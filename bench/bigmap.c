@@ -15,6 +15,8 @@
 
 #include <dlpool.h>
 
+#include "bench.h"
+
 struct spec {
     uint64_t n, size;
 };
@@ -26,13 +28,6 @@ static int next_task(void *ud, uint64_t index, dlp_args *args)
         return 0;
     dlp_args_uint(args, s->size);
     return 1;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv)

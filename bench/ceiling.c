@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #define MAX_WORKERS 64
 
 /* The task function.  noinline and called only through libffi, so the
@@ -152,13 +154,6 @@ static void worker_msg(int fd)
         memmove(buf, (char *)buf + whole * 2 * sizeof(int64_t), have);
     }
     _exit(0);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Batched: fill the pipeline, then for each batch read in order, send one

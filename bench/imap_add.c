@@ -16,6 +16,8 @@
 
 #include <dlpool.h>
 
+#include "bench.h"
+
 static int next_pair(void *ud, uint64_t index, dlp_args *args)
 {
     uint64_t n = *(const uint64_t *)ud;
@@ -24,13 +26,6 @@ static int next_pair(void *ud, uint64_t index, dlp_args *args)
     dlp_args_int(args, (int64_t)index);
     dlp_args_int(args, (int64_t)index);
     return 1;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv)

@@ -15,14 +15,9 @@ set -u
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 tl_init checkpoint
 tl_need_runner
-if ! command -v python3 >/dev/null 2>&1; then
-    tl_skip "python3 is needed to read checkpoint files independently of dlpool"
-fi
+tl_need_cmd python3 "to read checkpoint files independently of dlpool"
 
-DLPOOL=$top_builddir/dlpool
-TP=$DLPOOL_TEST_PLUGINS/testplug.so
-tl_need_file "$DLPOOL" "the dlpool command"
-tl_need_file "$TP" "the test plugin"
+tl_need_dlpool
 
 T=$TL_TMP
 

@@ -7,12 +7,7 @@ set -u
 tl_init cli
 tl_need_runner
 
-DLPOOL=$top_builddir/dlpool
-TP=$DLPOOL_TEST_PLUGINS/testplug.so
-EX=$DLPOOL_EXAMPLES/examples.so
-tl_need_file "$DLPOOL" "the dlpool command"
-tl_need_file "$TP" "the test plugin"
-tl_need_file "$EX" "the example plugin"
+tl_need_dlpool
 
 T=$TL_TMP
 NULL_IN=/dev/null

@@ -10,14 +10,9 @@ set -u
 tl_init faults
 tl_need_runner
 
-DLPOOL=$top_builddir/dlpool
-TP=$DLPOOL_TEST_PLUGINS/testplug.so
+tl_need_dlpool
 IC=$DLPOOL_TEST_PLUGINS/idlecrash.so
-EX=$DLPOOL_EXAMPLES/examples.so
-tl_need_file "$DLPOOL" "the dlpool command"
-tl_need_file "$TP" "the test plugin"
 tl_need_file "$IC" "the idlecrash test plugin"
-tl_need_file "$EX" "the example plugin"
 
 T=$TL_TMP
 

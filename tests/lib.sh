@@ -292,6 +292,22 @@ tl_need_file() {
     fi
 }
 
+# tl_need_dlpool: DLPOOL, the dlpool command, TP, the test plugin, and EX,
+# the example plugin, set and checked to exist.
+tl_need_dlpool() {
+    DLPOOL=$top_builddir/dlpool
+    TP=$DLPOOL_TEST_PLUGINS/testplug.so
+    EX=$DLPOOL_EXAMPLES/examples.so
+    tl_need_file "$DLPOOL" "the dlpool command"
+    tl_need_file "$TP" "the test plugin"
+    tl_need_file "$EX" "the example plugin"
+}
+
+# tl_need_cmd CMD WHY: skip the script when CMD is not installed.
+tl_need_cmd() {
+    command -v "$1" >/dev/null 2>&1 || tl_skip "$1 is needed $2"
+}
+
 # ---- commands acted on while they run ----------------------------------
 
 # tl_state PID: the state letter of process PID (R, S, Z, ...), or nothing

@@ -11,12 +11,7 @@ set -u
 tl_init mpi
 tl_need_runner
 
-DLPOOL=$top_builddir/dlpool
-TP=$DLPOOL_TEST_PLUGINS/testplug.so
-EX=$DLPOOL_EXAMPLES/examples.so
-tl_need_file "$DLPOOL" "the dlpool command"
-tl_need_file "$TP" "the test plugin"
-tl_need_file "$EX" "the example plugin"
+tl_need_dlpool
 
 if ! grep -q '^#define HAVE_MPI 1' "$top_builddir/config.h" 2>/dev/null; then
     tl_skip "dlpool was built without MPI (configure found no MPI)"

@@ -11,10 +11,7 @@ set -u
 tl_init progress
 tl_need_runner
 
-DLPOOL=$top_builddir/dlpool
-TP=$DLPOOL_TEST_PLUGINS/testplug.so
-tl_need_file "$DLPOOL" "the dlpool command"
-tl_need_file "$TP" "the test plugin"
+tl_need_dlpool
 
 T=$TL_TMP
 

@@ -9,14 +9,9 @@ set -u
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 tl_init records
 tl_need_runner
-if ! command -v python3 >/dev/null 2>&1; then
-    tl_skip "python3 is needed to parse the records, job logs and traces"
-fi
+tl_need_cmd python3 "to parse the records, job logs and traces"
 
-DLPOOL=$top_builddir/dlpool
-TP=$DLPOOL_TEST_PLUGINS/testplug.so
-tl_need_file "$DLPOOL" "the dlpool command"
-tl_need_file "$TP" "the test plugin"
+tl_need_dlpool
 
 T=$TL_TMP
 

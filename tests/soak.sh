@@ -21,10 +21,7 @@ set -u
 tl_init soak
 tl_need_runner
 
-DLPOOL=$top_builddir/dlpool
-TP=$DLPOOL_TEST_PLUGINS/testplug.so
-tl_need_file "$DLPOOL" "the dlpool command"
-tl_need_file "$TP" "the test plugin"
+tl_need_dlpool
 
 TASKS=${SOAK_TASKS:-1000000}
 TASKS2=${SOAK_TASKS2:-200000}
