@@ -503,7 +503,10 @@ START_TEST(test_crash_mid_batch)
      * succeeds, and counts both attempts, the one made in the batch the
      * agent relayed and the one made after it took the batch over. */
     {
-        char marker[] = "/tmp/dlpool-link-XXXXXX";
+        const char *dir = getenv("TMPDIR");
+        char marker[4096];
+        snprintf(marker, sizeof marker, "%s/dlpool-link-XXXXXX",
+                 dir && *dir ? dir : "/tmp");
         int mfd = mkstemp(marker);
         ck_assert_msg(mfd >= 0, "mkstemp %s: %s", marker, strerror(errno));
         close(mfd);
