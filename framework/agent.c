@@ -636,22 +636,6 @@ static int read_in(agent *a)
     }
 }
 
-/* Write all n bytes to the channel, blocking; a peer that went away is
- * an error here, not a SIGPIPE. */
-static int send_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int dlp__agent_main(int fd, const dlp_pool_options *opts)
 {
     agent a;
@@ -703,7 +687,7 @@ int dlp__agent_main(int fd, const dlp_pool_options *opts)
         if (rc)
             break;
         if (a.out.len) {
-            if ((rc = send_all(a.fd, a.out.p, a.out.len)))
+            if ((rc = dlp__send_full(a.fd, a.out.p, a.out.len)))
                 break;
             a.out.len = 0;
             continue;

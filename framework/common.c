@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -122,6 +123,19 @@ int dlp__write_full(int fd, const void *p, size_t n)
             put += (size_t)r;
         else if (errno != EINTR)
             return -errno;
+    }
+    return 0;
+}
+
+int dlp__send_full(int fd, const void *p, size_t n)
+{
+    size_t put = 0;
+    while (put < n) {
+        ssize_t r = send(fd, (const char *)p + put, n - put, MSG_NOSIGNAL);
+        if (r >= 0)
+            put += (size_t)r;
+        else if (errno != EINTR)
+            return errno == ECONNRESET ? -EPIPE : -errno;
     }
     return 0;
 }

@@ -64,6 +64,10 @@ DLP_PRIV void dlp__buf_free(dlp__buf *b);
  * the first byte. */
 DLP_PRIV int dlp__read_full(int fd, void *p, size_t n);
 DLP_PRIV int dlp__write_full(int fd, const void *p, size_t n);
+/* The same for a socket, with MSG_NOSIGNAL: a peer that is gone (or that
+ * closed with data unread and reset the connection) is -EPIPE, never a
+ * SIGPIPE. */
+DLP_PRIV int dlp__send_full(int fd, const void *p, size_t n);
 
 /* Describe a wait status ("killed by SIGSEGV", "exited with status 3"). */
 DLP_PRIV void dlp__describe_status(int status, char *buf, size_t size);

@@ -74,23 +74,6 @@ struct dlp_process {
 
 /* ---- channels ------------------------------------------------------ */
 
-static int send_all(int fd, const void *p, size_t n)
-{
-    size_t put = 0;
-    while (put < n) {
-        /* MSG_NOSIGNAL: a peer that is gone is -EPIPE, never SIGPIPE. */
-        ssize_t r = send(fd, (const char *)p + put, n - put, MSG_NOSIGNAL);
-        if (r >= 0) {
-            put += (size_t)r;
-        } else if (errno != EINTR) {
-            /* A peer that closed with data unread may reset the
-             * connection: for the sender that is the same closed peer. */
-            return errno == ECONNRESET ? -EPIPE : -errno;
-        }
-    }
-    return 0;
-}
-
 DLP_API int dlp_chan_send(dlp_chan *c, const dlp_val *v)
 {
     uint32_t len;
@@ -109,7 +92,7 @@ DLP_API int dlp_chan_send(dlp_chan *c, const dlp_val *v)
     if (rc == 0) {
         len = (uint32_t)(c->out.len - 4);
         memcpy(c->out.p, &len, 4);
-        rc = send_all(c->fd, c->out.p, c->out.len);
+        rc = dlp__send_full(c->fd, c->out.p, c->out.len);
     }
     /* One huge value must not pin its buffer for the channel's life. */
     if (c->out.cap > (4u << 20))
@@ -217,7 +200,7 @@ static int send_status(int fd, int code, const char *msg)
     memcpy(buf, &len, 4);
     memcpy(buf + 4, &c, 4);
     memcpy(buf + 8, msg, n);
-    return send_all(fd, buf, 8 + n);
+    return dlp__send_full(fd, buf, 8 + n);
 }
 
 static void child_main(int chan, pid_t parent, const char *path,
