@@ -63,7 +63,12 @@ static void mbuf_free(mbuf *b)
 
 #define TAG_DATA 7401
 #define TAG_CLOSE 7402
-#define BRIDGE_CHUNK (1u << 20)
+/* A bridge reads at most BRIDGE_CHUNK bytes of a link ahead of MPI, and
+ * takes no more from MPI for a link whose descriptor is that far behind:
+ * the few buffers it fills stay small, and touching fresh pages was most
+ * of what the bridges cost where a page fault is dear (DESIGN-NOTES.md,
+ * "Links, agents and MPI"). */
+#define BRIDGE_CHUNK (64u << 10)
 /* An idle bridge yields the CPU SPIN times, then naps from NAP_MIN ns,
  * doubling to NAP_MAX.  Spinning longer took the CPU from the processes
  * whose bytes it waits for (DESIGN-NOTES.md, "Links, agents and MPI"). */
@@ -129,10 +134,10 @@ static int pump_in(blink *l)
 {
     int moved = 0;
     while (!l->eof_local && l->pend.len < BRIDGE_CHUNK) {
-        if (mbuf_reserve(&l->pend, 64 * 1024))
+        if (mbuf_reserve(&l->pend, BRIDGE_CHUNK - l->pend.len))
             return moved;
         ssize_t r = read(l->fd, l->pend.p + l->pend.len,
-                         l->pend.cap - l->pend.len);
+                         BRIDGE_CHUNK - l->pend.len);
         if (r > 0) {
             l->pend.len += (size_t)r;
             moved = 1;
@@ -218,6 +223,8 @@ static int pump_recv(struct dlp__bridge *b)
         if (b->l[i].rank == st.MPI_SOURCE)
             l = &b->l[i];
     MPI_Get_count(&st, MPI_BYTE, &count);
+    if (l && l->out.len - l->out_off >= BRIDGE_CHUNK)
+        return 0; /* its descriptor is behind: let it drain first */
     if (!l || (st.MPI_TAG != TAG_DATA && st.MPI_TAG != TAG_CLOSE) ||
         count < 0) {
         /* Not ours (a program's own message on an agent rank would be a
@@ -279,9 +286,13 @@ static void *bridge_main(void *arg)
             long ns = NAP_MIN << (idle - SPIN > 10 ? 10 : idle - SPIN);
             struct timespec ts = {0, ns < NAP_MAX ? ns : NAP_MAX};
             for (unsigned i = 0; i < b->n && n < 64; i++) {
-                if (!b->l[i].eof_local) {
-                    pfd[n].fd = b->l[i].fd;
-                    pfd[n].events = POLLIN;
+                const blink *l = &b->l[i];
+                if (!l->eof_local) {
+                    /* Readable, or writable again when it is behind. */
+                    pfd[n].fd = l->fd;
+                    pfd[n].events = l->out_off < l->out.len
+                                        ? POLLIN | POLLOUT
+                                        : POLLIN;
                     n++;
                 }
             }
