@@ -63,18 +63,22 @@ static void mbuf_free(mbuf *b)
 
 #define TAG_DATA 7401
 #define TAG_CLOSE 7402
-/* A bridge reads at most BRIDGE_CHUNK bytes of a link ahead of MPI, and
- * takes no more from MPI for a link whose descriptor is that far behind:
- * the few buffers it fills stay small, and touching fresh pages was most
- * of what the bridges cost where a page fault is dear (DESIGN-NOTES.md,
- * "Links, agents and MPI"). */
-#define BRIDGE_CHUNK (64u << 10)
+/* A bridge reads at most BRIDGE_CHUNK bytes of a link ahead of MPI.  Its
+ * buffers stay that small: filling fresh pages was much of what a bridge
+ * cost where a page fault is dear (with 1 MiB chunks, a run of a million
+ * tiny tasks took a quarter longer).  Much smaller chunks starve the far
+ * workers instead: each chunk waits for a round trip of its own
+ * (DESIGN-NOTES.md, "Links, agents and MPI"). */
+#define BRIDGE_CHUNK (256u << 10)
 /* An idle bridge yields the CPU SPIN times, then naps from NAP_MIN ns,
  * doubling to NAP_MAX.  Spinning longer took the CPU from the processes
  * whose bytes it waits for (DESIGN-NOTES.md, "Links, agents and MPI"). */
 #define SPIN 4u
 #define NAP_MIN 20000L
 #define NAP_MAX 1000000L
+/* While a send is in flight the nap is at most NAP_SENDING: its end has
+ * no descriptor to wake us, and the next chunk waits for it. */
+#define NAP_SENDING 100000L
 
 typedef struct blink {
     int fd;              /* our end of the socketpair, non-blocking */
@@ -223,8 +227,6 @@ static int pump_recv(struct dlp__bridge *b)
         if (b->l[i].rank == st.MPI_SOURCE)
             l = &b->l[i];
     MPI_Get_count(&st, MPI_BYTE, &count);
-    if (l && l->out.len - l->out_off >= BRIDGE_CHUNK)
-        return 0; /* its descriptor is behind: let it drain first */
     if (!l || (st.MPI_TAG != TAG_DATA && st.MPI_TAG != TAG_CLOSE) ||
         count < 0) {
         /* Not ours (a program's own message on an agent rank would be a
@@ -256,12 +258,14 @@ static void *bridge_main(void *arg)
     struct dlp__bridge *b = arg;
     unsigned idle = 0;
     for (;;) {
-        int moved = 0, open = 0;
+        int moved = 0, open = 0, sending = 0;
         for (unsigned i = 0; i < b->n; i++) {
             blink *l = &b->l[i];
             moved |= pump_in(l);
             moved |= pump_send(l);
             moved |= pump_out(l);
+            if (l->req != MPI_REQUEST_NULL)
+                sending = 1;
             if (!l->close_sent || !l->eof_remote ||
                 l->req != MPI_REQUEST_NULL)
                 open = 1;
@@ -284,15 +288,17 @@ static void *bridge_main(void *arg)
             struct pollfd pfd[64];
             unsigned n = 0;
             long ns = NAP_MIN << (idle - SPIN > 10 ? 10 : idle - SPIN);
-            struct timespec ts = {0, ns < NAP_MAX ? ns : NAP_MAX};
+            long max = sending ? NAP_SENDING : NAP_MAX;
+            struct timespec ts = {0, ns < max ? ns : max};
             for (unsigned i = 0; i < b->n && n < 64; i++) {
                 const blink *l = &b->l[i];
-                if (!l->eof_local) {
-                    /* Readable, or writable again when it is behind. */
+                /* Readable when we can take more, writable when it is
+                 * behind: waiting for what we cannot act on would spin. */
+                short ev = (short)((l->pend.len < BRIDGE_CHUNK ? POLLIN : 0) |
+                                   (l->out_off < l->out.len ? POLLOUT : 0));
+                if (!l->eof_local && ev) {
                     pfd[n].fd = l->fd;
-                    pfd[n].events = l->out_off < l->out.len
-                                        ? POLLIN | POLLOUT
-                                        : POLLIN;
+                    pfd[n].events = ev;
                     n++;
                 }
             }
