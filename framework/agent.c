@@ -638,17 +638,24 @@ static int read_in(agent *a)
 
 int dlp__agent_main(int fd, const dlp_pool_options *opts)
 {
-    agent a;
+    dlp_pool *pool = NULL;
     dlp_error err = {0, ""};
+    if (dlp_pool_create(&pool, opts, &err))
+        pool = NULL;
+    return dlp__agent_serve(fd, pool, err.msg);
+}
+
+int dlp__agent_serve(int fd, dlp_pool *pool, const char *why)
+{
+    agent a;
     int rc = 0;
 
     memset(&a, 0, sizeof a);
     a.fd = fd;
-    if (dlp_pool_create(&a.pool, opts, &err)) {
-        a.pool = NULL;
+    a.pool = pool;
+    if (!pool)
         snprintf(a.why, sizeof a.why, "the agent could not start its "
-                 "workers: %.400s", err.msg);
-    }
+                 "workers: %.400s", why);
     for (;;) {
         abatch *done = NULL;
         int readable = 1;

@@ -4,9 +4,11 @@
  *
  * Rank 0 makes a pool of links, one per other rank; each link is a
  * socketpair whose other end a bridge thread carries over MPI.  Every
- * other rank forks its agent (which forks its workers) and then hands
- * the agent's channel to a bridge: the bridge starts MPI after the fork,
- * so no process that has called MPI_Init ever forks.
+ * other rank makes its agent's pool, which forks the first workers, and
+ * forks a fork server (forkserver.c) for their replacements; then a
+ * bridge starts MPI and carries the agent's channel, and the rank's own
+ * thread runs the agent.  So no process that has called MPI_Init ever
+ * forks.
  *
  * The bridges are in the MPI module (mpi_module.h, mpi_bridge.c), loaded
  * here on first use: the library does not link MPI.
@@ -20,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mpi_module.h"
@@ -180,10 +181,12 @@ int dlp__mpi_pool_create(dlp_pool **out, const dlp_pool_options *opts,
 DLP_API int dlp_mpi_agent(const dlp_pool_options *opts, dlp_error *err)
 {
     const dlp_mpi_module *m = mpi_module(err);
-    int rank, size, sv[2], st = 0, rc;
+    int rank, size, fd, rc;
     static const int zero = 0;
+    dlp_pool *pool = NULL;
+    dlp__fsrv *fsrv = NULL;
+    dlp_error perr = {0, ""};
     void *b;
-    pid_t pid;
 
     if (!m)
         return DLP_EINVAL;
@@ -197,39 +200,41 @@ DLP_API int dlp_mpi_agent(const dlp_pool_options *opts, dlp_error *err)
         return dlp__err(err, DLP_EINVAL,
                         "an agent's own workers are local: "
                         "opts->transport must be DLP_TRANSPORT_LOCAL");
-    /* The agent, which forks the workers, is forked now: before MPI is
-     * initialised (unless the program did it already). */
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-        return dlp__err(err, -errno, "socketpair: %s", strerror(errno));
-    pid = fork();
-    if (pid < 0) {
-        rc = -errno;
-        close(sv[0]);
-        close(sv[1]);
-        return dlp__err(err, rc, "fork: %s", strerror(-rc));
+    /* Before MPI starts (unless the program started it already): the
+     * agent's pool forks its first workers, and a fork server is forked
+     * for their replacements, so that this process never forks once it
+     * has called MPI_Init.  A pool that cannot be made is reported to
+     * rank 0 by the agent, task by task. */
+    if (dlp_pool_create(&pool, opts, &perr)) {
+        pool = NULL;
+    } else if ((rc = dlp__fsrv_start(&fsrv, err))) {
+        dlp_pool_destroy(pool);
+        return rc;
+    } else {
+        pool->fsrv = fsrv;
     }
-    if (pid == 0) {
-        close(sv[0]);
-        _exit(dlp__agent_main(sv[1], opts));
-    }
-    close(sv[1]);
-    /* The bridge carries the agent's channel to rank 0; it starts MPI and
+    /* The bridge starts MPI and carries the agent's channel to rank 0; it
      * ends when both sides have closed the channel. */
-    rc = m->open(&b, &zero, 1, &sv[0], 0, err ? err->msg : NULL,
+    rc = m->open(&b, &zero, 1, &fd, 1, err ? err->msg : NULL,
                  err ? sizeof err->msg : 0);
     if (rc) {
         if (err)
             err->code = rc;
-        dlp__reap(pid, 0);
+        dlp_pool_destroy(pool);
+        dlp__fsrv_stop(fsrv);
         return rc;
     }
+    fd = dlp__fd_above_stdio(fd);
+    rc = dlp__agent_serve(fd, pool, perr.msg);
+    close(fd);
+    /* The pool is gone: its workers were reaped, through the server. */
+    dlp__fsrv_stop(fsrv);
     m->close(b);
-    waitpid(pid, &st, 0);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        char how[64];
-        dlp__describe_status(st, how, sizeof how);
-        return dlp__err(err, DLP_EWORKER, "the agent %s", how);
-    }
+    if (rc)
+        return dlp__err(err, DLP_EWORKER, "the agent stopped: %s",
+                        rc == DLP_WEXIT_PROTO ? "a malformed frame from rank 0"
+                        : rc == DLP_WEXIT_NOMEM ? "out of memory"
+                                                : "its channel to rank 0 failed");
     return 0;
 }
 

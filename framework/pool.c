@@ -289,6 +289,14 @@ static void init_failed(dlp_pool *p, dlp__worker *w, const char *fmt, ...)
     w->retired = 1;
 }
 
+/* Reap worker w's process (dlp__reap's grace and answer), through the
+ * fork server that forked it, if one did. */
+static int reap_worker(dlp_pool *p, const dlp__worker *w, int grace_ms)
+{
+    return w->by_server ? dlp__fsrv_reap(p->fsrv, w->pid, grace_ms)
+                        : dlp__reap(w->pid, grace_ms);
+}
+
 /* Stop worker w now: SIGKILL a forked worker; shut a link down (its
  * agent sees the end of the channel and stops its own workers). */
 static void kill_worker(dlp__worker *w)
@@ -303,11 +311,14 @@ static void kill_worker(dlp__worker *w)
  * A link is not started: it is given its channel when the pool is made. */
 static int start_worker(dlp_pool *p, dlp__worker *w, dlp_error *err)
 {
-    int rc = w->link ? 0
-                     : dlp__worker_spawn(&w->pid, &w->fd, w->score,
-                                         &p->wopts, err);
+    int rc = w->link   ? 0
+             : p->fsrv ? dlp__fsrv_spawn(p->fsrv, &w->pid, &w->fd, w->score,
+                                         &p->wopts, err)
+                       : dlp__worker_spawn(&w->pid, &w->fd, w->score,
+                                           &p->wopts, err);
     if (rc)
         return rc;
+    w->by_server = p->fsrv && !w->link;
     w->answered = 0;
     w->serial++;
     for (uint32_t id = 0; id < p->nfns; id++) {
@@ -413,7 +424,8 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
     w->fd = -1;
     /* A link has no process of ours to reap, and cannot be replaced: its
      * slot is down for good. */
-    st = w->link ? -1 : dlp__reap(w->pid, why || w->kill_seq ? 0 : LOST_GRACE_MS);
+    st = w->link ? -1
+                 : reap_worker(p, w, why || w->kill_seq ? 0 : LOST_GRACE_MS);
     if (w->link)
         w->retired = 1;
     /* The worker is dead: its scoreboard entry is final. */
@@ -520,7 +532,7 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
     /* Replace the worker, but not from inside another replacement: there
      * the outer call tries again (below), within the restart intensity. */
     if (!p->destroying && !p->respawning && !w->retired && !p->broken) {
-        dlp_error err;
+        dlp_error err = {0, ""};
         p->respawning = 1;
         /* A replacement can be lost before it is given its functions (a
          * kill from outside, a fork failure): try again, a few times.  Each
@@ -529,10 +541,13 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
              tries < 8 && w->fd < 0 && !w->retired && !p->broken; tries++) {
             if (start_worker(p, w, &err) && w->fd >= 0) {
                 close(w->fd);
-                dlp__reap(w->pid, 0);
+                reap_worker(p, w, 0);
                 w->fd = -1;
             }
         }
+        if (w->fd < 0 && err.code && !p->broken)
+            snprintf(p->last_loss, sizeof p->last_loss,
+                     "%.200s, and no replacement: %.250s", reason, err.msg);
         p->respawning = 0;
     }
 }
@@ -1315,7 +1330,7 @@ void dlp__pool_stop_workers(dlp_pool *p, int kill_now)
             /* One grace period for all workers, not one each. */
             uint64_t now = dlp__now_ns();
             if (!w->link)
-                dlp__reap(w->pid, now < deadline
+                reap_worker(p, w, now < deadline
                                       ? (int)((deadline - now) / 1000000u)
                                       : 0);
             w->fd = -1;

@@ -53,6 +53,7 @@ typedef struct dlp__worker {
     int link;             /* a link to an agent, not a forked worker
                              (transport.h): pid is 0, and it is never
                              killed, reaped or replaced */
+    int by_server;        /* forked by the pool's fork server */
 } dlp__worker;
 
 enum { DLP_FN_LOADING, DLP_FN_OK, DLP_FN_FAILED };
@@ -104,6 +105,9 @@ struct dlp_pool {
     /* The MPI transport's bridge (mpi.c), joined when the pool is
      * destroyed; NULL for other pools. */
     struct dlp__bridge *bridge;
+    /* An agent's fork server (mpi.c): forks the replacements of this
+     * pool's workers, and reaps them, in a process that may not fork. */
+    dlp__fsrv *fsrv;
     /* Batches answered, kept with their frames' memory for the next ones
      * (fresh memory faults its pages in, and the allocator hands large
      * blocks back to the system when they are freed). */

@@ -33,6 +33,10 @@ DLP_PRIV int dlp__pool_create_links(dlp_pool **out, const int *fds,
  * the exit status for the agent's process: 0 when the link was closed. */
 DLP_PRIV int dlp__agent_main(int fd, const dlp_pool_options *opts);
 
+/* The same with the local pool made already (taken over, destroyed at
+ * the end), or NULL when it could not be, why saying why. */
+DLP_PRIV int dlp__agent_serve(int fd, dlp_pool *pool, const char *why);
+
 /* The MPI transport (mpi.c): on rank 0, a pool of links to the agents
  * on every other rank; the bridge that carries them ends, and is joined,
  * when the pool is destroyed.  Without MPI built in, DLP_EINVAL. */

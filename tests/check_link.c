@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pool.h"
 #include "testutil.h"
 #include "transport.h"
 #include "wire.h"
@@ -234,6 +235,81 @@ START_TEST(test_crash_fails_alone)
     ck_assert_int_eq(dlp_job_next(j, &r, NULL), 0);
     dlp_job_destroy(j);
     agents_stop(&a);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+/* An MPI agent's pool forks its replacements through a fork server
+ * (worker.h): here a local pool of one worker with a server of its own.
+ * Each task answers its worker's parent: the first worker is ours, the
+ * replacements after a crash and an exit are the server's.  Without its
+ * server the pool says why it has no worker left; stopping the server
+ * leaves no process and no descriptor behind. */
+START_TEST(test_fork_server)
+{
+    static const int64_t vals[] = {0, -1, 0, -3, 0};
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(1);
+    dlp__fsrv *s;
+    dlp_error err = {0, ""};
+    int rc = dlp__fsrv_start(&s, &err);
+    tu_ok(rc, err);
+    p->fsrv = s;
+    int fn = tu_testplug(p, "crash_or_ppid");
+    tu_ints it = {5, vals};
+    dlp_job *j = tu_start(p, fn, tu_ints_next, &it, NULL);
+    dlp_result r;
+    int64_t server = 0;
+    for (uint64_t i = 0; i < 5; i++) {
+        ck_assert_int_eq(dlp_job_next(j, &r, NULL), 1);
+        ck_assert_uint_eq(r.index, i);
+        if (vals[i] < 0) {
+            ck_assert_msg(r.fail == (vals[i] == -1 ? DLP_FAIL_SIGNAL
+                                                   : DLP_FAIL_EXIT),
+                          "task %" PRIu64 ": expected the crash, got %s: %s",
+                          i, dlp_fail_kind_name(r.fail),
+                          r.error ? r.error : "");
+            continue;
+        }
+        ck_assert_msg(r.fail == DLP_FAIL_NONE, "task %" PRIu64 ": %s", i,
+                      r.error ? r.error : "");
+        if (i == 0) {
+            ck_assert_msg(r.v.i == (int64_t)getpid(),
+                          "the first worker's parent: expected this process "
+                          "(%d), got %" PRId64,
+                          (int)getpid(), r.v.i);
+        } else if (i == 2) {
+            server = r.v.i;
+            ck_assert_msg(server > 0 && server != (int64_t)getpid(),
+                          "a replacement's parent: expected the fork server, "
+                          "got %" PRId64 " (this process is %d)",
+                          server, (int)getpid());
+        } else {
+            ck_assert_msg(r.v.i == server,
+                          "the second replacement's parent: expected the "
+                          "fork server (%" PRId64 "), got %" PRId64,
+                          server, r.v.i);
+        }
+    }
+    ck_assert_int_eq(dlp_job_next(j, &r, NULL), 0);
+    dlp_job_destroy(j);
+
+    /* Without its server the pool cannot replace a worker, and says so. */
+    static const int64_t after[] = {-1, 0};
+    tu_ints it2 = {2, after};
+    ck_assert_int_eq(kill((pid_t)server, SIGKILL), 0);
+    ck_assert_int_eq(waitpid((pid_t)server, NULL, 0), (pid_t)server);
+    j = tu_start(p, fn, tu_ints_next, &it2, NULL);
+    ck_assert_int_eq(dlp_job_next(j, &r, NULL), 1);
+    ck_assert_msg(r.index == 0 && r.fail != DLP_FAIL_NONE,
+                  "task 0: expected its crash, got index %" PRIu64 ", %s",
+                  r.index, dlp_fail_kind_name(r.fail));
+    rc = dlp_job_next_timeout(j, &r, 30.0, &err);
+    ck_assert_msg(rc < 0, "expected the job to fail, got %d", rc);
+    tu_assert_has(err.msg, "the fork server is gone");
+    dlp_job_destroy(j);
+    dlp_pool_destroy(p);
+    dlp__fsrv_stop(s);
     tu_assert_clean(fds);
 }
 END_TEST
@@ -674,6 +750,7 @@ Suite *dlp_test_link(void)
     tcase_add_test(tc, test_failures_and_limits);
     tcase_add_test(tc, test_load_while_busy);
     tcase_add_test(tc, test_agent_without_workers);
+    tcase_add_test(tc, test_fork_server);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");

@@ -104,6 +104,24 @@ check_grep "a crashing task: abort fails task 3 alone" \
 check_grep "a crashing task: the summary" \
     '^dlpool: 2 of 5 tasks failed' "$TL_ERR"
 
+# A crashed worker's replacement on an agent rank is not forked by the
+# rank's process, which has called MPI_Init: its parent is the fork server.
+IN=$T/ppid.in
+printf '%s\n' 0 -1 0 >"$IN"
+mpi 2 run -j 1 "$TP:crash_or_ppid"
+check_status "a replacement on an agent rank: exit status" 1
+first=$(sed -n 1p "$TL_OUT")
+again=$(sed -n 3p "$TL_OUT")
+check_grep "a replacement on an agent rank: the crash" \
+    '^\{"error":"worker [0-9]+ killed by SIGSEGV","index":1\}$' "$TL_OUT"
+name="a replacement on an agent rank: its parent is not the first worker's"
+if [[ $first =~ ^[0-9]+$ && $again =~ ^[0-9]+$ && $first != "$again" ]]; then
+    tl_pass "$name"
+else
+    tl_fail "$name" "expected two different parent pids" \
+        "got:      '$first' (first worker), '$again' (replacement)"
+fi
+
 # sleepy(ms, v): 3 s against a 0.3 s timeout with one retry, on an agent.
 IN=$T/slow.in
 printf '%s\n' '[3000,1]' '[10,2]' >"$IN"

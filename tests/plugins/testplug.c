@@ -112,6 +112,13 @@ static int64_t crash(int64_t v)
     return v;
 }
 
+/* The same, or the worker's parent's pid. */
+static int64_t crash_or_ppid(int64_t v)
+{
+    crash(v);
+    return (int64_t)getppid();
+}
+
 static int64_t fail_odd(int64_t v)
 {
     if (v % 2)
@@ -342,6 +349,7 @@ DLP_PLUGIN("testplug",
     DLP_FN(sleepy, "i64(i64,i64)"),
     DLP_FN(logged, "i64(i64,i64)"),
     DLP_FN(crash, "i64(i64)"),
+    DLP_FN(crash_or_ppid, "i64(i64)"),
     DLP_FN(fail_odd, "i64(i64)"),
     DLP_FN(counter, "i64()"),
     DLP_FN(worker_pid, "i64(void)"),
