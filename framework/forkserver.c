@@ -151,7 +151,7 @@ static void serve(int ctl)
                 a.pid = pid;
                 kids_add(&k, pid);
             } else {
-                snprintf(a.msg, sizeof a.msg, "%s", err.msg);
+                snprintf(a.msg, sizeof a.msg, "%.390s", err.msg);
             }
         } else if (q.op == OP_REAP) {
             /* Never wait for a process that is not ours. */
