@@ -193,8 +193,9 @@ DLP_API int dlp_pool_create(dlp_pool **out, const dlp_pool_options *opts,
 /*
  * The other side of an MPI pool (DLP_TRANSPORT_MPI): on every rank but
  * 0, serve rank 0's pool with a pool of local workers made with opts
- * (NULL: defaults; transport must be local).  The agent process that
- * forks those workers is forked before MPI is initialised: call this
+ * (NULL: defaults; transport must be local).  The first workers, and a
+ * fork server that forks their replacements, are forked before MPI is
+ * initialised, and the agent then runs in the calling thread: call this
  * before MPI_Init, and dlpool initialises MPI (and finalizes it before
  * returning); a program that initialised MPI itself must have asked for
  * MPI_THREAD_MULTIPLE.  Returns 0 once rank 0's pool is destroyed, or an
