@@ -24,8 +24,9 @@ MPIRUN=$(command -v mpirun 2>/dev/null) ||
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 # When rank 0 exits with status 1 (a task failed), mpirun stops the other
-# ranks at once; the agents' own processes then see their channel close
-# and leave by themselves, reaped by init: give them a moment.
+# ranks at once; the agents' workers and fork servers then see their
+# channels close and leave by themselves, reaped by init: give them a
+# moment.
 TL_GRACE=5
 # Open MPI keeps what MPI_Init allocates to the end of the process, and its
 # components are unloaded before LeakSanitizer looks, so their stacks read
