@@ -98,6 +98,7 @@ struct dlp__bridge {
     pthread_t thread;
     unsigned n;
     blink *l;
+    struct pollfd *pfd; /* n: what a nap watches */
     int init_mpi; /* we called MPI_Init_thread: we finalize */
 };
 
@@ -285,12 +286,12 @@ static void *bridge_main(void *arg)
         if (idle <= SPIN) {
             sched_yield(); /* others may need this CPU to answer us */
         } else {
-            struct pollfd pfd[64];
+            struct pollfd *pfd = b->pfd;
             unsigned n = 0;
             long ns = NAP_MIN << (idle - SPIN > 10 ? 10 : idle - SPIN);
             long max = sending ? NAP_SENDING : NAP_MAX;
             struct timespec ts = {0, ns < max ? ns : max};
-            for (unsigned i = 0; i < b->n && n < 64; i++) {
+            for (unsigned i = 0; i < b->n; i++) {
                 const blink *l = &b->l[i];
                 /* Readable when we can take more, writable when it is
                  * behind: waiting for what we cannot act on would spin. */
@@ -314,6 +315,15 @@ static void *bridge_main(void *arg)
     if (b->init_mpi)
         MPI_Finalize();
     return NULL;
+}
+
+static void bridge_free(struct dlp__bridge *b)
+{
+    if (b) {
+        free(b->pfd);
+        free(b->l);
+        free(b);
+    }
 }
 
 /* Make a bridge of n links to ranks[], returning our ends of the
@@ -355,8 +365,9 @@ static int bridge_open(void **out, const int *ranks, unsigned n, int *fds,
     int rc;
 
     *out = NULL;
-    if (!b || !(b->l = calloc(n, sizeof *b->l))) {
-        free(b);
+    if (!b || !(b->l = calloc(n, sizeof *b->l)) ||
+        !(b->pfd = calloc(n, sizeof *b->pfd))) {
+        bridge_free(b);
         snprintf(msg, size, "out of memory");
         return -ENOMEM;
     }
@@ -372,8 +383,7 @@ static int bridge_open(void **out, const int *ranks, unsigned n, int *fds,
                 close(fds[k]);
                 close(b->l[k].fd);
             }
-            free(b->l);
-            free(b);
+            bridge_free(b);
             snprintf(msg, size, "socketpair: %s", strerror(-rc));
             return rc;
         }
@@ -415,8 +425,7 @@ static int bridge_open(void **out, const int *ranks, unsigned n, int *fds,
                 close(fds[i]);
             close(b->l[i].fd);
         }
-        free(b->l);
-        free(b);
+        bridge_free(b);
         return rc;
     }
     *out = b;
@@ -429,8 +438,7 @@ static void bridge_close(void *arg)
     if (!b)
         return;
     pthread_join(b->thread, NULL);
-    free(b->l);
-    free(b);
+    bridge_free(b);
 }
 
 static int world(int *rank, int *size)

@@ -179,7 +179,7 @@ DLP_PRIV unsigned dlp__pool_live_slots(dlp_pool *p, unsigned *slots);
 DLP_PRIV void dlp__pool_send(dlp_pool *p, dlp__worker *w, dlp__batch *b);
 
 /* The live worker with the fewest task batches outstanding, if it has
- * fewer than limit; NULL otherwise. */
+ * fewer than limit (a link: limit * DLP_LINK_DEPTH); NULL otherwise. */
 DLP_PRIV dlp__worker *dlp__pool_pick(dlp_pool *p, unsigned limit);
 
 /* Workers that are alive. */

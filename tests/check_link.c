@@ -25,6 +25,13 @@
 
 #define AGENTS 2
 
+/* Where the tests' files go: $TMPDIR, else /tmp. */
+static const char *tmp_dir(void)
+{
+    const char *dir = getenv("TMPDIR");
+    return dir && *dir ? dir : "/tmp";
+}
+
 typedef struct agents {
     pid_t pid[AGENTS];
     dlp_pool *pool;
@@ -440,8 +447,9 @@ START_TEST(test_agent_without_workers)
     agents a;
     dlp_result r;
     dlp_error err = {0, ""};
-    char copy[64], cmd[256];
-    snprintf(copy, sizeof copy, "/tmp/dlpool-link-%d.so", (int)getpid());
+    char copy[4096], cmd[8300];
+    snprintf(copy, sizeof copy, "%s/dlpool-link-%d.so", tmp_dir(),
+             (int)getpid());
     snprintf(cmd, sizeof cmd, "cp '%s' '%s'", tu_plugin("testplug"), copy);
     ck_assert_int_eq(system(cmd), 0);
     agents_start(&a, 1);
@@ -579,10 +587,8 @@ START_TEST(test_crash_mid_batch)
      * succeeds, and counts both attempts, the one made in the batch the
      * agent relayed and the one made after it took the batch over. */
     {
-        const char *dir = getenv("TMPDIR");
         char marker[4096];
-        snprintf(marker, sizeof marker, "%s/dlpool-link-XXXXXX",
-                 dir && *dir ? dir : "/tmp");
+        snprintf(marker, sizeof marker, "%s/dlpool-link-XXXXXX", tmp_dir());
         int mfd = mkstemp(marker);
         ck_assert_msg(mfd >= 0, "mkstemp %s: %s", marker, strerror(errno));
         close(mfd);
