@@ -40,8 +40,8 @@
 #define BATCH_MAX 4096u
 /* A link's batches may be larger: each costs a wake-up at every hop (two
  * bridges, the agent, a worker), and of tiny tasks 8,192 ran 10% faster
- * over MPI than 4,096; 16,384 left too few batches in the default window
- * to keep the far workers busy. */
+ * over MPI than 4,096 (16,384 gained nothing: the default window holds
+ * only four such batches). */
 #define LINK_BATCH_MAX 8192u
 /* A batch is also closed at this many bytes of arguments, so large
  * arguments travel a few at a time and no frame nears the 1 GiB limit. */
