@@ -65,7 +65,7 @@ static void kids_add(kids *k, pid_t pid)
         size_t cap = k->cap ? 2 * k->cap : 16;
         pid_t *p = realloc(k->pid, cap * sizeof *p);
         if (!p)
-            return; /* it is still killed with its process group's end */
+            return; /* it still leaves when its channel closes */
         k->pid = p;
         k->cap = cap;
     }
