@@ -185,11 +185,14 @@ static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
             if (__atomic_load_n(&parent_gone, __ATOMIC_ACQUIRE))
                 wexit(w, DLP_WEXIT_IO); /* nobody is waiting for it */
             /* The clock is read only for a job with a timeout or one
-             * that asked for times: most jobs pay nothing for it. */
+             * that asked for times: most jobs pay nothing for it.  The
+             * wall clock first: a pause between the two reads then starts
+             * the reported span early, where it would have pushed its end
+             * past the next task's start. */
+            uint64_t rt0 = h->flags & DLP_BATCH_TIMES ? dlp__realtime_ns() : 0;
             uint64_t m0 = h->flags & (DLP_BATCH_TIMED | DLP_BATCH_TIMES)
                               ? dlp__now_ns()
                               : 0;
-            uint64_t rt0 = h->flags & DLP_BATCH_TIMES ? dlp__realtime_ns() : 0;
             if (w->score) {
                 w->score->index = index;
                 w->score->job = h->a;
