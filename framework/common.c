@@ -140,6 +140,13 @@ int dlp__send_full(int fd, const void *p, size_t n)
     return 0;
 }
 
+void dlp__close_from(int lowfd)
+{
+    if (close_range((unsigned)lowfd, ~0u, 0) < 0)
+        for (int fd = lowfd; fd < 65536; fd++)
+            close(fd);
+}
+
 void dlp__describe_status(int status, char *buf, size_t size)
 {
     if (WIFSIGNALED(status)) {

@@ -69,6 +69,9 @@ DLP_PRIV int dlp__write_full(int fd, const void *p, size_t n);
  * SIGPIPE. */
 DLP_PRIV int dlp__send_full(int fd, const void *p, size_t n);
 
+/* Close every descriptor from lowfd up (in a child the library forked). */
+DLP_PRIV void dlp__close_from(int lowfd);
+
 /* Describe a wait status ("killed by SIGSEGV", "exited with status 3"). */
 DLP_PRIV void dlp__describe_status(int status, char *buf, size_t size);
 

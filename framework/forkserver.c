@@ -128,9 +128,7 @@ static void serve(int ctl)
             _exit(DLP_WEXIT_IO);
         ctl = 3;
     }
-    if (close_range(4, ~0u, 0) < 0)
-        for (int fd = 4; fd < 65536; fd++)
-            close(fd);
+    dlp__close_from(4);
     for (;;) {
         fs_req q;
         fs_rep a;
@@ -223,9 +221,8 @@ static int call(dlp__fsrv *s, const fs_req *q, fs_rep *a, int *fd)
     *fd = -1;
     if (s->fd < 0)
         return -EPIPE;
-    while (send(s->fd, q, sizeof *q, MSG_NOSIGNAL) < 0)
-        if (errno != EINTR)
-            goto gone;
+    if (dlp__send_full(s->fd, q, sizeof *q))
+        goto gone;
     memset(&mh, 0, sizeof mh);
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;

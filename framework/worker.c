@@ -363,10 +363,7 @@ void dlp__child_setup(int chan, pid_t parent, const dlp__wopts *opts)
             dup2(null, 2);
     }
     dup2(2, 1);
-    if (close_range(DLP_CHANNEL_FD + 1, ~0u, 0) < 0) {
-        for (int fd = DLP_CHANNEL_FD + 1; fd < 65536; fd++)
-            close(fd);
-    }
+    dlp__close_from(DLP_CHANNEL_FD + 1);
 }
 
 /* The lifeline: a thread that waits for the pool's end of the channel to
