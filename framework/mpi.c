@@ -158,7 +158,7 @@ int dlp__mpi_pool_create(dlp_pool **out, const dlp_pool_options *opts,
     }
     for (int i = 1; i < size; i++)
         ranks[i - 1] = i;
-    rc = m->open(&b, ranks, (unsigned)(size - 1), fds, 1, err ? err->msg : NULL,
+    rc = m->open(&b, ranks, (unsigned)(size - 1), fds, err ? err->msg : NULL,
                  err ? sizeof err->msg : 0);
     if (rc) {
         if (err)
@@ -215,7 +215,7 @@ DLP_API int dlp_mpi_agent(const dlp_pool_options *opts, dlp_error *err)
     }
     /* The bridge starts MPI and carries the agent's channel to rank 0; it
      * ends when both sides have closed the channel. */
-    rc = m->open(&b, &zero, 1, &fd, 1, err ? err->msg : NULL,
+    rc = m->open(&b, &zero, 1, &fd, err ? err->msg : NULL,
                  err ? sizeof err->msg : 0);
     if (rc) {
         if (err)
@@ -230,11 +230,13 @@ DLP_API int dlp_mpi_agent(const dlp_pool_options *opts, dlp_error *err)
     /* The pool is gone: its workers were reaped, through the server. */
     dlp__fsrv_stop(fsrv);
     m->close(b);
+    if (rc == DLP_WEXIT_PROTO)
+        return dlp__err(err, DLP_EWORKER,
+                        "the agent stopped: a malformed frame from rank 0");
     if (rc)
         return dlp__err(err, DLP_EWORKER, "the agent stopped: %s",
-                        rc == DLP_WEXIT_PROTO ? "a malformed frame from rank 0"
-                        : rc == DLP_WEXIT_NOMEM ? "out of memory"
-                                                : "its channel to rank 0 failed");
+                        rc == DLP_WEXIT_NOMEM ? "out of memory"
+                                              : "its channel to rank 0 failed");
     return 0;
 }
 

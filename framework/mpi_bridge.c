@@ -353,11 +353,10 @@ static void *bridge_boot(void *arg)
     return bridge_main(b);
 }
 
-/* With make_pairs, fds receives our ends of new socketpairs, the bridge
- * keeping the others; without, fds are the descriptors the bridge is to
- * use (taken over). */
+/* fds receives our ends of new socketpairs, the bridge keeping the
+ * others. */
 static int bridge_open(void **out, const int *ranks, unsigned n, int *fds,
-                       int make_pairs, char *msg, size_t size)
+                       char *msg, size_t size)
 {
     struct dlp__bridge *b = calloc(1, sizeof *b);
     bridge_start s;
@@ -374,10 +373,7 @@ static int bridge_open(void **out, const int *ranks, unsigned n, int *fds,
     b->n = n;
     for (unsigned i = 0; i < n; i++) {
         int sv[2];
-        if (!make_pairs) {
-            sv[0] = -1;
-            sv[1] = fds[i];
-        } else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
             rc = -errno;
             for (unsigned k = 0; k < i; k++) {
                 close(fds[k]);
@@ -388,9 +384,8 @@ static int bridge_open(void **out, const int *ranks, unsigned n, int *fds,
             return rc;
         }
         fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
-        if (make_pairs)
-            fds[i] = sv[0];
-        b->l[i].fd = make_pairs ? sv[1] : sv[1];
+        fds[i] = sv[0];
+        b->l[i].fd = sv[1];
         b->l[i].rank = ranks[i];
         b->l[i].req = MPI_REQUEST_NULL;
     }
@@ -421,8 +416,7 @@ static int bridge_open(void **out, const int *ranks, unsigned n, int *fds,
     pthread_cond_destroy(&s.cv);
     if (rc) {
         for (unsigned i = 0; i < n; i++) {
-            if (make_pairs)
-                close(fds[i]);
+            close(fds[i]);
             close(b->l[i].fd);
         }
         bridge_free(b);

@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#define DLP_MPI_MODULE_ABI 1u
+#define DLP_MPI_MODULE_ABI 2u
 #define DLP_MPI_MODULE_SYMBOL "dlp_mpi_module"
 
 typedef struct dlp_mpi_module {
@@ -20,13 +20,12 @@ typedef struct dlp_mpi_module {
     /*
      * Start a bridge: a thread that carries the bytes of n links between
      * descriptors and MPI messages to ranks[i] (starting MPI if it is not
-     * yet; then MPI is finalized when the bridge ends).  With make_pairs,
-     * fds receives our ends of new socketpairs; without, fds are the
-     * descriptors to carry (taken over).  Returns 0 and *bridge, or a
-     * negative errno or dlpool code with msg set.
+     * yet; then MPI is finalized when the bridge ends); fds receives our
+     * ends of its socketpairs.  Returns 0 and *bridge, or a negative
+     * errno or dlpool code with msg set.
      */
     int (*open)(void **bridge, const int *ranks, unsigned n, int *fds,
-                int make_pairs, char *msg, size_t size);
+                char *msg, size_t size);
     /* Wait for the bridge to end (every link closed on both sides), then
      * free it. */
     void (*close)(void *bridge);
