@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pool.h"
@@ -92,6 +93,11 @@ typedef struct agent {
     int starting;          /* batches taken over wait for their jobs */
     dlp__buf in, out;
     uint64_t last_ns; /* when the last RESULTS frame was begun */
+    /* On a channel (fd -1): the bytes of the send in flight, and how long
+     * the next wait for the far side is (0: do not wait). */
+    const dlp__chan *ch;
+    dlp__buf sending;
+    long nap;
 } agent;
 
 /* Spare batches an agent keeps, with the memory of their replies. */
@@ -645,13 +651,69 @@ int dlp__agent_main(int fd, const dlp_pool_options *opts)
     return dlp__agent_serve(fd, pool, err.msg);
 }
 
-int dlp__agent_serve(int fd, dlp_pool *pool, const char *why)
+/* An agent on a channel has no descriptor to sleep on for the far side:
+ * it waits from NAP_MIN ns, doubling to NAP_MAX while nothing comes (at
+ * most NAP_SENDING while a send is in flight), as a bridge does
+ * (mpi_bridge.c); its workers' replies wake it at once. */
+#define NAP_MIN 20000L
+#define NAP_MAX 1000000L
+#define NAP_SENDING 100000L
+/* Messages are taken from the channel until this much waits in a->in. */
+#define CHAN_READ_MAX (1u << 20)
+
+/* One turn of the channel: start sending a->out if no send is in flight,
+ * take what arrived and handle it, and set the next wait.  Returns 1 once
+ * the far side has closed, 0, or a negative code. */
+static int chan_turn(agent *a)
+{
+    const dlp__chan *ch = a->ch;
+    int moved = 0, r = 0, busy;
+    size_t n;
+
+    if (a->out.len && !ch->busy(ch->ctx)) {
+        dlp__buf t = a->sending;
+        a->sending = a->out;
+        a->out = t;
+        a->out.len = 0;
+        if (ch->send(ch->ctx, a->sending.p, a->sending.len))
+            return -EIO;
+        moved = 1;
+    }
+    while (a->in.len < CHAN_READ_MAX && (r = ch->peek(ch->ctx, &n)) == 1) {
+        if (dlp__buf_reserve(&a->in, n))
+            return -ENOMEM;
+        ch->take(ch->ctx, a->in.p + a->in.len);
+        a->in.len += n;
+        moved = 1;
+    }
+    if (r == 2)
+        return 1;
+    if (moved && (r = handle_frames(a)) != 0)
+        return r;
+    busy = ch->busy(ch->ctx);
+    if (moved) {
+        a->nap = 0;
+    } else {
+        long max = busy ? NAP_SENDING : NAP_MAX;
+        a->nap = a->nap ? 2 * a->nap : NAP_MIN;
+        if (a->nap > max)
+            a->nap = max;
+    }
+    if (!a->pool && a->nap) {
+        struct timespec ts = {0, a->nap};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+static int serve(int fd, const dlp__chan *ch, dlp_pool *pool, const char *why)
 {
     agent a;
     int rc = 0;
 
     memset(&a, 0, sizeof a);
     a.fd = fd;
+    a.ch = ch;
     a.pool = pool;
     if (!pool)
         snprintf(a.why, sizeof a.why, "the agent could not start its "
@@ -676,8 +738,16 @@ int dlp__agent_serve(int fd, dlp_pool *pool, const char *why)
             }
             if (!rc)
                 rc = answer(&a, &done);
-            if (!rc && !a.out.len && !a.starting)
-                readable = dlp__pool_drive_until(a.pool, a.fd, 0);
+            if (rc || a.starting) {
+                /* Not now: first the error, or the jobs to start. */
+            } else if (!ch) {
+                if (!a.out.len)
+                    readable = dlp__pool_drive_until(a.pool, a.fd, 0);
+            } else if (!a.out.len || ch->busy(ch->ctx)) {
+                dlp__pool_drive_until(a.pool, -1,
+                                      a.nap ? dlp__now_ns() + (uint64_t)a.nap
+                                            : 1);
+            }
             if (!rc)
                 rc = a.failed;
             pthread_mutex_unlock(&a.pool->mu);
@@ -685,6 +755,8 @@ int dlp__agent_serve(int fd, dlp_pool *pool, const char *why)
                 a.starting = 0;
                 rc = start_rests(&a);
             }
+        } else {
+            rc = answer(&a, &done); /* the loads, failed */
         }
         while (done) {
             abatch *next = done->next;
@@ -693,6 +765,11 @@ int dlp__agent_serve(int fd, dlp_pool *pool, const char *why)
         }
         if (rc)
             break;
+        if (ch) {
+            if ((rc = chan_turn(&a)) != 0)
+                break;
+            continue;
+        }
         if (a.out.len) {
             if ((rc = dlp__send_full(a.fd, a.out.p, a.out.len)))
                 break;
@@ -730,12 +807,31 @@ int dlp__agent_serve(int fd, dlp_pool *pool, const char *why)
         free_batch(a.spare);
         a.spare = next;
     }
+    if (ch) {
+        /* The bytes in flight are MPI's until their send is done. */
+        while (ch->busy(ch->ctx)) {
+            struct timespec ts = {0, NAP_SENDING};
+            nanosleep(&ts, NULL);
+        }
+    }
     dlp__buf_free(&a.in);
     dlp__buf_free(&a.out);
+    dlp__buf_free(&a.sending);
     free(a.fnmap);
     /* The end of the channel is the normal end; anything else is the
      * far pool's to see as a lost link. */
     return rc == 1 ? 0 : rc == DLP_EPROTO ? DLP_WEXIT_PROTO
                     : rc == -ENOMEM   ? DLP_WEXIT_NOMEM
                                       : DLP_WEXIT_IO;
+}
+
+int dlp__agent_serve(int fd, dlp_pool *pool, const char *why)
+{
+    return serve(fd, NULL, pool, why);
+}
+
+int dlp__agent_serve_chan(const dlp__chan *ch, dlp_pool *pool,
+                          const char *why)
+{
+    return serve(-1, ch, pool, why);
 }

@@ -3,15 +3,17 @@
  * end is an agent on another rank of an MPI job, usually another machine.
  *
  * Rank 0 makes a pool of links, one per other rank; each link is a
- * socketpair whose other end a bridge thread carries over MPI.  Every
- * other rank makes its agent's pool, which forks the first workers, and
- * forks a fork server (forkserver.c) for their replacements; then a
- * bridge starts MPI and carries the agent's channel, and the rank's own
- * thread runs the agent.  So no process that has called MPI_Init ever
- * forks.
+ * socketpair whose other end a bridge thread carries over MPI (the pool
+ * is driven by whichever of the program's threads waits for results, so
+ * MPI has a thread of its own there).  Every other rank makes its
+ * agent's pool, which forks the first workers, and forks a fork server
+ * (forkserver.c) for their replacements; then MPI starts, and the rank's
+ * own thread runs the agent on a channel to rank 0, calling MPI itself.
+ * So no process that has called MPI_Init ever forks.
  *
- * The bridges are in the MPI module (mpi_module.h, mpi_bridge.c), loaded
- * here on first use: the library does not link MPI.
+ * The bridges and channels are in the MPI module (mpi_module.h,
+ * mpi_bridge.c), loaded here on first use: the library does not link
+ * MPI.
  */
 #include "config.h"
 
@@ -181,12 +183,11 @@ int dlp__mpi_pool_create(dlp_pool **out, const dlp_pool_options *opts,
 DLP_API int dlp_mpi_agent(const dlp_pool_options *opts, dlp_error *err)
 {
     const dlp_mpi_module *m = mpi_module(err);
-    int rank, size, fd, rc;
-    static const int zero = 0;
+    int rank, size, rc;
     dlp_pool *pool = NULL;
     dlp__fsrv *fsrv = NULL;
     dlp_error perr = {0, ""};
-    void *b;
+    dlp__chan ch;
 
     if (!m)
         return DLP_EINVAL;
@@ -213,10 +214,11 @@ DLP_API int dlp_mpi_agent(const dlp_pool_options *opts, dlp_error *err)
     } else {
         pool->fsrv = fsrv;
     }
-    /* The bridge starts MPI and carries the agent's channel to rank 0; it
-     * ends when both sides have closed the channel. */
-    rc = m->open(&b, &zero, 1, &fd, err ? err->msg : NULL,
-                 err ? sizeof err->msg : 0);
+    /* Then MPI starts, and this thread runs the agent on its channel to
+     * rank 0, calling MPI itself between its polls: no thread of ours
+     * and no copy stands between MPI and the agent. */
+    rc = m->chan_open(&ch.ctx, 0, err ? err->msg : NULL,
+                      err ? sizeof err->msg : 0);
     if (rc) {
         if (err)
             err->code = rc;
@@ -224,12 +226,14 @@ DLP_API int dlp_mpi_agent(const dlp_pool_options *opts, dlp_error *err)
         dlp__fsrv_stop(fsrv);
         return rc;
     }
-    fd = dlp__fd_above_stdio(fd);
-    rc = dlp__agent_serve(fd, pool, perr.msg);
-    close(fd);
+    ch.peek = m->chan_peek;
+    ch.take = m->chan_take;
+    ch.send = m->chan_send;
+    ch.busy = m->chan_busy;
+    rc = dlp__agent_serve_chan(&ch, pool, perr.msg);
     /* The pool is gone: its workers were reaped, through the server. */
     dlp__fsrv_stop(fsrv);
-    m->close(b);
+    m->chan_close(ch.ctx);
     if (rc == DLP_WEXIT_PROTO)
         return dlp__err(err, DLP_EWORKER,
                         "the agent stopped: a malformed frame from rank 0");

@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <mpi.h>
 #include <poll.h>
 #include <pthread.h>
@@ -28,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dlpool.h"
@@ -102,9 +104,10 @@ struct dlp__bridge {
     int init_mpi; /* we called MPI_Init_thread: we finalize */
 };
 
-/* Start MPI for the bridge, or check that the program's own start lets
- * a second thread call it. */
-static int mpi_start(struct dlp__bridge *b, char *msg, size_t size)
+/* Start MPI for a bridge (own_thread: a thread of its own calls it) or a
+ * channel (the caller's thread does), setting *init when we started it;
+ * or check that the program's own start lets that thread call it. */
+static int mpi_start(int own_thread, int *init, char *msg, size_t size)
 {
     int inited = 0, finalized = 0, provided = 0;
     MPI_Initialized(&inited);
@@ -119,10 +122,22 @@ static int mpi_start(struct dlp__bridge *b, char *msg, size_t size)
             snprintf(msg, size, "MPI_Init_thread failed");
             return DLP_EWORKER;
         }
-        b->init_mpi = 1;
+        *init = 1;
         return 0;
     }
     MPI_Query_thread(&provided);
+    if (!own_thread) {
+        int main_thread = 0;
+        MPI_Is_thread_main(&main_thread);
+        if (provided >= MPI_THREAD_SERIALIZED || main_thread)
+            return 0;
+        snprintf(msg, size,
+                 "the program initialised MPI for one thread, not this one: "
+                 "call dlp_mpi_agent from the thread that initialised MPI, "
+                 "or initialise with MPI_Init_thread(..., "
+                 "MPI_THREAD_SERIALIZED, ...)");
+        return DLP_EINVAL;
+    }
     if (provided < MPI_THREAD_MULTIPLE) {
         snprintf(msg, size,
                  "the program initialised MPI without MPI_THREAD_MULTIPLE: "
@@ -215,6 +230,26 @@ static int pump_out(blink *l)
     return moved;
 }
 
+/* Receive (and drop) a message that is not ours: a program's own message
+ * on an agent rank would be a misuse, but must not block ours. */
+static void drop_message(const MPI_Status *st)
+{
+    int count = 0;
+    MPI_Get_count(st, MPI_BYTE, &count);
+    char *junk = malloc(count > 0 ? (size_t)count : 1);
+    MPI_Recv(junk, junk ? count : 0, MPI_BYTE, st->MPI_SOURCE, st->MPI_TAG,
+             MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    free(junk);
+}
+
+/* Whether link l can take a message now: its descriptor is at most a
+ * chunk behind.  A far side that sends faster than ours reads waits in
+ * MPI's queue, not in our memory. */
+static int has_room(const blink *l)
+{
+    return l->out.len - l->out_off < BRIDGE_CHUNK;
+}
+
 /* Receive one message, if any has arrived, for the link of its source. */
 static int pump_recv(struct dlp__bridge *b)
 {
@@ -227,15 +262,24 @@ static int pump_recv(struct dlp__bridge *b)
     for (unsigned i = 0; i < b->n; i++)
         if (b->l[i].rank == st.MPI_SOURCE)
             l = &b->l[i];
+    if (l && st.MPI_TAG == TAG_DATA && !has_room(l)) {
+        /* The first message waiting is for a link that is behind: look
+         * for one from a link that is not. */
+        flag = 0;
+        for (unsigned i = 0; i < b->n && !flag; i++)
+            if (has_room(&b->l[i]) && !b->l[i].eof_remote)
+                MPI_Iprobe(b->l[i].rank, MPI_ANY_TAG, MPI_COMM_WORLD, &flag,
+                           &st);
+        if (!flag)
+            return 0;
+        for (unsigned i = 0; i < b->n; i++)
+            if (b->l[i].rank == st.MPI_SOURCE)
+                l = &b->l[i];
+    }
     MPI_Get_count(&st, MPI_BYTE, &count);
     if (!l || (st.MPI_TAG != TAG_DATA && st.MPI_TAG != TAG_CLOSE) ||
         count < 0) {
-        /* Not ours (a program's own message on an agent rank would be a
-         * misuse): take it off the queue so it cannot block ours. */
-        char *junk = malloc(count > 0 ? (size_t)count : 1);
-        MPI_Recv(junk, count, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG,
-                 MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        free(junk);
+        drop_message(&st);
         return 1;
     }
     if (st.MPI_TAG == TAG_CLOSE) {
@@ -243,6 +287,12 @@ static int pump_recv(struct dlp__bridge *b)
                  MPI_STATUS_IGNORE);
         l->eof_remote = 1; /* pump_out passes it on once out is empty */
         return 1;
+    }
+    if (l->out_off && l->out.cap - l->out.len < (size_t)count) {
+        /* Keep out within two chunks: drop what the descriptor took. */
+        memmove(l->out.p, l->out.p + l->out_off, l->out.len - l->out_off);
+        l->out.len -= l->out_off;
+        l->out_off = 0;
     }
     if (mbuf_reserve(&l->out, (size_t)count)) {
         l->eof_local = 1; /* out of memory: this link is lost */
@@ -306,24 +356,32 @@ static void *bridge_main(void *arg)
             ppoll(pfd, n, &ts, NULL);
         }
     }
-    for (unsigned i = 0; i < b->n; i++) {
+    for (unsigned i = 0; i < b->n; i++)
         close(b->l[i].fd);
-        mbuf_free(&b->l[i].pend);
-        mbuf_free(&b->l[i].sending);
-        mbuf_free(&b->l[i].out);
-    }
     if (b->init_mpi)
         MPI_Finalize();
     return NULL;
 }
 
-static void bridge_free(struct dlp__bridge *b)
+/* Free bridge b, closing both ends of its first npairs socketpairs
+ * (ours in fds). */
+static void bridge_free(struct dlp__bridge *b, const int *fds,
+                        unsigned npairs)
 {
-    if (b) {
-        free(b->pfd);
-        free(b->l);
-        free(b);
+    if (!b)
+        return;
+    for (unsigned i = 0; i < npairs; i++) {
+        close(fds[i]);
+        close(b->l[i].fd);
     }
+    for (unsigned i = 0; b->l && i < b->n; i++) {
+        mbuf_free(&b->l[i].pend);
+        mbuf_free(&b->l[i].sending);
+        mbuf_free(&b->l[i].out);
+    }
+    free(b->pfd);
+    free(b->l);
+    free(b);
 }
 
 /* Make a bridge of n links to ranks[], returning our ends of the
@@ -342,7 +400,7 @@ static void *bridge_boot(void *arg)
 {
     bridge_start *s = arg;
     struct dlp__bridge *b = s->b;
-    int rc = mpi_start(b, s->msg, s->size);
+    int rc = mpi_start(1, &b->init_mpi, s->msg, s->size);
     pthread_mutex_lock(&s->mu);
     s->rc = rc;
     s->ready = 1;
@@ -366,20 +424,26 @@ static int bridge_open(void **out, const int *ranks, unsigned n, int *fds,
     *out = NULL;
     if (!b || !(b->l = calloc(n, sizeof *b->l)) ||
         !(b->pfd = calloc(n, sizeof *b->pfd))) {
-        bridge_free(b);
+        bridge_free(b, fds, 0);
         snprintf(msg, size, "out of memory");
         return -ENOMEM;
     }
     b->n = n;
     for (unsigned i = 0; i < n; i++) {
         int sv[2];
+        blink *l = &b->l[i];
+        /* A link's buffers are made once, at their largest: growing
+         * them would fill fresh pages again at every step. */
+        if (mbuf_reserve(&l->pend, BRIDGE_CHUNK) ||
+            mbuf_reserve(&l->sending, BRIDGE_CHUNK) ||
+            mbuf_reserve(&l->out, 2 * BRIDGE_CHUNK)) {
+            bridge_free(b, fds, i);
+            snprintf(msg, size, "out of memory");
+            return -ENOMEM;
+        }
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
             rc = -errno;
-            for (unsigned k = 0; k < i; k++) {
-                close(fds[k]);
-                close(b->l[k].fd);
-            }
-            bridge_free(b);
+            bridge_free(b, fds, i);
             snprintf(msg, size, "socketpair: %s", strerror(-rc));
             return rc;
         }
@@ -415,11 +479,7 @@ static int bridge_open(void **out, const int *ranks, unsigned n, int *fds,
     pthread_mutex_destroy(&s.mu);
     pthread_cond_destroy(&s.cv);
     if (rc) {
-        for (unsigned i = 0; i < n; i++) {
-            close(fds[i]);
-            close(b->l[i].fd);
-        }
-        bridge_free(b);
+        bridge_free(b, fds, n);
         return rc;
     }
     *out = b;
@@ -432,7 +492,124 @@ static void bridge_close(void *arg)
     if (!b)
         return;
     pthread_join(b->thread, NULL);
-    bridge_free(b);
+    bridge_free(b, NULL, 0); /* the thread closed the links */
+}
+
+/* ---- channels: one link driven from the caller's own thread ---------- */
+
+/* An agent rank's one link to rank 0, without a thread or a descriptor:
+ * the agent's loop calls MPI itself between its polls (mpi_module.h). */
+typedef struct mchan {
+    int peer;
+    int init_mpi;
+    MPI_Request req;  /* the send in flight, MPI_REQUEST_NULL when none */
+    int waiting;      /* a TAG_DATA message of count bytes is probed */
+    int count;
+    int closed;       /* the peer's TAG_CLOSE was received */
+} mchan;
+
+static int chan_open(void **out, int peer, char *msg, size_t size)
+{
+    mchan *c = calloc(1, sizeof *c);
+    int rc;
+    *out = NULL;
+    if (!c) {
+        snprintf(msg, size, "out of memory");
+        return -ENOMEM;
+    }
+    if ((rc = mpi_start(0, &c->init_mpi, msg, size))) {
+        free(c);
+        return rc;
+    }
+    c->peer = peer;
+    c->req = MPI_REQUEST_NULL;
+    *out = c;
+    return 0;
+}
+
+static int chan_peek(void *arg, size_t *n)
+{
+    mchan *c = arg;
+    while (!c->waiting && !c->closed) {
+        int flag = 0;
+        MPI_Status st;
+        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st);
+        if (!flag)
+            return 0;
+        if (st.MPI_SOURCE != c->peer ||
+            (st.MPI_TAG != TAG_DATA && st.MPI_TAG != TAG_CLOSE)) {
+            drop_message(&st);
+        } else if (st.MPI_TAG == TAG_CLOSE) {
+            MPI_Recv(NULL, 0, MPI_BYTE, c->peer, TAG_CLOSE, MPI_COMM_WORLD,
+                     MPI_STATUS_IGNORE);
+            c->closed = 1;
+        } else {
+            MPI_Get_count(&st, MPI_BYTE, &c->count);
+            c->waiting = 1;
+        }
+    }
+    if (c->waiting) {
+        *n = (size_t)(c->count > 0 ? c->count : 0);
+        return 1;
+    }
+    return 2;
+}
+
+static void chan_take(void *arg, void *p)
+{
+    mchan *c = arg;
+    MPI_Recv(p, c->count, MPI_BYTE, c->peer, TAG_DATA, MPI_COMM_WORLD,
+             MPI_STATUS_IGNORE);
+    c->waiting = 0;
+}
+
+static int chan_busy(void *arg)
+{
+    mchan *c = arg;
+    int done = 0;
+    if (c->req == MPI_REQUEST_NULL)
+        return 0;
+    MPI_Test(&c->req, &done, MPI_STATUS_IGNORE);
+    return !done;
+}
+
+static int chan_send(void *arg, const void *p, size_t n)
+{
+    mchan *c = arg;
+    if (c->req != MPI_REQUEST_NULL || n > INT_MAX)
+        return -EINVAL;
+    MPI_Isend(p, (int)n, MPI_BYTE, c->peer, TAG_DATA, MPI_COMM_WORLD,
+              &c->req);
+    return 0;
+}
+
+static void chan_close(void *arg)
+{
+    mchan *c = arg;
+    if (!c)
+        return;
+    MPI_Wait(&c->req, MPI_STATUS_IGNORE);
+    MPI_Send(NULL, 0, MPI_BYTE, c->peer, TAG_CLOSE, MPI_COMM_WORLD);
+    /* Take what the peer still sends until it closes too: a send of its
+     * left waiting would keep its side from ending. */
+    for (;;) {
+        size_t n;
+        int r = chan_peek(c, &n);
+        if (r == 2)
+            break;
+        if (r == 1) {
+            MPI_Status st;
+            MPI_Probe(c->peer, TAG_DATA, MPI_COMM_WORLD, &st);
+            drop_message(&st);
+            c->waiting = 0;
+        } else {
+            struct timespec ts = {0, NAP_SENDING};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (c->init_mpi)
+        MPI_Finalize();
+    free(c);
 }
 
 static int world(int *rank, int *size)
@@ -447,8 +624,9 @@ static int world(int *rank, int *size)
     return 1;
 }
 
-static const dlp_mpi_module module = {DLP_MPI_MODULE_ABI, bridge_open,
-                                      bridge_close, world};
+static const dlp_mpi_module module = {
+    DLP_MPI_MODULE_ABI, bridge_open, bridge_close, world,    chan_open,
+    chan_peek,          chan_take,   chan_send,    chan_busy, chan_close};
 
 /* The module's one export (mpi_module.h). */
 const dlp_mpi_module *dlp_mpi_module_get(void);

@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#define DLP_MPI_MODULE_ABI 2u
+#define DLP_MPI_MODULE_ABI 3u
 #define DLP_MPI_MODULE_SYMBOL "dlp_mpi_module"
 
 typedef struct dlp_mpi_module {
@@ -31,6 +31,28 @@ typedef struct dlp_mpi_module {
     void (*close)(void *bridge);
     /* Rank and size in MPI_COMM_WORLD, if MPI is initialised: 1, else 0. */
     int (*world)(int *rank, int *size);
+    /*
+     * A channel: one link to rank peer carried by the calling thread
+     * itself, with no thread or descriptor of the module's (an agent
+     * rank's, driven from the agent's loop).  open starts MPI as a
+     * bridge does; returns 0 and *chan, or a negative errno or dlpool
+     * code with msg set.
+     */
+    int (*chan_open)(void **chan, int peer, char *msg, size_t size);
+    /* 1 with *n when a message of n bytes from the peer waits (again
+     * until it is taken), 2 once the peer has closed, 0 when neither. */
+    int (*chan_peek)(void *chan, size_t *n);
+    /* Receive the waiting message into p, which holds its n bytes. */
+    void (*chan_take)(void *chan, void *p);
+    /* Start sending n bytes at p, which stay untouched until chan_busy
+     * says 0; one send at a time (-EINVAL otherwise). */
+    int (*chan_send)(void *chan, const void *p, size_t n);
+    /* 1 while a send is in flight (and moves it on), else 0. */
+    int (*chan_busy)(void *chan);
+    /* Finish the send in flight, close our side, take (and drop) what the
+     * peer sends until it closes too, end MPI if open started it, and
+     * free the channel. */
+    void (*chan_close)(void *chan);
 } dlp_mpi_module;
 
 #endif

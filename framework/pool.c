@@ -877,16 +877,18 @@ int dlp__pool_drive_until(dlp_pool *p, int extra_fd, uint64_t deadline_ns)
         n++;
     }
     int timeout = nowait ? 0 : check_timeouts(p);
+    int64_t wait_ns = timeout < 0 ? -1 : (int64_t)timeout * 1000000;
     if (deadline_ns > 1) {
+        /* To the nanosecond: an agent on a channel naps for microseconds. */
         uint64_t now = dlp__now_ns();
-        int left = deadline_ns <= now
-                       ? 0
-                       : (int)((deadline_ns - now + 999999) / 1000000);
-        if (timeout < 0 || left < timeout)
-            timeout = left;
+        int64_t left = deadline_ns <= now ? 0 : (int64_t)(deadline_ns - now);
+        if (wait_ns < 0 || left < wait_ns)
+            wait_ns = left;
     }
+    struct timespec ts = {(time_t)(wait_ns / 1000000000),
+                          (long)(wait_ns % 1000000000)};
     pthread_mutex_unlock(&p->mu);
-    int rc = poll(fds, n, timeout);
+    int rc = ppoll(fds, n, wait_ns < 0 ? NULL : &ts, NULL);
     pthread_mutex_lock(&p->mu);
     if (rc > 0) {
         if (fds[0].revents) {

@@ -37,6 +37,21 @@ DLP_PRIV int dlp__agent_main(int fd, const dlp_pool_options *opts);
  * the end), or NULL when it could not be, why saying why. */
 DLP_PRIV int dlp__agent_serve(int fd, dlp_pool *pool, const char *why);
 
+/* A channel with no descriptor, which the agent's own thread polls
+ * between short waits: an agent rank's link to rank 0, carried by MPI in
+ * that thread (mpi_module.h has what each call does). */
+typedef struct dlp__chan {
+    void *ctx;
+    int (*peek)(void *ctx, size_t *n);
+    void (*take)(void *ctx, void *p);
+    int (*send)(void *ctx, const void *p, size_t n);
+    int (*busy)(void *ctx);
+} dlp__chan;
+
+/* dlp__agent_serve over channel ch rather than a descriptor. */
+DLP_PRIV int dlp__agent_serve_chan(const dlp__chan *ch, dlp_pool *pool,
+                                   const char *why);
+
 /* The MPI transport (mpi.c): on rank 0, a pool of links to the agents
  * on every other rank; the bridge that carries them ends, and is joined,
  * when the pool is destroyed.  Without MPI built in, DLP_EINVAL. */

@@ -37,9 +37,10 @@ typedef struct agents {
     dlp_pool *pool;
 } agents;
 
-/* Fork AGENTS agents of `workers` workers each and make a pool of links
- * to them. */
-static void agents_start(agents *a, unsigned workers)
+/* Fork AGENTS agents of `workers` workers each, whose pools run
+ * initializer (NULL: none), and make a pool of links to them. */
+static void agents_start_init(agents *a, unsigned workers,
+                              const char *initializer)
 {
     int fds[AGENTS];
     dlp_error err = {0, ""};
@@ -58,6 +59,7 @@ static void agents_start(agents *a, unsigned workers)
             close(sv[0]);
             dlp_pool_options_init(&o);
             o.workers = workers;
+            o.initializer = initializer;
             _exit(dlp__agent_main(sv[1], &o));
         }
         close(sv[1]);
@@ -65,6 +67,11 @@ static void agents_start(agents *a, unsigned workers)
     }
     rc = dlp__pool_create_links(&a->pool, fds, AGENTS, NULL, &err);
     tu_ok(rc, err);
+}
+
+static void agents_start(agents *a, unsigned workers)
+{
+    agents_start_init(a, workers, NULL);
 }
 
 /* Destroy the pool: every agent sees its link close and exits with 0. */
@@ -501,6 +508,27 @@ START_TEST(test_unknown_symbol)
 }
 END_TEST
 
+/* An agent whose own pool cannot be made (its initializer does not
+ * exist) answers a load with why, rather than leave the pool waiting. */
+START_TEST(test_agent_cannot_start)
+{
+    int fds = tu_fd_count();
+    agents a;
+    dlp_error err = {0, ""};
+    char init[4200];
+    snprintf(init, sizeof init, "%s", tu_ref(tu_examples(), "no_such_init"));
+    agents_start_init(&a, 1, init);
+    int rc = dlp_pool_fn(a.pool, tu_ref(tu_examples(), "add"), NULL, &err);
+    ck_assert_msg(rc < 0, "resolving over a link to agents without a pool: "
+                          "expected an error, got id %d",
+                  rc);
+    tu_assert_has(err.msg, "the agent could not start its workers");
+    tu_assert_has(err.msg, "no_such_init");
+    agents_stop(&a);
+    tu_assert_clean(fds);
+}
+END_TEST
+
 /* An agent that goes away fails what it held; the pool says so. */
 START_TEST(test_agent_lost)
 {
@@ -762,6 +790,7 @@ Suite *dlp_test_link(void)
     tc = tcase_create("errors");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_unknown_symbol);
+    tcase_add_test(tc, test_agent_cannot_start);
     tcase_add_test(tc, test_agent_lost);
     suite_add_tcase(s, tc);
     return s;
