@@ -319,17 +319,20 @@ void dlp__relay_results(dlp__batch *pb, const dlp__hdr *h,
                         const unsigned char *payload, pid_t pid)
 {
     abatch *b = pb->relay;
-    long off = dlp__frame_begin(&b->reply, DLP_F_RESULTS, b->job_id, h->b);
-    if (off < 0 || dlp__buf_put(&b->reply, payload, 8) ||
-        dlp__put_u32(&b->reply, (uint32_t)pid) ||
-        dlp__buf_put(&b->reply, payload + 8, h->len - 8) ||
-        dlp__frame_end(&b->reply, off)) {
+    /* The oldest frame unanswered replies straight into the output;
+     * a later one keeps its reply until those before it are answered. */
+    dlp__buf *o = b->a->head == b && !b->reply.len ? &b->a->out : &b->reply;
+    long off = dlp__frame_begin(o, DLP_F_RESULTS, b->job_id, h->b);
+    if (off < 0 || dlp__buf_put(o, payload, 8) ||
+        dlp__put_u32(o, (uint32_t)pid) ||
+        dlp__buf_put(o, payload + 8, h->len - 8) ||
+        dlp__frame_end(o, off)) {
         b->a->failed = -ENOMEM;
         return;
     }
     uint16_t flags = (uint16_t)((h->flags & DLP_BATCH_TIMES) |
                                 DLP_RESULTS_PID);
-    memcpy(b->reply.p + off + 6, &flags, 2);
+    memcpy(o->p + off + 6, &flags, 2);
     b->answered += h->b;
 }
 
