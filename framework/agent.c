@@ -21,7 +21,9 @@
  *
  * One thread: it drives the local pool with the channel as the extra
  * descriptor of the loop, so a new frame and a finished task both wake
- * it.
+ * it.  On a channel with no descriptor (an MPI rank's, transport.h) it
+ * looks at the channel between polls of a few microseconds to a
+ * millisecond; a finished task still wakes it at once.
  */
 #include "config.h"
 

@@ -195,10 +195,11 @@ DLP_API int dlp_pool_create(dlp_pool **out, const dlp_pool_options *opts,
  * 0, serve rank 0's pool with a pool of local workers made with opts
  * (NULL: defaults; transport must be local).  The first workers, and a
  * fork server that forks their replacements, are forked before MPI is
- * initialised, and the agent then runs in the calling thread: call this
- * before MPI_Init, and dlpool initialises MPI (and finalizes it before
- * returning); a program that initialised MPI itself must have asked for
- * MPI_THREAD_MULTIPLE.  Returns 0 once rank 0's pool is destroyed, or an
+ * initialised, and the agent then runs in the calling thread, which
+ * calls MPI itself: call this before MPI_Init, and dlpool initialises MPI
+ * (and finalizes it before returning); a program that initialised MPI
+ * itself calls this from the thread that did, or asked for
+ * MPI_THREAD_SERIALIZED.  Returns 0 once rank 0's pool is destroyed, or an
  * error (DLP_EINVAL when this dlpool was built without MPI or this is not
  * such a rank).
  */
