@@ -1,16 +1,18 @@
 /*
- * mpi_bridge.c - the MPI module (mpi_module.h): bridges that carry the
- * bytes of links (transport.h) between descriptors and MPI messages, so
- * that the pool on rank 0 and the agent on every other rank read and
- * write descriptors as they do for local workers, and only the bridge's
- * thread ever calls MPI.
+ * mpi_bridge.c - the MPI module (mpi_module.h).  On rank 0, a bridge: a
+ * thread that carries the bytes of links (transport.h) between
+ * descriptors and MPI messages, so that the pool reads and writes
+ * descriptors as it does for local workers, and only the bridge's thread
+ * calls MPI there.  On every other rank, a channel: the agent's own
+ * thread calls it between the polls of its loop, with no thread and no
+ * descriptor between MPI and the agent's buffers.
  *
- * Messages: TAG_DATA carries the next bytes of the link's stream (any
- * length up to BRIDGE_CHUNK); TAG_CLOSE says the sender's side of the
- * stream ended.  MPI keeps the messages between two ranks with one tag in
- * order, which is all a byte stream needs.  Sends are non-blocking, one
- * outstanding per link: two bridges sending to each other at once must
- * never both wait in MPI_Send.
+ * Messages: TAG_DATA carries the next bytes of the link's stream (a
+ * bridge's at most BRIDGE_CHUNK long); TAG_CLOSE says the sender's side
+ * of the stream ended.  MPI keeps the messages between two ranks with one
+ * tag in order, which is all a byte stream needs.  Sends are
+ * non-blocking, one outstanding per link: two sides sending to each other
+ * at once must never both wait in MPI_Send.
  *
  * Built as a module of its own, linked with MPI, and loaded by the
  * library only when the MPI transport is used.
