@@ -4,8 +4,9 @@
 # machine stand for a collector and two machines.  The output is the
 # local run's, byte for byte (ordered) or line for line (unordered); a
 # crashing task fails alone; the job limits hold on the agents; TCP, the
-# path between machines, gives the same.  Skipped when dlpool was built
-# without MPI or mpirun is missing.
+# path between machines, gives the same; an agent whose pool cannot be
+# made says why (the C API).  Skipped when dlpool was built without MPI
+# or mpirun is missing.
 set -u
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 tl_init mpi
@@ -139,5 +140,13 @@ IN=$T/pairs.in
 mpi 3 run -j 1 "$EX:no_such_function"
 check_status "an unknown symbol: exit status" 2
 check_grep "an unknown symbol: the message names it" 'no_such_function' "$TL_ERR"
+
+# An agent whose own pool cannot be made (the C API, tests/mpi_api.c: its
+# initializer does not exist) answers rank 0 with why; every rank ends.
+tl_run -t 120 /dev/null "$MPIRUN" -n 2 "$top_builddir/tests/mpi_api" "$EX"
+check_status "an agent without a pool: exit status" 0
+check_grep "an agent without a pool: rank 0 is told why" \
+    'the agent could not start its workers: initializer: .*no_such_init' \
+    "$TL_OUT"
 
 tl_finish
