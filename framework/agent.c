@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mpi_module.h"
 #include "pool.h"
 #include "sig.h"
 #include "transport.h"
@@ -657,12 +658,8 @@ int dlp__agent_main(int fd, const dlp_pool_options *opts)
 }
 
 /* An agent on a channel has no descriptor to sleep on for the far side:
- * it waits from NAP_MIN ns, doubling to NAP_MAX while nothing comes (at
- * most NAP_SENDING while a send is in flight), as a bridge does
- * (mpi_bridge.c); its workers' replies wake it at once. */
-#define NAP_MIN 20000L
-#define NAP_MAX 1000000L
-#define NAP_SENDING 100000L
+ * it naps as a bridge does (mpi_module.h); its workers' replies wake it
+ * at once. */
 /* Messages are taken from the channel until this much waits in a->in. */
 #define CHAN_READ_MAX (1u << 20)
 
@@ -699,8 +696,8 @@ static int chan_turn(agent *a)
     if (moved) {
         a->nap = 0;
     } else {
-        long max = busy ? NAP_SENDING : NAP_MAX;
-        a->nap = a->nap ? 2 * a->nap : NAP_MIN;
+        long max = busy ? DLP_MPI_NAP_SENDING : DLP_MPI_NAP_MAX;
+        a->nap = a->nap ? 2 * a->nap : DLP_MPI_NAP_MIN;
         if (a->nap > max)
             a->nap = max;
     }
@@ -815,7 +812,7 @@ static int serve(int fd, const dlp__chan *ch, dlp_pool *pool, const char *why)
     if (ch) {
         /* The bytes in flight are MPI's until their send is done. */
         while (ch->busy(ch->ctx)) {
-            struct timespec ts = {0, NAP_SENDING};
+            struct timespec ts = {0, DLP_MPI_NAP_SENDING};
             nanosleep(&ts, NULL);
         }
     }

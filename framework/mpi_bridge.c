@@ -74,15 +74,10 @@ static void mbuf_free(mbuf *b)
  * workers instead: each chunk waits for a round trip of its own
  * (DESIGN-NOTES.md, "Links, agents and MPI"). */
 #define BRIDGE_CHUNK (256u << 10)
-/* An idle bridge yields the CPU SPIN times, then naps from NAP_MIN ns,
- * doubling to NAP_MAX.  Spinning longer took the CPU from the processes
- * whose bytes it waits for (DESIGN-NOTES.md, "Links, agents and MPI"). */
+/* An idle bridge yields the CPU SPIN times, then naps (mpi_module.h).
+ * Spinning longer took the CPU from the processes whose bytes it waits
+ * for (DESIGN-NOTES.md, "Links, agents and MPI"). */
 #define SPIN 4u
-#define NAP_MIN 20000L
-#define NAP_MAX 1000000L
-/* While a send is in flight the nap is at most NAP_SENDING: its end has
- * no descriptor to wake us, and the next chunk waits for it. */
-#define NAP_SENDING 100000L
 
 typedef struct blink {
     int fd;              /* our end of the socketpair, non-blocking */
@@ -252,18 +247,25 @@ static int has_room(const blink *l)
     return l->out.len - l->out_off < BRIDGE_CHUNK;
 }
 
+/* The link to rank, or NULL. */
+static blink *link_of(struct dlp__bridge *b, int rank)
+{
+    for (unsigned i = 0; i < b->n; i++)
+        if (b->l[i].rank == rank)
+            return &b->l[i];
+    return NULL;
+}
+
 /* Receive one message, if any has arrived, for the link of its source. */
 static int pump_recv(struct dlp__bridge *b)
 {
     int flag = 0, count = 0;
     MPI_Status st;
-    blink *l = NULL;
+    blink *l;
     MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st);
     if (!flag)
         return 0;
-    for (unsigned i = 0; i < b->n; i++)
-        if (b->l[i].rank == st.MPI_SOURCE)
-            l = &b->l[i];
+    l = link_of(b, st.MPI_SOURCE);
     if (l && st.MPI_TAG == TAG_DATA && !has_room(l)) {
         /* The first message waiting is for a link that is behind: look
          * for one from a link that is not. */
@@ -274,9 +276,7 @@ static int pump_recv(struct dlp__bridge *b)
                            &st);
         if (!flag)
             return 0;
-        for (unsigned i = 0; i < b->n; i++)
-            if (b->l[i].rank == st.MPI_SOURCE)
-                l = &b->l[i];
+        l = link_of(b, st.MPI_SOURCE);
     }
     MPI_Get_count(&st, MPI_BYTE, &count);
     if (!l || (st.MPI_TAG != TAG_DATA && st.MPI_TAG != TAG_CLOSE) ||
@@ -332,16 +332,17 @@ static void *bridge_main(void *arg)
         }
         /* Nothing moved: MPI has no descriptor to sleep on, so back off
          * from spinning to naps watching our descriptors, growing from
-         * NAP_MIN to NAP_MAX while nothing comes. */
+         * DLP_MPI_NAP_MIN to DLP_MPI_NAP_MAX while nothing comes. */
         if (idle < SPIN + 16)
-            idle++; /* by SPIN + 10 the nap is NAP_MAX already */
+            idle++; /* by SPIN + 10 the nap is at its longest already */
         if (idle <= SPIN) {
             sched_yield(); /* others may need this CPU to answer us */
         } else {
             struct pollfd *pfd = b->pfd;
             unsigned n = 0;
-            long ns = NAP_MIN << (idle - SPIN > 10 ? 10 : idle - SPIN);
-            long max = sending ? NAP_SENDING : NAP_MAX;
+            unsigned k = idle - SPIN > 10 ? 10 : idle - SPIN;
+            long ns = DLP_MPI_NAP_MIN << k;
+            long max = sending ? DLP_MPI_NAP_SENDING : DLP_MPI_NAP_MAX;
             struct timespec ts = {0, ns < max ? ns : max};
             for (unsigned i = 0; i < b->n; i++) {
                 const blink *l = &b->l[i];
@@ -605,7 +606,7 @@ static void chan_close(void *arg)
             drop_message(&st);
             c->waiting = 0;
         } else {
-            struct timespec ts = {0, NAP_SENDING};
+            struct timespec ts = {0, DLP_MPI_NAP_SENDING};
             nanosleep(&ts, NULL);
         }
     }

@@ -15,6 +15,15 @@
 #define DLP_MPI_MODULE_ABI 3u
 #define DLP_MPI_MODULE_SYMBOL "dlp_mpi_module"
 
+/* MPI has no descriptor to sleep on: a loop waiting for it (a bridge's,
+ * or an agent's on its channel) naps from DLP_MPI_NAP_MIN ns, doubling to
+ * DLP_MPI_NAP_MAX while nothing comes, and at most DLP_MPI_NAP_SENDING
+ * while a send is in flight, whose end nothing else signals
+ * (DESIGN-NOTES.md, "Links, agents and MPI"). */
+#define DLP_MPI_NAP_MIN 20000L
+#define DLP_MPI_NAP_MAX 1000000L
+#define DLP_MPI_NAP_SENDING 100000L
+
 typedef struct dlp_mpi_module {
     unsigned abi; /* DLP_MPI_MODULE_ABI */
     /*
