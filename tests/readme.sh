@@ -60,4 +60,24 @@ check_text "it prints the calculator's 3, 4, 5" "$TL_OUT" <<'TXT'
 4
 5
 TXT
+# Every code fence of the Markdown files is a line of its own: a closing
+# fence with text after it opens a block that swallows the rest of the
+# page in every renderer.
+bad=$(cd "$top_srcdir" && python3 - README.md DESIGN-NOTES.md \
+        bench/README.md tests/fuzz/README.md <<'PY'
+import sys
+for name in sys.argv[1:]:
+    inside = False
+    for n, line in enumerate(open(name, encoding="utf-8"), 1):
+        line = line.rstrip("\n")
+        if line.startswith("```"):
+            if inside and line != "```":
+                print(f"{name}:{n}: {line}")
+            inside = not inside
+    if inside:
+        print(f"{name}: a code block is never closed")
+PY
+)
+check_eq "every code block of the Markdown files closes on a line alone" "" "$bad"
+
 tl_finish
