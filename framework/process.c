@@ -220,7 +220,7 @@ static void child_main(int chan, pid_t parent, const char *path,
     int32_t (*entry)(dlp_chan *);
     int rc;
 
-    dlp__child_setup(chan, parent, NULL);
+    chan = dlp__child_setup(chan, parent, NULL);
     rc = dlp__load_fn(&loader, path, symbol, NULL, &fn, &err);
     if (rc == DLP_ENOSIG) {
         /* Without a manifest entry nothing says the symbol takes a
@@ -239,11 +239,13 @@ static void child_main(int chan, pid_t parent, const char *path,
                       "process function is exactly i32(chan)",
                       path, symbol, sig);
     }
-    if (send_status(DLP_CHANNEL_FD, rc, rc ? err.msg : "") || rc)
+    if (send_status(chan, rc, rc ? err.msg : "") || rc) {
+        fflush(NULL); /* what a failing init hook printed */
         _exit(DLP_WEXIT_IO);
+    }
 
     memset(&c, 0, sizeof c);
-    c.fd = DLP_CHANNEL_FD;
+    c.fd = chan;
     /* The manifest said i32(chan), so a direct call is the call libffi
      * would make. */
     memcpy(&entry, &fn.addr, sizeof entry);
@@ -252,9 +254,8 @@ static void child_main(int chan, pid_t parent, const char *path,
     dlp__buf_free(&c.in);
     dlp__unload_all(&loader);
     /* _exit skips stdio's exit flush: do it here, or what the function
-     * printed last is lost. */
-    fflush(stdout);
-    fflush(stderr);
+     * (or a fini hook) printed last is lost. */
+    fflush(NULL);
     _exit(rc & 255);
 }
 

@@ -32,6 +32,11 @@
  * in invoke.c. */
 static int parent_gone;
 
+/* The scoreboard entry of a worker that has none in a pool's page (the
+ * short-lived worker of dlp_plugin_inspect): the lifeline reads it to know
+ * whether plugin code is running. */
+static dlp__score own_score;
+
 /* Flush results to the parent once this much is buffered. */
 #define FLUSH_BYTES (256u * 1024u)
 
@@ -39,6 +44,7 @@ typedef struct wctx {
     int fd;
     dlp__score *score;
     unsigned max_tasks, ran; /* leave after max_tasks (0: never) */
+    int unsent;              /* a task ran since the last write to fd */
     dlp__loader loader;
     dlp__fn *fns; /* indexed by function id */
     unsigned char *fn_ok;
@@ -46,18 +52,38 @@ typedef struct wctx {
     dlp__buf in, out;
 } wctx;
 
+/* Leave, flushing what plugin code wrote to stdio: _exit() skips
+ * exit()'s flush, and standard output, a pipe or a file, is fully
+ * buffered, so a task's printf without fflush, or a fini hook's, would be
+ * lost.  The buffers copied from the caller by fork were emptied at set-up
+ * (dlp__child_setup), so only the plugins' own data is written. */
 static void wexit(wctx *w, int status)
 {
     if (status == 0)
         dlp__unload_all(&w->loader);
+    fflush(NULL);
     _exit(status);
 }
 
 static void flush_out(wctx *w)
 {
-    if (w->out.len && dlp__write_full(w->fd, w->out.p, w->out.len))
-        wexit(w, DLP_WEXIT_IO); /* parent gone: nothing to report to */
+    int rc;
+    if (w->out.len && (rc = dlp__send_full(w->fd, w->out.p, w->out.len))) {
+        if (rc != -EPIPE && w->unsent && w->score) {
+            /* Not the pool's end going away (that is EPIPE): the channel
+             * is no longer our socket, so plugin code closed or replaced
+             * it.  A task ran since the last write did: the last one is
+             * charged, as if it had died running (the scoreboard still
+             * names it), rather than every task sent again and the loss
+             * counted against the restart intensity. */
+            __atomic_store_n(&w->score->busy, DLP_SCORE_TASK,
+                             __ATOMIC_RELEASE);
+            wexit(w, DLP_WEXIT_CHAN);
+        }
+        wexit(w, rc == -EPIPE ? DLP_WEXIT_IO : DLP_WEXIT_CHAN);
+    }
     w->out.len = 0;
+    w->unsent = 0;
 }
 
 static int grow_fns(wctx *w, uint32_t id)
@@ -128,7 +154,11 @@ static void do_inspect(wctx *w, dlp__rd *r)
 
     if (dlp__get_str(r, &plugin, &pl, 1))
         wexit(w, DLP_WEXIT_PROTO);
+    /* Plugin code (its constructors) runs: the lifeline must end us if
+     * the caller goes away meanwhile. */
+    __atomic_store_n(&w->score->busy, DLP_SCORE_LOAD, __ATOMIC_RELEASE);
     rc = dlp__load_manifest(&w->loader, plugin, &m, &err);
+    __atomic_store_n(&w->score->busy, DLP_SCORE_IDLE, __ATOMIC_RELEASE);
     if (rc == 0 && !m) {
         rc = dlp__err(&err, DLP_ENOSYM,
                       "'%s' has no dlpool manifest (symbol %s): it is a "
@@ -209,6 +239,7 @@ static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
             if (w->score)
                 __atomic_store_n(&w->score->busy, DLP_SCORE_IDLE,
                                  __ATOMIC_RELEASE);
+            w->unsent = 1;
             /* The initializer's call (job UINT32_MAX) is set-up, not a
              * task: it does not count towards max_tasks. */
             if (h->a != UINT32_MAX)
@@ -245,7 +276,7 @@ void dlp__worker_main(int fd, dlp__score *score, const dlp__wopts *opts)
     wctx w;
     memset(&w, 0, sizeof w);
     w.fd = fd;
-    w.score = score;
+    w.score = score ? score : &own_score;
     w.max_tasks = opts ? opts->max_tasks : 0;
     for (;;) {
         unsigned char hb[DLP_HDR_SIZE];
@@ -286,24 +317,43 @@ void dlp__worker_main(int fd, dlp__score *score, const dlp__wopts *opts)
     }
 }
 
-/* exit() in a worker (a task calling it): flush the worker's own standard
- * streams and leave at once with the status.  The rest of exit() would
- * run the caller's atexit handlers, copied by fork, and flush every other
- * stdio stream the caller had open, writing its unwritten data a second
- * time, into whatever descriptor now has that number: the channel, if it
- * was 3. */
+/* exit() in a worker (a task calling it): flush the worker's stdio and
+ * leave at once with the status.  The rest of exit() would run the
+ * caller's atexit handlers, copied by fork.  The caller's unwritten stdio
+ * buffers, copied too, were emptied at set-up, so the flush writes only
+ * what plugin code wrote. */
 static void leave_now(int status, void *arg)
 {
     (void)arg;
-    fflush(stdout);
-    fflush(stderr);
+    fflush(NULL);
     _exit(status);
 }
 
-void dlp__child_setup(int chan, pid_t parent, const dlp__wopts *opts)
+/* A SIGPIPE handler that does nothing: a write to a pipe whose reader is
+ * gone (standard error, once whatever read it has died) fails with EPIPE
+ * instead of killing the worker in whatever task printed.  A handler
+ * rather than SIG_IGN, because an ignored signal stays ignored across
+ * exec, and a program a plugin runs should find SIGPIPE as usual. */
+static void on_sigpipe(int sig)
 {
+    (void)sig;
+}
+
+int dlp__channel_fd(void)
+{
+    struct rlimit rl;
+    int fd = DLP_CHANNEL_FD_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur <= (rlim_t)fd)
+        fd = rl.rlim_cur > 4 ? (int)rl.rlim_cur - 1 : 3;
+    return fd;
+}
+
+int dlp__child_setup(int chan, pid_t parent, const dlp__wopts *opts)
+{
+    struct sigaction sa;
     sigset_t all;
-    int null;
+    int null, fd;
 
     /* The caller's unwritten stdio buffers were copied by fork: drop them,
      * or a task that calls exit() would write them a second time. */
@@ -330,27 +380,42 @@ void dlp__child_setup(int chan, pid_t parent, const dlp__wopts *opts)
     }
 
     /* Signals: default dispositions, nothing blocked, so a crash in a
-     * task kills this worker and the parent sees the signal. */
+     * task kills this worker and the parent sees the signal.  Except:
+     * SIGPIPE, so that a standard error nobody reads any more fails the
+     * writes to it and no task (on_sigpipe); and job control, which must
+     * not stop a worker: being in a process group of our own, a write to
+     * the terminal under `stty tostop` would stop us with SIGTTOU, a read
+     * with SIGTTIN, and nothing would ever continue us.  Ignored, a write
+     * goes through and a read fails with EIO. */
     for (int s = 1; s < NSIG; s++)
         if (s != SIGKILL && s != SIGSTOP)
             signal(s, SIG_DFL);
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigpipe;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPIPE, &sa, NULL);
+    signal(SIGTTOU, SIG_IGN);
+    signal(SIGTTIN, SIG_IGN);
+    signal(SIGTSTP, SIG_IGN);
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
 
-    /* Descriptors: the channel at DLP_CHANNEL_FD, stdin from /dev/null,
-     * stdout to stderr, nothing else. */
-    if (chan != DLP_CHANNEL_FD) {
-        if (chan < DLP_CHANNEL_FD) {
-            int hi = fcntl(chan, F_DUPFD_CLOEXEC, DLP_CHANNEL_FD + 1);
-            if (hi < 0)
-                _exit(DLP_WEXIT_IO);
-            chan = hi;
-        }
-        if (dup2(chan, DLP_CHANNEL_FD) < 0)
+    /* Descriptors: stdin from /dev/null, stdout to stderr, the channel,
+     * nothing else.  First everything of the caller's but 0-2 and the
+     * channel is closed (the channel is above 2 first: a caller that
+     * closed a standard stream may have had it made there). */
+    if (chan < 3) {
+        fd = fcntl(chan, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
             _exit(DLP_WEXIT_IO);
-    } else {
-        fcntl(chan, F_SETFD, 0);
+        close(chan);
+        chan = fd;
     }
+    if (chan > 3 && close_range(3, (unsigned)chan - 1, 0) < 0)
+        for (fd = 3; fd < chan; fd++)
+            close(fd);
+    dlp__close_from(chan + 1);
     null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null >= 0 && null != 0)
         dup2(null, 0);
@@ -363,7 +428,27 @@ void dlp__child_setup(int chan, pid_t parent, const dlp__wopts *opts)
             dup2(null, 2);
     }
     dup2(2, 1);
-    dlp__close_from(DLP_CHANNEL_FD + 1);
+    if (null > 2 && null != chan)
+        close(null);
+    /* The caller's other stdio streams still hold what they had not
+     * written: flush them now, when their descriptors are closed (glibc
+     * drops a buffer it could not write) or are our own 0-2, so that no
+     * later flush of ours writes them into the channel. */
+    fflush(NULL);
+
+    /* The channel goes high (DLP_CHANNEL_FD_MAX, or the highest the
+     * descriptor limit allows), close-on-exec: far from the numbers a
+     * plugin's descriptor mistakes hit (a close(3), a write to a stale
+     * descriptor), and out of the programs it runs. */
+    fd = dlp__channel_fd();
+    if (chan == fd) {
+        fcntl(chan, F_SETFD, FD_CLOEXEC);
+    } else {
+        if (dup3(chan, fd, O_CLOEXEC) < 0)
+            _exit(DLP_WEXIT_IO);
+        close(chan);
+    }
+    return fd;
 }
 
 /* The lifeline: a thread that waits for the pool's end of the channel to
@@ -371,28 +456,46 @@ void dlp__child_setup(int chan, pid_t parent, const dlp__wopts *opts)
  * nobody wants what this worker is doing: a worker in a task (or loading a
  * plugin) leaves at once; an idle one starts nothing more and leaves by its
  * loop's end-of-file, running the plugins' fini hooks. */
+typedef struct lifeline_arg {
+    dlp__score *score;
+    int fd;
+} lifeline_arg;
+
 static void *lifeline(void *arg)
 {
-    dlp__score *score = arg;
-    struct pollfd pfd = {DLP_CHANNEL_FD, POLLRDHUP, 0};
+    const lifeline_arg *a = arg;
+    struct pollfd pfd = {a->fd, POLLRDHUP, 0};
     while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
         ;
     __atomic_store_n(&parent_gone, 1, __ATOMIC_RELEASE);
-    if (score && __atomic_load_n(&score->busy, __ATOMIC_ACQUIRE) !=
-                     DLP_SCORE_IDLE)
+    if (__atomic_load_n(&a->score->busy, __ATOMIC_ACQUIRE) != DLP_SCORE_IDLE) {
+        /* Flush what plugin code printed, unless the task holds a
+         * stream's lock (it is printing): waiting for it could be
+         * waiting for ever. */
+        FILE *f[2] = {stdout, stderr};
+        for (int i = 0; i < 2; i++) {
+            if (ftrylockfile(f[i]) == 0) {
+                fflush_unlocked(f[i]);
+                funlockfile(f[i]);
+            }
+        }
         _exit(DLP_WEXIT_IO);
+    }
     return NULL;
 }
 
-static void start_lifeline(dlp__score *score)
+static void start_lifeline(dlp__score *score, int fd)
 {
+    static lifeline_arg arg;
     pthread_attr_t attr;
     pthread_t t;
+    arg.score = score;
+    arg.fd = fd;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 64 * 1024);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     /* Without it the worker still leaves at end-of-file, only later. */
-    (void)pthread_create(&t, &attr, lifeline, score);
+    (void)pthread_create(&t, &attr, lifeline, &arg);
     pthread_attr_destroy(&attr);
 }
 
@@ -418,10 +521,13 @@ int dlp__worker_spawn(pid_t *pid, int *fd, dlp__score *score,
                         dlp_strerror(-saved));
     }
     if (p == 0) {
+        int chan;
+        if (!score)
+            score = &own_score;
         close(sv[0]);
-        dlp__child_setup(sv[1], parent, opts);
-        start_lifeline(score);
-        dlp__worker_main(DLP_CHANNEL_FD, score, opts);
+        chan = dlp__child_setup(sv[1], parent, opts);
+        start_lifeline(score, chan);
+        dlp__worker_main(chan, score, opts);
     }
     close(sv[1]);
     sv[0] = dlp__fd_above_stdio(sv[0]);

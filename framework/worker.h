@@ -69,20 +69,27 @@ DLP_PRIV void dlp__worker_main(int fd, dlp__score *score,
 #endif
     ;
 
-/* Exit statuses of a worker that leaves on its own. */
-/* Where a child of the library (a worker, a process) has its channel. */
-#define DLP_CHANNEL_FD 3
+/* Where a child of the library (a worker, a process) has its channel:
+ * this descriptor, or the highest the soft RLIMIT_NOFILE allows if that is
+ * lower (dlp__channel_fd).  High, so that a plugin's descriptor mistakes
+ * (closing 3, writing to a stale low descriptor) never reach it, yet below
+ * 1024 so that no worker's descriptor table grows past a page or two. */
+#define DLP_CHANNEL_FD_MAX 1023
+DLP_PRIV int dlp__channel_fd(void);
 
 /* Set up a child the library forked, between fork and its own code: drop
- * the copied stdio buffers, its own process group, default signals and an
- * empty mask, chan moved to DLP_CHANNEL_FD, stdin from /dev/null, stdout
- * to stderr, nothing else open; RLIMIT_AS from opts (may be NULL).  Exits
- * at once if the parent is already gone. */
-DLP_PRIV void dlp__child_setup(int chan, pid_t parent,
-                               const dlp__wopts *opts);
+ * the copied stdio buffers, its own process group, default signals (but a
+ * SIGPIPE that only fails the write, and SIGTTOU, SIGTTIN and SIGTSTP
+ * ignored) and an empty mask, stdin from /dev/null, stdout to stderr, chan
+ * moved to dlp__channel_fd() close-on-exec, nothing else open; RLIMIT_AS
+ * from opts (may be NULL).  Returns the channel's descriptor.  Exits at
+ * once if the parent is already gone. */
+DLP_PRIV int dlp__child_setup(int chan, pid_t parent, const dlp__wopts *opts);
 
+/* Exit statuses of a worker that leaves on its own. */
 #define DLP_WEXIT_PROTO 70 /* malformed frame from the parent */
 #define DLP_WEXIT_NOMEM 71
 #define DLP_WEXIT_IO 72
+#define DLP_WEXIT_CHAN 73 /* plugin code closed or replaced the channel */
 
 #endif

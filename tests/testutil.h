@@ -22,6 +22,10 @@ const char *tu_ref(const char *plugin, const char *symbol);
 /* Open descriptors of this process. */
 int tu_fd_count(void);
 
+/* The descriptor a worker (or a started process) has its channel at:
+ * 1023, or the highest below the soft RLIMIT_NOFILE (framework/worker.h). */
+int tu_channel_fd(void);
+
 /* Wall-clock time in seconds since the Epoch, as dlp_result.start. */
 double tu_wall_now(void);
 

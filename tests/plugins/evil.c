@@ -1,10 +1,22 @@
 /* evil - a plugin that forges a reply on the worker's channel from its
  * init hook: a LOADED frame for function 0 carrying the positive "code" 5.
- * The pool must treat it as a corrupt frame, never as a function id. */
+ * The pool must treat it as a corrupt frame, never as a function id.  The
+ * channel is at descriptor 1023, or the highest below the soft
+ * RLIMIT_NOFILE (framework/worker.h). */
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <dlpool/plugin.h>
+
+static int channel_fd(void)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+        lim.rlim_cur <= 1023)
+        return lim.rlim_cur > 4 ? (int)lim.rlim_cur - 1 : 3;
+    return 1023;
+}
 
 static int init(void)
 {
@@ -18,7 +30,7 @@ static int init(void)
     memcpy(f + 12, &b, 4);
     memcpy(f + 16, &slen, 4);
     memcpy(f + 20, "bad", 3);
-    if (write(3, f, sizeof f) != (ssize_t)sizeof f)
+    if (write(channel_fd(), f, sizeof f) != (ssize_t)sizeof f)
         return 1;
     return 0;
 }
