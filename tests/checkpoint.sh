@@ -300,6 +300,17 @@ check_grep "a shorter input from a pipe: the message" \
     "^dlpool: checkpoint $CK was written for different input: it has a result for line 30, and the input ends at line 29$" \
     "$TL_ERR"
 
+# A plugin path that is no regular file is refused before it is hashed
+# for the fingerprint: a FIFO would wait for a writer, a device never end.
+mkfifo "$T/d.fifo"
+for what in "/dev/zero:a character device" "$T/d.fifo:a FIFO" \
+    "$T:a directory"; do
+    plugin=${what%%:*} kind=${what#*:}
+    run -t 10 "$T/a.in" run --checkpoint "$T/d.dev.ckpt" "$plugin:logged"
+    check_setup_error "a plugin path that is $kind" \
+        "dlpool: plugin $plugin is $kind, not a shared object file"
+done
+
 echo "some data, not a checkpoint" >"$T/d.data"
 cp "$T/d.data" "$T/d.data.keep"
 run "$T/a.in" run --checkpoint "$T/d.data" "$TP:logged"

@@ -815,17 +815,43 @@ static char *find_plugin(const char *name)
     return NULL;
 }
 
+/* What a file that is not a regular file is, for a message. */
+static const char *file_kind(mode_t mode)
+{
+    return S_ISDIR(mode)    ? "a directory"
+           : S_ISCHR(mode)  ? "a character device"
+           : S_ISBLK(mode)  ? "a block device"
+           : S_ISFIFO(mode) ? "a FIFO"
+           : S_ISSOCK(mode) ? "a socket"
+                            : "not a regular file";
+}
+
 /* {"file":PATH,"size":N,"fnv1a64":HEX} for a plugin file, or
  * {"name":NAME} for one the system's library search finds (it is known
- * by its name alone). */
-static json_t *plugin_identity(const char *ref)
+ * by its name alone), in *out.  0, or -1 (see r->err): out of memory, or
+ * the path is not a regular file.  Only a regular file is read: hashing
+ * a FIFO would wait for a writer, and a device may never end. */
+static int plugin_identity(rec *r, const char *ref, json_t **out)
 {
     const char *colon = strrchr(ref, ':');
     char *name = strndup(ref, colon ? (size_t)(colon - ref) : strlen(ref));
     char *path = name ? find_plugin(name) : NULL, hex[17], buf[1 << 15];
     json_t *j = NULL;
     uint64_t h = FNV_START, size = 0;
-    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    struct stat st = {0};
+    int fd = path ? open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+    *out = NULL;
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        if (!st.st_mode) /* fstat failed */
+            fail(r, "plugin %s: %s", path, strerror(errno));
+        else
+            fail(r, "plugin %s is %s, not a shared object file", path,
+                 file_kind(st.st_mode));
+        close(fd);
+        free(path);
+        free(name);
+        return -1;
+    }
     if (fd >= 0) {
         ssize_t k;
         while ((k = read(fd, buf, sizeof buf)) > 0 ||
@@ -845,14 +871,19 @@ static json_t *plugin_identity(const char *ref)
     }
     free(path);
     free(name);
-    return j;
+    if (!j)
+        return fail(r, "out of memory");
+    *out = j;
+    return 0;
 }
 
-static char *make_fingerprint(const rec_config *cfg)
+static char *make_fingerprint(rec *r, const rec_config *cfg)
 {
-    json_t *input, *fp;
+    json_t *input, *fp, *plugin;
     struct stat st;
     char *s;
+    if (plugin_identity(r, cfg->ref, &plugin))
+        return NULL;
     input = json_pack("{s:s}", "name",
                       cfg->input_name ? cfg->input_name : "standard input");
     if (input && cfg->input_fd >= 0 && fstat(cfg->input_fd, &st) == 0 &&
@@ -860,7 +891,7 @@ static char *make_fingerprint(const rec_config *cfg)
         json_object_set_new(input, "size", json_integer(st.st_size));
     fp = json_pack("{s:s, s:i, s:s, s:o, s:o, s:b, s:o}", "format",
                    CK_FORMAT, "version", CK_VERSION, "function", cfg->ref,
-                   "plugin", plugin_identity(cfg->ref), "sig",
+                   "plugin", plugin, "sig",
                    cfg->sig ? json_string(cfg->sig) : json_null(), "records",
                    cfg->records, "input", input);
     if (!fp)
@@ -1127,8 +1158,8 @@ static int ck_open(rec *r)
         return fail(r, "checkpoint %s is in use by another run", path);
     if (!(r->wbuf = malloc(WBUF_SIZE)))
         return fail(r, "out of memory");
-    if (!(r->fingerprint = make_fingerprint(&r->cfg)))
-        return fail(r, "out of memory");
+    if (!(r->fingerprint = make_fingerprint(r, &r->cfg)))
+        return r->err[0] ? -1 : fail(r, "out of memory");
     r->ck_on = 1;
     if (st.st_size == 0) {
         r->ck_fresh = 1;
