@@ -410,4 +410,20 @@ check_files "--halt now, rerun without it: the output of a run never halted" \
 check_complete "--halt now, rerun without it: the checkpoint holds every task once" \
     "$T/h.ckpt" 7
 
+# --halt now with --checkpoint, run again: the stored lines up to the
+# failure are written, the halt is reached among them, and a task that
+# finishes after it is neither written nor counted.  The closing line
+# counts exactly the lines the output holds, each time.
+seq 0 51 | awk '{ print $1 == 30 ? 1 : 2 * $1 }' >"$T/h2.in"
+for pass in 1 2; do
+    name="--halt now with --checkpoint, run $pass"
+    run "$T/h2.in" run -j 2 --halt now,fail=1 --checkpoint "$T/h2.ckpt" \
+        "$TP:fail_odd"
+    check_status "$name: exit status" 1
+    check_eq "$name: 31 lines, the failure last" "31 {\"error\":\"odd value 1 refused\",\"index\":30}" \
+        "$(wc -l <"$TL_OUT") $(tail -n 1 "$TL_OUT")"
+    check_grep "$name: the closing line counts the lines written" \
+        "^dlpool: 1 of $(wc -l <"$TL_OUT") tasks failed \(1 plugin error\)$" "$TL_ERR"
+done
+
 tl_finish

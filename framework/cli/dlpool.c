@@ -1467,6 +1467,18 @@ static void say_failures(const counts *c)
     fprintf(stderr, ")\n");
 }
 
+/* The counts of the lines the output holds (records.c counts them as
+ * they are written, stored ones included): a line finished but never
+ * written (held for its turn at --halt now) is not in the closing line. */
+static void written_counts(const rec *r, counts *c)
+{
+    memset(c, 0, sizeof *c);
+    c->ok = rec_lines_of(r, DLP_FAIL_NONE);
+    c->failed = rec_failures(r);
+    for (unsigned k = 1; k <= DLP_FAIL_TIMEOUT; k++)
+        c->by_kind[k] = rec_lines_of(r, (dlp_fail_kind)k);
+}
+
 /* ---- the progress line (progress.c) ----------------------------------- */
 
 /* Where the reader is in a regular file: base is the offset of the first
@@ -1888,9 +1900,12 @@ static int cmd_run(int argc, char **argv)
         else
             fprintf(stderr, "%s: %s\n", prog, err.msg);
         status = EXIT_SETUP;
-    } else if (c.failed) {
-        say_failures(&c);
-        status = EXIT_TASKS_FAILED;
+    } else {
+        written_counts(run_rec, &c);
+        if (c.failed) {
+            say_failures(&c);
+            status = EXIT_TASKS_FAILED;
+        }
     }
 out:
     progress_end();

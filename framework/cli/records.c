@@ -159,6 +159,9 @@ struct rec {
     uint64_t lines;    /* input lines read */
     uint64_t next_out; /* reorder: the index whose line is written next */
     uint64_t written, failures;
+    /* Every line written to the output, stored ones included, by how
+     * its task ended: the closing count says what the output holds. */
+    uint64_t by_kind[DLP_FAIL_CANCELLED + 1];
     int stopped; /* --halt now reached: nothing more is written */
 
     flight *fl;
@@ -1170,11 +1173,19 @@ static int ck_open(rec *r)
 
 /* ---- writing lines out ------------------------------------------------- */
 
+/* A line of a task that ended with kind has been written out. */
+static void count_line(rec *r, dlp_fail_kind kind)
+{
+    if (kind != DLP_FAIL_NONE)
+        r->failures++;
+    if ((unsigned)kind <= DLP_FAIL_CANCELLED)
+        r->by_kind[kind]++;
+}
+
 static void put_line(rec *r, const char *p, size_t n, dlp_fail_kind kind)
 {
     fwrite(p, 1, n, r->cfg.out);
-    if (kind != DLP_FAIL_NONE)
-        r->failures++;
+    count_line(r, kind);
 }
 
 /* Whether --halt now has been reached: nothing more is written. */
@@ -1642,8 +1653,7 @@ int rec_end(rec *r, const dlp_result *res)
     }
     if (!r->capture) {
         r->written++;
-        if (kind != DLP_FAIL_NONE)
-            r->failures++;
+        count_line(r, kind);
     } else if (r->stopped) {
         /* --halt now: the line is kept in the checkpoint, not written. */
     } else if (!r->reorder || res->index == r->next_out) {
@@ -1703,6 +1713,11 @@ uint64_t rec_written(const rec *r)
 uint64_t rec_failures(const rec *r)
 {
     return r->failures;
+}
+
+uint64_t rec_lines_of(const rec *r, dlp_fail_kind kind)
+{
+    return (unsigned)kind <= DLP_FAIL_CANCELLED ? r->by_kind[kind] : 0;
 }
 
 double rec_wait(const rec *r)

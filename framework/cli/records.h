@@ -114,6 +114,11 @@ int rec_records(const rec *r);
 uint64_t rec_written(const rec *r);
 uint64_t rec_failures(const rec *r);
 
+/* Lines written to the output so far, stored ones included, of tasks that
+ * ended with kind (DLP_FAIL_NONE: succeeded).  A line held for its turn
+ * and never written (--halt now, an interruption) is not counted. */
+uint64_t rec_lines_of(const rec *r, dlp_fail_kind kind);
+
 /* How long the command may wait for the next result: 0 while something
  * waits to be flushed (so that the wait is only a look), else -1 (no
  * limit).  When a wait of 0 finds nothing, call rec_idle, which flushes. */
