@@ -918,4 +918,55 @@ check_text "a file of 2 tasks with -j 4: the results" "$TL_OUT" <<'EOF'
 2
 EOF
 
+# ---- messages: cut between characters, escaped for the terminal ------
+
+# check_no_controls NAME FILE: FILE has no byte a terminal obeys: no C0
+# control but the newline ending each line, no DEL, no C1 character
+# (U+0080 .. U+009F, as UTF-8).
+check_no_controls() {
+    if LC_ALL=C grep -aqE $'[\x01-\x09\x0b-\x1f\x7f]|\xc2[\x80-\x9f]' "$2"; then
+        tl_fail "$1" "expected no control character, got lines holding some:" \
+            "$(LC_ALL=C grep -aE $'[\x01-\x09\x0b-\x1f\x7f]|\xc2[\x80-\x9f]' "$2" |
+                cut -c1-60 | od -c | head -n 8)"
+    else
+        tl_pass "$1"
+    fi
+}
+
+# A plugin's message longer than the library keeps (1023 bytes) is cut
+# between two characters: 600 two-byte characters keep 511 whole ones,
+# and no byte of them becomes '?'.
+python3 -c 'import json; print(json.dumps(["\u00e9" * 600]))' >"$T/long_msg.in"
+run "$T/long_msg.in" run "$TP:fail_with"
+check_status "a long multibyte message: exit status" 1
+e511=$(printf '\303\251%.0s' $(seq 1 511))
+check_eq "a long multibyte message: cut between characters, none lost" \
+    "{\"error\":\"$e511\",\"index\":0}" "$(cat "$TL_OUT")"
+check_eq "a long multibyte message: the same on stderr" \
+    "dlpool: task 0 (line 1): $e511" "$(head -n 1 "$TL_ERR")"
+
+# A message with one invalid byte: that byte alone becomes '?'.
+run "$NULL_IN" run "$TP:fail_with" ::: $'\303\251\377\303\251'
+check_eq "a message with an invalid byte: only it is replaced" \
+    $'{"error":"\303\251?\303\251","index":0}' "$(cat "$TL_OUT")"
+check_eq "a message with an invalid byte: escaped on stderr" \
+    $'dlpool: task 0 (::: \303\251\\xff\303\251): \303\251\\xff\303\251' \
+    "$(head -n 1 "$TL_ERR")"
+
+# Control characters in a plugin's message (ESC, BEL, U+009B CSI) and in
+# input quoted by a JSON error are escaped on standard error; standard
+# output is JSON, where jansson escapes C0 controls.
+input "$T/ctl.in" '["\u001b[31mred\u0007 \u009b[2J end"]' $'[1, \x1b[2J]'
+run "$T/ctl.in" run "$TP:fail_with"
+check_status "control characters in messages: exit status" 1
+check_text "control characters in messages: escaped on stderr" "$TL_ERR" <<'EOF'
+dlpool: task 0 (line 1): \x1b[31mred\x07 \u009b[2J end
+dlpool: task 1 (line 2): bad JSON at column 5: invalid token near '\x1b'
+dlpool: 2 of 2 tasks failed (1 plugin error, 1 bad input)
+EOF
+check_no_controls "control characters in messages: none raw on stderr" "$TL_ERR"
+check_eq "control characters in messages: JSON-escaped on stdout" \
+    '{"error":"line 2: bad JSON at column 5: invalid token near '"'"'\u001B'"'"'","index":1}' \
+    "$(sed -n 2p "$TL_OUT")"
+
 tl_finish

@@ -25,6 +25,7 @@
 #include "dlpool.h"
 #include "progress.h"
 #include "records.h"
+#include "text.h"
 
 #define EXIT_TASKS_FAILED 1
 #define EXIT_SETUP 2
@@ -975,12 +976,12 @@ static int next_arg_task(void *ud, uint64_t index, dlp_args *a)
 }
 
 /* Append a token to buf for a message: control characters as '?', cut at
- * max bytes. */
+ * max bytes (or a little less: never in the middle of a character). */
 static void put_token_text(char *buf, size_t size, const char *tok,
                            size_t len, size_t max)
 {
-    size_t at = strlen(buf);
-    for (size_t i = 0; i < len && i < max && at + 4 < size; i++)
+    size_t at = strlen(buf), keep = text_cut(tok, len, max);
+    for (size_t i = 0; i < keep && at + 4 < size; i++)
         buf[at++] = (unsigned char)tok[i] < 0x20 || tok[i] == 0x7f ? '?'
                                                                   : tok[i];
     if (len > max && at + 4 < size) {
@@ -1010,6 +1011,19 @@ static const char *task_where(uint64_t index, char *buf, size_t size)
     return buf;
 }
 
+/* "dlpool: task 7 (line 8): MESSAGE" on standard error.  The message is
+ * the plugin's, or quotes the input: its control characters are escaped,
+ * so that none reaches the terminal to be obeyed. */
+static void say_task_failed(uint64_t index, const char *msg)
+{
+    char where[160];
+    fprintf(stderr, "%s: task %" PRIu64 " (", prog, index);
+    text_put_escaped(stderr, task_where(index, where, sizeof where));
+    fputs("): ", stderr);
+    text_put_escaped(stderr, msg);
+    fputc('\n', stderr);
+}
+
 /*
  * The message of a task whose argument did not fit, as the user should
  * read it: the library says "argument K (T): ..." of the function, and
@@ -1033,8 +1047,9 @@ static char *arg_error(const arglist *al, uint64_t index, const char *msg)
         const argsrc *s = &al->src[k - 1];
         arg_positions(al, index, pos);
         if (s->file)
-            snprintf(head, sizeof head, ":::: source %u (%.64s), line %zu '",
-                     k, s->file, pos[k - 1] + 1);
+            snprintf(head, sizeof head, ":::: source %u (%.*s), line %zu '",
+                     k, (int)text_cut(s->file, strlen(s->file), 64), s->file,
+                     pos[k - 1] + 1);
         else
             snprintf(head, sizeof head, "::: source %u, argument %zu '", k,
                      pos[k - 1] + 1);
@@ -1050,16 +1065,15 @@ static char *arg_error(const arglist *al, uint64_t index, const char *msg)
 /* ---- writing results ------------------------------------------------- */
 
 /* Write s as a JSON string.  Text that is not UTF-8 is refused (returns
- * -1) unless lossy is set, when invalid bytes become '?'. */
+ * -1) unless lossy is set, when each byte that is not part of a valid
+ * character becomes '?' (the rest of the text is kept). */
 static int put_json_string(FILE *out, const char *s, size_t len, int lossy)
 {
     json_t *j = json_stringn(s, len);
     if (!j && lossy) {
-        char *copy = malloc(len ? len : 1);
+        char *copy = text_lossy(s, len);
         if (!copy)
             return -1;
-        for (size_t i = 0; i < len; i++)
-            copy[i] = (s[i] & 0x80) ? '?' : s[i];
         j = json_stringn(copy, len);
         free(copy);
     }
@@ -1081,7 +1095,7 @@ static rec *run_rec;
 
 static void put_error(FILE *out, const dlp_result *r, const char *msg)
 {
-    char line[64] = "", where[160];
+    char line[64] = "";
     char *arg_msg = NULL;
     if (r->fail == DLP_FAIL_INPUT && cmdline_args)
         msg = (arg_msg = arg_error(cmdline_args, r->index, msg)) ? arg_msg
@@ -1107,40 +1121,8 @@ static void put_error(FILE *out, const dlp_result *r, const char *msg)
     }
     fflush(out);
     progress_erase();
-    fprintf(stderr, "%s: task %" PRIu64 " (%s): %s\n", prog, r->index,
-            task_where(r->index, where, sizeof where), msg);
+    say_task_failed(r->index, msg);
     free(arg_msg);
-}
-
-/* Whether s[0, len) is UTF-8 as jansson accepts it for a JSON string
- * (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF). */
-static int is_utf8(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    while (p < end) {
-        unsigned c = *p++, cp, min;
-        size_t more;
-        if (c < 0x80)
-            continue;
-        if (c >= 0xc2 && c <= 0xdf)
-            more = 1, cp = c & 0x1f, min = 0x80;
-        else if (c >= 0xe0 && c <= 0xef)
-            more = 2, cp = c & 0x0f, min = 0x800;
-        else if (c >= 0xf0 && c <= 0xf4)
-            more = 3, cp = c & 0x07, min = 0x10000;
-        else
-            return 0;
-        if ((size_t)(end - p) < more)
-            return 0;
-        while (more--) {
-            if ((*p & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (*p++ & 0x3fu);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-    }
-    return 1;
 }
 
 /* Append text to the path in where[size] (cut short when it is full). */
@@ -1170,14 +1152,15 @@ static int val_bad_text(const dlp_val *v, char *where, size_t size,
     switch (v->kind) {
     case DLP_V_STR:
     case DLP_V_BYTES:
-        return !is_utf8(v->v.s.ptr, v->v.s.len);
+        return !text_is_utf8(v->v.s.ptr, v->v.s.len);
     case DLP_V_LIST:
     case DLP_V_MAP:
         for (size_t i = 0; i < v->v.c.len; i++) {
             size_t at = used;
             if (v->kind == DLP_V_LIST) {
                 path_add(where, size, &at, "[%zu]", i);
-            } else if (is_utf8(v->v.c.keys[i], strlen(v->v.c.keys[i]))) {
+            } else if (text_is_utf8(v->v.c.keys[i],
+                                    strlen(v->v.c.keys[i]))) {
                 path_add(where, size, &at, ".%s", v->v.c.keys[i]);
             } else {
                 path_add(where, size, &at, " (key %zu)", i);
@@ -1262,7 +1245,7 @@ static void put_result(FILE *out, const dlp_result *r, counts *c)
     }
     /* Checked before anything is written: a task prints one whole line,
      * its result or its error. */
-    if (r->type == DLP_T_STR && !is_utf8(r->v.s.ptr, r->v.s.len)) {
+    if (r->type == DLP_T_STR && !text_is_utf8(r->v.s.ptr, r->v.s.len)) {
         put_bad_result(out, r, c, "the result is not valid UTF-8 text");
         return;
     }
@@ -1548,7 +1531,6 @@ static void stored_task(void *ud, uint64_t index, dlp_fail_kind kind,
                         const char *msg)
 {
     counts *c = ud;
-    char where[160];
     if (kind == DLP_FAIL_NONE) {
         c->ok++;
         return;
@@ -1557,8 +1539,7 @@ static void stored_task(void *ud, uint64_t index, dlp_fail_kind kind,
     if ((unsigned)kind <= DLP_FAIL_TIMEOUT)
         c->by_kind[kind]++;
     progress_erase();
-    fprintf(stderr, "%s: task %" PRIu64 " (%s): %s\n", prog, index,
-            task_where(index, where, sizeof where), msg);
+    say_task_failed(index, msg);
 }
 
 /* One result: its line goes out through records.c, which turns the pool's

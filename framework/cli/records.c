@@ -31,6 +31,7 @@
 #include "config.h"
 
 #include "records.h"
+#include "text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -205,7 +206,8 @@ static int fail(rec *r, const char *fmt, ...)
     if (r->err[0])
         return -1; /* the first error is the one to report */
     va_start(ap, fmt);
-    vsnprintf(r->err, sizeof r->err, fmt, ap);
+    if (vsnprintf(r->err, sizeof r->err, fmt, ap) >= (int)sizeof r->err)
+        text_trim(r->err);
     va_end(ap);
     return -1;
 }
@@ -227,18 +229,16 @@ static int kind_parse(const char *s, size_t n, dlp_fail_kind *out)
     return -1;
 }
 
-/* s as a JSON string (malloc'd; NULL when out of memory); bytes that are
- * not UTF-8 become '?' (the messages are the plugin's, and the files must
- * stay JSON). */
+/* s as a JSON string (malloc'd; NULL when out of memory); each byte that
+ * is not part of a valid UTF-8 character becomes '?' (the messages are the
+ * plugin's, and the files must stay JSON). */
 static char *json_text(const char *s, size_t len)
 {
     json_t *j = json_stringn(s, len);
     char *text;
     if (!j) {
-        char *copy = malloc(len ? len : 1);
+        char *copy = text_lossy(s, len);
         if (copy) {
-            for (size_t i = 0; i < len; i++)
-                copy[i] = (s[i] & 0x80) ? '?' : s[i];
             j = json_stringn(copy, len);
             free(copy);
         }
@@ -1100,6 +1100,7 @@ static int ck_load(rec *r, uint64_t size)
                      "checkpoint %s: its last record (at byte %" PRIu64
                      ") is incomplete and was ignored",
                      path, off);
+            text_trim(r->note);
             if (ftruncate(r->ck_fd, (off_t)off) < 0)
                 return fail(r, "checkpoint %s: cannot cut off its damaged "
                                "end: %s",
