@@ -248,6 +248,67 @@ check_files "damage before the last record: the file is left as it was" \
 check_eq "damage before the last record: no task runs" "" \
     "$(lines_of "$T/c.log.damaged" | paste -sd ' ')"
 
+# A record made by hand, with a valid checksum: its content is checked as
+# strictly as a line the command writes, and a bad one is refused with
+# its offset before anything runs or is written.  craft FILE K HOW
+# rewrites record K (the header is record 0) and fixes its checksum.
+craft() {
+    python3 - "$@" <<'EOF'
+import sys, zlib
+path, k, how = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+data = open(path, "rb").read()
+off, recs = 0, []
+while off < len(data):
+    nl = data.find(b"\n", off)
+    t, n, _ = data[off:nl].split(b" ")
+    recs.append([t, data[nl + 1:nl + 1 + int(n)]])
+    off = nl + 1 + int(n)
+meta, msg, line = recs[k][1].split(b"\n", 2)
+index, h, kind = meta.split(b" ")
+if how == "two-lines":
+    line = line + line
+elif how == "no-newline":
+    line = line[:-1]
+elif how == "empty":
+    line = b""
+elif how == "newline-only":
+    line = b"\n"
+elif how == "index-max":
+    index = b"18446744073709551615"
+elif how == "control":
+    line = b"\x1b[2J" + line
+recs[k][1] = b" ".join([index, h, kind]) + b"\n" + msg + b"\n" + line
+with open(path, "wb") as f:
+    for t, p in recs:
+        f.write(b"%s %d %08x\n" % (t, len(p), zlib.crc32(p)) + p)
+EOF
+}
+
+at=$(ckpt "$T/a.full" --offset 5)
+for how in two-lines:"more than one output line" \
+    no-newline:"an output line that does not end in a newline" \
+    empty:"no output line" \
+    newline-only:"an empty output line" \
+    index-max:"an index out of range" \
+    control:"a control character in its output line"; do
+    what=${how#*:} how=${how%%:*}
+    name="a crafted record ($how)"
+    cp "$T/a.full" "$CK"
+    craft "$CK" 5 "$how"
+    cp "$CK" "$T/c.crafted"
+    if ckpt "$CK" --strict >/dev/null; then
+        export DLPOOL_TEST_LOG=$T/c.log.$how
+        run "$T/a.in" run -j 3 --checkpoint "$CK" "$TP:logged"
+        check_setup_error "$name" \
+            "dlpool: checkpoint $CK: the record at byte $at has $what"
+        check_files "$name: the file is left as it was" "$T/c.crafted" "$CK"
+        check_eq "$name: no task runs" "" \
+            "$(lines_of "$T/c.log.$how" | paste -sd ' ')"
+    else
+        tl_fail "$name: its checksum is valid" "expected a record python3 accepts"
+    fi
+done
+
 # ---- (d) a checkpoint of another run -----------------------------------
 
 CK=$T/d.ckpt

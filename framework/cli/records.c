@@ -24,7 +24,9 @@
  * A run killed while appending leaves at most its last record cut short:
  * its length or checksum does not hold and nothing valid follows it, so it
  * is cut off before the rerun appends.  A record that fails its checksum
- * with valid records after it is damage, and is refused.  A rerun keeps in
+ * with valid records after it is damage, and is refused, as is a record
+ * whose checksum holds but whose content is not what the command writes
+ * (check_task).  A rerun keeps in
  * memory 16 bytes per stored task (its index and where its record is) and
  * reads each stored line back from the file when it writes it.
  */
@@ -717,6 +719,63 @@ static int parse_meta(const char *p, size_t n, uint64_t *index,
     return 0;
 }
 
+/* Whether the task record at off (payload p[0, n)) is one this command
+ * could have written: 0, or -1 with a message naming its byte offset.
+ * Its checksum only says the record is whole; a record made by hand with
+ * a valid checksum must not change the output's shape: its output line
+ * is one non-empty line of UTF-8 text without control characters, ending
+ * in its newline, as every line the command writes. */
+static int check_task(rec *r, uint64_t off, const char *p, size_t n)
+{
+    const char *why = NULL, *msg, *nl, *line;
+    uint64_t index, hash;
+    dlp_fail_kind kind;
+    size_t rest, len;
+    if (parse_meta(p, n, &index, &hash, &kind, &rest))
+        why = "is not understood";
+    else if (index == UINT64_MAX)
+        why = "has an index out of range";
+    else if (!(nl = memchr(p + rest, '\n', n - rest)))
+        why = "has no message line";
+    else {
+        msg = p + rest;
+        line = nl + 1;
+        len = (size_t)(p + n - line);
+        if (kind == DLP_FAIL_NONE && nl != msg) {
+            why = "has a message for a task that succeeded";
+        } else if (kind != DLP_FAIL_NONE) {
+            json_error_t je;
+            json_t *j = json_loadb(msg, (size_t)(nl - msg), JSON_DECODE_ANY,
+                                   &je);
+            if (!json_is_string(j))
+                why = "has a message that is not a JSON string";
+            json_decref(j);
+        }
+        if (why) {
+        } else if (len == 0) {
+            why = "has no output line";
+        } else if (line[len - 1] != '\n') {
+            why = "has an output line that does not end in a newline";
+        } else if (len == 1) {
+            why = "has an empty output line";
+        } else if (memchr(line, '\n', len - 1)) {
+            why = "has more than one output line";
+        } else if (!text_is_utf8(line, len - 1)) {
+            why = "has an output line that is not UTF-8 text";
+        } else {
+            for (size_t i = 0; i + 1 < len; i++)
+                if ((unsigned char)line[i] < 0x20) {
+                    why = "has a control character in its output line";
+                    break;
+                }
+        }
+    }
+    if (why)
+        return fail(r, "checkpoint %s: the record at byte %" PRIu64 " %s",
+                    r->cfg.checkpoint, off, why);
+    return 0;
+}
+
 /* A stored task's record, read back and checked: its hash, kind, message
  * (malloc'd, only when want_msg and it failed) and output line (pointing
  * into cache c, valid until its next use). */
@@ -1112,10 +1171,9 @@ static int ck_load(rec *r, uint64_t size)
             return fail(r, "checkpoint %s has a second header, at byte "
                            "%" PRIu64,
                         path, off);
-        p = ck_read(r, &r->c_scan, off + hlen,
-                    plen < 64 ? (size_t)plen : 64, NULL);
-        if (!p || parse_meta(p, plen < 64 ? (size_t)plen : 64, &index, &hash,
-                             &kind, &rest))
+        p = ck_read(r, &r->c_scan, off + hlen, (size_t)plen, NULL);
+        if (!p || check_task(r, off, p, (size_t)plen) ||
+            parse_meta(p, (size_t)plen, &index, &hash, &kind, &rest))
             return r->err[0] ? -1
                              : fail(r, "checkpoint %s: the record at byte "
                                        "%" PRIu64 " is not understood",
