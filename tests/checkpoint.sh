@@ -309,6 +309,40 @@ for how in two-lines:"more than one output line" \
     fi
 done
 
+# A line over --max-line-length is read past, not held: the checkpoint
+# keeps the hash of the whole line all the same, so a rerun skips it as
+# any stored line, and finds it if it changed.
+{
+    echo '[1,0]'
+    head -c 3000000 /dev/zero | tr '\0' x
+    printf '\n[1,2]\n'
+} >"$T/long.in"
+CK=$T/long.ckpt
+export DLPOOL_TEST_LOG=$T/long.log1
+run "$T/long.in" run -j 1 --max-line-length 1M --checkpoint "$CK" "$TP:logged"
+check_status "a line over --max-line-length: exit status" 1
+cp "$TL_OUT" "$T/long.want"
+check_eq "a line over --max-line-length: it fails alone" \
+    '0 {"error":"line 2: the line is longer than --max-line-length (1048576 bytes): 3000000 bytes","index":1} 2' \
+    "$(paste -sd ' ' "$TL_OUT")"
+export DLPOOL_TEST_LOG=$T/long.log2
+run "$T/long.in" run -j 1 --max-line-length 1M --checkpoint "$CK" "$TP:logged"
+check_status "a line over --max-line-length, rerun: exit status" 1
+check_files "a line over --max-line-length, rerun: the same output" \
+    "$T/long.want" "$TL_OUT"
+check_eq "a line over --max-line-length, rerun: no task runs again" "" \
+    "$(lines_of "$T/long.log2" | paste -sd ' ')"
+# The same length, its last byte changed: the hash of the whole line.
+{
+    echo '[1,0]'
+    head -c 2999999 /dev/zero | tr '\0' x
+    printf 'y\n[1,2]\n'
+} >"$T/long.in"
+run "$T/long.in" run -j 1 --max-line-length 1M --checkpoint "$CK" "$TP:logged"
+check_eq "a line over --max-line-length, changed: found" \
+    "dlpool: checkpoint $CK was written for different input: line 2 differs" \
+    "$(tail -n 1 "$TL_ERR")"
+
 # ---- (d) a checkpoint of another run -----------------------------------
 
 CK=$T/d.ckpt

@@ -88,7 +88,7 @@ static uint32_t crc32_add(uint32_t crc, const void *p, size_t n)
     return ~crc;
 }
 
-#define FNV_START 0xcbf29ce484222325ull
+#define FNV_START REC_HASH_START
 
 static uint64_t fnv_add(uint64_t h, const void *p, size_t n)
 {
@@ -1579,12 +1579,22 @@ int rec_start(rec *r)
     return 0;
 }
 
+uint64_t rec_hash_add(uint64_t h, const char *text, size_t len)
+{
+    return fnv_add(h, text, len);
+}
+
 int rec_line(rec *r, uint64_t pool_index, const char *text, size_t len)
 {
-    uint64_t index = r->lines++, h;
+    return rec_line_hash(r, pool_index,
+                         r->ck_on ? fnv_add(FNV_START, text, len) : 0);
+}
+
+int rec_line_hash(rec *r, uint64_t pool_index, uint64_t h)
+{
+    uint64_t index = r->lines++;
     if (!r->ck_on)
         return 0;
-    h = fnv_add(FNV_START, text, len);
     if (r->st_verify < r->st_n && r->st[r->st_verify].index == index) {
         uint64_t was;
         if (read_hash(r, &r->c_verify, &r->st[r->st_verify], &was))

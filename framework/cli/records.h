@@ -80,6 +80,15 @@ int rec_start(rec *r);
  */
 int rec_line(rec *r, uint64_t pool_index, const char *text, size_t len);
 
+/* The hash rec_line takes of a line (FNV-1a 64), made piece by piece:
+ * start from REC_HASH_START and add each piece in order. */
+#define REC_HASH_START 0xcbf29ce484222325ull
+uint64_t rec_hash_add(uint64_t h, const char *text, size_t len);
+
+/* As rec_line, for a line of which only its hash was kept (a line too
+ * long to be held, read past in pieces). */
+int rec_line_hash(rec *r, uint64_t pool_index, uint64_t hash);
+
 /* The input has ended: 0, or -1 when the checkpoint holds lines past it. */
 int rec_input_end(rec *r);
 
