@@ -27,11 +27,12 @@ _dlpool_run_options() {
         if [[ ${1-} == -v ]]; then
             printf '%s\n' -j --jobs --sig --timeout --retries --halt \
                 --max-tasks-per-worker --memory-limit --restarts \
-                --checkpoint --joblog --trace
+                --checkpoint --joblog --trace --max-line-length
         else
             printf '%s\n' --jobs --progress --no-progress --unordered \
                 --timeout --retries --halt --sig --max-tasks-per-worker \
-                --memory-limit --restarts --help
+                --memory-limit --restarts --checkpoint --records \
+                --joblog --trace --max-line-length --help
         fi
         return
     fi

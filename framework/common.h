@@ -72,6 +72,11 @@ DLP_PRIV int dlp__send_full(int fd, const void *p, size_t n);
 /* Close every descriptor from lowfd up (in a child the library forked). */
 DLP_PRIV void dlp__close_from(int lowfd);
 
+/* s holds a message that vsnprintf cut short at a buffer's end: drop the
+ * bytes of a UTF-8 character cut in two at its end, so that the message
+ * stays valid text (and is not made all '?' by a reader that checks). */
+DLP_PRIV void dlp__utf8_trim(char *s);
+
 /* Describe a wait status ("killed by SIGSEGV", "exited with status 3"). */
 DLP_PRIV void dlp__describe_status(int status, char *buf, size_t size);
 

@@ -32,8 +32,9 @@ static void host_vfail(const char *fmt, va_list ap)
     if (task_fail.failed)
         return; /* the first message of a task wins */
     task_fail.failed = 1;
-    vsnprintf(task_fail.msg, sizeof task_fail.msg, fmt ? fmt : "(null)",
-              ap);
+    if (vsnprintf(task_fail.msg, sizeof task_fail.msg, fmt ? fmt : "(null)",
+                  ap) >= (int)sizeof task_fail.msg)
+        dlp__utf8_trim(task_fail.msg);
     /* Keep the message on one line. */
     for (char *p = task_fail.msg; *p; p++)
         if (*p == '\n' || *p == '\r')

@@ -259,7 +259,8 @@ static int args_bad(dlp_args *a, const char *fmt, ...)
         va_list ap;
         a->bad = 1;
         va_start(ap, fmt);
-        vsnprintf(a->msg, sizeof a->msg, fmt, ap);
+        if (vsnprintf(a->msg, sizeof a->msg, fmt, ap) >= (int)sizeof a->msg)
+            dlp__utf8_trim(a->msg);
         va_end(ap);
     }
     return DLP_EINVAL;
@@ -271,7 +272,8 @@ DLP_API int dlp_args_fail(dlp_args *a, const char *fmt, ...)
         va_list ap;
         a->bad = 1;
         va_start(ap, fmt);
-        vsnprintf(a->msg, sizeof a->msg, fmt, ap);
+        if (vsnprintf(a->msg, sizeof a->msg, fmt, ap) >= (int)sizeof a->msg)
+            dlp__utf8_trim(a->msg);
         va_end(ap);
     }
     return DLP_EINVAL;
@@ -982,8 +984,9 @@ void dlp__job_lost(dlp_job *j, uint64_t index, dlp_fail_kind kind,
     s->pid = (int32_t)pid;
     if (s->attempts) {
         char msg[320];
-        snprintf(msg, sizeof msg, "%s (after %u attempts)", reason,
-                 s->attempts + 1u);
+        if (snprintf(msg, sizeof msg, "%s (after %u attempts)", reason,
+                     s->attempts + 1u) >= (int)sizeof msg)
+            dlp__utf8_trim(msg);
         slot_fail(s, kind, msg, strlen(msg));
     } else {
         slot_fail(s, kind, reason, strlen(reason));

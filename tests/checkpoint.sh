@@ -248,6 +248,101 @@ check_files "damage before the last record: the file is left as it was" \
 check_eq "damage before the last record: no task runs" "" \
     "$(lines_of "$T/c.log.damaged" | paste -sd ' ')"
 
+# A record made by hand, with a valid checksum: its content is checked as
+# strictly as a line the command writes, and a bad one is refused with
+# its offset before anything runs or is written.  craft FILE K HOW
+# rewrites record K (the header is record 0) and fixes its checksum.
+craft() {
+    python3 - "$@" <<'EOF'
+import sys, zlib
+path, k, how = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+data = open(path, "rb").read()
+off, recs = 0, []
+while off < len(data):
+    nl = data.find(b"\n", off)
+    t, n, _ = data[off:nl].split(b" ")
+    recs.append([t, data[nl + 1:nl + 1 + int(n)]])
+    off = nl + 1 + int(n)
+meta, msg, line = recs[k][1].split(b"\n", 2)
+index, h, kind = meta.split(b" ")
+if how == "two-lines":
+    line = line + line
+elif how == "no-newline":
+    line = line[:-1]
+elif how == "empty":
+    line = b""
+elif how == "newline-only":
+    line = b"\n"
+elif how == "index-max":
+    index = b"18446744073709551615"
+elif how == "control":
+    line = b"\x1b[2J" + line
+recs[k][1] = b" ".join([index, h, kind]) + b"\n" + msg + b"\n" + line
+with open(path, "wb") as f:
+    for t, p in recs:
+        f.write(b"%s %d %08x\n" % (t, len(p), zlib.crc32(p)) + p)
+EOF
+}
+
+at=$(ckpt "$T/a.full" --offset 5)
+for how in two-lines:"more than one output line" \
+    no-newline:"an output line that does not end in a newline" \
+    empty:"no output line" \
+    newline-only:"an empty output line" \
+    index-max:"an index out of range" \
+    control:"a control character in its output line"; do
+    what=${how#*:} how=${how%%:*}
+    name="a crafted record ($how)"
+    cp "$T/a.full" "$CK"
+    craft "$CK" 5 "$how"
+    cp "$CK" "$T/c.crafted"
+    if ckpt "$CK" --strict >/dev/null; then
+        export DLPOOL_TEST_LOG=$T/c.log.$how
+        run "$T/a.in" run -j 3 --checkpoint "$CK" "$TP:logged"
+        check_setup_error "$name" \
+            "dlpool: checkpoint $CK: the record at byte $at has $what"
+        check_files "$name: the file is left as it was" "$T/c.crafted" "$CK"
+        check_eq "$name: no task runs" "" \
+            "$(lines_of "$T/c.log.$how" | paste -sd ' ')"
+    else
+        tl_fail "$name: its checksum is valid" "expected a record python3 accepts"
+    fi
+done
+
+# A line over --max-line-length is read past, not held: the checkpoint
+# keeps the hash of the whole line all the same, so a rerun skips it as
+# any stored line, and finds it if it changed.
+{
+    echo '[1,0]'
+    head -c 3000000 /dev/zero | tr '\0' x
+    printf '\n[1,2]\n'
+} >"$T/long.in"
+CK=$T/long.ckpt
+export DLPOOL_TEST_LOG=$T/long.log1
+run "$T/long.in" run -j 1 --max-line-length 1M --checkpoint "$CK" "$TP:logged"
+check_status "a line over --max-line-length: exit status" 1
+cp "$TL_OUT" "$T/long.want"
+check_eq "a line over --max-line-length: it fails alone" \
+    '0 {"error":"line 2: the line is longer than --max-line-length (1048576 bytes): 3000000 bytes","index":1} 2' \
+    "$(paste -sd ' ' "$TL_OUT")"
+export DLPOOL_TEST_LOG=$T/long.log2
+run "$T/long.in" run -j 1 --max-line-length 1M --checkpoint "$CK" "$TP:logged"
+check_status "a line over --max-line-length, rerun: exit status" 1
+check_files "a line over --max-line-length, rerun: the same output" \
+    "$T/long.want" "$TL_OUT"
+check_eq "a line over --max-line-length, rerun: no task runs again" "" \
+    "$(lines_of "$T/long.log2" | paste -sd ' ')"
+# The same length, its last byte changed: the hash of the whole line.
+{
+    echo '[1,0]'
+    head -c 2999999 /dev/zero | tr '\0' x
+    printf 'y\n[1,2]\n'
+} >"$T/long.in"
+run "$T/long.in" run -j 1 --max-line-length 1M --checkpoint "$CK" "$TP:logged"
+check_eq "a line over --max-line-length, changed: found" \
+    "dlpool: checkpoint $CK was written for different input: line 2 differs" \
+    "$(tail -n 1 "$TL_ERR")"
+
 # ---- (d) a checkpoint of another run -----------------------------------
 
 CK=$T/d.ckpt
@@ -299,6 +394,17 @@ check_status "a shorter input from a pipe: exit status" 2
 check_grep "a shorter input from a pipe: the message" \
     "^dlpool: checkpoint $CK was written for different input: it has a result for line 30, and the input ends at line 29$" \
     "$TL_ERR"
+
+# A plugin path that is no regular file is refused before it is hashed
+# for the fingerprint: a FIFO would wait for a writer, a device never end.
+mkfifo "$T/d.fifo"
+for what in "/dev/zero:a character device" "$T/d.fifo:a FIFO" \
+    "$T:a directory"; do
+    plugin=${what%%:*} kind=${what#*:}
+    run -t 10 "$T/a.in" run --checkpoint "$T/d.dev.ckpt" "$plugin:logged"
+    check_setup_error "a plugin path that is $kind" \
+        "dlpool: plugin $plugin is $kind, not a shared object file"
+done
 
 echo "some data, not a checkpoint" >"$T/d.data"
 cp "$T/d.data" "$T/d.data.keep"
@@ -398,5 +504,21 @@ check_files "--halt now, rerun without it: the output of a run never halted" \
     "$T/h.want" "$TL_OUT"
 check_complete "--halt now, rerun without it: the checkpoint holds every task once" \
     "$T/h.ckpt" 7
+
+# --halt now with --checkpoint, run again: the stored lines up to the
+# failure are written, the halt is reached among them, and a task that
+# finishes after it is neither written nor counted.  The closing line
+# counts exactly the lines the output holds, each time.
+seq 0 51 | awk '{ print $1 == 30 ? 1 : 2 * $1 }' >"$T/h2.in"
+for pass in 1 2; do
+    name="--halt now with --checkpoint, run $pass"
+    run "$T/h2.in" run -j 2 --halt now,fail=1 --checkpoint "$T/h2.ckpt" \
+        "$TP:fail_odd"
+    check_status "$name: exit status" 1
+    check_eq "$name: 31 lines, the failure last" "31 {\"error\":\"odd value 1 refused\",\"index\":30}" \
+        "$(wc -l <"$TL_OUT") $(tail -n 1 "$TL_OUT")"
+    check_grep "$name: the closing line counts the lines written" \
+        "^dlpool: 1 of $(wc -l <"$TL_OUT") tasks failed \(1 plugin error\)$" "$TL_ERR"
+done
 
 tl_finish

@@ -918,4 +918,125 @@ check_text "a file of 2 tasks with -j 4: the results" "$TL_OUT" <<'EOF'
 2
 EOF
 
+# ---- lines too long to be a task ---------------------------------------
+
+# A line longer than --max-line-length fails alone and is read past in
+# bounded memory: 400 MB of NUL bytes with no newline (as /dev/zero gives)
+# between two good lines.  The largest resident size of the command (and
+# of its workers) is measured by python3, which runs it.
+tl_need_cmd python3 "to measure the command's memory"
+cat >"$T/maxrss.py" <<'EOF'
+import resource, subprocess, sys
+mb = int(sys.argv[1])
+p = subprocess.Popen(sys.argv[2:], stdin=subprocess.PIPE)
+p.stdin.write(b"[1,2]\n")
+zeros = bytes(1 << 20)
+for _ in range(mb):
+    p.stdin.write(zeros)
+p.stdin.write(b"\n[3,4]\n")
+p.stdin.close()
+rc = p.wait()
+kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print("maxrss %d" % kib, file=sys.stderr)
+sys.exit(rc)
+EOF
+tl_run "$NULL_IN" python3 "$T/maxrss.py" 400 "$DLPOOL" run -j 1 \
+    --max-line-length 1M "$EX:add"
+check_status "a 400 MB line with no newline: exit status" 1
+check_text "a 400 MB line with no newline: it fails alone" "$TL_OUT" <<'EOF'
+3
+{"error":"line 2: the line is longer than --max-line-length (1048576 bytes): 419430400 bytes","index":1}
+7
+EOF
+check_grep "a 400 MB line with no newline: its message on stderr" \
+    '^dlpool: task 1 \(line 2\): the line is longer than --max-line-length \(1048576 bytes\): 419430400 bytes$' \
+    "$TL_ERR"
+rss=$(sed -n 's/^maxrss //p' "$TL_ERR")
+if [ -n "$rss" ] && [ "$rss" -lt $((160 * 1024)) ]; then
+    tl_pass "a 400 MB line with no newline: memory stays bounded (${rss} KiB)"
+else
+    tl_fail "a 400 MB line with no newline: memory stays bounded" \
+        "expected a largest resident size under 160 MiB, got ${rss:-?} KiB"
+fi
+
+# The limit is inclusive, and a last line with no newline is held to it.
+{
+    printf '"%s"\n' "$(head -c $((1048576 - 2)) /dev/zero | tr '\0' a)"
+    printf '"%s"\n' "$(head -c $((1048576 - 1)) /dev/zero | tr '\0' a)"
+    printf '"ok"\n'
+    head -c 2000000 /dev/zero | tr '\0' ' '
+} >"$T/limit.in"
+run "$T/limit.in" run -j 1 --max-line-length 1M "$EX:shout"
+check_status "--max-line-length 1M: exit status" 1
+check_eq "--max-line-length 1M: a line of 1M bytes runs" 1048576 \
+    "$(sed -n 1p "$TL_OUT" | tr -d '\n' | wc -c)"
+check_eq "--max-line-length 1M: one byte more fails, the rest runs" \
+    '{"error":"line 2: the line is longer than --max-line-length (1048576 bytes): 1048577 bytes","index":1}
+"OK"
+{"error":"line 4: the line is longer than --max-line-length (1048576 bytes): 2000000 bytes","index":3}' \
+    "$(sed -n 2,4p "$TL_OUT")"
+
+# A :::: file is read whole before the run: a line over the limit there
+# is a set-up error, found while it is read.
+head -c 3000000 /dev/zero >"$T/zeros.args"
+run "$NULL_IN" run --max-line-length 1M "$EX:shout" :::: "$T/zeros.args"
+check_setup_error ":::: FILE with a line over --max-line-length" \
+    ":::: source 1: '$T/zeros.args': line 1 is longer than --max-line-length (1048576 bytes)"
+run "$NULL_IN" run --max-line-length 100 "$EX:shout" ::: a
+check_status "--max-line-length 100: exit status" 2
+check_grep "--max-line-length 100: the message" \
+    "^dlpool: --max-line-length: expected a size of at least 1M such as 512M or 2G, got '100'$" \
+    "$TL_ERR"
+
+# ---- messages: cut between characters, escaped for the terminal ------
+
+# check_no_controls NAME FILE: FILE has no byte a terminal obeys: no C0
+# control but the newline ending each line, no DEL, no C1 character
+# (U+0080 .. U+009F, as UTF-8).
+check_no_controls() {
+    if LC_ALL=C grep -aqE $'[\x01-\x09\x0b-\x1f\x7f]|\xc2[\x80-\x9f]' "$2"; then
+        tl_fail "$1" "expected no control character, got lines holding some:" \
+            "$(LC_ALL=C grep -aE $'[\x01-\x09\x0b-\x1f\x7f]|\xc2[\x80-\x9f]' "$2" |
+                cut -c1-60 | od -c | head -n 8)"
+    else
+        tl_pass "$1"
+    fi
+}
+
+# A plugin's message longer than the library keeps (1023 bytes) is cut
+# between two characters: 600 two-byte characters keep 511 whole ones,
+# and no byte of them becomes '?'.
+python3 -c 'import json; print(json.dumps(["\u00e9" * 600]))' >"$T/long_msg.in"
+run "$T/long_msg.in" run "$TP:fail_with"
+check_status "a long multibyte message: exit status" 1
+e511=$(printf '\303\251%.0s' $(seq 1 511))
+check_eq "a long multibyte message: cut between characters, none lost" \
+    "{\"error\":\"$e511\",\"index\":0}" "$(cat "$TL_OUT")"
+check_eq "a long multibyte message: the same on stderr" \
+    "dlpool: task 0 (line 1): $e511" "$(head -n 1 "$TL_ERR")"
+
+# A message with one invalid byte: that byte alone becomes '?'.
+run "$NULL_IN" run "$TP:fail_with" ::: $'\303\251\377\303\251'
+check_eq "a message with an invalid byte: only it is replaced" \
+    $'{"error":"\303\251?\303\251","index":0}' "$(cat "$TL_OUT")"
+check_eq "a message with an invalid byte: escaped on stderr" \
+    $'dlpool: task 0 (::: \303\251\\xff\303\251): \303\251\\xff\303\251' \
+    "$(head -n 1 "$TL_ERR")"
+
+# Control characters in a plugin's message (ESC, BEL, U+009B CSI) and in
+# input quoted by a JSON error are escaped on standard error; standard
+# output is JSON, where jansson escapes C0 controls.
+input "$T/ctl.in" '["\u001b[31mred\u0007 \u009b[2J end"]' $'[1, \x1b[2J]'
+run "$T/ctl.in" run "$TP:fail_with"
+check_status "control characters in messages: exit status" 1
+check_text "control characters in messages: escaped on stderr" "$TL_ERR" <<'EOF'
+dlpool: task 0 (line 1): \x1b[31mred\x07 \u009b[2J end
+dlpool: task 1 (line 2): bad JSON at column 5: invalid token near '\x1b'
+dlpool: 2 of 2 tasks failed (1 plugin error, 1 bad input)
+EOF
+check_no_controls "control characters in messages: none raw on stderr" "$TL_ERR"
+check_eq "control characters in messages: JSON-escaped on stdout" \
+    '{"error":"line 2: bad JSON at column 5: invalid token near '"'"'\u001B'"'"'","index":1}' \
+    "$(sed -n 2p "$TL_OUT")"
+
 tl_finish

@@ -25,6 +25,7 @@
 #include "dlpool.h"
 #include "progress.h"
 #include "records.h"
+#include "text.h"
 
 #define EXIT_TASKS_FAILED 1
 #define EXIT_SETUP 2
@@ -62,9 +63,10 @@ static void usage(FILE *to)
             "      --halt POLICY   never | now,fail=N | soon,fail=N\n"
             "      --sig SIG       signature of a function with no manifest "
             "entry\n"
-            "      --checkpoint FILE, --records, --joblog FILE, --trace FILE\n"
-            "      --max-tasks-per-worker N, --memory-limit SIZE, --restarts "
-            "R/T\n"
+            "      --checkpoint FILE, --records, --joblog FILE, --trace FILE, "
+            "--restarts R/T\n"
+            "      --max-tasks-per-worker N, --memory-limit SIZE, "
+            "--max-line-length SIZE\n"
             "PLUGIN: a path (with a '/'), or a name found in "
             "DLPOOL_PLUGIN_PATH, then in\n"
             "  %s\n"
@@ -99,6 +101,7 @@ typedef struct input {
     const char *name;
     char *buf;
     size_t cap, start, end; /* unread bytes are buf[start, end) */
+    size_t clean;           /* buf[start, start + clean) has no newline */
     int eof;
     const dlp_sig *sig;
     int array_arg; /* the function has one argument, of an array type */
@@ -106,33 +109,63 @@ typedef struct input {
     int paused; /* the input has made us wait: do not hold results back */
     int stop;   /* read no more (--halt soon) */
     rec *rec;   /* records.c: sees every line read */
+    /* --max-line-length: a longer line is read past, not held (never
+     * more than this and a block are in memory), and fails alone. */
+    size_t max_line;
+    uint64_t skipped;   /* bytes of the current line read past so far */
+    uint64_t skip_hash; /* their hash, for the checkpoint (records.c) */
+    uint64_t long_len;  /* the line just read was over max_line: its
+                           length; 0 otherwise */
 } input;
+
+/* The default --max-line-length: the largest frame, in which a task's
+ * arguments travel (a line longer than that is never one task). */
+#define MAX_LINE_DEFAULT ((size_t)1 << 30)
 
 #define INPUT_PAUSE 2
 
 /* The next line (without its newline) in *line, *len: returns 1, 0 at the
  * end of the input, -errno on a read error, or INPUT_PAUSE when may_pause
- * is set and no whole line can be had without blocking. */
+ * is set and no whole line can be had without blocking.  A line longer
+ * than in->max_line is returned with in->long_len set to its length and
+ * only its last piece in *line: the rest was read past, its hash kept in
+ * in->skip_hash (when a checkpoint checks lines). */
 static int read_line(input *in, const char **line, size_t *len,
                      int may_pause)
 {
     for (;;) {
-        char *nl = in->end > in->start
-                       ? memchr(in->buf + in->start, '\n', in->end - in->start)
-                       : NULL;
-        if (nl) {
+        size_t have = in->end - in->start;
+        /* Only the bytes read since the last look are searched: a long
+         * line read in blocks is scanned once, not once per block. */
+        char *nl = have > in->clean ? memchr(in->buf + in->start + in->clean,
+                                             '\n', have - in->clean)
+                                    : NULL;
+        in->clean = have;
+        if (nl || (in->eof && (have || in->skipped))) {
+            in->clean = 0;
+            /* A line, or a last line with no newline. */
             *line = in->buf + in->start;
-            *len = (size_t)(nl - *line);
-            in->start = (size_t)(nl - in->buf) + 1;
+            *len = nl ? (size_t)(nl - *line) : have;
+            in->start += *len + (nl != NULL);
+            in->long_len = in->skipped + *len > in->max_line
+                               ? in->skipped + *len
+                               : 0;
+            if (in->skipped && rec_skips(in->rec))
+                in->skip_hash = rec_hash_add(in->skip_hash, *line, *len);
+            in->skipped = 0;
             return 1;
         }
-        if (in->eof) {
-            if (in->end == in->start)
-                return 0;
-            *line = in->buf + in->start; /* a last line with no newline */
-            *len = in->end - in->start;
-            in->start = in->end;
-            return 1;
+        if (in->eof)
+            return 0;
+        if (in->skipped || have > in->max_line) {
+            /* No newline in more than max_line bytes: the line is too
+             * long to be a task.  Read past it, keeping its hash. */
+            if (rec_skips(in->rec))
+                in->skip_hash = rec_hash_add(
+                    in->skipped ? in->skip_hash : REC_HASH_START,
+                    in->buf + in->start, have);
+            in->skipped += have;
+            in->start = in->end = in->clean = 0;
         }
         if (in->start) {
             memmove(in->buf, in->buf + in->start, in->end - in->start);
@@ -140,7 +173,11 @@ static int read_line(input *in, const char **line, size_t *len,
             in->start = 0;
         }
         if (in->end == in->cap) {
+            /* Room for max_line bytes and one more, to see that a line
+             * is longer: never more. */
             size_t cap = in->cap ? in->cap * 2 : 1 << 16;
+            if (cap > in->max_line + 1)
+                cap = in->max_line + 1;
             char *b = realloc(in->buf, cap);
             if (!b)
                 return -ENOMEM;
@@ -656,9 +693,17 @@ static int next_task(void *ud, uint64_t index, dlp_args *a)
         }
         if (rc == 0)
             return rec_input_end(in->rec) ? -EINVAL : 0;
-    } while ((rc = rec_line(in->rec, index, line, n)) == 1);
+    } while ((rc = in->long_len > n /* read past: its hash was kept */
+                       ? rec_line_hash(in->rec, index, in->skip_hash)
+                       : rec_line(in->rec, index, line, n)) == 1);
     if (rc < 0)
         return -EINVAL; /* the checkpoint is of other input */
+    if (in->long_len) {
+        dlp_args_fail(a, "the line is longer than --max-line-length (%zu "
+                         "bytes): %" PRIu64 " bytes",
+                      in->max_line, in->long_len);
+        return 1;
+    }
     if (n > 0 && line[n - 1] == '\r')
         n--;
     while (i < n && (line[i] == ' ' || line[i] == '\t'))
@@ -767,11 +812,13 @@ static int is_source_mark(const char *s)
     return !strcmp(s, ":::") || !strcmp(s, "::::");
 }
 
-/* The lines of a :::: FILE ("-": standard input) as a source. */
-static void read_arg_file(argsrc *s, unsigned k)
+/* The lines of a :::: FILE ("-": standard input) as a source.  A line
+ * longer than max_line is a set-up error, found as it is read: the file
+ * is held whole, and one endless line must not take all memory. */
+static void read_arg_file(argsrc *s, unsigned k, size_t max_line)
 {
     int fd = strcmp(s->file, "-") ? open(s->file, O_RDONLY | O_CLOEXEC) : 0;
-    size_t cap = 1 << 12, used = 0, lines = 0;
+    size_t cap = 1 << 12, used = 0, lines = 0, line_at = 0, nl_n = 0;
     char *p, *end;
     if (fd < 0)
         die_setup(":::: source %u: cannot open '%s': %s", k, s->file,
@@ -792,7 +839,14 @@ static void read_arg_file(argsrc *s, unsigned k)
                       strerror(errno));
         if (r == 0)
             break;
+        for (char *q = s->text + used, *e = q + r;
+             (q = memchr(q, '\n', (size_t)(e - q))); q++, nl_n++)
+            line_at = (size_t)(q - s->text) + 1;
         used += (size_t)r;
+        if (used - line_at > max_line)
+            die_setup(":::: source %u: '%s': line %zu is longer than "
+                      "--max-line-length (%zu bytes)",
+                      k, s->file, nl_n + 1, max_line);
     }
     if (fd > 0)
         close(fd);
@@ -818,7 +872,8 @@ static void read_arg_file(argsrc *s, unsigned k)
 }
 
 /* The sources in argv[i, argc), which starts with ::: or ::::. */
-static void parse_sources(int argc, char **argv, int i, arglist *al)
+static void parse_sources(int argc, char **argv, int i, arglist *al,
+                          size_t max_line)
 {
     unsigned cap = 0;
     int stdin_used = 0;
@@ -846,7 +901,7 @@ static void parse_sources(int argc, char **argv, int i, arglist *al)
                 s->file = argv[i];
                 if (!strcmp(s->file, "-") && stdin_used++)
                     die_usage("run: ':::: -' (standard input) given twice");
-                read_arg_file(s, al->nsrc);
+                read_arg_file(s, al->nsrc, max_line);
             } else {
                 s->tok = argv + i;
                 s->n = (size_t)(j - i);
@@ -975,12 +1030,12 @@ static int next_arg_task(void *ud, uint64_t index, dlp_args *a)
 }
 
 /* Append a token to buf for a message: control characters as '?', cut at
- * max bytes. */
+ * max bytes (or a little less: never in the middle of a character). */
 static void put_token_text(char *buf, size_t size, const char *tok,
                            size_t len, size_t max)
 {
-    size_t at = strlen(buf);
-    for (size_t i = 0; i < len && i < max && at + 4 < size; i++)
+    size_t at = strlen(buf), keep = text_cut(tok, len, max);
+    for (size_t i = 0; i < keep && at + 4 < size; i++)
         buf[at++] = (unsigned char)tok[i] < 0x20 || tok[i] == 0x7f ? '?'
                                                                   : tok[i];
     if (len > max && at + 4 < size) {
@@ -1010,6 +1065,19 @@ static const char *task_where(uint64_t index, char *buf, size_t size)
     return buf;
 }
 
+/* "dlpool: task 7 (line 8): MESSAGE" on standard error.  The message is
+ * the plugin's, or quotes the input: its control characters are escaped,
+ * so that none reaches the terminal to be obeyed. */
+static void say_task_failed(uint64_t index, const char *msg)
+{
+    char where[160];
+    fprintf(stderr, "%s: task %" PRIu64 " (", prog, index);
+    text_put_escaped(stderr, task_where(index, where, sizeof where));
+    fputs("): ", stderr);
+    text_put_escaped(stderr, msg);
+    fputc('\n', stderr);
+}
+
 /*
  * The message of a task whose argument did not fit, as the user should
  * read it: the library says "argument K (T): ..." of the function, and
@@ -1033,8 +1101,9 @@ static char *arg_error(const arglist *al, uint64_t index, const char *msg)
         const argsrc *s = &al->src[k - 1];
         arg_positions(al, index, pos);
         if (s->file)
-            snprintf(head, sizeof head, ":::: source %u (%.64s), line %zu '",
-                     k, s->file, pos[k - 1] + 1);
+            snprintf(head, sizeof head, ":::: source %u (%.*s), line %zu '",
+                     k, (int)text_cut(s->file, strlen(s->file), 64), s->file,
+                     pos[k - 1] + 1);
         else
             snprintf(head, sizeof head, "::: source %u, argument %zu '", k,
                      pos[k - 1] + 1);
@@ -1050,16 +1119,15 @@ static char *arg_error(const arglist *al, uint64_t index, const char *msg)
 /* ---- writing results ------------------------------------------------- */
 
 /* Write s as a JSON string.  Text that is not UTF-8 is refused (returns
- * -1) unless lossy is set, when invalid bytes become '?'. */
+ * -1) unless lossy is set, when each byte that is not part of a valid
+ * character becomes '?' (the rest of the text is kept). */
 static int put_json_string(FILE *out, const char *s, size_t len, int lossy)
 {
     json_t *j = json_stringn(s, len);
     if (!j && lossy) {
-        char *copy = malloc(len ? len : 1);
+        char *copy = text_lossy(s, len);
         if (!copy)
             return -1;
-        for (size_t i = 0; i < len; i++)
-            copy[i] = (s[i] & 0x80) ? '?' : s[i];
         j = json_stringn(copy, len);
         free(copy);
     }
@@ -1081,7 +1149,7 @@ static rec *run_rec;
 
 static void put_error(FILE *out, const dlp_result *r, const char *msg)
 {
-    char line[64] = "", where[160];
+    char line[64] = "";
     char *arg_msg = NULL;
     if (r->fail == DLP_FAIL_INPUT && cmdline_args)
         msg = (arg_msg = arg_error(cmdline_args, r->index, msg)) ? arg_msg
@@ -1107,40 +1175,8 @@ static void put_error(FILE *out, const dlp_result *r, const char *msg)
     }
     fflush(out);
     progress_erase();
-    fprintf(stderr, "%s: task %" PRIu64 " (%s): %s\n", prog, r->index,
-            task_where(r->index, where, sizeof where), msg);
+    say_task_failed(r->index, msg);
     free(arg_msg);
-}
-
-/* Whether s[0, len) is UTF-8 as jansson accepts it for a JSON string
- * (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF). */
-static int is_utf8(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    while (p < end) {
-        unsigned c = *p++, cp, min;
-        size_t more;
-        if (c < 0x80)
-            continue;
-        if (c >= 0xc2 && c <= 0xdf)
-            more = 1, cp = c & 0x1f, min = 0x80;
-        else if (c >= 0xe0 && c <= 0xef)
-            more = 2, cp = c & 0x0f, min = 0x800;
-        else if (c >= 0xf0 && c <= 0xf4)
-            more = 3, cp = c & 0x07, min = 0x10000;
-        else
-            return 0;
-        if ((size_t)(end - p) < more)
-            return 0;
-        while (more--) {
-            if ((*p & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (*p++ & 0x3fu);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-    }
-    return 1;
 }
 
 /* Append text to the path in where[size] (cut short when it is full). */
@@ -1170,14 +1206,15 @@ static int val_bad_text(const dlp_val *v, char *where, size_t size,
     switch (v->kind) {
     case DLP_V_STR:
     case DLP_V_BYTES:
-        return !is_utf8(v->v.s.ptr, v->v.s.len);
+        return !text_is_utf8(v->v.s.ptr, v->v.s.len);
     case DLP_V_LIST:
     case DLP_V_MAP:
         for (size_t i = 0; i < v->v.c.len; i++) {
             size_t at = used;
             if (v->kind == DLP_V_LIST) {
                 path_add(where, size, &at, "[%zu]", i);
-            } else if (is_utf8(v->v.c.keys[i], strlen(v->v.c.keys[i]))) {
+            } else if (text_is_utf8(v->v.c.keys[i],
+                                    strlen(v->v.c.keys[i]))) {
                 path_add(where, size, &at, ".%s", v->v.c.keys[i]);
             } else {
                 path_add(where, size, &at, " (key %zu)", i);
@@ -1262,7 +1299,7 @@ static void put_result(FILE *out, const dlp_result *r, counts *c)
     }
     /* Checked before anything is written: a task prints one whole line,
      * its result or its error. */
-    if (r->type == DLP_T_STR && !is_utf8(r->v.s.ptr, r->v.s.len)) {
+    if (r->type == DLP_T_STR && !text_is_utf8(r->v.s.ptr, r->v.s.len)) {
         put_bad_result(out, r, c, "the result is not valid UTF-8 text");
         return;
     }
@@ -1467,6 +1504,18 @@ static void say_failures(const counts *c)
     fprintf(stderr, ")\n");
 }
 
+/* The counts of the lines the output holds (records.c counts them as
+ * they are written, stored ones included): a line finished but never
+ * written (held for its turn at --halt now) is not in the closing line. */
+static void written_counts(const rec *r, counts *c)
+{
+    memset(c, 0, sizeof *c);
+    c->ok = rec_lines_of(r, DLP_FAIL_NONE);
+    c->failed = rec_failures(r);
+    for (unsigned k = 1; k <= DLP_FAIL_TIMEOUT; k++)
+        c->by_kind[k] = rec_lines_of(r, (dlp_fail_kind)k);
+}
+
 /* ---- the progress line (progress.c) ----------------------------------- */
 
 /* Where the reader is in a regular file: base is the offset of the first
@@ -1528,7 +1577,13 @@ static void start_progress(input *in, const arglist *args, dlp_job *job)
 }
 
 /* Options without a short form (records.c's). */
-enum { OPT_RECORDS = 0x201, OPT_CHECKPOINT, OPT_JOBLOG, OPT_TRACE };
+enum {
+    OPT_RECORDS = 0x201,
+    OPT_CHECKPOINT,
+    OPT_JOBLOG,
+    OPT_TRACE,
+    OPT_MAX_LINE
+};
 
 /* A task whose line came from the checkpoint: counted, and its failure
  * reported, as when it ran. */
@@ -1536,7 +1591,6 @@ static void stored_task(void *ud, uint64_t index, dlp_fail_kind kind,
                         const char *msg)
 {
     counts *c = ud;
-    char where[160];
     if (kind == DLP_FAIL_NONE) {
         c->ok++;
         return;
@@ -1545,8 +1599,7 @@ static void stored_task(void *ud, uint64_t index, dlp_fail_kind kind,
     if ((unsigned)kind <= DLP_FAIL_TIMEOUT)
         c->by_kind[kind]++;
     progress_erase();
-    fprintf(stderr, "%s: task %" PRIu64 " (%s): %s\n", prog, index,
-            task_where(index, where, sizeof where), msg);
+    say_task_failed(index, msg);
 }
 
 /* One result: its line goes out through records.c, which turns the pool's
@@ -1576,6 +1629,7 @@ static int cmd_run(int argc, char **argv)
         {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
         {"joblog", required_argument, NULL, OPT_JOBLOG},
         {"trace", required_argument, NULL, OPT_TRACE},
+        {"max-line-length", required_argument, NULL, OPT_MAX_LINE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     dlp_pool_options popts;
@@ -1594,6 +1648,7 @@ static int cmd_run(int argc, char **argv)
     arglist args = {NULL, 0, 0, NULL, 0};
     rec_config rcfg;
     char sources[64];
+    size_t max_line = MAX_LINE_DEFAULT;
 
     memset(&c, 0, sizeof c);
     memset(&rcfg, 0, sizeof rcfg);
@@ -1666,6 +1721,9 @@ static int cmd_run(int argc, char **argv)
         case OPT_TRACE:
             rcfg.trace = optarg;
             break;
+        case OPT_MAX_LINE:
+            max_line = (size_t)parse_size("--max-line-length", optarg);
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -1698,7 +1756,7 @@ static int cmd_run(int argc, char **argv)
         }
     }
     if (optind < argc)
-        parse_sources(argc, argv, optind, &args);
+        parse_sources(argc, argv, optind, &args, max_line);
     {
         /* Under mpirun -n K: rank 0 is this command as usual, with its
          * workers on the other ranks; every other rank is an agent. */
@@ -1716,6 +1774,7 @@ static int cmd_run(int argc, char **argv)
     }
 
     memset(&in, 0, sizeof in);
+    in.max_line = max_line;
     in.fd = 0;
     in.name = "standard input";
     if (path && strcmp(path, "-") != 0) {
@@ -1888,9 +1947,12 @@ static int cmd_run(int argc, char **argv)
         else
             fprintf(stderr, "%s: %s\n", prog, err.msg);
         status = EXIT_SETUP;
-    } else if (c.failed) {
-        say_failures(&c);
-        status = EXIT_TASKS_FAILED;
+    } else {
+        written_counts(run_rec, &c);
+        if (c.failed) {
+            say_failures(&c);
+            status = EXIT_TASKS_FAILED;
+        }
     }
 out:
     progress_end();

@@ -24,13 +24,16 @@
  * A run killed while appending leaves at most its last record cut short:
  * its length or checksum does not hold and nothing valid follows it, so it
  * is cut off before the rerun appends.  A record that fails its checksum
- * with valid records after it is damage, and is refused.  A rerun keeps in
+ * with valid records after it is damage, and is refused, as is a record
+ * whose checksum holds but whose content is not what the command writes
+ * (check_task).  A rerun keeps in
  * memory 16 bytes per stored task (its index and where its record is) and
  * reads each stored line back from the file when it writes it.
  */
 #include "config.h"
 
 #include "records.h"
+#include "text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -85,7 +88,7 @@ static uint32_t crc32_add(uint32_t crc, const void *p, size_t n)
     return ~crc;
 }
 
-#define FNV_START 0xcbf29ce484222325ull
+#define FNV_START REC_HASH_START
 
 static uint64_t fnv_add(uint64_t h, const void *p, size_t n)
 {
@@ -159,6 +162,9 @@ struct rec {
     uint64_t lines;    /* input lines read */
     uint64_t next_out; /* reorder: the index whose line is written next */
     uint64_t written, failures;
+    /* Every line written to the output, stored ones included, by how
+     * its task ended: the closing count says what the output holds. */
+    uint64_t by_kind[DLP_FAIL_CANCELLED + 1];
     int stopped; /* --halt now reached: nothing more is written */
 
     flight *fl;
@@ -202,7 +208,8 @@ static int fail(rec *r, const char *fmt, ...)
     if (r->err[0])
         return -1; /* the first error is the one to report */
     va_start(ap, fmt);
-    vsnprintf(r->err, sizeof r->err, fmt, ap);
+    if (vsnprintf(r->err, sizeof r->err, fmt, ap) >= (int)sizeof r->err)
+        text_trim(r->err);
     va_end(ap);
     return -1;
 }
@@ -224,18 +231,16 @@ static int kind_parse(const char *s, size_t n, dlp_fail_kind *out)
     return -1;
 }
 
-/* s as a JSON string (malloc'd; NULL when out of memory); bytes that are
- * not UTF-8 become '?' (the messages are the plugin's, and the files must
- * stay JSON). */
+/* s as a JSON string (malloc'd; NULL when out of memory); each byte that
+ * is not part of a valid UTF-8 character becomes '?' (the messages are the
+ * plugin's, and the files must stay JSON). */
 static char *json_text(const char *s, size_t len)
 {
     json_t *j = json_stringn(s, len);
     char *text;
     if (!j) {
-        char *copy = malloc(len ? len : 1);
+        char *copy = text_lossy(s, len);
         if (copy) {
-            for (size_t i = 0; i < len; i++)
-                copy[i] = (s[i] & 0x80) ? '?' : s[i];
             j = json_stringn(copy, len);
             free(copy);
         }
@@ -714,6 +719,63 @@ static int parse_meta(const char *p, size_t n, uint64_t *index,
     return 0;
 }
 
+/* Whether the task record at off (payload p[0, n)) is one this command
+ * could have written: 0, or -1 with a message naming its byte offset.
+ * Its checksum only says the record is whole; a record made by hand with
+ * a valid checksum must not change the output's shape: its output line
+ * is one non-empty line of UTF-8 text without control characters, ending
+ * in its newline, as every line the command writes. */
+static int check_task(rec *r, uint64_t off, const char *p, size_t n)
+{
+    const char *why = NULL, *msg, *nl, *line;
+    uint64_t index, hash;
+    dlp_fail_kind kind;
+    size_t rest, len;
+    if (parse_meta(p, n, &index, &hash, &kind, &rest))
+        why = "is not understood";
+    else if (index == UINT64_MAX)
+        why = "has an index out of range";
+    else if (!(nl = memchr(p + rest, '\n', n - rest)))
+        why = "has no message line";
+    else {
+        msg = p + rest;
+        line = nl + 1;
+        len = (size_t)(p + n - line);
+        if (kind == DLP_FAIL_NONE && nl != msg) {
+            why = "has a message for a task that succeeded";
+        } else if (kind != DLP_FAIL_NONE) {
+            json_error_t je;
+            json_t *j = json_loadb(msg, (size_t)(nl - msg), JSON_DECODE_ANY,
+                                   &je);
+            if (!json_is_string(j))
+                why = "has a message that is not a JSON string";
+            json_decref(j);
+        }
+        if (why) {
+        } else if (len == 0) {
+            why = "has no output line";
+        } else if (line[len - 1] != '\n') {
+            why = "has an output line that does not end in a newline";
+        } else if (len == 1) {
+            why = "has an empty output line";
+        } else if (memchr(line, '\n', len - 1)) {
+            why = "has more than one output line";
+        } else if (!text_is_utf8(line, len - 1)) {
+            why = "has an output line that is not UTF-8 text";
+        } else {
+            for (size_t i = 0; i + 1 < len; i++)
+                if ((unsigned char)line[i] < 0x20) {
+                    why = "has a control character in its output line";
+                    break;
+                }
+        }
+    }
+    if (why)
+        return fail(r, "checkpoint %s: the record at byte %" PRIu64 " %s",
+                    r->cfg.checkpoint, off, why);
+    return 0;
+}
+
 /* A stored task's record, read back and checked: its hash, kind, message
  * (malloc'd, only when want_msg and it failed) and output line (pointing
  * into cache c, valid until its next use). */
@@ -815,17 +877,43 @@ static char *find_plugin(const char *name)
     return NULL;
 }
 
+/* What a file that is not a regular file is, for a message. */
+static const char *file_kind(mode_t mode)
+{
+    return S_ISDIR(mode)    ? "a directory"
+           : S_ISCHR(mode)  ? "a character device"
+           : S_ISBLK(mode)  ? "a block device"
+           : S_ISFIFO(mode) ? "a FIFO"
+           : S_ISSOCK(mode) ? "a socket"
+                            : "not a regular file";
+}
+
 /* {"file":PATH,"size":N,"fnv1a64":HEX} for a plugin file, or
  * {"name":NAME} for one the system's library search finds (it is known
- * by its name alone). */
-static json_t *plugin_identity(const char *ref)
+ * by its name alone), in *out.  0, or -1 (see r->err): out of memory, or
+ * the path is not a regular file.  Only a regular file is read: hashing
+ * a FIFO would wait for a writer, and a device may never end. */
+static int plugin_identity(rec *r, const char *ref, json_t **out)
 {
     const char *colon = strrchr(ref, ':');
     char *name = strndup(ref, colon ? (size_t)(colon - ref) : strlen(ref));
     char *path = name ? find_plugin(name) : NULL, hex[17], buf[1 << 15];
     json_t *j = NULL;
     uint64_t h = FNV_START, size = 0;
-    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    struct stat st = {0};
+    int fd = path ? open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+    *out = NULL;
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        if (!st.st_mode) /* fstat failed */
+            fail(r, "plugin %s: %s", path, strerror(errno));
+        else
+            fail(r, "plugin %s is %s, not a shared object file", path,
+                 file_kind(st.st_mode));
+        close(fd);
+        free(path);
+        free(name);
+        return -1;
+    }
     if (fd >= 0) {
         ssize_t k;
         while ((k = read(fd, buf, sizeof buf)) > 0 ||
@@ -845,14 +933,19 @@ static json_t *plugin_identity(const char *ref)
     }
     free(path);
     free(name);
-    return j;
+    if (!j)
+        return fail(r, "out of memory");
+    *out = j;
+    return 0;
 }
 
-static char *make_fingerprint(const rec_config *cfg)
+static char *make_fingerprint(rec *r, const rec_config *cfg)
 {
-    json_t *input, *fp;
+    json_t *input, *fp, *plugin;
     struct stat st;
     char *s;
+    if (plugin_identity(r, cfg->ref, &plugin))
+        return NULL;
     input = json_pack("{s:s}", "name",
                       cfg->input_name ? cfg->input_name : "standard input");
     if (input && cfg->input_fd >= 0 && fstat(cfg->input_fd, &st) == 0 &&
@@ -860,7 +953,7 @@ static char *make_fingerprint(const rec_config *cfg)
         json_object_set_new(input, "size", json_integer(st.st_size));
     fp = json_pack("{s:s, s:i, s:s, s:o, s:o, s:b, s:o}", "format",
                    CK_FORMAT, "version", CK_VERSION, "function", cfg->ref,
-                   "plugin", plugin_identity(cfg->ref), "sig",
+                   "plugin", plugin, "sig",
                    cfg->sig ? json_string(cfg->sig) : json_null(), "records",
                    cfg->records, "input", input);
     if (!fp)
@@ -1066,6 +1159,7 @@ static int ck_load(rec *r, uint64_t size)
                      "checkpoint %s: its last record (at byte %" PRIu64
                      ") is incomplete and was ignored",
                      path, off);
+            text_trim(r->note);
             if (ftruncate(r->ck_fd, (off_t)off) < 0)
                 return fail(r, "checkpoint %s: cannot cut off its damaged "
                                "end: %s",
@@ -1077,10 +1171,9 @@ static int ck_load(rec *r, uint64_t size)
             return fail(r, "checkpoint %s has a second header, at byte "
                            "%" PRIu64,
                         path, off);
-        p = ck_read(r, &r->c_scan, off + hlen,
-                    plen < 64 ? (size_t)plen : 64, NULL);
-        if (!p || parse_meta(p, plen < 64 ? (size_t)plen : 64, &index, &hash,
-                             &kind, &rest))
+        p = ck_read(r, &r->c_scan, off + hlen, (size_t)plen, NULL);
+        if (!p || check_task(r, off, p, (size_t)plen) ||
+            parse_meta(p, (size_t)plen, &index, &hash, &kind, &rest))
             return r->err[0] ? -1
                              : fail(r, "checkpoint %s: the record at byte "
                                        "%" PRIu64 " is not understood",
@@ -1127,8 +1220,8 @@ static int ck_open(rec *r)
         return fail(r, "checkpoint %s is in use by another run", path);
     if (!(r->wbuf = malloc(WBUF_SIZE)))
         return fail(r, "out of memory");
-    if (!(r->fingerprint = make_fingerprint(&r->cfg)))
-        return fail(r, "out of memory");
+    if (!(r->fingerprint = make_fingerprint(r, &r->cfg)))
+        return r->err[0] ? -1 : fail(r, "out of memory");
     r->ck_on = 1;
     if (st.st_size == 0) {
         r->ck_fresh = 1;
@@ -1139,11 +1232,19 @@ static int ck_open(rec *r)
 
 /* ---- writing lines out ------------------------------------------------- */
 
+/* A line of a task that ended with kind has been written out. */
+static void count_line(rec *r, dlp_fail_kind kind)
+{
+    if (kind != DLP_FAIL_NONE)
+        r->failures++;
+    if ((unsigned)kind <= DLP_FAIL_CANCELLED)
+        r->by_kind[kind]++;
+}
+
 static void put_line(rec *r, const char *p, size_t n, dlp_fail_kind kind)
 {
     fwrite(p, 1, n, r->cfg.out);
-    if (kind != DLP_FAIL_NONE)
-        r->failures++;
+    count_line(r, kind);
 }
 
 /* Whether --halt now has been reached: nothing more is written. */
@@ -1478,12 +1579,22 @@ int rec_start(rec *r)
     return 0;
 }
 
+uint64_t rec_hash_add(uint64_t h, const char *text, size_t len)
+{
+    return fnv_add(h, text, len);
+}
+
 int rec_line(rec *r, uint64_t pool_index, const char *text, size_t len)
 {
-    uint64_t index = r->lines++, h;
+    return rec_line_hash(r, pool_index,
+                         r->ck_on ? fnv_add(FNV_START, text, len) : 0);
+}
+
+int rec_line_hash(rec *r, uint64_t pool_index, uint64_t h)
+{
+    uint64_t index = r->lines++;
     if (!r->ck_on)
         return 0;
-    h = fnv_add(FNV_START, text, len);
     if (r->st_verify < r->st_n && r->st[r->st_verify].index == index) {
         uint64_t was;
         if (read_hash(r, &r->c_verify, &r->st[r->st_verify], &was))
@@ -1611,8 +1722,7 @@ int rec_end(rec *r, const dlp_result *res)
     }
     if (!r->capture) {
         r->written++;
-        if (kind != DLP_FAIL_NONE)
-            r->failures++;
+        count_line(r, kind);
     } else if (r->stopped) {
         /* --halt now: the line is kept in the checkpoint, not written. */
     } else if (!r->reorder || res->index == r->next_out) {
@@ -1672,6 +1782,11 @@ uint64_t rec_written(const rec *r)
 uint64_t rec_failures(const rec *r)
 {
     return r->failures;
+}
+
+uint64_t rec_lines_of(const rec *r, dlp_fail_kind kind)
+{
+    return (unsigned)kind <= DLP_FAIL_CANCELLED ? r->by_kind[kind] : 0;
 }
 
 double rec_wait(const rec *r)

@@ -80,6 +80,15 @@ int rec_start(rec *r);
  */
 int rec_line(rec *r, uint64_t pool_index, const char *text, size_t len);
 
+/* The hash rec_line takes of a line (FNV-1a 64), made piece by piece:
+ * start from REC_HASH_START and add each piece in order. */
+#define REC_HASH_START 0xcbf29ce484222325ull
+uint64_t rec_hash_add(uint64_t h, const char *text, size_t len);
+
+/* As rec_line, for a line of which only its hash was kept (a line too
+ * long to be held, read past in pieces). */
+int rec_line_hash(rec *r, uint64_t pool_index, uint64_t hash);
+
 /* The input has ended: 0, or -1 when the checkpoint holds lines past it. */
 int rec_input_end(rec *r);
 
@@ -113,6 +122,11 @@ int rec_records(const rec *r);
  * tasks whose lines were written (stored ones included). */
 uint64_t rec_written(const rec *r);
 uint64_t rec_failures(const rec *r);
+
+/* Lines written to the output so far, stored ones included, of tasks that
+ * ended with kind (DLP_FAIL_NONE: succeeded).  A line held for its turn
+ * and never written (--halt now, an interruption) is not counted. */
+uint64_t rec_lines_of(const rec *r, dlp_fail_kind kind);
 
 /* How long the command may wait for the next result: 0 while something
  * waits to be flushed (so that the wait is only a look), else -1 (no

@@ -126,6 +126,13 @@ static int64_t fail_odd(int64_t v)
     return v;
 }
 
+/* Fails with its argument as the message, whatever its bytes. */
+static int64_t fail_with(const char *msg)
+{
+    dlp_fail("%s", msg);
+    return 0;
+}
+
 static int64_t calls;
 static int64_t counter(void)
 {
@@ -351,6 +358,7 @@ DLP_PLUGIN("testplug",
     DLP_FN(crash, "i64(i64)"),
     DLP_FN(crash_or_ppid, "i64(i64)"),
     DLP_FN(fail_odd, "i64(i64)"),
+    DLP_FN(fail_with, "i64(str)"),
     DLP_FN(counter, "i64()"),
     DLP_FN(worker_pid, "i64(void)"),
     DLP_FN(null_str, "str()"),
