@@ -1,9 +1,9 @@
 /*
  * replay.c - runs a libFuzzer target's LLVMFuzzerTestOneInput over the
  * files of a directory, without libFuzzer: `make check` builds
- * fuzz_input.c with it and replays the seed corpus, so the target's
- * properties hold on every seed with any compiler, and the sanitizer build
- * checks them too.  A broken property aborts, as under libFuzzer.
+ * fuzz_input.c and fuzz_options.c with it and replays their seed corpora,
+ * so the targets' properties hold on every seed with any compiler, and
+ * the sanitizer build checks them too.  A broken property aborts, as under libFuzzer.
  *
  *   replay DIR...     (default: FUZZ_CORPUS, set by the build)
  */
@@ -16,7 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The options target is built with the command's main renamed by
+ * -Dmain=dlpool_main, which would rename this one too. */
+#undef main
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* Called first when the target has one, as libFuzzer does. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 /* One file, in a heap block of exactly its size. */
 static int replay_file(const char *path)
@@ -72,6 +78,8 @@ int main(int argc, char **argv)
 {
     unsigned count = 0;
     int rc = 0;
+    if (LLVMFuzzerInitialize)
+        LLVMFuzzerInitialize(&argc, &argv);
     if (argc < 2)
         rc = replay_dir(FUZZ_CORPUS, &count);
     for (int i = 1; i < argc; i++)
