@@ -1111,6 +1111,38 @@ static dlp__batch *new_batch(dlp_job *j, int locked)
     return b;
 }
 
+/* What a task's arguments must be once its iterator has given them, len
+ * bytes encoded: every argument given, and no more bytes than a frame
+ * holds. */
+static void args_check(dlp_args *a, size_t len)
+{
+    if (!a->bad && a->argi != a->sig->nargs)
+        args_bad(a, "expected %u argument%s, got %u", a->sig->nargs,
+                 a->sig->nargs == 1 ? "" : "s", a->argi);
+    if (!a->bad && len > TASK_ARGS_MAX)
+        args_bad(a, "the arguments take %zu bytes, over the limit of %zu",
+                 len, (size_t)TASK_ARGS_MAX);
+}
+
+int dlp__job_args(const dlp_sig *sig, dlp_iter_fn next, void *ud,
+                  uint64_t index, dlp__buf *b, char *msg, size_t size)
+{
+    dlp_args a;
+    size_t start = b->len;
+    int rc;
+    memset(&a, 0, sizeof a);
+    a.sig = sig;
+    a.b = b;
+    rc = next(ud, index, &a);
+    if (rc == 1)
+        args_check(&a, b->len - start);
+    if (rc != 1 || a.bad)
+        b->len = start;
+    if (size)
+        snprintf(msg, size, "%s", rc == 1 && a.bad ? a.msg : "");
+    return rc;
+}
+
 /* Pull up to room tasks into the fill batch.  Runs with mu released:
  * it touches only the fill batch and free slots, which are the owner's. */
 static int pull(dlp_job *j, size_t room)
@@ -1141,14 +1173,7 @@ static int pull(dlp_job *j, size_t room)
                 j->iter_rc = rc;
             return 0;
         }
-        if (!a->bad && a->argi != j->sig.nargs)
-            args_bad(a, "expected %u argument%s, got %u", j->sig.nargs,
-                     j->sig.nargs == 1 ? "" : "s", a->argi);
-        if (!a->bad && b->frame.len - rec - DLP_TASK_HDR > TASK_ARGS_MAX)
-            args_bad(a, "the arguments take %zu bytes, over the limit of "
-                        "%zu",
-                     b->frame.len - rec - DLP_TASK_HDR,
-                     (size_t)TASK_ARGS_MAX);
+        args_check(a, b->frame.len - rec - DLP_TASK_HDR);
         s->index = j->next_in;
         if (j->times)
             memset(&j->times[j->next_in & j->mask], 0, sizeof *j->times);

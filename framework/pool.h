@@ -136,6 +136,15 @@ DLP_PRIV int dlp__pre_encode(dlp__pre *pre, const dlp_sig *sig,
                              int same);
 DLP_PRIV void dlp__pre_free(dlp__pre *pre);
 
+/* One task's arguments from iterator next, as a job takes them (next
+ * called for index, then the job's checks), appended to b.  Returns what
+ * next returned; when 1, msg (size bytes) holds the message of a task
+ * that is bad input, and then nothing is appended, else "".  For the
+ * tests and tests/fuzz: a job sends the same bytes in a BATCH. */
+DLP_PRIV int dlp__job_args(const dlp_sig *sig, dlp_iter_fn next, void *ud,
+                           uint64_t index, dlp__buf *b, char *msg,
+                           size_t size);
+
 /* Make an internal job of function fn over pre (taken over, also on
  * failure) and start sending it: to every live worker once for pinned
  * (then pre has one task per live worker, see dlp__pool_live_slots).

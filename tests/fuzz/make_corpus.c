@@ -5,7 +5,7 @@
  *
  *   cc -I include -I framework -I BUILD -o make_corpus \
  *      tests/fuzz/make_corpus.c framework/common.c framework/sig.c \
- *      framework/wire.c framework/val.c && ./make_corpus tests/fuzz/corpus
+ *      framework/wire.c framework/val.c && ./make_corpus tests/fuzz/corpus/wire
  *
  * from the source tree (BUILD is a configured build directory, for
  * config.h).
