@@ -15,9 +15,9 @@
 
 #define OUT_BUF (1 << 16)
 
-/* Once the command has been told to stop, how long a write may wait for
- * the reader to make room before the rest is given up. */
-#define STOP_GRACE_MS 1000
+/* Once the command has been told to stop, how long a write waits for the
+ * reader to make room before the rest is given up. */
+#define STOP_GRACE_MS 2000
 
 struct output {
     int fd;
@@ -41,16 +41,19 @@ static int write_all(int fd, const void *buf, size_t n,
         size_t k = n;
         ssize_t w;
         if (stop && *stop) {
-            /* Told to stop: what the reader takes soon is still written
-             * (the lines that have finished), a pipe's atomic size at a
-             * time so that no write blocks once the pipe has room, but a
-             * reader that does not read is not waited for. */
+            /* Told to stop (a blocked write was interrupted, or the run
+             * is handing out what has finished): lines still go out
+             * while the reader makes room, a pipe's atomic size at a
+             * time so that no write blocks once poll says there is room;
+             * a reader that makes none for a while is not waited for. */
             struct pollfd pfd = {fd, POLLOUT, 0};
             int pr = poll(&pfd, 1, STOP_GRACE_MS);
-            if (pr == 0 || (pr < 0 && errno == EINTR))
+            if (pr == 0)
                 return -EINTR;
-            if (pr < 0)
+            if (pr < 0 && errno != EINTR)
                 return -errno;
+            if (pr < 0)
+                continue;
             if (k > PIPE_BUF)
                 k = PIPE_BUF;
         }
@@ -59,30 +62,19 @@ static int write_all(int fd, const void *buf, size_t n,
             p += w;
             n -= (size_t)w;
             *done += (size_t)w;
-            /* A short write: a signal cut it, or the descriptor took what
-             * it could without blocking.  When the signal is one to stop
-             * for, the reader is not waited for. */
-            if ((size_t)w < k && stop && *stop)
-                return -EINTR;
             continue;
         }
         if (w == 0)
             return -EIO; /* no progress and no error: never loop on it */
-        if (errno == EINTR) {
-            if (stop && *stop)
-                return -EINTR;
-            continue;
-        }
+        if (errno == EINTR)
+            continue; /* the stop flag is looked at above */
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
             /* A non-blocking descriptor (shared with whoever set the
-             * flag: it is not ours to clear): wait until it drains. */
+             * flag: it is not ours to clear): wait until it drains.  A
+             * signal ends the wait; the loop sees whether to stop. */
             struct pollfd pfd = {fd, POLLOUT, 0};
-            if (poll(&pfd, 1, -1) < 0) {
-                if (errno != EINTR)
-                    return -errno;
-                if (stop && *stop)
-                    return -EINTR;
-            }
+            if (!(stop && *stop) && poll(&pfd, 1, -1) < 0 && errno != EINTR)
+                return -errno;
             continue;
         }
         return -errno;

@@ -8,7 +8,9 @@
  *   - a non-blocking descriptor that is full (EAGAIN) is waited on with
  *     poll until it drains: no line is dropped;
  *   - a signal the command acts on ends a write blocked by a reader that
- *     does not read (the stop flag is the command's record of the signal);
+ *     does not read (the stop flag is the command's record of the signal):
+ *     it goes on while the reader makes room, so that lines stay whole,
+ *     and gives up when the reader makes none for 2 seconds;
  *   - a worker forked while lines wait in the buffer has a copy of it, but
  *     nothing in the worker ever flushes it.
  * The formatters write through output_stream, a stdio stream with no
@@ -55,8 +57,8 @@ const char *output_name(const output *o);
 void output_close(output *o);
 
 /* Write all of p[0, n) to fd: EINTR retried, EAGAIN waited out with poll.
- * When *stop is set (stop may be NULL), a write that blocks is given up:
- * -EINTR.  0 or -errno. */
+ * Once *stop is set (stop may be NULL), a reader that makes no room for 2
+ * seconds is given up: -EINTR.  0 or -errno. */
 int output_write_all(int fd, const void *p, size_t n,
                      volatile sig_atomic_t *stop);
 
