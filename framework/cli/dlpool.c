@@ -77,7 +77,8 @@ static void usage(FILE *to)
             "then in the system's library path.\n"
             "Exit status: 0 all tasks succeeded, 1 some failed (or --halt), "
             "2 usage or\n"
-            "set-up error, 130/143 SIGINT/SIGTERM, 141 output closed.  See "
+            "set-up error, 130/143 SIGINT/SIGTERM, 141 output's reader gone.  "
+            "See "
             "dlpool(1).\n",
             DLP_PLUGINDIR);
 }
