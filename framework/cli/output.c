@@ -22,13 +22,11 @@
 struct output {
     int fd;
     int err; /* the errno of the write that failed, for good */
-    int direct; /* written at once, not buffered */
+    pid_t pid; /* the process the writer belongs to */
     uint64_t lost; /* lines given to the writer that never got out whole */
     const char *name;
     volatile sig_atomic_t *stop;
-    FILE *stream;
-    size_t len;
-    char buf[OUT_BUF];
+    FILE *stream; /* the buffer, stdio's */
 };
 
 /* output_write_all, with in *done how much was written. */
@@ -117,8 +115,17 @@ static int put_out(output *o, const char *p, size_t n)
 
 static ssize_t stream_write(void *cookie, const char *p, size_t n)
 {
+    output *o = cookie;
+    /* A worker forked while lines waited in the stream's buffer has a
+     * copy of them: they are the parent's to write, never the worker's
+     * (should it flush every stream as it leaves). */
+    if (getpid() != o->pid)
+        return (ssize_t)n;
+    if (o->err)
+        o->lost += count_lines(p, n);
+    else
+        put_out(o, p, n);
     /* Taken whole: a failure is kept by the writer, not by stdio. */
-    output_write(cookie, p, n);
     return (ssize_t)n;
 }
 
@@ -133,16 +140,16 @@ output *output_open(int fd, const char *name, volatile sig_atomic_t *stop,
     o->err = 0;
     o->name = name;
     o->stop = stop;
-    o->len = 0;
     o->lost = 0;
-    o->direct = direct;
+    o->pid = getpid();
     if (!(o->stream = fopencookie(o, "w", io))) {
         free(o);
         return NULL;
     }
-    /* No buffer in stdio: the only one is ours (a worker forked with the
-     * stream's unwritten data would flush it again if it called exit). */
-    setvbuf(o->stream, NULL, _IONBF, 0);
+    if (direct)
+        setvbuf(o->stream, NULL, _IONBF, 0);
+    else
+        setvbuf(o->stream, NULL, _IOFBF, OUT_BUF);
     return o;
 }
 
@@ -153,32 +160,14 @@ FILE *output_stream(output *o)
 
 int output_flush(output *o)
 {
-    size_t n = o->len;
-    if (o->err)
-        return -1;
-    o->len = 0;
-    return n ? put_out(o, o->buf, n) : 0;
+    fflush(o->stream);
+    return o->err ? -1 : 0;
 }
 
 int output_write(output *o, const void *p, size_t n)
 {
-    if (o->err) {
-        o->lost += count_lines(p, n);
-        return -1;
-    }
-    if (o->direct)
-        return put_out(o, p, n);
-    if (n > OUT_BUF - o->len) {
-        if (output_flush(o)) {
-            o->lost += count_lines(p, n);
-            return -1;
-        }
-        if (n >= OUT_BUF)
-            return put_out(o, p, n);
-    }
-    memcpy(o->buf + o->len, p, n);
-    o->len += n;
-    return 0;
+    fwrite(p, 1, n, o->stream);
+    return o->err ? -1 : 0;
 }
 
 int output_error(const output *o)

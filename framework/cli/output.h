@@ -2,7 +2,9 @@
  * output.h - part of the dlpool command (framework/cli/dlpool.c): the
  * writer of its results, over a descriptor (standard output).
  *
- * Results go through a buffer of its own and write(2), not through stdio:
+ * Results are formatted into a stdio stream (output_stream: stdio keeps
+ * the buffer) whose bytes are written by this writer with write(2), not
+ * by stdio's own file code:
  *   - the error of a failed write is kept: only EPIPE means that the
  *     reader went away; any other (ENOSPC, EIO, EBADF) is reported;
  *   - a non-blocking descriptor that is full (EAGAIN) is waited on with
@@ -11,10 +13,8 @@
  *     does not read (the stop flag is the command's record of the signal):
  *     it goes on while the reader makes room, so that lines stay whole,
  *     and gives up when the reader makes none for 2 seconds;
- *   - a worker forked while lines wait in the buffer has a copy of it, but
- *     nothing in the worker ever flushes it.
- * The formatters write through output_stream, a stdio stream with no
- * buffer of its own that hands every byte to the writer.
+ *   - a worker forked while lines wait in the buffer has a copy of them;
+ *     should it flush its streams, they are dropped, not written twice.
  */
 #ifndef DLPOOL_CLI_OUTPUT_H
 #define DLPOOL_CLI_OUTPUT_H
