@@ -210,6 +210,22 @@ check_empty "stdout reader gone (EPIPE): no message" "$TL_ERR"
 check_eq "stdout reader gone (EPIPE): the reader got the first line" 2 \
     "$(cat "$TL_OUT")"
 
+# Two outputs fail: each is said.  A file of the run that cannot be
+# written is an error even when the reader went away (not 141).
+sh_run "$T/add.in" '"$@" | head -n 1; exit "${PIPESTATUS[0]}"' \
+    --joblog /dev/full "$EX:add"
+check_status "stdout reader gone, --joblog /dev/full: exit status" 2
+one_message "stdout reader gone, --joblog /dev/full: the job log's message" \
+    "dlpool: writing --joblog /dev/full: No space left on device"
+sh_run "$T/add.in" 'exec "$@" >/dev/full' --trace /dev/full "$EX:add"
+check_status "stdout and --trace /dev/full: exit status" 2
+printf '%s\n' \
+    "dlpool: writing results to standard output: No space left on device" \
+    "dlpool: writing --trace /dev/full: No space left on device" \
+    >"$T/two.expected"
+check_files "stdout and --trace /dev/full: a message for each" \
+    "$T/two.expected" "$TL_ERR"
+
 tl_run "$T/big.in" python3 "$T/slow.py" 1 "$DLPOOL" run "$EX:add"
 check_status "stdout non-blocking, slow reader: exit status" 0
 check_files "stdout non-blocking, slow reader: all $N lines, in order" \

@@ -1896,6 +1896,8 @@ static int cmd_run(int argc, char **argv)
          * written: stop, but reap the workers first. */
         status = output_failed();
         out_said = 1;
+        if (rec_error(run_rec)) /* a file of the run failed too */
+            fprintf(stderr, "%s: %s\n", prog, rec_error(run_rec));
         goto out;
     }
     if ((rc == -EINTR || output_error(run_out) == EINTR) && sig_caught) {
@@ -1915,6 +1917,8 @@ static int cmd_run(int argc, char **argv)
         say_not_run(sig_caught == SIGINT ? "interrupted by SIGINT"
                                          : "terminated by SIGTERM",
                     job, &in, rec_written(run_rec) - output_lost(run_out));
+        if (rec_error(run_rec))
+            fprintf(stderr, "%s: %s\n", prog, rec_error(run_rec));
         status = 128 + sig_caught;
         goto out;
     }
@@ -1943,6 +1947,13 @@ static int cmd_run(int argc, char **argv)
     }
 out:
     progress_end();
+    /* The files flushed and closed after a run that stopped early (the
+     * output failed): a file that cannot be written is said too. */
+    if (run_rec && !rec_error(run_rec) && rec_finish(run_rec, 0)) {
+        fprintf(stderr, "%s: %s\n", prog, rec_error(run_rec));
+        if (status < EXIT_SETUP || status == 128 + SIGPIPE)
+            status = EXIT_SETUP;
+    }
     rec_close(run_rec); /* after a failure too: the checkpoint is flushed */
     run_rec = NULL;
     dlp_job_destroy(job);
