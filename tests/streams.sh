@@ -232,6 +232,16 @@ check_files "stdout non-blocking, slow reader: all $N lines, in order" \
     "$T/big.expected" "$TL_OUT"
 check_empty "stdout non-blocking, slow reader: no message" "$TL_ERR"
 
+# The other commands that write to standard output say so too.
+tl_run /dev/null bash -c 'exec "$@" >/dev/full' bash "$DLPOOL" --version
+check_status "--version >/dev/full: exit status" 2
+one_message "--version >/dev/full: one message" \
+    "dlpool: writing to standard output: No space left on device"
+tl_run /dev/null bash -c 'exec "$@" >/dev/full' bash "$DLPOOL" inspect "$EX"
+check_status "inspect >/dev/full: exit status" 2
+one_message "inspect >/dev/full: one message" \
+    "dlpool: writing to standard output: No space left on device"
+
 # ==== standard error ========================================================
 
 # Closed: the job log, opened next, would take descriptor 2.
