@@ -232,6 +232,15 @@ check_files "stdout non-blocking, slow reader: all $N lines, in order" \
     "$T/big.expected" "$TL_OUT"
 check_empty "stdout non-blocking, slow reader: no message" "$TL_ERR"
 
+# The same when the trace fails first, while the run waits for a slow
+# task (its files are flushed then), and standard output after it.
+printf '[300,1]\n[0,2]\n' >"$T/sleepy.in"
+sh_run "$T/sleepy.in" 'exec "$@" >/dev/full' -j 1 --trace /dev/full \
+    "$TP:sleepy"
+check_status "--trace, then stdout /dev/full: exit status" 2
+check_files "--trace, then stdout /dev/full: a message for each" \
+    "$T/two.expected" "$TL_ERR"
+
 # The other commands that write to standard output say so too.
 tl_run /dev/null bash -c 'exec "$@" >/dev/full' bash "$DLPOOL" --version
 check_status "--version >/dev/full: exit status" 2
