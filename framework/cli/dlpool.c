@@ -1419,9 +1419,9 @@ static void catch_signals(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     /* No SA_RESTART: a write of results blocked by a reader that does
-     * not read must end (output.c gives it up once sig_caught is set;
-     * every other call is retried on EINTR); waiting in the pool is cut
-     * short by dlp_pool_interrupt. */
+     * not read must end (once sig_caught is set, output.c writes only
+     * while the reader makes room; every other call here is retried on
+     * EINTR); waiting in the pool is cut short by dlp_pool_interrupt. */
     sa.sa_flags = 0;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
@@ -1558,9 +1558,6 @@ static void stored_task(void *ud, uint64_t index, dlp_fail_kind kind,
             task_where(index, where, sizeof where), msg);
 }
 
-/* One result: its line goes out through records.c, which turns the pool's
- * index into the input's, and may keep the line in the checkpoint, hold it
- * for its turn, and log the task. */
 /* A step of the start-up failed with msg: status 2, unless a signal
  * interrupted it (loading a plugin that takes long): then the signal's. */
 static int setup_failed(const char *msg)
@@ -1600,6 +1597,9 @@ static int stdout_written(void)
     return EXIT_SETUP;
 }
 
+/* One result: its line goes out through records.c, which turns the pool's
+ * index into the input's, and may keep the line in the checkpoint, hold it
+ * for its turn, and log the task. */
 static int write_result(dlp_result *r, counts *c)
 {
     put_result(rec_begin(run_rec, r), r, c);
