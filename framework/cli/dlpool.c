@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 
 #include "dlpool.h"
 #include "input.h"
+#include "output.h"
 #include "progress.h"
 #include "records.h"
 #include "text.h"
@@ -32,6 +34,10 @@
 #define EXIT_SETUP 2
 
 static const char *prog = "dlpool";
+
+/* Where the results go: standard output, through a writer of our own
+ * (output.c). */
+static output *run_out;
 
 static void usage(FILE *to)
 {
@@ -74,7 +80,8 @@ static void usage(FILE *to)
             "then in the system's library path.\n"
             "Exit status: 0 all tasks succeeded, 1 some failed (or --halt), "
             "2 usage or\n"
-            "set-up error, 130/143 SIGINT/SIGTERM, 141 output closed.  See "
+            "set-up error, 130/143 SIGINT/SIGTERM, 141 output's reader gone.  "
+            "See "
             "dlpool(1).\n",
             DLP_PLUGINDIR);
 }
@@ -262,7 +269,7 @@ static int next_task(void *ud, uint64_t index, dlp_args *a)
             /* Input is slow: from now on results are written as they
              * come. */
             in->paused = 1;
-            fflush(stdout);
+            output_flush(run_out);
             return DLP_ITER_PAUSE;
         }
         if (rc < 0) {
@@ -932,9 +939,11 @@ static void catch_signals(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
-    /* SA_RESTART: a write of results in progress completes (no half
-     * line); waiting in the pool is cut short by dlp_pool_interrupt. */
-    sa.sa_flags = SA_RESTART;
+    /* No SA_RESTART: a write of results blocked by a reader that does
+     * not read must end (once sig_caught is set, output.c writes only
+     * while the reader makes room; every other call here is retried on
+     * EINTR); waiting in the pool is cut short by dlp_pool_interrupt. */
+    sa.sa_flags = 0;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -1086,6 +1095,45 @@ static void stored_task(void *ud, uint64_t index, dlp_fail_kind kind,
     say_task_failed(index, msg);
 }
 
+/* A step of the start-up failed with msg: status 2, unless a signal
+ * interrupted it (loading a plugin that takes long): then the signal's. */
+static int setup_failed(const char *msg)
+{
+    if (sig_caught) {
+        fprintf(stderr, "%s: %s: %s; no task was run\n", prog,
+                sig_caught == SIGINT ? "interrupted by SIGINT"
+                                     : "terminated by SIGTERM",
+                msg);
+        return 128 + sig_caught;
+    }
+    fprintf(stderr, "%s: %s\n", prog, msg);
+    return EXIT_SETUP;
+}
+
+/* Writing the results failed: 141 for a reader that went away (as
+ * SIGPIPE would, silently); any other error is said, with status 2. */
+static int output_failed(void)
+{
+    int e = output_error(run_out);
+    if (e == EPIPE)
+        return 128 + SIGPIPE;
+    progress_erase();
+    fprintf(stderr, "%s: writing results to %s: %s\n", prog,
+            output_name(run_out), strerror(e));
+    return EXIT_SETUP;
+}
+
+/* The end of a command that wrote to standard output through stdio: 0,
+ * or (a closed output, a full disk) a message and status 2. */
+static int stdout_written(void)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    fprintf(stderr, "%s: writing to standard output: %s\n", prog,
+            strerror(errno));
+    return EXIT_SETUP;
+}
+
 /* One result: its line goes out through records.c, which turns the pool's
  * index into the input's, and may keep the line in the checkpoint, hold it
  * for its turn, and log the task. */
@@ -1125,9 +1173,8 @@ static int cmd_run(int argc, char **argv)
     input in;
     counts c;
     int opt, fn, rc, status = 0;
-    int halt_when = HALT_NEVER, halted = 0;
+    int halt_when = HALT_NEVER, halted = 0, out_said = 0;
     uint64_t halt_fails = 0;
-    static char outbuf[1 << 16];
     int show_progress = -1; /* -1: when standard error is a terminal */
     arglist args = {NULL, 0, 0, NULL, 0};
     rec_config rcfg;
@@ -1210,7 +1257,7 @@ static int cmd_run(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
-            return 0;
+            return stdout_written();
         case ':':
             die_usage("run: option '%s' needs a value", argv[optind - 1]);
         default:
@@ -1287,7 +1334,12 @@ static int cmd_run(int argc, char **argv)
                  args.total);
     rcfg.input_name = args.nsrc ? sources : in.name;
     rcfg.input_fd = in.fd;
-    rcfg.out = stdout;
+    if (!(run_out = output_open(1, "standard output", &sig_caught, 0))) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        status = EXIT_SETUP;
+        goto out;
+    }
+    rcfg.out = output_stream(run_out);
     rcfg.halt_now_after = halt_when == HALT_NOW ? halt_fails : 0;
     rcfg.stored = stored_task;
     rcfg.stored_ud = &c;
@@ -1312,16 +1364,14 @@ static int cmd_run(int argc, char **argv)
     }
     catch_signals();
     if ((rc = dlp_pool_create(&pool, &popts, &err))) {
-        fprintf(stderr, "%s: %s\n", prog, err.msg);
-        status = EXIT_SETUP;
+        status = setup_failed(err.msg);
         goto out;
     }
     sig_pool = pool;
     if (sig_caught)
         dlp_pool_interrupt(pool); /* a signal came during start-up */
     if ((fn = dlp_pool_fn(pool, ref, sig, &err)) < 0) {
-        fprintf(stderr, "%s: %s\n", prog, err.msg);
-        status = EXIT_SETUP;
+        status = setup_failed(err.msg);
         goto out;
     }
     in.sig = dlp_pool_fn_sig(pool, fn);
@@ -1343,11 +1393,9 @@ static int cmd_run(int argc, char **argv)
                              args.nsrc ? next_arg_task : next_task,
                              args.nsrc ? (void *)&args : (void *)&in, &jopts,
                              &err))) {
-        fprintf(stderr, "%s: %s\n", prog, err.msg);
-        status = EXIT_SETUP;
+        status = setup_failed(err.msg);
         goto out;
     }
-    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
     if (rec_start(run_rec)) {
         fprintf(stderr, "%s: %s\n", prog, rec_error(run_rec));
         status = EXIT_SETUP;
@@ -1371,8 +1419,8 @@ static int cmd_run(int argc, char **argv)
             break; /* a file of records.c cannot be written */
         progress_update(c.ok + c.failed, c.failed);
         if (in.paused)
-            fflush(stdout);
-        if (ferror(stdout))
+            output_flush(run_out);
+        if (output_error(run_out))
             break;
         /* Failures written, in output order (with --checkpoint, results
          * come as they finish and are put in order by records.c). */
@@ -1385,14 +1433,17 @@ static int cmd_run(int argc, char **argv)
         }
     }
     progress_end(); /* before the results and messages that follow */
-    fflush(stdout);
-    if (ferror(stdout)) {
-        /* The reader went away (| head): stop quietly, as a SIGPIPE
-         * would, but reap the workers first. */
-        status = 128 + SIGPIPE;
+    output_flush(run_out);
+    if (output_error(run_out) && output_error(run_out) != EINTR) {
+        /* The reader went away (| head), or the output cannot be
+         * written: stop, but reap the workers first. */
+        status = output_failed();
+        out_said = 1;
+        if (rec_error(run_rec)) /* a file of the run failed too */
+            fprintf(stderr, "%s: %s\n", prog, rec_error(run_rec));
         goto out;
     }
-    if (rc == -EINTR && sig_caught) {
+    if ((rc == -EINTR || output_error(run_out) == EINTR) && sig_caught) {
         /* Hand out what has already finished, in order, then say what was
          * not run. */
         dlp_result r;
@@ -1401,21 +1452,23 @@ static int cmd_run(int argc, char **argv)
          * is no reason to stop handing out what has finished. */
         while (((prc = dlp_job_poll(job, &r, NULL)) == 1 ||
                 (prc == -EINTR && ++ticks < 4)) &&
-               !ferror(stdout))
+               !output_error(run_out))
             if (prc == 1)
                 write_result(&r, &c);
         rec_finish(run_rec, 1);
-        fflush(stdout);
+        output_flush(run_out);
         say_not_run(sig_caught == SIGINT ? "interrupted by SIGINT"
                                          : "terminated by SIGTERM",
-                    job, &in, rec_written(run_rec));
+                    job, &in, rec_written(run_rec) - output_lost(run_out));
+        if (rec_error(run_rec))
+            fprintf(stderr, "%s: %s\n", prog, rec_error(run_rec));
         status = 128 + sig_caught;
         goto out;
     }
     /* The lines whose turn has come (not after --halt now); the files
      * flushed and closed. */
     rec_finish(run_rec, !(halted && halt_when == HALT_NOW));
-    fflush(stdout);
+    output_flush(run_out);
     if (halted) {
         char why[96];
         snprintf(why, sizeof why, "halted (%s, fail=%" PRIu64 ")",
@@ -1440,6 +1493,13 @@ static int cmd_run(int argc, char **argv)
     }
 out:
     progress_end();
+    /* The files flushed and closed after a run that stopped early (the
+     * output failed): a file that cannot be written is said too. */
+    if (run_rec && !rec_error(run_rec) && rec_finish(run_rec, 0)) {
+        fprintf(stderr, "%s: %s\n", prog, rec_error(run_rec));
+        if (status < EXIT_SETUP || status == 128 + SIGPIPE)
+            status = EXIT_SETUP;
+    }
     rec_close(run_rec); /* after a failure too: the checkpoint is flushed */
     run_rec = NULL;
     dlp_job_destroy(job);
@@ -1450,10 +1510,13 @@ out:
     free_sources(&args);
     if (in.fd > 0)
         close(in.fd);
-    if (status != 128 + SIGPIPE && (fflush(stdout) != 0 || ferror(stdout))) {
-        fprintf(stderr, "%s: writing results: %s\n", prog, strerror(errno));
-        status = EXIT_SETUP;
-    }
+    /* The last lines (a failure that stopped the run early leaves some);
+     * a write cut short by the signal that ended the run is no failure. */
+    if (run_out && !out_said && output_flush(run_out) &&
+        output_error(run_out) != EINTR)
+        status = output_failed();
+    output_close(run_out);
+    run_out = NULL;
     return status;
 }
 
@@ -1498,7 +1561,7 @@ static int cmd_inspect(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
-            return 0;
+            return stdout_written();
         default:
             die_usage("inspect: unknown option '%s'", argv[optind - 1]);
         }
@@ -1538,7 +1601,7 @@ static int cmd_inspect(int argc, char **argv)
             return EXIT_SETUP;
         }
         json_decref(out);
-        return fflush(stdout) ? EXIT_SETUP : 0;
+        return stdout_written();
     }
     /* Collect the lines first, so a failure prints nothing on stdout. */
     if (!(mem = open_memstream(&lines, &len))) {
@@ -1556,21 +1619,71 @@ static int cmd_inspect(int argc, char **argv)
     printf("# plugin %s, manifest ABI %u\n%s", name, abi, lines);
     free(name);
     free(lines);
-    return fflush(stdout) ? EXIT_SETUP : 0;
+    return stdout_written();
+}
+
+/*
+ * Descriptors 0-2 made valid before anything is opened, so that none of
+ * the command's own files (input, checkpoint, job log, trace) ever takes
+ * one and gets results or messages written into it.  A closed one gets
+ * /dev/null opened the other way round for standard input and output:
+ * reading or writing it fails (EBADF), and the command says so (a closed
+ * output is a write error, status 2).  A closed standard error gets
+ * /dev/null for writing: messages vanish, as they would have.
+ */
+static void open_std_fds(void)
+{
+    static const int mode[3] = {O_WRONLY, O_RDONLY, O_WRONLY};
+    for (int fd = 0; fd < 3; fd++) {
+        int got;
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        /* The lowest free descriptor: this one, the lower being valid. */
+        got = open("/dev/null", mode[fd]);
+        if (got != fd) {
+            if (fcntl(2, F_GETFD) >= 0)
+                fprintf(stderr, "%s: descriptor %d is closed and /dev/null "
+                        "cannot be opened in its place: %s\n", prog, fd,
+                        got < 0 ? strerror(errno) : "took another number");
+            exit(EXIT_SETUP);
+        }
+    }
+}
+
+/* Messages go through a writer of ours too, so that a non-blocking
+ * standard error that is full is waited on instead of losing them; a
+ * worker (a fork) gets back the stream its plugin expects. */
+static FILE *stderr_stdio;
+
+static void stderr_in_child(void)
+{
+    stderr = stderr_stdio;
+}
+
+static void stderr_through_writer(void)
+{
+    static output *err_out;
+    if (!(err_out = output_open(2, "standard error", &sig_caught, 1)))
+        return;
+    stderr_stdio = stderr;
+    if (pthread_atfork(NULL, NULL, stderr_in_child) == 0)
+        stderr = output_stream(err_out);
 }
 
 int main(int argc, char **argv)
 {
+    open_std_fds();
+    stderr_through_writer();
     if (argc < 2)
         die_usage("missing command");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {
         usage(stdout);
-        return 0;
+        return stdout_written();
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
         printf("dlpool %s\n", DLPOOL_VERSION_STRING);
-        return 0;
+        return stdout_written();
     }
     if (!strcmp(argv[1], "run"))
         return cmd_run(argc - 1, argv + 1);

@@ -32,6 +32,7 @@
  */
 #include "config.h"
 
+#include "output.h"
 #include "records.h"
 #include "text.h"
 
@@ -468,18 +469,12 @@ static held heap_pop(rec *r)
 
 /* ---- the checkpoint: writing ------------------------------------------- */
 
+/* EINTR retried and EAGAIN waited out (a FIFO given as a file may be
+ * shared with whoever made it non-blocking); no signal cuts it short:
+ * the files are written whole. */
 static int write_all(int fd, const char *p, size_t n)
 {
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return output_write_all(fd, p, n, NULL);
 }
 
 /* A write to the checkpoint failed (a full disk): cut the file back to
