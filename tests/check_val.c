@@ -687,26 +687,28 @@ START_TEST(test_free_deep)
 {
     /* A value built in memory has no depth limit (a list pushed into the
      * deepest list of another is not seen by the push), so free, copy
-     * and equal may not recurse: 2,000,000 levels overflowed the stack. */
+     * and equal may not recurse: 2,000,000 levels overflowed the stack.
+     * (No ck_assert in the loops: each one is a write to Check's pipe.) */
     enum { DEEP = 2000000, COPY = 300000 };
     dlp_val *root = made(dlp_val_list(), "root"), *cur = root;
-    for (int i = 1; i < DEEP; i++) {
-        dlp_val *next = made(dlp_val_list(), "a list");
-        push_ok(cur, next);
+    int bad = 0;
+    for (int i = 1; i < DEEP && !bad; i++) {
+        dlp_val *next = dlp_val_list();
+        bad = !next || dlp_val_push(cur, next);
         cur = next;
     }
+    ck_assert_msg(!bad, "building %d levels: a list or a push failed", DEEP);
     push_ok(cur, dlp_val_cstr("at the bottom"));
     dlp_val_free(root);
 
     root = cur = made(dlp_val_map(), "root");
-    for (int i = 1; i < COPY; i++) {
-        dlp_val *next = made(i % 2 ? dlp_val_list() : dlp_val_map(), "a node");
-        if (cur->kind == DLP_V_MAP)
-            set_ok(cur, "k", next);
-        else
-            push_ok(cur, next);
+    for (int i = 1; i < COPY && !bad; i++) {
+        dlp_val *next = i % 2 ? dlp_val_list() : dlp_val_map();
+        bad = !next || (cur->kind == DLP_V_MAP ? dlp_val_set(cur, "k", next)
+                                                : dlp_val_push(cur, next));
         cur = next;
     }
+    ck_assert_msg(!bad, "building %d levels: a node or a push failed", COPY);
     push_ok(cur, dlp_val_int(7));
     {
         dlp_val *c = dlp_val_copy(root);
@@ -1450,6 +1452,7 @@ Suite *dlp_test_val(void)
     TCase *core = tcase_create("core");
     TCase *wire = tcase_create("wire");
     TCase *limits = tcase_create("limits");
+    TCase *deep = tcase_create("deep");
     TCase *errors = tcase_create("errors");
 
     tcase_add_test(core, test_scalars);
@@ -1476,10 +1479,14 @@ Suite *dlp_test_val(void)
 
     tcase_set_timeout(limits, 60);
     tcase_add_test(limits, test_depth_limit);
-    tcase_add_test(limits, test_free_deep);
     tcase_add_test(limits, test_str_too_big);
     tcase_add_test(limits, test_counts_checked);
     suite_add_tcase(s, limits);
+
+    /* Millions of nodes, one inside the other: slow under valgrind. */
+    tcase_set_timeout(deep, 120);
+    tcase_add_test(deep, test_free_deep);
+    suite_add_tcase(s, deep);
 
     /* The garbage run is long under valgrind; give it room. */
     tcase_set_timeout(errors, 120);
