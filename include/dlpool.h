@@ -21,10 +21,10 @@
  *    ones): a call that returns int returns DLP_EINVAL ("no such pool"),
  *    one that returns a count, a pointer or a bool returns 0, NULL or
  *    false, and a destroy or dlp_pool_terminate does nothing.  Not
- *    checked: dlp_job_next and dlp_job_poll (called once per result) and
- *    dlp_pool_interrupt (async-signal-safe); nor a handle whose address a
- *    newer one has taken since, nor a call made while another thread
- *    destroys its handle.
+ *    checked: dlp_job_next, dlp_job_next_timeout and dlp_job_poll (called
+ *    once per result) and dlp_pool_interrupt (async-signal-safe); nor a
+ *    handle whose address a newer one has taken since, nor a call made
+ *    while another thread destroys its handle.
  *  - A timeout in seconds that is NaN is refused with DLP_EINVAL; one past
  *    10^9 seconds is no limit.
  */
