@@ -14,10 +14,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "handle.h"
 #include "pool.h"
 #include "val.h"
 
@@ -30,6 +32,22 @@ struct dlp__cb_running {
     struct dlp__cb_running *next;
 };
 
+/*
+ * Lifetime.  A callback may destroy its own future while other threads
+ * wait on it, and the thread that runs the callback may itself be inside
+ * a wait on it: each of them reads the future after the callback
+ * returns.  So a future is freed by the last of its destroy and the uses
+ * that hold it.  holds counts the threads inside a call on it (enter() to
+ * leave()) and the one running its callback.  A hold is taken through
+ * the registry of live handles (handle.h), atomically with the lookup, so
+ * once dlp_future_destroy has dropped the handle no new hold can appear;
+ * the destroy then detaches the future from its job and its queued
+ * callback, sets destroyed, and frees it only if nobody holds it.
+ * Otherwise the holder that drops the last hold frees it (future_free,
+ * with mu released: freeing takes the lock).  A wait treats a destroyed
+ * future as done.  holds is changed atomically (taken without mu), and
+ * read with mu held; destroyed is (mu).
+ */
 struct dlp_future {
     dlp_pool *pool;
     struct dlp_job *job;
@@ -38,6 +56,8 @@ struct dlp_future {
     struct dlp_future *cb_next;
     int complete;
     int cb_queued; /* in the pool's callback queue */
+    unsigned holds;
+    int destroyed;
 };
 
 DLP_API void dlp_call_options_init(dlp_call_options *opts)
@@ -61,6 +81,34 @@ void dlp__future_complete(struct dlp_future *f)
     }
 }
 
+static void take_hold(void *f)
+{
+    __atomic_add_fetch(&((dlp_future *)f)->holds, 1, __ATOMIC_ACQ_REL);
+}
+
+/* Hold f if it is a live future: 1, else 0. */
+static int enter(dlp_future *f)
+{
+    return dlp__handle_take(f, DLP__H_FUTURE, take_hold);
+}
+
+/* Drop a hold on f.  mu held.  Returns 1 when f was destroyed and this
+ * was the last hold: the caller then frees it (future_free) once it has
+ * released mu, and touches neither f nor its pool after. */
+static int leave(dlp_future *f)
+{
+    return __atomic_sub_fetch(&f->holds, 1, __ATOMIC_ACQ_REL) == 0 &&
+           f->destroyed;
+}
+
+/* Free a future nothing holds.  mu NOT held.  This may free the pool too,
+ * if it was destroyed with f open and f was its last. */
+static void future_free(dlp_future *f)
+{
+    dlp_job_destroy(f->job);
+    free(f);
+}
+
 /* Wake every thread waiting on the pool, the driver's poll included:
  * something completed outside the event loop. */
 static void wake_all(dlp_pool *p)
@@ -70,8 +118,10 @@ static void wake_all(dlp_pool *p)
 }
 
 /* Run the queued callbacks, one at a time, without the lock.  mu held on
- * entry and return.  The callback may destroy its future: nothing here
- * touches f after the call (the running entry only compares pointers). */
+ * entry and return.  The callback may destroy its future: the hold taken
+ * here keeps it until the callback has returned.  Freeing it cannot free
+ * the pool: whoever waits here holds the pool (a future of it that it
+ * waits on, or the live pool it joins). */
 static void run_callbacks(dlp_pool *p)
 {
     while (p->cbq_head) {
@@ -85,6 +135,7 @@ static void run_callbacks(dlp_pool *p)
         f->cb = NULL; /* once */
         f->cb_queued = 0;
         p->cb_running = &me;
+        take_hold(f);
         pthread_mutex_unlock(&p->mu);
         cb(f, ud);
         pthread_mutex_lock(&p->mu);
@@ -94,6 +145,11 @@ static void run_callbacks(dlp_pool *p)
                 *pp = me.next;
                 break;
             }
+        }
+        if (leave(f)) {
+            pthread_mutex_unlock(&p->mu);
+            future_free(f);
+            pthread_mutex_lock(&p->mu);
         }
         /* Someone may wait for this callback to end (its future's waiters,
          * join), in the condition variable or driving the loop in poll. */
@@ -171,15 +227,18 @@ static int wait_for(dlp_pool *p, int (*done)(void *), void *arg,
     }
 }
 
+/* Done for a waiter: complete and its callback run, or destroyed. */
 static int future_done(void *arg)
 {
     dlp_future *f = arg;
-    return f->complete && !f->cb_queued && !running_elsewhere(f->pool, f);
+    return f->destroyed ||
+           (f->complete && !f->cb_queued && !running_elsewhere(f->pool, f));
 }
 
 static int make(dlp_future **out, dlp_pool *p, int fn,
                 const dlp_val *const *args, size_t n, int pinned,
-                const dlp_call_options *opts, dlp_error *err)
+                const dlp_call_options *opts, const char *call,
+                dlp_error *err)
 {
     dlp_future *f;
     dlp__pre pre;
@@ -188,6 +247,13 @@ static int make(dlp_future **out, dlp_pool *p, int fn,
     if (!out || !p || (n && !args))
         return dlp__err(err, DLP_EINVAL, "NULL argument");
     *out = NULL;
+    if (!dlp__handle_live(p, DLP__H_POOL))
+        return dlp__handle_bad(err, call, "pool");
+    if (opts && (isnan(opts->timeout) || opts->timeout < 0))
+        return dlp__err(err, DLP_EINVAL,
+                        "%s: a task timeout of %g s: give seconds > 0, or 0 "
+                        "for none",
+                        call, opts->timeout);
     for (size_t i = 0; i < n; i++)
         if (!args[i])
             return dlp__err(err, DLP_EINVAL,
@@ -231,6 +297,13 @@ static int make(dlp_future **out, dlp_pool *p, int fn,
         free(f);
         return rc;
     }
+    if (dlp__handle_add(f, DLP__H_FUTURE)) {
+        pthread_mutex_lock(&p->mu);
+        dlp__job_forget_future(f->job);
+        pthread_mutex_unlock(&p->mu);
+        future_free(f);
+        return dlp__err(err, -ENOMEM, "out of memory");
+    }
     *out = f;
     return 0;
 }
@@ -242,14 +315,14 @@ DLP_API int dlp_apply_async(dlp_future **out, dlp_pool *p, int fn,
     if (!args)
         return dlp__err(err, DLP_EINVAL, "dlp_apply_async: NULL args (an "
                                          "empty list is dlp_val_list())");
-    return make(out, p, fn, &args, 1, 0, opts, err);
+    return make(out, p, fn, &args, 1, 0, opts, "dlp_apply_async", err);
 }
 
 DLP_API int dlp_map_async(dlp_future **out, dlp_pool *p, int fn,
                           const dlp_val *const *args, size_t n,
                           const dlp_call_options *opts, dlp_error *err)
 {
-    return make(out, p, fn, args, n, 0, opts, err);
+    return make(out, p, fn, args, n, 0, opts, "dlp_map_async", err);
 }
 
 DLP_API int dlp_broadcast(dlp_future **out, dlp_pool *p, int fn,
@@ -258,41 +331,50 @@ DLP_API int dlp_broadcast(dlp_future **out, dlp_pool *p, int fn,
 {
     if (!args)
         return dlp__err(err, DLP_EINVAL, "dlp_broadcast: NULL args");
-    if (p && p->bridge)
+    if (dlp__handle_live(p, DLP__H_POOL) && p->bridge)
         return dlp__err(err, DLP_EINVAL,
                         "dlp_broadcast: the workers of an MPI pool are the "
                         "agents' (one task per agent is not one per "
                         "worker): broadcast on each agent's side instead");
-    return make(out, p, fn, &args, 1, 1, opts, err);
+    return make(out, p, fn, &args, 1, 1, opts, "dlp_broadcast", err);
+}
+
+/* The end of a call that entered f: drop the hold, release mu, and free
+ * f if that was the last hold of a destroyed future. */
+static void leave_unlock(dlp_future *f)
+{
+    dlp_pool *p = f->pool;
+    int last = leave(f);
+    pthread_mutex_unlock(&p->mu);
+    if (last)
+        future_free(f);
 }
 
 DLP_API int dlp_future_wait(dlp_future *f, double timeout)
 {
-    dlp_pool *p;
     int rc;
-    if (!f)
+    if (isnan(timeout) || !enter(f))
         return DLP_EINVAL;
-    p = f->pool;
-    pthread_mutex_lock(&p->mu);
-    rc = wait_for(p, future_done, f, dlp__pool_deadline(timeout));
-    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_lock(&f->pool->mu);
+    rc = wait_for(f->pool, future_done, f, dlp__pool_deadline(timeout));
+    if (rc == 0 && !f->complete)
+        rc = DLP_EINVAL; /* destroyed by another thread before it ended */
+    leave_unlock(f);
     return rc;
 }
 
 DLP_API bool dlp_future_ready(dlp_future *f)
 {
-    dlp_pool *p;
     bool done;
-    if (!f)
+    if (!enter(f))
         return false;
-    p = f->pool;
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_lock(&f->pool->mu);
     if (!f->complete) {
-        dlp__pool_drive(p, -1, 1); /* read what has arrived */
-        abort_if_dead(p);
+        dlp__pool_drive(f->pool, -1, 1); /* read what has arrived */
+        abort_if_dead(f->pool);
     }
     done = f->complete != 0;
-    pthread_mutex_unlock(&p->mu);
+    leave_unlock(f);
     return done;
 }
 
@@ -310,27 +392,32 @@ DLP_API bool dlp_future_successful(dlp_future *f)
 {
     dlp_result res;
     bool ok;
-    if (!dlp_future_ready(f))
+    if (!enter(f))
         return false;
     pthread_mutex_lock(&f->pool->mu);
-    ok = first_failure(f, &res) < 0;
-    pthread_mutex_unlock(&f->pool->mu);
+    if (!f->complete) {
+        dlp__pool_drive(f->pool, -1, 1);
+        abort_if_dead(f->pool);
+    }
+    ok = f->complete && first_failure(f, &res) < 0;
+    leave_unlock(f);
     return ok;
 }
 
 DLP_API size_t dlp_future_count(const dlp_future *f)
 {
-    return f ? (size_t)dlp__job_total(f->job) : 0;
+    return dlp__handle_live(f, DLP__H_FUTURE) ? (size_t)dlp__job_total(f->job)
+                                              : 0;
 }
 
 DLP_API int dlp_future_result(dlp_future *f, size_t i, dlp_result *res)
 {
     int rc;
-    if (!f || !res)
+    if (!res || !enter(f))
         return DLP_EINVAL;
     pthread_mutex_lock(&f->pool->mu);
     rc = dlp__job_view(f->job, i, res);
-    pthread_mutex_unlock(&f->pool->mu);
+    leave_unlock(f);
     return rc;
 }
 
@@ -344,58 +431,71 @@ static int task_error(dlp_error *err, size_t i, const dlp_result *res)
 DLP_API int dlp_future_get(dlp_future *f, double timeout, dlp_result *res,
                            dlp_error *err)
 {
-    dlp_pool *p;
     long bad;
     int rc;
     if (!f || !res)
         return dlp__err(err, DLP_EINVAL, "dlp_future_get: NULL argument");
-    p = f->pool;
-    pthread_mutex_lock(&p->mu);
-    rc = wait_for(p, future_done, f, dlp__pool_deadline(timeout));
-    if (rc) {
-        pthread_mutex_unlock(&p->mu);
-        return dlp__err(err, rc, rc == -ETIMEDOUT ? "timed out" : "interrupted");
-    }
-    if ((bad = first_failure(f, res)) >= 0) {
-        pthread_mutex_unlock(&p->mu);
-        return task_error(err, (size_t)bad, res);
-    }
-    if (dlp__job_total(f->job) == 0) {
-        pthread_mutex_unlock(&p->mu);
-        return dlp__err(err, DLP_EINVAL, "the future has no task");
-    }
-    dlp__job_view(f->job, 0, res);
-    pthread_mutex_unlock(&p->mu);
-    return 0;
+    if (isnan(timeout))
+        return dlp__err(err, DLP_EINVAL,
+                        "dlp_future_get: a timeout of NaN seconds");
+    if (!enter(f))
+        return dlp__handle_bad(err, "dlp_future_get", "future");
+    pthread_mutex_lock(&f->pool->mu);
+    rc = wait_for(f->pool, future_done, f, dlp__pool_deadline(timeout));
+    if (rc)
+        rc = dlp__err(err, rc, rc == -ETIMEDOUT ? "timed out" : "interrupted");
+    else if (f->destroyed)
+        /* Its results go with it: none can be lent. */
+        rc = dlp__err(err, DLP_EINVAL,
+                      "dlp_future_get: the future was destroyed while "
+                      "waited on");
+    else if ((bad = first_failure(f, res)) >= 0)
+        rc = task_error(err, (size_t)bad, res);
+    else if (dlp__job_total(f->job) == 0)
+        rc = dlp__err(err, DLP_EINVAL, "the future has no task");
+    else
+        dlp__job_view(f->job, 0, res);
+    leave_unlock(f);
+    return rc;
 }
 
 DLP_API int dlp_future_cancel(dlp_future *f)
 {
     int rc;
-    if (!f)
+    if (!enter(f))
         return DLP_EINVAL;
     pthread_mutex_lock(&f->pool->mu);
     rc = f->complete && !dlp__job_cancelled(f->job) ? -EBUSY
                                                     : dlp__job_cancel(f->job);
     if (rc == 0)
         wake_all(f->pool); /* its waiters, and the driver's poll */
-    pthread_mutex_unlock(&f->pool->mu);
+    leave_unlock(f);
     return rc;
 }
 
 DLP_API void dlp_future_destroy(dlp_future *f)
 {
-    if (!f)
+    dlp_pool *p;
+    int now;
+    /* A future destroyed already (or never made) is not touched: its
+     * memory may be gone.  Once the handle is dropped, no call can take a
+     * new hold on it. */
+    if (!f || !dlp__handle_drop(f, DLP__H_FUTURE))
         return;
+    p = f->pool;
     /* In one locked section: once the job forgets f, nothing can queue
      * its callback again. */
-    pthread_mutex_lock(&f->pool->mu);
+    pthread_mutex_lock(&p->mu);
     unqueue_callback(f);
     f->cb = NULL;
     dlp__job_forget_future(f->job);
-    pthread_mutex_unlock(&f->pool->mu);
-    dlp_job_destroy(f->job);
-    free(f);
+    f->destroyed = 1;
+    now = __atomic_load_n(&f->holds, __ATOMIC_ACQUIRE) == 0;
+    if (!now)
+        wake_all(p); /* its waiters: it is done for them now */
+    pthread_mutex_unlock(&p->mu);
+    if (now)
+        future_free(f);
 }
 
 struct waitset {
@@ -425,21 +525,53 @@ static int waitset_done(void *arg)
     return 0;
 }
 
+/* Drop the holds taken on fs[0..n) (mu held), release mu, and free the
+ * futures whose last hold that was.  The same future twice in fs is held
+ * twice, so only one leave can be its last. */
+static void leave_all(dlp_pool *p, dlp_future *const *fs, size_t n)
+{
+    dlp_future *dead = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (leave(fs[i])) {
+            fs[i]->cb_next = dead; /* destroyed: in no callback queue */
+            dead = fs[i];
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    while (dead) {
+        dlp_future *f = dead;
+        dead = f->cb_next;
+        future_free(f);
+    }
+}
+
 DLP_API int dlp_wait(dlp_future *const *fs, size_t n, unsigned how,
                      double timeout)
 {
     struct waitset w = {fs, n, how, -1};
     dlp_pool *p;
-    int rc;
-    if (!fs || n == 0 || how > DLP_WAIT_ALL)
+    size_t held;
+    int rc = 0;
+    if (!fs || n == 0 || how > DLP_WAIT_ALL || isnan(timeout))
         return DLP_EINVAL;
-    for (size_t i = 0; i < n; i++)
-        if (!fs[i] || fs[i]->pool != fs[0]->pool)
-            return DLP_EINVAL;
+    for (held = 0; held < n; held++) {
+        if (!enter(fs[held])) {
+            rc = DLP_EINVAL; /* destroyed, or never made */
+            break;
+        }
+        if (fs[held]->pool != fs[0]->pool) {
+            held++; /* it is held: let it go below */
+            rc = DLP_EINVAL;
+            break;
+        }
+    }
+    if (held == 0)
+        return rc;
     p = fs[0]->pool;
     pthread_mutex_lock(&p->mu);
-    rc = wait_for(p, waitset_done, &w, dlp__pool_deadline(timeout));
-    pthread_mutex_unlock(&p->mu);
+    if (!rc)
+        rc = wait_for(p, waitset_done, &w, dlp__pool_deadline(timeout));
+    leave_all(p, fs, held);
     return rc ? rc : (int)w.hit;
 }
 
@@ -474,14 +606,15 @@ DLP_API dlp_val *dlp_result_value(const dlp_result *res)
     }
 }
 
-/* Take every result of a complete future as values into out[]. */
+/* Take every result of a complete future as values into out[].  mu
+ * held. */
 static int take_values(dlp_future *f, dlp_val **out, dlp_error *err)
 {
-    size_t n = dlp_future_count(f);
+    size_t n = (size_t)dlp__job_total(f->job);
     dlp_result res;
     for (size_t i = 0; i < n; i++) {
         out[i] = NULL;
-        if (dlp_future_result(f, i, &res) == 0 && res.fail) {
+        if (dlp__job_view(f->job, i, &res) == 0 && res.fail) {
             for (size_t k = 0; k < i; k++) {
                 dlp_val_free(out[k]);
                 out[k] = NULL;
@@ -502,7 +635,8 @@ static int take_values(dlp_future *f, dlp_val **out, dlp_error *err)
 }
 
 static int call_and_wait(dlp_pool *p, int fn, const dlp_val *const *args,
-                         size_t n, dlp_val **out, dlp_error *err)
+                         size_t n, dlp_val **out, const char *call,
+                         dlp_error *err)
 {
     dlp_future *f;
     int rc;
@@ -510,13 +644,16 @@ static int call_and_wait(dlp_pool *p, int fn, const dlp_val *const *args,
         return dlp__err(err, DLP_EINVAL, "NULL output");
     for (size_t i = 0; i < n; i++)
         out[i] = NULL;
-    if ((rc = make(&f, p, fn, args, n, 0, NULL, err)))
+    if ((rc = make(&f, p, fn, args, n, 0, NULL, call, err)))
         return rc;
     rc = dlp_future_wait(f, -1);
-    if (rc)
+    if (rc) {
         rc = dlp__err(err, rc, "interrupted");
-    else
+    } else {
+        pthread_mutex_lock(&p->mu);
         rc = take_values(f, out, err);
+        pthread_mutex_unlock(&p->mu);
+    }
     dlp_future_destroy(f);
     return rc;
 }
@@ -526,13 +663,13 @@ DLP_API int dlp_apply(dlp_pool *p, int fn, const dlp_val *args,
 {
     if (!args)
         return dlp__err(err, DLP_EINVAL, "dlp_apply: NULL args");
-    return call_and_wait(p, fn, &args, 1, out, err);
+    return call_and_wait(p, fn, &args, 1, out, "dlp_apply", err);
 }
 
 DLP_API int dlp_map(dlp_pool *p, int fn, const dlp_val *const *args,
                     size_t n, dlp_val **out, dlp_error *err)
 {
-    return call_and_wait(p, fn, args, n, out, err);
+    return call_and_wait(p, fn, args, n, out, "dlp_map", err);
 }
 
 /* ---- join, terminate, shutdown ------------------------------------- */
@@ -553,6 +690,11 @@ DLP_API int dlp_pool_join(dlp_pool *p, double timeout, dlp_error *err)
     int rc;
     if (!p)
         return dlp__err(err, DLP_EINVAL, "dlp_pool_join: NULL pool");
+    if (!dlp__handle_live(p, DLP__H_POOL))
+        return dlp__handle_bad(err, "dlp_pool_join", "pool");
+    if (isnan(timeout))
+        return dlp__err(err, DLP_EINVAL,
+                        "dlp_pool_join: a timeout of NaN seconds");
     pthread_mutex_lock(&p->mu);
     if (!p->closed) {
         pthread_mutex_unlock(&p->mu);
@@ -583,7 +725,7 @@ DLP_API int dlp_pool_join(dlp_pool *p, double timeout, dlp_error *err)
 
 DLP_API void dlp_pool_terminate(dlp_pool *p)
 {
-    if (!p)
+    if (!dlp__handle_live(p, DLP__H_POOL))
         return;
     pthread_mutex_lock(&p->mu);
     p->closed = 1;
@@ -602,6 +744,8 @@ DLP_API int dlp_pool_shutdown(dlp_pool *p, bool cancel_futures,
 {
     if (!p)
         return dlp__err(err, DLP_EINVAL, "dlp_pool_shutdown: NULL pool");
+    if (!dlp__handle_live(p, DLP__H_POOL))
+        return dlp__handle_bad(err, "dlp_pool_shutdown", "pool");
     pthread_mutex_lock(&p->mu);
     p->closed = 1;
     if (cancel_futures) {

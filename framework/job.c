@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "handle.h"
 #include "pool.h"
 #include "sig.h"
 #include "val.h"
@@ -149,6 +150,8 @@ DLP_API void dlp_job_options_init(dlp_job_options *opts)
     opts->wait_fd = -1;
 }
 
+static void job_free(dlp_job *j);
+
 /* Free a job that dlp_job_create could not finish making. */
 static void job_free_early(dlp_job *j)
 {
@@ -167,6 +170,13 @@ DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
     if (!out || !p || !next)
         return dlp__err(err, DLP_EINVAL, "dlp_job_create: NULL argument");
     *out = NULL;
+    if (!dlp__handle_live(p, DLP__H_POOL))
+        return dlp__handle_bad(err, "dlp_job_create", "pool");
+    if (opts && (isnan(opts->timeout) || opts->timeout < 0))
+        return dlp__err(err, DLP_EINVAL,
+                        "a task timeout of %g s: give seconds > 0, or 0 for "
+                        "none",
+                        opts->timeout);
     j = calloc(1, sizeof *j);
     if (!j)
         return dlp__err(err, -ENOMEM, "out of memory");
@@ -179,15 +189,12 @@ DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
     j->ring = calloc(w, sizeof *j->ring);
     j->flags = opts ? opts->flags : 0;
     j->wait_fd = opts && (opts->flags & DLP_JOB_WAIT_FD) ? opts->wait_fd : -1;
-    if (opts && opts->timeout < 0) {
-        job_free_early(j);
-        return dlp__err(err, DLP_EINVAL, "a negative timeout (%g s)",
-                        opts->timeout);
-    }
-    j->timeout_ns = opts && opts->timeout > 0
+    /* Past 10^9 s (31 years) a timeout is none: its nanoseconds would not
+     * fit. */
+    j->timeout_ns = opts && opts->timeout > 0 && opts->timeout <= 1e9
                         ? (uint64_t)(opts->timeout * 1e9 + 0.5)
                         : 0;
-    if (opts && opts->timeout > 0 && j->timeout_ns < 1000000)
+    if (j->timeout_ns && j->timeout_ns < 1000000)
         j->timeout_ns = 1000000; /* the event loop's resolution: 1 ms */
     j->retries = opts ? opts->retries : 0;
     if (j->ring && (j->flags & DLP_JOB_UNORDERED))
@@ -245,6 +252,10 @@ DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
                                        : (uint32_t)j->limit;
     }
     pthread_mutex_unlock(&p->mu);
+    if (dlp__handle_add(j, DLP__H_JOB)) {
+        job_free(j);
+        return dlp__err(err, -ENOMEM, "out of memory");
+    }
     *out = j;
     return 0;
 }
@@ -1456,6 +1467,9 @@ DLP_API int dlp_job_next(dlp_job *j, dlp_result *res, dlp_error *err)
 DLP_API int dlp_job_next_timeout(dlp_job *j, dlp_result *res, double timeout,
                                  dlp_error *err)
 {
+    if (isnan(timeout))
+        return dlp__err(err, DLP_EINVAL,
+                        "dlp_job_next_timeout: a timeout of NaN seconds");
     return next_until(j, res, dlp__pool_deadline(timeout), err);
 }
 
@@ -1487,7 +1501,14 @@ DLP_API int dlp_job_poll(dlp_job *j, dlp_result *res, dlp_error *err)
 
 DLP_API void dlp_job_counts_get(const dlp_job *j, dlp_job_counts *out)
 {
-    dlp_pool *p = j->pool;
+    dlp_pool *p;
+    if (!out)
+        return;
+    if (!dlp__handle_live(j, DLP__H_JOB)) {
+        out->pulled = out->delivered = 0;
+        return;
+    }
+    p = j->pool;
     pthread_mutex_lock(&p->mu);
     out->pulled = j->next_in;
     out->delivered = j->delivered;
@@ -1549,12 +1570,12 @@ static void detach(dlp__worker *w, dlp_job *j)
     }
 }
 
-DLP_API void dlp_job_destroy(dlp_job *j)
+/* Free job j.  When its pool was destroyed while it was open and it was
+ * the pool's last job, the pool goes too. */
+static void job_free(dlp_job *j)
 {
-    dlp_pool *p;
-    if (!j)
-        return;
-    p = j->pool;
+    dlp_pool *p = j->pool;
+    int last;
     pthread_mutex_lock(&p->mu);
     if (j->internal) {
         feedq_remove(j);
@@ -1582,6 +1603,7 @@ DLP_API void dlp_job_destroy(dlp_job *j)
             kill(w->pid, SIGKILL);
         }
     }
+    last = p->destroyed && !p->open_jobs && !p->internal_jobs;
     pthread_mutex_unlock(&p->mu);
     while (j->redo) {
         dlp__batch *b = j->redo;
@@ -1606,6 +1628,16 @@ DLP_API void dlp_job_destroy(dlp_job *j)
     dlp_val_free(j->held_val);
     dlp__pre_free(&j->pre);
     free(j);
+    if (last)
+        dlp__pool_free(p);
+}
+
+DLP_API void dlp_job_destroy(dlp_job *j)
+{
+    /* A job destroyed already (or never made) is not touched. */
+    if (!j || !dlp__handle_drop(j, DLP__H_JOB))
+        return;
+    job_free(j);
 }
 
 /* ---- internal jobs: the tasks of futures ----------------------------- */

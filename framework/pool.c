@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "handle.h"
 #include "loader.h"
 #include "pool.h"
 #include "transport.h"
@@ -804,7 +805,9 @@ unsigned dlp__pool_live_slots(dlp_pool *p, unsigned *slots)
 uint64_t dlp__pool_deadline(double timeout)
 {
     uint64_t d;
-    if (timeout < 0)
+    /* Negative is none; so is anything past 10^9 s (31 years), whose
+     * nanoseconds would not fit.  Callers refuse NaN. */
+    if (!(timeout >= 0) || timeout > 1e9)
         return 0;
     d = dlp__now_ns() + (uint64_t)(timeout * 1e9);
     return d < 2 ? 2 : d; /* 0 and 1 mean "none" and "now" */
@@ -927,6 +930,7 @@ int dlp__pool_drive_until(dlp_pool *p, int extra_fd, uint64_t deadline_ns)
 
 static int run_initializer(dlp_pool *p, const dlp_pool_options *opts,
                            dlp_error *err);
+static void pool_teardown(dlp_pool *p);
 
 static long online_cpus(void)
 {
@@ -973,13 +977,18 @@ static int pool_alloc(dlp_pool **out, const dlp_pool_options *opts,
     if (p->wakefd < 0 || !p->w || !p->scores || !p->loss_times ||
         (opts->plugin_path && !p->plugin_path)) {
         rc = p->wakefd < 0 ? -errno : -ENOMEM;
-        dlp_pool_destroy(p);
+        pool_teardown(p);
         return dlp__err(err, rc, "cannot create a pool: %s",
                         dlp_strerror(rc));
     }
     for (unsigned i = 0; i < p->nworkers; i++)
         p->w[i].score = &p->scores[i];
     p->init_fn = -1;
+    if ((rc = dlp__handle_add(p, DLP__H_POOL))) {
+        pool_teardown(p);
+        return dlp__err(err, rc, "cannot create a pool: %s",
+                        dlp_strerror(rc));
+    }
     *out = p;
     return 0;
 }
@@ -1138,7 +1147,7 @@ DLP_API void dlp_pool_interrupt(dlp_pool *p)
 
 DLP_API unsigned dlp_pool_workers(const dlp_pool *pool)
 {
-    return pool ? pool->nworkers : 0;
+    return dlp__handle_live(pool, DLP__H_POOL) ? pool->nworkers : 0;
 }
 
 DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
@@ -1153,6 +1162,8 @@ DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
 
     if (!p || !ref)
         return dlp__err(err, DLP_EINVAL, "dlp_pool_fn: NULL argument");
+    if (!dlp__handle_live(p, DLP__H_POOL))
+        return dlp__handle_bad(err, "dlp_pool_fn", "pool");
     colon = strrchr(ref, ':');
     if (!colon || !colon[1])
         return dlp__err(err, DLP_EINVAL,
@@ -1288,7 +1299,7 @@ DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
 DLP_API const dlp_sig *dlp_pool_fn_sig(dlp_pool *p, int fn)
 {
     const dlp_sig *s = NULL;
-    if (!p || fn < 0)
+    if (fn < 0 || !dlp__handle_live(p, DLP__H_POOL))
         return NULL;
     pthread_mutex_lock(&p->mu);
     if ((size_t)fn < p->nfns && p->fns[fn]->state == DLP_FN_OK)
@@ -1299,7 +1310,7 @@ DLP_API const dlp_sig *dlp_pool_fn_sig(dlp_pool *p, int fn)
 
 DLP_API int dlp_pool_close(dlp_pool *p)
 {
-    if (!p)
+    if (!dlp__handle_live(p, DLP__H_POOL))
         return DLP_EINVAL;
     pthread_mutex_lock(&p->mu);
     p->closed = 1;
@@ -1358,13 +1369,9 @@ void dlp__pool_stop_workers(dlp_pool *p, int kill_now)
     pthread_cond_broadcast(&p->cv); /* waiters: look again, all is gone */
 }
 
-DLP_API void dlp_pool_destroy(dlp_pool *p)
+/* Free the pool, whose workers are stopped.  mu not held. */
+void dlp__pool_free(dlp_pool *p)
 {
-    if (!p)
-        return;
-    pthread_mutex_lock(&p->mu);
-    p->closed = 1;
-    dlp__pool_stop_workers(p, 0);
     for (size_t i = 0; i < p->nfns; i++) {
         free(p->fns[i]->ref);
         free(p->fns[i]->symbol);
@@ -1386,13 +1393,49 @@ DLP_API void dlp_pool_destroy(dlp_pool *p)
     dlp__buf_free(&p->init_args);
     if (p->wakefd >= 0)
         close(p->wakefd);
-    pthread_mutex_unlock(&p->mu);
     /* The links are closed: the bridge ends once every agent has closed
      * its side too. */
     dlp__bridge_close(p->bridge);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p);
+}
+
+/* Stop the workers of a pool nothing else holds, and free it. */
+static void pool_teardown(dlp_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->closed = 1;
+    dlp__pool_stop_workers(p, 0);
+    pthread_mutex_unlock(&p->mu);
+    dlp__pool_free(p);
+}
+
+DLP_API void dlp_pool_destroy(dlp_pool *p)
+{
+    /* A pool destroyed already (or never made) is not touched: its memory
+     * may be gone, or be another object's by now. */
+    if (!p || !dlp__handle_drop(p, DLP__H_POOL))
+        return;
+    pthread_mutex_lock(&p->mu);
+    if (!p->open_jobs && !p->internal_jobs) {
+        pthread_mutex_unlock(&p->mu);
+        pool_teardown(p);
+        return;
+    }
+    /* Jobs or futures are still open, and their handles point here: end
+     * their work as terminate does, stop the workers, and leave the
+     * freeing to the destroy of the last of them (dlp_job_destroy). */
+    p->closed = 1;
+    p->terminated = 1;
+    p->destroyed = 1;
+    snprintf(p->last_loss, sizeof p->last_loss, "the pool was destroyed");
+    for (struct dlp_job *j = p->internal_jobs; j; j = dlp__job_next_internal(j))
+        dlp__job_abort(j, DLP_FAIL_CANCELLED, "the pool was destroyed");
+    dlp__pool_stop_workers(p, 0);
+    p->joined = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
 }
 
 /* A plugin file must be a regular file: opening a FIFO blocks until a

@@ -94,6 +94,10 @@ struct dlp_pool {
     struct dlp_future *cbq_head, *cbq_tail;
     unsigned open_jobs;  /* jobs made with dlp_job_create, not destroyed */
     int terminated, joined;
+    /* dlp_pool_destroy was called while jobs or futures were open: the
+     * workers are stopped, and the destroy of the last of those frees the
+     * pool (dlp__pool_free). */
+    int destroyed;
     int stopping; /* stop_workers waits for the driver: start no step */
     /* Threads running completion callbacks now (future.c). */
     struct dlp__cb_running *cb_running;
@@ -181,6 +185,9 @@ DLP_PRIV void dlp__future_complete(struct dlp_future *f);
  * kill_now, else after a grace period); no worker is replaced after it.
  * Waits for the driving thread to step aside.  mu held. */
 DLP_PRIV void dlp__pool_stop_workers(dlp_pool *p, int kill_now);
+/* Free a pool whose workers are stopped (its lifecycle is in
+ * dlp_pool_destroy).  mu not held. */
+DLP_PRIV void dlp__pool_free(dlp_pool *p);
 /* Live workers, in slot order, into slots (room for nworkers). */
 DLP_PRIV unsigned dlp__pool_live_slots(dlp_pool *p, unsigned *slots);
 

@@ -16,6 +16,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,6 +152,116 @@ static int grow(dlp_val *c)
     return 0;
 }
 
+static int is_container(const dlp_val *v)
+{
+    return v && (v->kind == DLP_V_LIST || v->kind == DLP_V_MAP);
+}
+
+/*
+ * Walking a tree without recursion, whatever its depth (a value built in
+ * memory has no depth limit): a stack of frames, DLP_VAL_MAX_DEPTH of
+ * them in place, so that only a value deeper than the wire allows can
+ * make a walk allocate.
+ */
+typedef struct frame {
+    const dlp_val *a, *b; /* the container(s) walked */
+    dlp_val *c;           /* a copy being made */
+    size_t i;             /* the next item */
+} frame;
+
+typedef struct walk {
+    frame *f;
+    size_t n, cap;
+    frame inl[DLP_VAL_MAX_DEPTH];
+} walk;
+
+static void walk_init(walk *w)
+{
+    w->f = w->inl;
+    w->n = 0;
+    w->cap = DLP_VAL_MAX_DEPTH;
+}
+
+static void walk_done(walk *w)
+{
+    if (w->f != w->inl)
+        free(w->f);
+}
+
+/* A new frame on top, zeroed; NULL when out of memory. */
+static frame *walk_push(walk *w)
+{
+    if (w->n == w->cap) {
+        size_t cap = 2 * w->cap;
+        frame *f = w->f == w->inl ? malloc(cap * sizeof *f)
+                                  : realloc(w->f, cap * sizeof *f);
+        if (!f)
+            return NULL;
+        if (w->f == w->inl)
+            memcpy(f, w->inl, sizeof w->inl);
+        w->f = f;
+        w->cap = cap;
+    }
+    memset(&w->f[w->n], 0, sizeof w->f[w->n]);
+    return &w->f[w->n++];
+}
+
+/* Is container c item itself, or in it?  1, 0, or -ENOMEM. */
+static int holds(const dlp_val *item, const dlp_val *c)
+{
+    walk w;
+    frame *f;
+    int found = 0;
+    if (item == c)
+        return 1;
+    if (!is_container(item) || item->v.c.len == 0)
+        return 0;
+    walk_init(&w);
+    f = walk_push(&w);
+    f->a = item;
+    while (w.n && !found) {
+        const dlp_val *v;
+        f = &w.f[w.n - 1];
+        if (f->i == f->a->v.c.len) {
+            w.n--;
+            continue;
+        }
+        v = f->a->v.c.items[f->i++];
+        if (v == c) {
+            found = 1;
+        } else if (is_container(v) && v->v.c.len) {
+            if (!(f = walk_push(&w))) {
+                found = -ENOMEM;
+                break;
+            }
+            f->a = v;
+        }
+    }
+    walk_done(&w);
+    return found;
+}
+
+/* May container c take item?  0, DLP_EINVAL when item is c or holds it
+ * (a cycle: no free could end, and freeing item would free c), or
+ * -ENOMEM when looking needed memory it could not have. */
+static int may_hold(const dlp_val *c, const dlp_val *item)
+{
+    int rc = holds(item, c);
+    return rc == 1 ? DLP_EINVAL : rc;
+}
+
+/* Append item to a list, unchecked (a copy, the decoder).  Takes item. */
+static int list_add(dlp_val *list, dlp_val *item)
+{
+    int rc;
+    if ((rc = grow(list))) {
+        dlp_val_free(item);
+        return rc;
+    }
+    list->v.c.items[list->v.c.len++] = item;
+    return 0;
+}
+
 DLP_API int dlp_val_push(dlp_val *list, dlp_val *item)
 {
     int rc;
@@ -158,12 +269,9 @@ DLP_API int dlp_val_push(dlp_val *list, dlp_val *item)
         dlp_val_free(item);
         return DLP_EINVAL;
     }
-    if ((rc = grow(list))) {
-        dlp_val_free(item);
-        return rc;
-    }
-    list->v.c.items[list->v.c.len++] = item;
-    return 0;
+    if ((rc = may_hold(list, item)))
+        return rc; /* item stays the caller's: it may hold list */
+    return list_add(list, item);
 }
 
 /* Append key and item to a map without looking for the key (the decoder
@@ -184,10 +292,13 @@ static int map_add(dlp_val *map, char *key, dlp_val *item)
 DLP_API int dlp_val_set(dlp_val *map, const char *key, dlp_val *item)
 {
     char *k;
+    int rc;
     if (!map || map->kind != DLP_V_MAP || !key || !item) {
         dlp_val_free(item);
         return DLP_EINVAL;
     }
+    if ((rc = may_hold(map, item)))
+        return rc; /* item stays the caller's: it may hold map */
     for (size_t i = 0; i < map->v.c.len; i++) {
         if (strcmp(map->v.c.keys[i], key) == 0) {
             dlp_val_free(map->v.c.items[i]);
@@ -200,11 +311,6 @@ DLP_API int dlp_val_set(dlp_val *map, const char *key, dlp_val *item)
         return -ENOMEM;
     }
     return map_add(map, k, item);
-}
-
-static int is_container(const dlp_val *v)
-{
-    return v && (v->kind == DLP_V_LIST || v->kind == DLP_V_MAP);
 }
 
 DLP_API size_t dlp_val_len(const dlp_val *v)
@@ -265,83 +371,123 @@ DLP_API bool dlp_val_as_double(const dlp_val *v, double *out)
     }
 }
 
-DLP_API void dlp_val_free(dlp_val *v)
+/* Free a node that holds no other node. */
+static void free_leaf(dlp_val *v)
 {
-    if (!v)
-        return;
-    switch (v->kind) {
-    case DLP_V_STR:
-    case DLP_V_BYTES:
+    if (v->kind == DLP_V_STR || v->kind == DLP_V_BYTES)
         free(v->v.s.ptr);
-        break;
-    case DLP_V_LIST:
-    case DLP_V_MAP:
-        for (size_t i = 0; i < v->v.c.len; i++) {
-            dlp_val_free(v->v.c.items[i]);
-            if (v->v.c.keys)
-                free(v->v.c.keys[i]);
-        }
-        free(v->v.c.items);
-        free(v->v.c.keys);
-        break;
-    default:
-        break;
-    }
     free(v);
 }
 
-/* Only the wire limits depth: a value built in this process is copied
- * whatever its depth, as dlp_val_free and dlp_val_equal walk it. */
-static dlp_val *copy_at(const dlp_val *v)
+/*
+ * Without recursion, so that no depth can overflow the stack (a value
+ * built in memory has no depth limit: a list pushed into the deepest list
+ * of another is not seen by the push), and without memory, which free
+ * cannot ask for: the containers being emptied form a stack linked
+ * through their cap field, which they no longer need.  Each round takes
+ * the last item of the top container; a container with none left is
+ * freed and popped.
+ */
+DLP_API void dlp_val_free(dlp_val *v)
 {
-    dlp_val *c;
-    if (!v)
-        return NULL;
-    switch (v->kind) {
-    case DLP_V_STR:
-    case DLP_V_BYTES:
-        return text(v->kind, v->v.s.ptr, v->v.s.len);
-    case DLP_V_LIST:
-    case DLP_V_MAP:
-        if (!(c = node(v->kind)))
-            return NULL;
-        for (size_t i = 0; i < v->v.c.len; i++) {
-            dlp_val *item = copy_at(v->v.c.items[i]);
-            int rc;
-            if (!item) {
-                dlp_val_free(c);
-                return NULL;
-            }
-            if (v->kind == DLP_V_LIST) {
-                rc = dlp_val_push(c, item);
+    dlp_val *top = NULL;
+    while (v || top) {
+        if (v) {
+            if (!is_container(v)) {
+                free_leaf(v);
             } else {
-                char *k = strdup(v->v.c.keys[i]);
-                if (!k) {
-                    dlp_val_free(item);
-                    dlp_val_free(c);
-                    return NULL;
-                }
-                rc = map_add(c, k, item);
+                v->v.c.cap = (size_t)(uintptr_t)top;
+                top = v;
             }
-            if (rc) {
-                dlp_val_free(c);
-                return NULL;
-            }
+            v = NULL;
+            continue;
         }
-        return c;
-    default:
-        if ((c = node(v->kind)))
-            c->v = v->v;
-        return c;
+        if (top->v.c.len) {
+            size_t i = --top->v.c.len;
+            v = top->v.c.items[i];
+            if (top->v.c.keys)
+                free(top->v.c.keys[i]);
+        } else {
+            dlp_val *up = (dlp_val *)(uintptr_t)top->v.c.cap;
+            free(top->v.c.items);
+            free(top->v.c.keys);
+            free(top);
+            top = up;
+        }
     }
 }
 
-DLP_API dlp_val *dlp_val_copy(const dlp_val *v)
+/* A copy of a node, without the items of a container. */
+static dlp_val *copy_node(const dlp_val *v)
 {
-    return copy_at(v);
+    dlp_val *c;
+    if (v->kind == DLP_V_STR || v->kind == DLP_V_BYTES)
+        return text(v->kind, v->v.s.ptr, v->v.s.len);
+    if (!(c = node(v->kind)))
+        return NULL;
+    if (!is_container(v))
+        c->v = v->v;
+    return c;
 }
 
-DLP_API bool dlp_val_equal(const dlp_val *a, const dlp_val *b)
+/* Without recursion (see walk): each frame copies the items of one
+ * container into its copy. */
+DLP_API dlp_val *dlp_val_copy(const dlp_val *v)
+{
+    dlp_val *root;
+    walk w;
+    frame *f;
+    if (!v || !(root = copy_node(v)))
+        return NULL;
+    if (!is_container(v))
+        return root;
+    walk_init(&w);
+    f = walk_push(&w);
+    f->a = v;
+    f->c = root;
+    while (w.n) {
+        const dlp_val *item;
+        dlp_val *c, *to;
+        int rc;
+        f = &w.f[w.n - 1];
+        if (f->i == f->a->v.c.len) {
+            w.n--;
+            continue;
+        }
+        item = f->a->v.c.items[f->i];
+        to = f->c;
+        if (!(c = copy_node(item)))
+            goto fail;
+        if (to->kind == DLP_V_LIST) {
+            rc = list_add(to, c);
+        } else {
+            char *k = strdup(f->a->v.c.keys[f->i]);
+            if (!k) {
+                dlp_val_free(c);
+                goto fail;
+            }
+            rc = map_add(to, k, c);
+        }
+        f->i++;
+        if (rc)
+            goto fail;
+        if (is_container(item) && item->v.c.len) {
+            if (!(f = walk_push(&w)))
+                goto fail;
+            f->a = item;
+            f->c = c;
+        }
+    }
+    walk_done(&w);
+    return root;
+fail:
+    walk_done(&w);
+    dlp_val_free(root);
+    return NULL;
+}
+
+/* Equal as nodes: same kind and contents, a container's length only. */
+static bool node_equal(const dlp_val *a, const dlp_val *b)
 {
     if (!a || !b)
         return a == b;
@@ -366,18 +512,53 @@ DLP_API bool dlp_val_equal(const dlp_val *a, const dlp_val *b)
                memcmp(a->v.s.ptr, b->v.s.ptr, a->v.s.len) == 0;
     case DLP_V_LIST:
     case DLP_V_MAP:
-        if (a->v.c.len != b->v.c.len)
-            return false;
-        for (size_t i = 0; i < a->v.c.len; i++) {
-            if (a->kind == DLP_V_MAP &&
-                strcmp(a->v.c.keys[i], b->v.c.keys[i]) != 0)
-                return false;
-            if (!dlp_val_equal(a->v.c.items[i], b->v.c.items[i]))
-                return false;
-        }
-        return true;
+        return a->v.c.len == b->v.c.len;
     }
     return false;
+}
+
+/* Without recursion (see walk). */
+DLP_API bool dlp_val_equal(const dlp_val *a, const dlp_val *b)
+{
+    walk w;
+    frame *f;
+    bool eq = true;
+    if (!node_equal(a, b))
+        return false;
+    if (!is_container(a) || a->v.c.len == 0)
+        return true;
+    walk_init(&w);
+    f = walk_push(&w);
+    f->a = a;
+    f->b = b;
+    while (w.n && eq) {
+        const dlp_val *x, *y;
+        f = &w.f[w.n - 1];
+        if (f->i == f->a->v.c.len) {
+            w.n--;
+            continue;
+        }
+        if (f->a->kind == DLP_V_MAP &&
+            strcmp(f->a->v.c.keys[f->i], f->b->v.c.keys[f->i]) != 0) {
+            eq = false;
+            break;
+        }
+        x = f->a->v.c.items[f->i];
+        y = f->b->v.c.items[f->i];
+        f->i++;
+        if (!node_equal(x, y)) {
+            eq = false;
+        } else if (is_container(x) && x->v.c.len) {
+            if (!(f = walk_push(&w))) {
+                eq = false; /* out of memory: cannot say equal */
+                break;
+            }
+            f->a = x;
+            f->b = y;
+        }
+    }
+    walk_done(&w);
+    return eq;
 }
 
 DLP_API const char *dlp_val_kind_name(dlp_val_kind kind)
@@ -529,7 +710,7 @@ static int get_at(dlp__rd *r, dlp_val **out, unsigned depth)
                 return rc;
             }
             rc = tag == TAG_MAP ? map_add(v, key, item)
-                                : dlp_val_push(v, item);
+                                : list_add(v, item);
             if (rc) {
                 dlp_val_free(v);
                 return rc;

@@ -16,6 +16,17 @@
  *  - Arguments are borrowed.  Returned pointers say who owns them.
  *  - Every function is safe to call from several threads at once, with the
  *    exception noted on dlp_job_next().
+ *  - A pool, job or future is a handle until its destroy.  A handle
+ *    destroyed already is recognised (the library keeps a set of the live
+ *    ones): a call that returns int returns DLP_EINVAL ("no such pool"),
+ *    one that returns a count, a pointer or a bool returns 0, NULL or
+ *    false, and a destroy or dlp_pool_terminate does nothing.  Not
+ *    checked: dlp_job_next, dlp_job_next_timeout and dlp_job_poll (called
+ *    once per result) and dlp_pool_interrupt (async-signal-safe); nor a
+ *    handle whose address a newer one has taken since, nor a call made
+ *    while another thread destroys its handle.
+ *  - A timeout in seconds that is NaN is refused with DLP_EINVAL; one past
+ *    10^9 seconds is no limit.
  */
 #ifndef DLPOOL_H
 #define DLPOOL_H
@@ -271,9 +282,17 @@ DLP_API int dlp_pool_shutdown(dlp_pool *pool, bool cancel_futures,
 
 /*
  * Terminate the workers, reap them, and free the pool (the context
- * manager's exit: terminate + join + free).  Jobs and futures still open
- * must have been destroyed first.  Never hangs: a worker that does not
- * leave when its channel closes is killed.  Accepts NULL.
+ * manager's exit: terminate + join + free).  Never hangs: a worker that
+ * does not leave when its channel closes is killed.  Accepts NULL; a
+ * second destroy does nothing.
+ *
+ * Jobs and futures may still be open.  Then their work ends as with
+ * dlp_pool_terminate: every unfinished task of a future fails
+ * (DLP_FAIL_CANCELLED, "the pool was destroyed"), dlp_job_next returns
+ * DLP_EWORKER once a job's finished results are handed out, the workers
+ * are stopped now, and the pool is no longer a pool for any call.  The
+ * jobs and futures stay usable for reading what they hold, and must
+ * still be destroyed: the last of those destroys frees the pool's memory.
  */
 DLP_API void dlp_pool_destroy(dlp_pool *pool);
 
@@ -346,8 +365,9 @@ typedef struct dlp_job_options {
      * while the iterator is paused (DLP_ITER_PAUSE). */
     int wait_fd;
     /* Per task: a task running longer than this many seconds has its
-     * worker killed and fails with DLP_FAIL_TIMEOUT.  0: no limit.  It is
-     * enforced while some thread waits on the pool. */
+     * worker killed and fails with DLP_FAIL_TIMEOUT.  0: no limit; < 0 or
+     * NaN: DLP_EINVAL.  It is enforced while some thread waits on the
+     * pool. */
     double timeout;
     /* A task whose worker died under it (a crash, a kill, a timeout) is
      * run again, on another worker process, up to this many times.  Plugin
@@ -454,7 +474,7 @@ DLP_API void dlp_job_counts_get(const dlp_job *job, dlp_job_counts *out);
 
 /* Stop the job and free it: tasks not yet run are dropped, and a task of
  * the job still running is stopped (its worker is killed and replaced).
- * Accepts NULL. */
+ * Accepts NULL; a second destroy does nothing. */
 DLP_API void dlp_job_destroy(dlp_job *job);
 
 /* ---- futures: apply, map, broadcast ----------------------------------
@@ -472,8 +492,11 @@ typedef struct dlp_future dlp_future;
  * or not), in a thread that is waiting on the pool (dlp_future_wait,
  * dlp_future_get, dlp_wait, dlp_apply, dlp_map, dlp_pool_join), with no
  * lock held.  It may call any dlpool function, including waiting on other
- * futures and destroying this one.  Callbacks run one at a time per
- * waiting thread; keep them short, as Python's do. */
+ * futures and destroying this one: the waits on it, in this thread or
+ * others, then end (dlp_future_get with DLP_EINVAL: its results are
+ * gone), and its memory is freed when the last of them returns.
+ * Callbacks run one at a time per waiting thread; keep them short, as
+ * Python's do. */
 typedef void (*dlp_future_cb)(dlp_future *f, void *ud);
 
 typedef struct dlp_call_options {
@@ -518,7 +541,8 @@ DLP_API int dlp_broadcast(dlp_future **out, dlp_pool *pool, int fn,
                           dlp_error *err);
 
 /* Wait until the future completes: 0, or -ETIMEDOUT after timeout seconds
- * (< 0: no limit), -EINTR after dlp_pool_interrupt. */
+ * (< 0: no limit), -EINTR after dlp_pool_interrupt, DLP_EINVAL if another
+ * thread destroys it before it completes. */
 DLP_API int dlp_future_wait(dlp_future *f, double timeout);
 
 /* Has it completed?  Reads what has arrived; never waits. */
@@ -541,7 +565,8 @@ DLP_API int dlp_future_result(dlp_future *f, size_t i, dlp_result *res);
 /*
  * AsyncResult.get(timeout): wait, then 0 and the first task's result in
  * *res; if a task failed, DLP_ETASK with that task's result in *res and
- * err naming its index and error; -ETIMEDOUT.
+ * err naming its index and error; -ETIMEDOUT; DLP_EINVAL if the future
+ * was destroyed while waited on (by its callback, say).
  */
 DLP_API int dlp_future_get(dlp_future *f, double timeout, dlp_result *res,
                            dlp_error *err);
@@ -555,7 +580,9 @@ DLP_API int dlp_future_cancel(dlp_future *f);
 
 /* Free a future.  A task of it not yet started is dropped; one still
  * running is stopped (its worker is killed and replaced, as for
- * dlp_job_destroy).  Accepts NULL. */
+ * dlp_job_destroy).  Accepts NULL; a second destroy does nothing.  While
+ * another thread is inside a call on it (a wait) the memory stays until
+ * that call returns; the handle is gone at once. */
 DLP_API void dlp_future_destroy(dlp_future *f);
 
 #define DLP_WAIT_ANY 0u /* FIRST_COMPLETED */
@@ -565,7 +592,9 @@ DLP_API void dlp_future_destroy(dlp_future *f);
  * concurrent.futures.wait: wait until any (DLP_WAIT_ANY) or all
  * (DLP_WAIT_ALL) of the n futures (all of one pool) have completed.
  * Returns the index of a completed future (for ALL: 0), -ETIMEDOUT,
- * -EINTR, or DLP_EINVAL.  Call again with the rest for as_completed.
+ * -EINTR, or DLP_EINVAL.  A future destroyed during the wait (by its
+ * callback, say) counts as completed.  Call again with the rest for
+ * as_completed.
  */
 DLP_API int dlp_wait(dlp_future *const *fs, size_t n, unsigned how,
                      double timeout);

@@ -341,6 +341,157 @@ START_TEST(test_callback_destroys)
 }
 END_TEST
 
+/* A future whose callback destroys it, waited on by the thread that
+ * then runs the callback (the wait's own loop runs it): the wait must not
+ * read the future after the callback, in any of the three waits.  Under
+ * ASan or valgrind a read of the freed future is an error; without them
+ * the freed memory is usually still readable, so each wait also checks
+ * its own result.  The callback runs once each time. */
+typedef struct self_destroy {
+    int calls;
+} self_destroy;
+
+static void destroy_self_counted(dlp_future *f, void *ud)
+{
+    ((self_destroy *)ud)->calls++;
+    dlp_future_destroy(f);
+}
+
+static dlp_future *self_destroying(dlp_pool *p, self_destroy *sd)
+{
+    dlp_call_options o;
+    dlp_call_options_init(&o);
+    o.callback = destroy_self_counted;
+    o.callback_ud = sd;
+    return tu_apply_async(p, tu_futplug(p, "nap"),
+                          tu_val_ints(2, (int64_t)50, (int64_t)7), &o);
+}
+
+/* After a self-destroying future: the callback ran once, and the pool is
+ * whole (its callback queue and its waiters were left consistent). */
+static void after_self_destroy(dlp_pool *p, const self_destroy *sd, int fds)
+{
+    dlp_error err = {0, ""};
+    dlp_result r;
+    dlp_future *f;
+    ck_assert_msg(sd->calls == 1, "expected the callback to run once, it ran "
+                                  "%d times",
+                  sd->calls);
+    f = tu_apply_async(p, tu_futplug(p, "add"),
+                       tu_val_ints(2, (int64_t)20, (int64_t)22), NULL);
+    tu_ok(dlp_future_get(f, 10, &r, &err), err);
+    ck_assert_int_eq(r.v.i, 42);
+    dlp_future_destroy(f);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+
+START_TEST(test_callback_destroys_in_wait)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(1);
+    self_destroy sd = {0};
+    dlp_future *f = self_destroying(p, &sd);
+    /* It completed, so 0. */
+    int rc = dlp_future_wait(f, 10);
+    ck_assert_msg(rc == 0,
+                  "dlp_future_wait on a future its callback destroys: "
+                  "expected 0, got %d (%s)",
+                  rc, dlp_strerror(rc));
+    after_self_destroy(p, &sd, fds);
+}
+END_TEST
+
+START_TEST(test_callback_destroys_in_get)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(1);
+    dlp_error err = {0, ""};
+    self_destroy sd = {0};
+    dlp_result r;
+    dlp_future *f = self_destroying(p, &sd);
+    /* No result can be lent from a future that is gone. */
+    int rc = dlp_future_get(f, 10, &r, &err);
+    ck_assert_msg(rc == DLP_EINVAL,
+                  "dlp_future_get on a future its callback destroys: "
+                  "expected DLP_EINVAL (%d), got %d (%s)",
+                  DLP_EINVAL, rc, dlp_strerror(rc));
+    tu_assert_has(err.msg, "destroyed while waited on");
+    after_self_destroy(p, &sd, fds);
+}
+END_TEST
+
+START_TEST(test_callback_destroys_in_wait_set)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(1);
+    self_destroy sd = {0};
+    dlp_future *set[2];
+    int rc;
+    /* Next to a future that stays: ALL waits for both. */
+    set[0] = tu_apply_async(p, tu_futplug(p, "add"),
+                            tu_val_ints(2, (int64_t)1, (int64_t)1), NULL);
+    set[1] = self_destroying(p, &sd);
+    rc = dlp_wait(set, 2, DLP_WAIT_ALL, 10);
+    ck_assert_msg(rc == 0,
+                  "dlp_wait (ALL) over a set with a future its callback "
+                  "destroys: expected 0, got %d (%s)",
+                  rc, dlp_strerror(rc));
+    ck_assert_int_eq(result_i64(set[0], 0), 2);
+    dlp_future_destroy(set[0]);
+    after_self_destroy(p, &sd, fds);
+}
+END_TEST
+
+/* Another thread waits on the future while this one's wait runs its
+ * callback, which destroys it: both waits end, neither reads it after it
+ * is freed (the last of them frees it). */
+typedef struct waiter {
+    dlp_future *f;
+    int rc;
+    double t;
+} waiter;
+
+static void *wait_thread(void *arg)
+{
+    waiter *w = arg;
+    w->rc = dlp_future_wait(w->f, 30);
+    return NULL;
+}
+
+static void destroy_self_slowly(dlp_future *f, void *ud)
+{
+    struct timespec ms50 = {0, 50000000};
+    (void)ud;
+    /* Let the other waiter settle in the wait first. */
+    nanosleep(&ms50, NULL);
+    dlp_future_destroy(f);
+}
+
+START_TEST(test_callback_destroys_two_waiters)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(1);
+    dlp_call_options o;
+    pthread_t t;
+    waiter w = {NULL, -1, 0};
+    int rc;
+    dlp_call_options_init(&o);
+    o.callback = destroy_self_slowly;
+    w.f = tu_apply_async(p, tu_futplug(p, "nap"),
+                         tu_val_ints(2, (int64_t)200, (int64_t)1), &o);
+    ck_assert_int_eq(pthread_create(&t, NULL, wait_thread, &w), 0);
+    rc = dlp_future_wait(w.f, 30);
+    pthread_join(t, NULL);
+    ck_assert_msg(rc == 0 && w.rc == 0,
+                  "two waiters on a future its callback destroys: expected "
+                  "0 and 0, got %d (%s) and %d (%s)",
+                  rc, dlp_strerror(rc), w.rc, dlp_strerror(w.rc));
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
 START_TEST(test_wait_any_all)
 {
     int fds = tu_fd_count();
@@ -911,6 +1062,10 @@ Suite *dlp_test_future(void)
     tcase_add_test(core, test_broadcast_counter);
     tcase_add_test(core, test_callbacks_join);
     tcase_add_test(core, test_callback_destroys);
+    tcase_add_test(core, test_callback_destroys_in_wait);
+    tcase_add_test(core, test_callback_destroys_in_get);
+    tcase_add_test(core, test_callback_destroys_in_wait_set);
+    tcase_add_test(core, test_callback_destroys_two_waiters);
     tcase_add_test(core, test_wait_any_all);
     tcase_add_test(core, test_next_timeout);
     tcase_add_test(core, test_chunksize);

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -649,6 +650,247 @@ START_TEST(test_futures_fifo)
 }
 END_TEST
 
+/* ---- misuse: destroyed handles, NaN timeouts ------------------------ */
+
+static unsigned live_children(void)
+{
+    pid_t kids[64];
+    return tu_children(kids, 64);
+}
+
+/* A call's return and message, for a handle that is no longer live. */
+static void expect_gone(int rc, const dlp_error *err, const char *call)
+{
+    ck_assert_msg(rc == DLP_EINVAL,
+                  "%s on a destroyed handle: expected DLP_EINVAL (%d), got "
+                  "%d (%s)",
+                  call, DLP_EINVAL, rc, dlp_strerror(rc));
+    if (err)
+        ck_assert_msg(strstr(err->msg, "no such") != NULL,
+                      "%s on a destroyed handle: expected a message with "
+                      "\"no such\", got \"%s\"",
+                      call, err->msg);
+}
+
+START_TEST(test_pool_destroy_twice)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(1);
+    dlp_pool_destroy(p);
+    /* The second is noticed, not acted on: freed memory is not read. */
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+START_TEST(test_pool_call_after_destroy)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(1);
+    dlp_error err = {0, ""};
+    int fn = tu_futplug(p, "add");
+    dlp_val *args = tu_val_ints(2, (int64_t)1, (int64_t)2), *out = NULL;
+    const dlp_val *argv[1] = {args};
+    dlp_future *f = NULL;
+    dlp_job *j = NULL;
+    int64_t ms = 1;
+    dlp_pool_destroy(p);
+
+    expect_gone(dlp_pool_fn(p, tu_ref(tu_plugin("futplug"), "add"), NULL,
+                            &err),
+                &err, "dlp_pool_fn");
+    expect_gone(dlp_pool_close(p), NULL, "dlp_pool_close");
+    expect_gone(dlp_pool_join(p, 1, &err), &err, "dlp_pool_join");
+    expect_gone(dlp_pool_shutdown(p, true, &err), &err, "dlp_pool_shutdown");
+    expect_gone(dlp_job_create(&j, p, fn, two_naps, &ms, NULL, &err), &err,
+                "dlp_job_create");
+    ck_assert_ptr_null(j);
+    expect_gone(dlp_apply_async(&f, p, fn, args, NULL, &err), &err,
+                "dlp_apply_async");
+    expect_gone(dlp_map_async(&f, p, fn, argv, 1, NULL, &err), &err,
+                "dlp_map_async");
+    expect_gone(dlp_broadcast(&f, p, fn, args, NULL, &err), &err,
+                "dlp_broadcast");
+    ck_assert_ptr_null(f);
+    expect_gone(dlp_apply(p, fn, args, &out, &err), &err, "dlp_apply");
+    expect_gone(dlp_map(p, fn, argv, 1, &out, &err), &err, "dlp_map");
+    ck_assert_ptr_null(out);
+    ck_assert_uint_eq(dlp_pool_workers(p), 0);
+    ck_assert_ptr_null(dlp_pool_fn_sig(p, fn));
+    dlp_pool_terminate(p); /* void: nothing to see, nothing done */
+    dlp_val_free(args);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+START_TEST(test_pool_destroy_job_open)
+{
+    /* A job still open: the destroy stops the workers at once (it does
+     * not wait for the job's 20 s tasks), the job's reader is told, and
+     * the job's destroy frees what is left of the pool. */
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(2);
+    dlp_error err = {0, ""};
+    dlp_result res;
+    int64_t ms = 20000;
+    dlp_job *j = tu_start(p, tu_futplug(p, "nap"), two_naps, &ms, NULL);
+    ck_assert_int_eq(dlp_job_next_timeout(j, &res, 0.2, &err), -ETIMEDOUT);
+    double t0 = tu_wall_now();
+    dlp_pool_destroy(p);
+    ck_assert_msg(tu_wall_now() - t0 < 10,
+                  "dlp_pool_destroy with a job open took %.1f s",
+                  tu_wall_now() - t0);
+    ck_assert_uint_eq(live_children(), 0);
+    int rc = dlp_job_next(j, &res, &err);
+    ck_assert_msg(rc == DLP_EWORKER,
+                  "dlp_job_next after its pool was destroyed: expected "
+                  "DLP_EWORKER (%d), got %d (%s)",
+                  DLP_EWORKER, rc, dlp_strerror(rc));
+    tu_assert_has(err.msg, "the pool was destroyed");
+    /* The pool is no longer a pool for calls, though its memory waits
+     * for the job. */
+    expect_gone(dlp_pool_close(p), NULL, "dlp_pool_close");
+    dlp_job_destroy(j);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+START_TEST(test_pool_destroy_future_open)
+{
+    /* Futures still open, one of them running: both fail as cancelled,
+     * their results stay readable, and the last destroy frees the pool. */
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(1);
+    dlp_result res;
+    int fn = tu_futplug(p, "nap");
+    dlp_future *f = tu_apply_async(p, fn, tu_val_ints(2, (int64_t)20000,
+                                                      (int64_t)1),
+                                   NULL);
+    dlp_future *g = tu_apply_async(p, fn, tu_val_ints(2, (int64_t)1,
+                                                      (int64_t)2),
+                                   NULL);
+    ck_assert_int_eq(dlp_future_wait(f, 0.2), -ETIMEDOUT);
+    dlp_pool_destroy(p);
+    ck_assert_uint_eq(live_children(), 0);
+    ck_assert_int_eq(dlp_future_wait(f, 5), 0);
+    ck_assert_int_eq(dlp_future_result(f, 0, &res), 0);
+    ck_assert_msg(res.fail == DLP_FAIL_CANCELLED,
+                  "a running call of a destroyed pool: expected it "
+                  "cancelled, got %s",
+                  dlp_fail_kind_name(res.fail));
+    tu_assert_has(res.error, "the pool was destroyed");
+    dlp_future_destroy(f);
+    ck_assert_int_eq(dlp_future_wait(g, 5), 0);
+    ck_assert(!dlp_future_successful(g));
+    dlp_future_destroy(g);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+START_TEST(test_future_destroy_twice)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(1);
+    dlp_error err = {0, ""};
+    dlp_result res;
+    dlp_future *f = tu_apply_async(p, tu_futplug(p, "add"),
+                                   tu_val_ints(2, (int64_t)1, (int64_t)2),
+                                   NULL);
+    ck_assert_int_eq(dlp_future_wait(f, 10), 0);
+    dlp_future_destroy(f);
+    dlp_future_destroy(f); /* noticed: nothing freed twice */
+    expect_gone(dlp_future_wait(f, 1), NULL, "dlp_future_wait");
+    expect_gone(dlp_future_get(f, 1, &res, &err), &err, "dlp_future_get");
+    expect_gone(dlp_future_result(f, 0, &res), NULL, "dlp_future_result");
+    expect_gone(dlp_future_cancel(f), NULL, "dlp_future_cancel");
+    expect_gone(dlp_wait(&f, 1, DLP_WAIT_ALL, 1), NULL, "dlp_wait");
+    ck_assert(!dlp_future_ready(f));
+    ck_assert_uint_eq(dlp_future_count(f), 0);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+START_TEST(test_job_destroy_twice)
+{
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(1);
+    dlp_job_counts c = {7, 7};
+    int64_t ms = 1;
+    dlp_job *j = tu_start(p, tu_futplug(p, "nap"), two_naps, &ms, NULL);
+    dlp_job_destroy(j);
+    dlp_job_destroy(j); /* noticed: nothing freed twice */
+    dlp_job_counts_get(j, &c);
+    ck_assert_msg(c.pulled == 0 && c.delivered == 0,
+                  "counts of a destroyed job: expected 0 and 0, got %llu "
+                  "and %llu",
+                  (unsigned long long)c.pulled,
+                  (unsigned long long)c.delivered);
+    /* The pool counts it closed once, not twice: join is not refused. */
+    dlp_error err = {0, ""};
+    tu_ok(dlp_pool_close(p), err);
+    tu_ok(dlp_pool_join(p, 10, &err), err);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
+START_TEST(test_nan_timeouts)
+{
+    /* NaN is no number of seconds: every call that takes a timeout
+     * refuses it, rather than take it for "none" and wait for good. */
+    int fds = tu_fd_count();
+    dlp_pool *p = tu_pool_with(1);
+    dlp_error err = {0, ""};
+    dlp_result res;
+    dlp_job_options jo;
+    dlp_call_options co;
+    dlp_job *j = NULL;
+    dlp_future *g = NULL;
+    int64_t ms = 1;
+    int fn = tu_futplug(p, "add");
+    dlp_val *args = tu_val_ints(2, (int64_t)1, (int64_t)2);
+    dlp_future *f = tu_apply_async(p, fn, dlp_val_copy(args), NULL);
+    int rc;
+#define EXPECT_EINVAL(call)                                                    \
+    do {                                                                       \
+        rc = (call);                                                           \
+        ck_assert_msg(rc == DLP_EINVAL,                                        \
+                      "%s: expected DLP_EINVAL (%d), got %d (%s)", #call,      \
+                      DLP_EINVAL, rc, dlp_strerror(rc));                       \
+    } while (0)
+    EXPECT_EINVAL(dlp_future_wait(f, NAN));
+    EXPECT_EINVAL(dlp_future_get(f, NAN, &res, &err));
+    tu_assert_has(err.msg, "NaN");
+    EXPECT_EINVAL(dlp_wait(&f, 1, DLP_WAIT_ALL, NAN));
+    dlp_job_options_init(&jo);
+    jo.timeout = NAN;
+    EXPECT_EINVAL(dlp_job_create(&j, p, fn, two_naps, &ms, &jo, &err));
+    tu_assert_has(err.msg, "timeout");
+    ck_assert_ptr_null(j);
+    dlp_call_options_init(&co);
+    co.timeout = NAN;
+    EXPECT_EINVAL(dlp_apply_async(&g, p, fn, args, &co, &err));
+    co.timeout = -1;
+    EXPECT_EINVAL(dlp_apply_async(&g, p, fn, args, &co, &err));
+    ck_assert_ptr_null(g);
+    j = tu_start(p, tu_futplug(p, "nap"), two_naps, &ms, NULL);
+    EXPECT_EINVAL(dlp_job_next_timeout(j, &res, NAN, &err));
+    dlp_job_destroy(j);
+    tu_ok(dlp_pool_close(p), err);
+    EXPECT_EINVAL(dlp_pool_join(p, NAN, &err));
+    /* An infinite or huge timeout is a long one, not an overflow. */
+    tu_ok(dlp_future_wait(f, INFINITY), err);
+    tu_ok(dlp_future_wait(f, 1e300), err);
+    tu_ok(dlp_pool_join(p, INFINITY, &err), err);
+#undef EXPECT_EINVAL
+    dlp_future_destroy(f);
+    dlp_val_free(args);
+    dlp_pool_destroy(p);
+    tu_assert_clean(fds);
+}
+END_TEST
+
 Suite *dlp_test_lifecycle(void);
 
 Suite *dlp_test_lifecycle(void)
@@ -658,10 +900,12 @@ Suite *dlp_test_lifecycle(void)
     TCase *wake = tcase_create("wakeups");
     TCase *feedq = tcase_create("feed");
     TCase *init = tcase_create("initializer");
+    TCase *misuse = tcase_create("misuse");
     tcase_set_timeout(cb, 60);
     tcase_set_timeout(wake, 60);
     tcase_set_timeout(feedq, 60);
     tcase_set_timeout(init, 60);
+    tcase_set_timeout(misuse, 60);
     tcase_add_test(cb, test_wait_during_callback);
     tcase_add_test(cb, test_join_during_callback);
     tcase_add_test(wake, test_cancel_wakes_waiter);
@@ -677,10 +921,18 @@ Suite *dlp_test_lifecycle(void)
     tcase_add_test(init, test_init_fails_in_replacement);
     tcase_add_test(init, test_init_max_tasks_one);
     tcase_add_test(init, test_init_max_tasks_count);
+    tcase_add_test(misuse, test_pool_destroy_twice);
+    tcase_add_test(misuse, test_pool_call_after_destroy);
+    tcase_add_test(misuse, test_pool_destroy_job_open);
+    tcase_add_test(misuse, test_pool_destroy_future_open);
+    tcase_add_test(misuse, test_future_destroy_twice);
+    tcase_add_test(misuse, test_job_destroy_twice);
+    tcase_add_test(misuse, test_nan_timeouts);
     suite_add_tcase(s, cb);
     suite_add_tcase(s, wake);
     suite_add_tcase(s, feedq);
     suite_add_tcase(s, init);
+    suite_add_tcase(s, misuse);
     return s;
 }
 

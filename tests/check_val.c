@@ -621,6 +621,117 @@ START_TEST(test_copy)
 }
 END_TEST
 
+/* A refused cycle: DLP_EINVAL, and nothing freed (item is, or holds, the
+ * container). */
+static void expect_cycle(int rc, const char *what)
+{
+    ck_assert_msg(rc == DLP_EINVAL,
+                  "%s: expected DLP_EINVAL (%d) for a cycle, got %d (%s)",
+                  what, DLP_EINVAL, rc, dlp_strerror(rc));
+}
+
+START_TEST(test_cycles_refused)
+{
+    /* A value is a tree: a container pushed into itself, or into a
+     * container inside it, would make one that no walk ends (free,
+     * copy, the encoder).  Refused, and the item is not freed: it is the
+     * container, or holds it.  Under valgrind or ASan anything freed
+     * here would show. */
+    dlp_val *l = made(dlp_val_list(), "list");
+    dlp_val *m = made(dlp_val_map(), "map");
+    dlp_val *child = made(dlp_val_list(), "child");
+    dlp_val *grand = made(dlp_val_map(), "grandchild");
+    dlp_val *deep = l;
+
+    expect_cycle(dlp_val_push(l, l), "dlp_val_push(l, l)");
+    ck_assert_uint_eq(dlp_val_len(l), 0);
+    expect_cycle(dlp_val_set(m, "self", m), "dlp_val_set(m, \"self\", m)");
+    ck_assert_uint_eq(dlp_val_len(m), 0);
+
+    /* Into its own descendant: l holds child holds grand. */
+    set_ok(grand, "x", dlp_val_int(1));
+    push_ok(child, grand);
+    push_ok(l, dlp_val_int(0));
+    push_ok(l, child);
+    expect_cycle(dlp_val_push(child, l), "a list pushed into its child");
+    expect_cycle(dlp_val_set(grand, "up", l),
+                 "a list set into its grandchild");
+    ck_assert_uint_eq(dlp_val_len(child), 1);
+    ck_assert_uint_eq(dlp_val_len(grand), 1);
+
+    /* The same far down, past the depth the wire allows: the look for the
+     * container does not recurse. */
+    for (int i = 0; i < 10 * DLP_VAL_MAX_DEPTH; i++) {
+        dlp_val *next = made(dlp_val_list(), "a list");
+        push_ok(deep, next);
+        deep = next;
+    }
+    expect_cycle(dlp_val_push(deep, l), "a list pushed 640 levels down");
+
+    /* A map holding a list holding the map. */
+    {
+        dlp_val *inner = made(dlp_val_list(), "inner");
+        set_ok(m, "list", inner);
+        expect_cycle(dlp_val_push(inner, m), "a map pushed into its list");
+    }
+
+    /* Siblings and copies are no cycle. */
+    push_ok(l, dlp_val_copy(child));
+    push_ok(child, dlp_val_copy(l));
+    dlp_val_free(l);
+    dlp_val_free(m);
+}
+END_TEST
+
+START_TEST(test_free_deep)
+{
+    /* A value built in memory has no depth limit (a list pushed into the
+     * deepest list of another is not seen by the push), so free, copy
+     * and equal may not recurse: 2,000,000 levels overflowed the stack.
+     * (No ck_assert in the loops: each one is a write to Check's pipe.) */
+    enum { DEEP = 2000000, COPY = 300000 };
+    dlp_val *root = made(dlp_val_list(), "root"), *cur = root;
+    int bad = 0;
+    for (int i = 1; i < DEEP && !bad; i++) {
+        dlp_val *next = dlp_val_list();
+        bad = !next || dlp_val_push(cur, next);
+        cur = next;
+    }
+    ck_assert_msg(!bad, "building %d levels: a list or a push failed", DEEP);
+    push_ok(cur, dlp_val_cstr("at the bottom"));
+    dlp_val_free(root);
+
+    root = cur = made(dlp_val_map(), "root");
+    for (int i = 1; i < COPY && !bad; i++) {
+        dlp_val *next = i % 2 ? dlp_val_list() : dlp_val_map();
+        bad = !next || (cur->kind == DLP_V_MAP ? dlp_val_set(cur, "k", next)
+                                                : dlp_val_push(cur, next));
+        cur = next;
+    }
+    ck_assert_msg(!bad, "building %d levels: a node or a push failed", COPY);
+    push_ok(cur, dlp_val_int(7));
+    {
+        dlp_val *c = dlp_val_copy(root);
+        ck_assert_msg(c != NULL, "copying %d levels: expected a copy, got "
+                                 "NULL",
+                      COPY);
+        ck_assert_msg(dlp_val_equal(root, c), "a copy of %d levels: expected "
+                                              "it equal to the original",
+                      COPY);
+        /* One change at the bottom is seen. */
+        cur = c;
+        while (dlp_val_len(cur))
+            cur = (dlp_val *)dlp_val_at(cur, dlp_val_len(cur) - 1);
+        cur->v.i = 8;
+        ck_assert_msg(!dlp_val_equal(root, c), "a copy changed at level %d: "
+                                               "expected it unequal",
+                      COPY + 1);
+        dlp_val_free(c);
+    }
+    dlp_val_free(root);
+}
+END_TEST
+
 START_TEST(test_copy_any_depth)
 {
     /* Only the wire limits depth: a value built in one process is copied
@@ -1341,6 +1452,7 @@ Suite *dlp_test_val(void)
     TCase *core = tcase_create("core");
     TCase *wire = tcase_create("wire");
     TCase *limits = tcase_create("limits");
+    TCase *deep = tcase_create("deep");
     TCase *errors = tcase_create("errors");
 
     tcase_add_test(core, test_scalars);
@@ -1356,6 +1468,7 @@ Suite *dlp_test_val(void)
     tcase_add_test(core, test_set_takes_item_on_failure);
     tcase_add_test(core, test_copy);
     tcase_add_test(core, test_copy_any_depth);
+    tcase_add_test(core, test_cycles_refused);
     tcase_add_test(core, test_equal);
     suite_add_tcase(s, core);
 
@@ -1369,6 +1482,11 @@ Suite *dlp_test_val(void)
     tcase_add_test(limits, test_str_too_big);
     tcase_add_test(limits, test_counts_checked);
     suite_add_tcase(s, limits);
+
+    /* Millions of nodes, one inside the other: slow under valgrind. */
+    tcase_set_timeout(deep, 120);
+    tcase_add_test(deep, test_free_deep);
+    suite_add_tcase(s, deep);
 
     /* The garbage run is long under valgrind; give it room. */
     tcase_set_timeout(errors, 120);

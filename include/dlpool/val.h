@@ -53,7 +53,10 @@ typedef enum dlp_val_kind {
 /* Values nest at most this deep: every node counts, scalars too, so an
  * int in a list is depth 2, and 63 lists around an int is the deepest
  * value.  Deeper values are refused when they cross a process boundary
- * (as arguments, results, or over a channel); in memory any depth works. */
+ * (as arguments, results, or over a channel), and by the command's JSON
+ * input.  In memory any depth works: a push cannot see how deep its list
+ * already is inside others, so the functions here that walk a value
+ * (free, copy, equal, the cycle check of push and set) do not recurse. */
 #define DLP_VAL_MAX_DEPTH 64
 
 typedef struct dlp_val dlp_val;
@@ -100,6 +103,14 @@ DLP_API dlp_val *dlp_val_map(void);
  * Append item to a list.  The list takes item, also on failure (then item
  * is freed): so `dlp_val_push(l, dlp_val_int(1))` never leaks.  Returns 0,
  * DLP_EINVAL (list is not a list, or item is NULL) or -ENOMEM.
+ *
+ * A value is a tree: item may not be list itself nor hold it anywhere
+ * (l pushed into l, or into a list inside l).  Such a push returns
+ * DLP_EINVAL and frees nothing: item stays the caller's.  Looking for
+ * list walks item, so the cost of a push grows with the size of item.
+ * The walk needs memory only for an item nested deeper than
+ * DLP_VAL_MAX_DEPTH; if it gets none, -ENOMEM, and item stays the
+ * caller's too.
  */
 DLP_API int dlp_val_push(dlp_val *list, dlp_val *item);
 
@@ -107,7 +118,8 @@ DLP_API int dlp_val_push(dlp_val *list, dlp_val *item);
  * Set key (a NUL-terminated string, copied) to item in a map, replacing
  * (and freeing) the value the key had.  The map takes item, also on
  * failure.  Returns 0, DLP_EINVAL or -ENOMEM.  Looking a key up is linear
- * in the number of keys: maps are records, not hash tables.
+ * in the number of keys: maps are records, not hash tables.  An item that
+ * is map or holds it is refused as dlp_val_push refuses one.
  */
 DLP_API int dlp_val_set(dlp_val *map, const char *key, dlp_val *item);
 
@@ -125,14 +137,17 @@ DLP_API bool dlp_val_as_int(const dlp_val *v, int64_t *out);
 /* The value as a double: true for INT, UINT and FLOAT. */
 DLP_API bool dlp_val_as_double(const dlp_val *v, double *out);
 
-/* A deep copy (new value), or NULL when out of memory or v is NULL. */
+/* A deep copy (new value), or NULL when out of memory or v is NULL.  Any
+ * depth. */
 DLP_API dlp_val *dlp_val_copy(const dlp_val *v);
 /* Deep equality: same kinds, same contents, maps with the same keys in
- * the same order.  1.0 and 1 differ (FLOAT and INT). */
+ * the same order.  1.0 and 1 differ (FLOAT and INT).  Values nested
+ * deeper than DLP_VAL_MAX_DEPTH need memory to compare: without it, false. */
 DLP_API bool dlp_val_equal(const dlp_val *a, const dlp_val *b);
 /* The name of a kind ("list"); static. */
 DLP_API const char *dlp_val_kind_name(dlp_val_kind kind);
-/* Free a value and everything in it.  Accepts NULL. */
+/* Free a value and everything in it, at any depth, without needing
+ * memory.  Accepts NULL. */
 DLP_API void dlp_val_free(dlp_val *v);
 
 /* ---- channels --------------------------------------------------------
