@@ -64,6 +64,31 @@ static int search_dirs(const char *dirs, const char *name, char **out)
     return 0;
 }
 
+/* A plugin named by a path must be a regular file: opening a FIFO blocks
+ * until a writer comes, a device can be read for ever, and either would
+ * hold a worker in dlopen (or the command hashing the file for its
+ * checkpoint) with nothing to say.  Checked in the parent, before any
+ * worker is asked to load it.  A path that cannot be stat'ed is left to
+ * dlopen, whose message says why (and a link's agents may see files this
+ * machine does not). */
+static int plugin_regular(const char *path, dlp_error *err)
+{
+    struct stat st;
+    const char *what;
+    if (stat(path, &st) < 0 || S_ISREG(st.st_mode))
+        return 0;
+    what = S_ISDIR(st.st_mode)    ? "a directory"
+           : S_ISFIFO(st.st_mode) ? "a FIFO"
+           : S_ISCHR(st.st_mode)  ? "a character device"
+           : S_ISBLK(st.st_mode)  ? "a block device"
+           : S_ISSOCK(st.st_mode) ? "a socket"
+                                  : "of an unknown type";
+    return dlp__err(err, DLP_ENOPLUGIN,
+                    "cannot load plugin '%s': it is %s, not a shared object "
+                    "file",
+                    path, what);
+}
+
 int dlp__plugin_find(const char *name, const char *plugin_path, char **out,
                      dlp_error *err)
 {
@@ -82,6 +107,10 @@ int dlp__plugin_find(const char *name, const char *plugin_path, char **out,
         if (rc > 0)
             return 0;
     }
+    /* A name without a '/' that no directory had is for dlopen's own
+     * search (libc.so.6), which finds only files. */
+    if (strchr(name, '/') && (rc = plugin_regular(name, err)))
+        return rc;
     *out = strdup(name);
     return *out ? 0 : dlp__err(err, -ENOMEM, "out of memory");
 }

@@ -20,7 +20,6 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1438,28 +1437,6 @@ DLP_API void dlp_pool_destroy(dlp_pool *p)
     pthread_mutex_unlock(&p->mu);
 }
 
-/* A plugin file must be a regular file: opening a FIFO blocks until a
- * writer comes, and a device can be read for ever.  Checked here, before a
- * worker is made, so that neither can hold one; a name without a '/' is
- * for dlopen's own search (libc.so.6), which finds only files. */
-static int inspect_regular(const char *path, dlp_error *err)
-{
-    struct stat st;
-    const char *what;
-    if (!strchr(path, '/') || stat(path, &st) < 0 || S_ISREG(st.st_mode))
-        return 0; /* dlopen says what is wrong with a missing file */
-    what = S_ISDIR(st.st_mode)    ? "a directory"
-           : S_ISFIFO(st.st_mode) ? "a FIFO"
-           : S_ISCHR(st.st_mode)  ? "a character device"
-           : S_ISBLK(st.st_mode)  ? "a block device"
-           : S_ISSOCK(st.st_mode) ? "a socket"
-                                  : "of an unknown type";
-    return dlp__err(err, DLP_ENOPLUGIN,
-                    "cannot load plugin '%s': it is %s, not a shared object "
-                    "file",
-                    path, what);
-}
-
 DLP_API int dlp_plugin_inspect(const char *plugin, const char *plugin_path,
                                char **plugin_name, unsigned *abi,
                                dlp_inspect_fn fn, void *ud, dlp_error *err)
@@ -1478,10 +1455,6 @@ DLP_API int dlp_plugin_inspect(const char *plugin, const char *plugin_path,
         return dlp__err(err, DLP_EINVAL, "dlp_plugin_inspect: NULL plugin");
     if ((rc = dlp__plugin_find(plugin, plugin_path, &path, err)))
         return rc;
-    if ((rc = inspect_regular(path, err))) {
-        free(path);
-        return rc;
-    }
     if ((rc = dlp__worker_spawn(&pid, &fd, NULL, NULL, err))) {
         free(path);
         return rc;

@@ -113,6 +113,12 @@ check_status "inspect, hung constructor, SIGINT" 130
 mkfifo "$T/fifo.so"
 tl_run -t 30 /dev/null timeout 10 "$DLPOOL" inspect "$T/fifo.so"
 check_setup_error "inspect, a FIFO" "$T/fifo.so': it is a FIFO"
+# run, too, refuses it before a worker is asked to load it (a worker would
+# wait in dlopen for a writer), as it does a device.
+tl_run -t 30 /dev/null timeout 10 "$DLPOOL" run "$T/fifo.so:f"
+check_setup_error "run, a FIFO" "$T/fifo.so': it is a FIFO"
+tl_run -t 30 /dev/null timeout 10 "$DLPOOL" run /dev/zero:f
+check_setup_error "run, a device" "/dev/zero': it is a character device"
 
 # ---- the terminal ---------------------------------------------------------
 
