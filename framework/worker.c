@@ -465,10 +465,22 @@ static void *lifeline(void *arg)
 {
     const lifeline_arg *a = arg;
     struct pollfd pfd = {a->fd, POLLRDHUP, 0};
+    int busy;
     while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
         ;
+    busy = __atomic_load_n(&a->score->busy, __ATOMIC_ACQUIRE) !=
+           DLP_SCORE_IDLE;
+    if (pfd.revents & POLLNVAL) {
+        /* Not the pool gone: plugin code closed the channel under us.  In
+         * a task, that task is charged as flush_out charges it (the same
+         * status, the same message); between tasks, the next write of
+         * results finds it.  Either way, nothing more to watch. */
+        if (busy)
+            _exit(DLP_WEXIT_CHAN);
+        return NULL;
+    }
     __atomic_store_n(&parent_gone, 1, __ATOMIC_RELEASE);
-    if (__atomic_load_n(&a->score->busy, __ATOMIC_ACQUIRE) != DLP_SCORE_IDLE) {
+    if (busy) {
         /* Flush what plugin code printed, unless the task holds a
          * stream's lock (it is printing): waiting for it could be
          * waiting for ever. */
