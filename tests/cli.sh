@@ -1039,4 +1039,11 @@ check_eq "control characters in messages: JSON-escaped on stdout" \
     '{"error":"line 2: bad JSON at column 5: invalid token near '"'"'\u001B'"'"'","index":1}' \
     "$(sed -n 2p "$TL_OUT")"
 
+# A set-up message quotes what it was given (here a plugin path with ESC
+# and a C1 CSI in it): escaped too.
+run /dev/null run $'/nonexistent/x\x1b[31m\xc2\x9b.so:f'
+check_setup_error "control characters in a set-up message" \
+    "'/nonexistent/x\\x1b[31m\\u009b.so'"
+check_no_controls "control characters in a set-up message: none raw" "$TL_ERR"
+
 tl_finish

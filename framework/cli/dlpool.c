@@ -35,6 +35,23 @@
 
 static const char *prog = "dlpool";
 
+/* "dlpool: MSG" on standard error, and "dlpool: WHAT: MSG": a message may
+ * carry a plugin's words or a file's name, so its control characters are
+ * escaped (text.h) rather than obeyed by a terminal. */
+static void say2(const char *what, const char *msg)
+{
+    fprintf(stderr, "%s: ", prog);
+    if (what)
+        fprintf(stderr, "%s: ", what);
+    text_put_escaped(stderr, msg);
+    fputc('\n', stderr);
+}
+
+static void say(const char *msg)
+{
+    say2(NULL, msg);
+}
+
 /* Where the results go: standard output, through a writer of our own
  * (output.c). */
 static output *run_out;
@@ -1100,13 +1117,14 @@ static void stored_task(void *ud, uint64_t index, dlp_fail_kind kind,
 static int setup_failed(const char *msg)
 {
     if (sig_caught) {
-        fprintf(stderr, "%s: %s: %s; no task was run\n", prog,
+        fprintf(stderr, "%s: %s: ", prog,
                 sig_caught == SIGINT ? "interrupted by SIGINT"
-                                     : "terminated by SIGTERM",
-                msg);
+                                     : "terminated by SIGTERM");
+        text_put_escaped(stderr, msg);
+        fputs("; no task was run\n", stderr);
         return 128 + sig_caught;
     }
-    fprintf(stderr, "%s: %s\n", prog, msg);
+    say(msg);
     return EXIT_SETUP;
 }
 
@@ -1282,7 +1300,7 @@ static int cmd_run(int argc, char **argv)
     if (sig) {
         dlp_sig parsed;
         if (dlp_sig_parse(sig, &parsed, &err)) {
-            fprintf(stderr, "%s: --sig: %s\n", prog, err.msg);
+            say2("--sig", err.msg);
             return EXIT_SETUP;
         }
     }
@@ -1295,7 +1313,9 @@ static int cmd_run(int argc, char **argv)
         if (dlp_mpi_launched(&rank, &size) && size > 1) {
             if (rank > 0) {
                 if (dlp_mpi_agent(&popts, &err)) {
-                    fprintf(stderr, "%s: rank %d: %s\n", prog, rank, err.msg);
+                    char who[32];
+                    snprintf(who, sizeof who, "rank %d", rank);
+                    say2(who, err.msg);
                     return EXIT_SETUP;
                 }
                 return 0;
@@ -1346,12 +1366,12 @@ static int cmd_run(int argc, char **argv)
     {
         char msg[1024];
         if (rec_open(&run_rec, &rcfg, msg, sizeof msg)) {
-            fprintf(stderr, "%s: %s\n", prog, msg);
+            say(msg);
             status = EXIT_SETUP;
             goto out;
         }
         if (rec_note(run_rec))
-            fprintf(stderr, "%s: %s\n", prog, rec_note(run_rec));
+            say(rec_note(run_rec));
     }
     in.rec = run_rec;
     {
@@ -1397,7 +1417,7 @@ static int cmd_run(int argc, char **argv)
         goto out;
     }
     if (rec_start(run_rec)) {
-        fprintf(stderr, "%s: %s\n", prog, rec_error(run_rec));
+        say(rec_error(run_rec));
         status = EXIT_SETUP;
         goto out;
     }
@@ -1440,7 +1460,7 @@ static int cmd_run(int argc, char **argv)
         status = output_failed();
         out_said = 1;
         if (rec_error(run_rec)) /* a file of the run failed too */
-            fprintf(stderr, "%s: %s\n", prog, rec_error(run_rec));
+            say(rec_error(run_rec));
         goto out;
     }
     if ((rc == -EINTR || output_error(run_out) == EINTR) && sig_caught) {
@@ -1461,7 +1481,7 @@ static int cmd_run(int argc, char **argv)
                                          : "terminated by SIGTERM",
                     job, &in, rec_written(run_rec) - output_lost(run_out));
         if (rec_error(run_rec))
-            fprintf(stderr, "%s: %s\n", prog, rec_error(run_rec));
+            say(rec_error(run_rec));
         status = 128 + sig_caught;
         goto out;
     }
@@ -1480,9 +1500,9 @@ static int cmd_run(int argc, char **argv)
             fprintf(stderr, "%s: reading %s: %s\n", prog, in.name,
                     strerror(in.io_errno));
         else if (rec_error(run_rec))
-            fprintf(stderr, "%s: %s\n", prog, rec_error(run_rec));
+            say(rec_error(run_rec));
         else
-            fprintf(stderr, "%s: %s\n", prog, err.msg);
+            say(err.msg);
         status = EXIT_SETUP;
     } else {
         written_counts(run_rec, &c);
@@ -1496,7 +1516,7 @@ out:
     /* The files flushed and closed after a run that stopped early (the
      * output failed): a file that cannot be written is said too. */
     if (run_rec && !rec_error(run_rec) && rec_finish(run_rec, 0)) {
-        fprintf(stderr, "%s: %s\n", prog, rec_error(run_rec));
+        say(rec_error(run_rec));
         if (status < EXIT_SETUP || status == 128 + SIGPIPE)
             status = EXIT_SETUP;
     }
@@ -1575,7 +1595,7 @@ static int cmd_inspect(int argc, char **argv)
         rc = dlp_plugin_inspect(argv[optind], NULL, &name, &abi, json_fn,
                                 &l, &err);
         if (rc) {
-            fprintf(stderr, "%s: %s\n", prog, err.msg);
+            say(err.msg);
             json_decref(l.fns);
             return EXIT_SETUP;
         }
@@ -1605,14 +1625,14 @@ static int cmd_inspect(int argc, char **argv)
     }
     /* Collect the lines first, so a failure prints nothing on stdout. */
     if (!(mem = open_memstream(&lines, &len))) {
-        fprintf(stderr, "%s: %s\n", prog, strerror(errno));
+        say(strerror(errno));
         return EXIT_SETUP;
     }
     rc = dlp_plugin_inspect(argv[optind], NULL, &name, &abi, print_fn, mem,
                             &err);
     fclose(mem);
     if (rc) {
-        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        say(err.msg);
         free(lines);
         return EXIT_SETUP;
     }
