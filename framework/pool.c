@@ -948,6 +948,13 @@ static int pool_alloc(dlp_pool **out, const dlp_pool_options *opts,
     if (n > 4096)
         return dlp__err(err, DLP_EINVAL, "%u workers asked for; at most 4096",
                         n);
+    /* 0 is the default; NaN, a negative or an endless period would each
+     * silently become some other rule. */
+    if (!(opts->restart_period >= 0 && opts->restart_period <= 1e9))
+        return dlp__err(err, DLP_EINVAL,
+                        "restart_period %g: expected 0 (the default) or a "
+                        "number of seconds up to 1e9",
+                        opts->restart_period);
     p = calloc(1, sizeof *p);
     if (!p)
         return dlp__err(err, -ENOMEM, "out of memory");

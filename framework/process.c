@@ -22,6 +22,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -467,6 +468,10 @@ DLP_API int dlp_process_join(dlp_process *p, double timeout, int *status,
 
     if (!p)
         return dlp__err(err, DLP_EINVAL, "dlp_process_join: NULL process");
+    /* NaN compares false with everything: it would be taken for no limit
+     * where the caller meant some limit. */
+    if (isnan(timeout))
+        return dlp__err(err, DLP_EINVAL, "dlp_process_join: timeout is NaN");
     pthread_mutex_lock(&p->mu);
     if (!p->ended && !p->lost) {
         pthread_mutex_unlock(&p->mu);

@@ -163,7 +163,9 @@ typedef struct dlp_pool_options {
      * outside any task (while loading, idle, or before answering) within
      * restart_period seconds, the pool stops replacing workers and its jobs
      * fail with DLP_EWORKER.  0: the defaults, 20 in 1 second.  Losses a
-     * running task is blamed for (a crash, a timeout) never count. */
+     * running task is blamed for (a crash, a timeout) never count.  A
+     * restart_period that is NaN, negative or over 1e9 s is refused
+     * (DLP_EINVAL). */
     unsigned restart_intensity;
     double restart_period;
     /* Python's initializer and initargs: a function "PLUGIN:SYMBOL" run
@@ -681,12 +683,12 @@ DLP_API pid_t dlp_process_pid(const dlp_process *p);
 
 /*
  * Wait for the process to end, up to timeout seconds (< 0: without
- * limit; 0: just look), and reap it.  Returns 0 with *status (may be NULL)
- * set to its wait status (WIFEXITED with the function's return value & 255
- * as WEXITSTATUS, or WIFSIGNALED), -ETIMEDOUT when it still runs (the
- * process is untouched), or -ECHILD when it was reaped elsewhere (SIGCHLD
- * ignored).  Once the process has ended every call returns the same
- * status.
+ * limit; 0: just look; NaN: DLP_EINVAL), and reap it.  Returns 0 with
+ * *status (may be NULL) set to its wait status (WIFEXITED with the
+ * function's return value & 255 as WEXITSTATUS, or WIFSIGNALED),
+ * -ETIMEDOUT when it still runs (the process is untouched), or -ECHILD
+ * when it was reaped elsewhere (SIGCHLD ignored).  Once the process has
+ * ended every call returns the same status.
  */
 DLP_API int dlp_process_join(dlp_process *p, double timeout, int *status,
                              dlp_error *err);

@@ -879,6 +879,20 @@ START_TEST(test_nan_timeouts)
     dlp_job_destroy(j);
     tu_ok(dlp_pool_close(p), err);
     EXPECT_EINVAL(dlp_pool_join(p, NAN, &err));
+    {
+        /* A restart period is a number of seconds too. */
+        dlp_pool_options po;
+        dlp_pool *q = NULL;
+        const double bad[] = {NAN, -1, INFINITY};
+        for (unsigned k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+            dlp_pool_options_init(&po);
+            po.workers = 1;
+            po.restart_period = bad[k];
+            EXPECT_EINVAL(dlp_pool_create(&q, &po, &err));
+            tu_assert_has(err.msg, "restart_period");
+            ck_assert_ptr_null(q);
+        }
+    }
     /* An infinite or huge timeout is a long one, not an overflow. */
     tu_ok(dlp_future_wait(f, INFINITY), err);
     tu_ok(dlp_future_wait(f, 1e300), err);

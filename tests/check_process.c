@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -183,6 +184,11 @@ START_TEST(test_calculator)
     rc = dlp_process_join(p, -1, &st2, &err);
     tu_ok(rc, err);
     ck_assert_int_eq(st1, st2);
+    /* NaN is no number of seconds: refused, not taken for "no limit". */
+    rc = dlp_process_join(p, NAN, &st2, &err);
+    ck_assert_msg(rc == DLP_EINVAL, "join with a NaN timeout: expected "
+                  "DLP_EINVAL (%d), got %d", DLP_EINVAL, rc);
+    tu_assert_has(err.msg, "NaN");
     ck_assert_msg(WIFEXITED(st1) && WEXITSTATUS(st1) == 0,
                   "expected exit status 0 again, wait status %#x",
                   (unsigned)st1);
