@@ -150,6 +150,7 @@ static void serve(int ctl)
                 kids_add(&k, pid);
             } else {
                 snprintf(a.msg, sizeof a.msg, "%.390s", err.msg);
+                dlp__utf8_trim(a.msg); /* never half a character */
             }
         } else if (q.op == OP_REAP) {
             /* Never wait for a process that is not ours. */
