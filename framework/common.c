@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "utf8.h"
 
 DLP_API const char *dlp_strerror(int code)
 {
@@ -61,16 +62,7 @@ DLP_API const char *dlp_strerror(int code)
 
 void dlp__utf8_trim(char *s)
 {
-    size_t n = strlen(s), i = n;
-    /* The last lead byte among the last three bytes, if any. */
-    while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
-        i--;
-    if (i > 0) {
-        unsigned c = (unsigned char)s[i - 1];
-        size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-        if (need > n - (i - 1))
-            s[i - 1] = 0;
-    }
+    dlp__utf8_trim_inline(s);
 }
 
 int dlp__err(dlp_error *err, int code, const char *fmt, ...)

@@ -96,20 +96,6 @@ out:
     return rc;
 }
 
-int dlp__handle_live(const void *h, int kind)
-{
-    int live = 0;
-    if (!h)
-        return 0;
-    pthread_mutex_lock(&mu);
-    if (cap) {
-        size_t i = find(h);
-        live = tab[i].h == h && tab[i].kind == kind;
-    }
-    pthread_mutex_unlock(&mu);
-    return live;
-}
-
 int dlp__handle_take(const void *h, int kind, void (*take)(void *))
 {
     int live = 0;
@@ -120,10 +106,15 @@ int dlp__handle_take(const void *h, int kind, void (*take)(void *))
         size_t i = find(h);
         live = tab[i].h == h && tab[i].kind == kind;
     }
-    if (live)
+    if (live && take)
         take((void *)(uintptr_t)h);
     pthread_mutex_unlock(&mu);
     return live;
+}
+
+int dlp__handle_live(const void *h, int kind)
+{
+    return dlp__handle_take(h, kind, NULL);
 }
 
 int dlp__handle_drop(const void *h, int kind)

@@ -24,8 +24,8 @@ DLP_PRIV int dlp__handle_live(const void *h, int kind);
 /* Forget h: 1 if it was a live handle of kind, else 0 (and nothing
  * changes). */
 DLP_PRIV int dlp__handle_drop(const void *h, int kind);
-/* If h is a live handle of kind, call take(h) before anyone can destroy
- * it, and return 1; else 0.  take runs under the registry's lock: it may
+/* If h is a live handle of kind, call take(h) (unless take is NULL)
+ * before anyone can destroy it, and return 1; else 0.  take runs under the registry's lock: it may
  * not take a lock or call into the registry (an atomic increment of a
  * count in *h is what it is for). */
 DLP_PRIV int dlp__handle_take(const void *h, int kind, void (*take)(void *));

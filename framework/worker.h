@@ -73,7 +73,8 @@ DLP_PRIV void dlp__worker_main(int fd, dlp__score *score,
  * this descriptor, or the highest the soft RLIMIT_NOFILE allows if that is
  * lower (dlp__channel_fd).  High, so that a plugin's descriptor mistakes
  * (closing 3, writing to a stale low descriptor) never reach it, yet below
- * 1024 so that no worker's descriptor table grows past a page or two. */
+ * 1024 so that no worker's descriptor table grows past a page or two.
+ * tests/plugins/chanfd.h computes the same: change both together. */
 #define DLP_CHANNEL_FD_MAX 1023
 DLP_PRIV int dlp__channel_fd(void);
 

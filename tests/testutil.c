@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "plugins/chanfd.h"
 
 static const char *env_or(const char *name, const char *fallback)
 {
@@ -63,11 +64,7 @@ double tu_wall_now(void)
 
 int tu_channel_fd(void)
 {
-    struct rlimit lim;
-    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
-        lim.rlim_cur <= 1023)
-        return lim.rlim_cur > 4 ? (int)lim.rlim_cur - 1 : 3;
-    return 1023;
+    return test_channel_fd();
 }
 
 int tu_fd_count(void)

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "text.h"
+#include "utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -83,15 +84,7 @@ size_t text_cut(const char *s, size_t len, size_t max)
 
 void text_trim(char *s)
 {
-    size_t n = strlen(s), i = n;
-    while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
-        i--;
-    if (i > 0) {
-        unsigned c = (unsigned char)s[i - 1];
-        size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-        if (need > n - (i - 1))
-            s[i - 1] = 0;
-    }
+    dlp__utf8_trim_inline(s);
 }
 
 void text_put_escaped(FILE *out, const char *s)

@@ -9,14 +9,7 @@
 
 #include <dlpool/plugin.h>
 
-static int channel_fd(void)
-{
-    struct rlimit lim;
-    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
-        lim.rlim_cur <= 1023)
-        return lim.rlim_cur > 4 ? (int)lim.rlim_cur - 1 : 3;
-    return 1023;
-}
+#include "chanfd.h"
 
 static int init(void)
 {
@@ -30,7 +23,7 @@ static int init(void)
     memcpy(f + 12, &b, 4);
     memcpy(f + 16, &slen, 4);
     memcpy(f + 20, "bad", 3);
-    if (write(channel_fd(), f, sizeof f) != (ssize_t)sizeof f)
+    if (write(test_channel_fd(), f, sizeof f) != (ssize_t)sizeof f)
         return 1;
     return 0;
 }

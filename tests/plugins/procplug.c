@@ -14,17 +14,9 @@
 
 #include <dlpool/plugin.h>
 
-/* A started process holds its channel at descriptor 1023, or the highest
- * below the soft RLIMIT_NOFILE (framework/worker.h); raw writes there
- * forge messages for the decoder tests. */
-static int channel_fd(void)
-{
-    struct rlimit lim;
-    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
-        lim.rlim_cur <= 1023)
-        return lim.rlim_cur > 4 ? (int)lim.rlim_cur - 1 : 3;
-    return 1023;
-}
+/* A started process holds its channel at test_channel_fd(); raw writes
+ * there forge messages for the decoder tests. */
+#include "chanfd.h"
 
 /* The seed's calculator: receive [a, b], send a + b, until end of file.
  * Anything else is a protocol error of the test: exit status 2. */
@@ -133,8 +125,9 @@ static int32_t raw(dlp_chan *c)
     ssize_t n;
     if (dlp_chan_recv(c, &v) != 1)
         return 100;
-    n = v->kind == DLP_V_BYTES ? write(channel_fd(), v->v.s.ptr, v->v.s.len)
-                               : -1;
+    n = v->kind == DLP_V_BYTES
+            ? write(test_channel_fd(), v->v.s.ptr, v->v.s.len)
+            : -1;
     dlp_val_free(v);
     return n < 0 ? 101 : 0;
 }
