@@ -335,7 +335,7 @@ void dlp__relay_results(dlp__batch *pb, const dlp__hdr *h,
     }
     uint16_t flags = (uint16_t)((h->flags & DLP_BATCH_TIMES) |
                                 DLP_RESULTS_PID);
-    memcpy(o->p + off + 6, &flags, 2);
+    dlp__hdr_set_flags(o->p + off, flags);
     b->answered += h->b;
 }
 
@@ -413,7 +413,7 @@ static int do_batch(agent *a, const dlp__hdr *h, dlp__rd *r)
         return -ENOMEM;
     }
     uint16_t flags = (uint16_t)(b->flags | (timeout_ns ? DLP_BATCH_TIMED : 0));
-    memcpy(pb->frame.p + off + 6, &flags, 2);
+    dlp__hdr_set_flags(pb->frame.p + off, flags);
     enqueue(a, b);
     if (a->dtail)
         a->dtail->dnext = b;
@@ -511,8 +511,8 @@ static int put_result(dlp__buf *o, const dlp_result *res, dlp_type ret,
     if (rc)
         return rc;
     uint32_t len = (uint32_t)(o->len - rec - DLP_RESULT_HDR);
-    o->p[rec + 8] = kind;
-    memcpy(o->p + rec + 9, &len, 4);
+    o->p[rec + DLP_RESULT_OFF_KIND] = kind;
+    memcpy(o->p + rec + DLP_RESULT_OFF_LEN, &len, 4);
     if (timed &&
         ((rc = dlp__put_u64(o, (uint64_t)(res->start * 1e9))) ||
          (rc = dlp__put_u64(o, (uint64_t)(res->run_time * 1e9)))))
@@ -562,8 +562,8 @@ static int answer_rest(agent *a, abatch *b)
     }
     if (off >= 0) {
         uint16_t flags = (uint16_t)(b->flags | DLP_RESULTS_PIDS);
-        memcpy(a->out.p + off + 6, &flags, 2);
-        memcpy(a->out.p + off + 12, &n, 4);
+        dlp__hdr_set_flags(a->out.p + off, flags);
+        dlp__hdr_set_b(a->out.p + off, n);
         if (dlp__frame_end(&a->out, off))
             return DLP_ETOOBIG;
     }

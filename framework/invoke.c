@@ -270,7 +270,7 @@ static int put_val_result(dlp__buf *out, uint64_t index, dlp_val *v)
         rc = DLP_ETOOBIG;
     if (rc == 0) {
         uint32_t len = (uint32_t)(out->len - rec - DLP_RESULT_HDR);
-        memcpy(out->p + rec + 9, &len, 4);
+        memcpy(out->p + rec + DLP_RESULT_OFF_LEN, &len, 4);
     } else if (rc != -ENOMEM) {
         /* Too big or too deep (DLP_ETOOBIG), or a node of no known kind
          * written by hand (DLP_EINVAL): the task's result is bad, the

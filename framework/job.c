@@ -1061,7 +1061,7 @@ int dlp__job_requeue(dlp_job *j, dlp__batch *b, int have_skip,
         return hit;
     }
     b->frame.len = dst;
-    memcpy(b->frame.p + DLP_HDR_SIZE, &count, 4);
+    dlp__frame_set_u32(b->frame.p, count);
     dlp__frame_end(&b->frame, 0);
     b->count = count;
     b->done = 0;
@@ -1117,7 +1117,7 @@ static dlp__batch *new_batch(dlp_job *j, int locked)
     if (j->timeout_ns || j->times) {
         uint16_t flags = (uint16_t)((j->timeout_ns ? DLP_BATCH_TIMED : 0) |
                                     (j->times ? DLP_BATCH_TIMES : 0));
-        memcpy(b->frame.p + 6, &flags, 2); /* the header's flags */
+        dlp__hdr_set_flags(b->frame.p, flags);
     }
     return b;
 }
@@ -1194,7 +1194,7 @@ static int pull(dlp_job *j, size_t room)
             s->state = SLOT_BAD;
         } else {
             uint32_t arglen = (uint32_t)(b->frame.len - rec - DLP_TASK_HDR);
-            memcpy(b->frame.p + rec + 8, &arglen, 4);
+            memcpy(b->frame.p + rec + DLP_TASK_OFF_ARGLEN, &arglen, 4);
             b->count++;
             s->state = SLOT_PENDING;
             if (j->internal && j->pre.task)
@@ -1214,7 +1214,7 @@ static int send_fill(dlp_job *j)
     dlp__batch *b = j->fill;
     if (!w)
         return 0;
-    memcpy(b->frame.p + DLP_HDR_SIZE, &b->count, 4);
+    dlp__frame_set_u32(b->frame.p, b->count);
     if (dlp__frame_end(&b->frame, 0))
         return DLP_ETOOBIG;
     j->fill = NULL;
@@ -1839,7 +1839,7 @@ int dlp__job_internal(dlp_job **out, dlp_pool *p, int fn, dlp__pre *pre,
             if (j->fill && j->fill->count) {
                 dlp__batch *b = j->fill;
                 j->fill = NULL;
-                memcpy(b->frame.p + DLP_HDR_SIZE, &b->count, 4);
+                dlp__frame_set_u32(b->frame.p, b->count);
                 dlp__frame_end(&b->frame, 0);
                 dlp__pool_send(p, &p->w[slots[i]], b);
             }

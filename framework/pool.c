@@ -164,7 +164,7 @@ static void add_limits(dlp__batch *b)
     uint16_t flags;
     uint64_t timeout = dlp__job_timeout_ns(b->job);
     uint32_t retries = dlp__job_retries(b->job);
-    memcpy(&flags, b->frame.p + 6, 2);
+    flags = dlp__hdr_flags(b->frame.p);
     if ((flags & DLP_BATCH_LIMITS) || (!timeout && !retries))
         return;
     size_t len = b->frame.len;
@@ -174,7 +174,7 @@ static void add_limits(dlp__batch *b)
         return;
     }
     flags |= DLP_BATCH_LIMITS;
-    memcpy(b->frame.p + 6, &flags, 2);
+    dlp__hdr_set_flags(b->frame.p, flags);
     dlp__frame_end(&b->frame, 0);
 }
 
@@ -183,11 +183,11 @@ static void add_limits(dlp__batch *b)
 static void strip_limits(dlp__batch *b)
 {
     uint16_t flags;
-    memcpy(&flags, b->frame.p + 6, 2);
+    flags = dlp__hdr_flags(b->frame.p);
     if (!(flags & DLP_BATCH_LIMITS))
         return;
     flags &= (uint16_t)~DLP_BATCH_LIMITS;
-    memcpy(b->frame.p + 6, &flags, 2);
+    dlp__hdr_set_flags(b->frame.p, flags);
     b->frame.len -= 12;
     dlp__frame_end(&b->frame, 0);
 }

@@ -14,19 +14,19 @@
 void dlp__hdr_pack(unsigned char *out, const dlp__hdr *h)
 {
     memcpy(out, &h->len, 4);
-    memcpy(out + 4, &h->type, 2);
-    memcpy(out + 6, &h->flags, 2);
-    memcpy(out + 8, &h->a, 4);
-    memcpy(out + 12, &h->b, 4);
+    memcpy(out + DLP_HDR_OFF_TYPE, &h->type, 2);
+    memcpy(out + DLP_HDR_OFF_FLAGS, &h->flags, 2);
+    memcpy(out + DLP_HDR_OFF_A, &h->a, 4);
+    memcpy(out + DLP_HDR_OFF_B, &h->b, 4);
 }
 
 void dlp__hdr_unpack(const unsigned char *in, dlp__hdr *h)
 {
     memcpy(&h->len, in, 4);
-    memcpy(&h->type, in + 4, 2);
-    memcpy(&h->flags, in + 6, 2);
-    memcpy(&h->a, in + 8, 4);
-    memcpy(&h->b, in + 12, 4);
+    memcpy(&h->type, in + DLP_HDR_OFF_TYPE, 2);
+    memcpy(&h->flags, in + DLP_HDR_OFF_FLAGS, 2);
+    memcpy(&h->a, in + DLP_HDR_OFF_A, 4);
+    memcpy(&h->b, in + DLP_HDR_OFF_B, 4);
 }
 
 long dlp__frame_begin(dlp__buf *b, uint16_t type, uint32_t a, uint32_t bb)

@@ -32,6 +32,8 @@
 #ifndef DLPOOL_FRAMEWORK_WIRE_H
 #define DLPOOL_FRAMEWORK_WIRE_H
 
+#include <string.h>
+
 #include "common.h"
 
 enum {
@@ -69,13 +71,54 @@ enum { DLP_R_OK = 0, DLP_R_FAIL = 1, DLP_R_BADRESULT = 2, DLP_R_LOST = 3 };
 
 #define DLP_HDR_SIZE 16u
 #define DLP_TASK_HDR 12u   /* u64 index + u32 arglen */
+#define DLP_TASK_OFF_ARGLEN 8u
 #define DLP_RESULT_HDR 13u /* u64 index + u8 kind + u32 len */
+#define DLP_RESULT_OFF_KIND 8u
+#define DLP_RESULT_OFF_LEN 9u
 
 typedef struct dlp__hdr {
     uint32_t len;
     uint16_t type, flags;
     uint32_t a, b;
 } dlp__hdr;
+
+/* Where each field of a header sits: dlp__hdr_pack and unpack, and the
+ * accessors below, which read or patch one field of a frame in place (a
+ * frame being built whose count is known only at its end, a received
+ * BATCH passed on with other flags). */
+#define DLP_HDR_OFF_TYPE 4u
+#define DLP_HDR_OFF_FLAGS 6u
+#define DLP_HDR_OFF_A 8u
+#define DLP_HDR_OFF_B 12u
+
+static inline uint16_t dlp__hdr_flags(const unsigned char *frame)
+{
+    uint16_t f;
+    memcpy(&f, frame + DLP_HDR_OFF_FLAGS, 2);
+    return f;
+}
+
+static inline void dlp__hdr_set_flags(unsigned char *frame, uint16_t f)
+{
+    memcpy(frame + DLP_HDR_OFF_FLAGS, &f, 2);
+}
+
+static inline void dlp__hdr_set_b(unsigned char *frame, uint32_t b)
+{
+    memcpy(frame + DLP_HDR_OFF_B, &b, 4);
+}
+
+/* The first u32 (BATCH: the count) or u64 (RESULTS: busy_ns) of a
+ * frame's payload, patched once the frame is complete. */
+static inline void dlp__frame_set_u32(unsigned char *frame, uint32_t v)
+{
+    memcpy(frame + DLP_HDR_SIZE, &v, 4);
+}
+
+static inline void dlp__frame_set_u64(unsigned char *frame, uint64_t v)
+{
+    memcpy(frame + DLP_HDR_SIZE, &v, 8);
+}
 
 DLP_PRIV void dlp__hdr_pack(unsigned char *out, const dlp__hdr *h);
 DLP_PRIV void dlp__hdr_unpack(const unsigned char *in, dlp__hdr *h);

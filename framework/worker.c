@@ -255,9 +255,9 @@ static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
         }
         uint64_t busy = dlp__now_ns() - t0;
         uint16_t flags = h->flags & DLP_BATCH_TIMES;
-        memcpy(w->out.p + off + 6, &flags, 2);
-        memcpy(w->out.p + off + 12, &n, 4);
-        memcpy(w->out.p + off + DLP_HDR_SIZE, &busy, 8);
+        dlp__hdr_set_flags(w->out.p + off, flags);
+        dlp__hdr_set_b(w->out.p + off, n);
+        dlp__frame_set_u64(w->out.p + off, busy);
         if (dlp__frame_end(&w->out, off))
             wexit(w, DLP_WEXIT_NOMEM);
         flush_out(w);
