@@ -1434,14 +1434,21 @@ DLP_API void dlp_pool_destroy(dlp_pool *p)
      * freeing to the destroy of the last of them (dlp_job_destroy). */
     p->closed = 1;
     p->terminated = 1;
-    p->destroyed = 1;
     snprintf(p->last_loss, sizeof p->last_loss, "the pool was destroyed");
     for (struct dlp_job *j = p->internal_jobs; j; j = dlp__job_next_internal(j))
         dlp__job_abort(j, DLP_FAIL_CANCELLED, "the pool was destroyed");
     dlp__pool_stop_workers(p, 0);
     p->joined = 1;
+    /* Only now, in the same hold of mu as the count below: stopping the
+     * workers waits on cv with mu released, and a job destroyed then
+     * must not free the pool under this call.  Whichever of us sees the
+     * last job gone, this call or that job's destroy, frees it. */
+    p->destroyed = 1;
+    int last = !p->open_jobs && !p->internal_jobs;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
+    if (last)
+        dlp__pool_free(p);
 }
 
 DLP_API int dlp_plugin_inspect(const char *plugin, const char *plugin_path,

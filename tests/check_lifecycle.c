@@ -755,6 +755,59 @@ START_TEST(test_pool_destroy_job_open)
 }
 END_TEST
 
+/* Many short naps, for as long as the reader wants them. */
+static int many_naps(void *ud, uint64_t i, dlp_args *a)
+{
+    (void)ud;
+    dlp_args_int(a, 2);
+    dlp_args_int(a, (int64_t)i);
+    return 1;
+}
+
+typedef struct racer {
+    dlp_job *job;
+    int stop;
+} racer;
+
+static void *read_then_destroy(void *arg)
+{
+    racer *r = arg;
+    dlp_result res;
+    while (dlp_job_next(r->job, &res, NULL) == 1 &&
+           !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE))
+        ;
+    dlp_job_destroy(r->job);
+    return NULL;
+}
+
+START_TEST(test_pool_destroy_job_racing)
+{
+    /* The job's last destroy may come from another thread while the
+     * pool's destroy waits for its workers to stop (with the pool's lock
+     * released): exactly one of the two frees the pool, and not under
+     * the other.  A race, so tried many times; it hung (or, under ASan,
+     * used freed memory) when the job's destroy freed the pool first. */
+    int fds = tu_fd_count();
+    for (int round = 0; round < 40; round++) {
+        dlp_pool *p = tu_pool_with(4);
+        dlp_job_options jo;
+        racer r = {NULL, 0};
+        pthread_t t;
+        dlp_job_options_init(&jo);
+        jo.flags = DLP_JOB_UNORDERED;
+        jo.chunksize = 1;
+        r.job = tu_start(p, tu_futplug(p, "nap"), many_naps, NULL, &jo);
+        ck_assert_int_eq(pthread_create(&t, NULL, read_then_destroy, &r), 0);
+        usleep(5000 + 1000 * (useconds_t)(round % 7));
+        __atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+        dlp_pool_destroy(p);
+        ck_assert_int_eq(pthread_join(t, NULL), 0);
+        ck_assert_uint_eq(live_children(), 0);
+    }
+    tu_assert_clean(fds);
+}
+END_TEST
+
 START_TEST(test_pool_destroy_future_open)
 {
     /* Futures still open, one of them running: both fail as cancelled,
@@ -939,6 +992,7 @@ Suite *dlp_test_lifecycle(void)
     tcase_add_test(misuse, test_pool_call_after_destroy);
     tcase_add_test(misuse, test_pool_destroy_job_open);
     tcase_add_test(misuse, test_pool_destroy_future_open);
+    tcase_add_test(misuse, test_pool_destroy_job_racing);
     tcase_add_test(misuse, test_future_destroy_twice);
     tcase_add_test(misuse, test_job_destroy_twice);
     tcase_add_test(misuse, test_nan_timeouts);
