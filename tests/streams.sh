@@ -439,6 +439,31 @@ check_grep "SIGTERM while stdout is blocked: the usual message" \
     '^dlpool: terminated by SIGTERM: [0-9]+ tasks read but not finished or not written' \
     "$TL_ERR"
 
+# The same, but the reader goes away too, while the command still writes
+# what it can after the signal (Ctrl-C ends a whole pipeline): the signal
+# is why the run stopped, so its status and message win over 141.
+sleep 60 <"$T/out.fifo" &
+holder=$!
+tl_start -t 20 "$T/big.in" bash -c 'exec "$@" >"$0"' "$T/out.fifo" \
+    "$DLPOOL" run "$EX:add"
+tl_wait_exe "$TL_PID" dlpool lt-dlpool ||
+    tl_fail "blocked output, reader gone: the command started"
+for _ in $(seq 1 200); do
+    case $(cat "/proc/$TL_PID/wchan" 2>/dev/null) in
+    *pipe_write*) break ;;
+    esac
+    sleep 0.025
+done
+kill -TERM "$TL_PID"
+sleep 0.3
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+tl_wait
+check_status "SIGTERM, then the reader gone: exit status 143" 143
+check_grep "SIGTERM, then the reader gone: the usual message" \
+    '^dlpool: terminated by SIGTERM: [0-9]+ tasks read but not finished or not written' \
+    "$TL_ERR"
+
 # SIGINT or SIGTERM while the plugin is loading (its constructor sleeps).
 for sig in INT TERM; do
     tl_start -t 20 /dev/null "$DLPOOL" run "$SLOW:same" ::: 1 2 3

@@ -1191,7 +1191,7 @@ static int cmd_run(int argc, char **argv)
     input in;
     counts c;
     int opt, fn, rc, status = 0;
-    int halt_when = HALT_NEVER, halted = 0, out_said = 0;
+    int halt_when = HALT_NEVER, halted = 0, out_said = 0, by_signal = 0;
     uint64_t halt_fails = 0;
     int show_progress = -1; /* -1: when standard error is a terminal */
     arglist args = {NULL, 0, 0, NULL, 0};
@@ -1454,7 +1454,13 @@ static int cmd_run(int argc, char **argv)
     }
     progress_end(); /* before the results and messages that follow */
     output_flush(run_out);
-    if (output_error(run_out) && output_error(run_out) != EINTR) {
+    /* Stopped by a signal: a write it cut short (EINTR) is part of that
+     * stop, and so is a reader gone meanwhile (EPIPE: Ctrl-C ends every
+     * process of the pipeline, the reader too): the signal's status and
+     * message win over 141. */
+    by_signal = sig_caught && (rc == -EINTR || output_error(run_out) == EINTR ||
+                               output_error(run_out) == EPIPE);
+    if (output_error(run_out) && !by_signal) {
         /* The reader went away (| head), or the output cannot be
          * written: stop, but reap the workers first. */
         status = output_failed();
@@ -1463,7 +1469,7 @@ static int cmd_run(int argc, char **argv)
             say(rec_error(run_rec));
         goto out;
     }
-    if ((rc == -EINTR || output_error(run_out) == EINTR) && sig_caught) {
+    if (by_signal) {
         /* Hand out what has already finished, in order, then say what was
          * not run. */
         dlp_result r;
@@ -1532,7 +1538,7 @@ out:
         close(in.fd);
     /* The last lines (a failure that stopped the run early leaves some);
      * a write cut short by the signal that ended the run is no failure. */
-    if (run_out && !out_said && output_flush(run_out) &&
+    if (run_out && !out_said && output_flush(run_out) && !by_signal &&
         output_error(run_out) != EINTR)
         status = output_failed();
     output_close(run_out);
