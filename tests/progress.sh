@@ -71,7 +71,7 @@ PANE_PID=$(tmux -L "$SOCK" display-message -p -t "$SESS" '#{pane_pid}')
 
 # in_tty NAME COMMAND: run COMMAND in the pane and wait for it (at most 60 s),
 # taking a picture of the pane every 50 ms meanwhile: $T/NAME.seen has
-# every line any picture showed, $T/NAME.end the pane at the end, and
+# every line any picture showed (each picture ending in '-- picture --'), $T/NAME.end the pane at the end, and
 # TL_RC the command's exit status.  The pane is cleared first.
 in_tty() {
     local name=$1 cmd=$2 i
@@ -80,6 +80,7 @@ in_tty() {
     tmux -L "$SOCK" send-keys -t "$SESS" "clear; $cmd; echo \$? >'$T/$name.rc'" Enter
     for i in $(seq 1 1200); do
         tmux -L "$SOCK" capture-pane -p -t "$SESS" >>"$T/$name.seen"
+        echo "-- picture --" >>"$T/$name.seen"
         [ -s "$T/$name.rc" ] && break
         sleep 0.05
     done
@@ -171,6 +172,18 @@ check_text "results on the terminal: each on a line of its own" "$T/shared.got" 
 EOF
 check_no_grep "results on the terminal: no line mixes a result and something else" \
     '^[0-9]+[^0-9]' "$T/shared.end"
+# ... and each goes out while the run goes on, before the line is drawn
+# again: some picture shows the first result beside the progress line.
+if awk -v any="$ANY" '
+        /^-- picture --$/ { if (r && p) found = 1; r = p = 0; next }
+        /^1$/ { r = 1 }
+        $0 ~ any { p = 1 }
+        END { exit !found }' "$T/shared.seen"; then
+    tl_pass "results on the terminal: shown while the run goes on"
+else
+    tl_fail "results on the terminal: shown while the run goes on" \
+        "expected a picture with the result 1 and the progress line; none had both"
+fi
 no_bar_left shared
 
 in_tty off "'$DLPOOL' run -j 2 --no-progress '$TP:sleepy' '$T/file.in' >'$T/off.out'"

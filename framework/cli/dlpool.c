@@ -1049,6 +1049,16 @@ static void input_where(void *ud, progress_pos *pos)
 }
 
 /* Called from the progress timer's signal handler. */
+/* Before the progress line is drawn again on the terminal that standard
+ * output is too: the results so far go out first (not from the timer's
+ * handler: draws happen in the command's own loop).  A failure is kept
+ * by the writer and said when the run ends. */
+static void flush_results(void)
+{
+    if (run_out)
+        output_flush(run_out);
+}
+
 static void wake_pool(void)
 {
     dlp_pool *p = sig_pool;
@@ -1081,7 +1091,8 @@ static void start_progress(input *in, const arglist *args, dlp_job *job)
             }
         }
     }
-    if ((rc = progress_start(2, &size, isatty(1), wake_pool)))
+    if ((rc = progress_start(2, &size, isatty(1) ? flush_results : NULL,
+                             wake_pool)))
         fprintf(stderr, "%s: --progress: cannot start its timer: %s\n", prog,
                 strerror(-rc));
 }

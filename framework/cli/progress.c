@@ -23,7 +23,7 @@
 static struct {
     int on;
     int fd;
-    int shares_output;
+    void (*flush_output)(void); /* NULL: output is elsewhere */
     int drawn;
     progress_size size;
     uint64_t done, failed;
@@ -128,8 +128,8 @@ static void draw(void)
     size_t len = 0;
 
     pg_due = 0;
-    if (pg.shares_output)
-        fflush(stdout); /* results first, each on a line of its own */
+    if (pg.flush_output)
+        pg.flush_output(); /* results first, each on a line of its own */
     clock_gettime(CLOCK_MONOTONIC, &now);
     elapsed = (double)(now.tv_sec - pg.t0.tv_sec) +
               (double)(now.tv_nsec - pg.t0.tv_nsec) / 1e9;
@@ -178,15 +178,15 @@ static void draw(void)
     pg.drawn = 1;
 }
 
-int progress_start(int fd, const progress_size *size, int shares_output,
-                   void (*wake)(void))
+int progress_start(int fd, const progress_size *size,
+                   void (*flush_output)(void), void (*wake)(void))
 {
     struct sigaction sa;
     struct itimerval it = {{0, TICK_US}, {0, TICK_US}};
     memset(&pg, 0, sizeof pg);
     pg.fd = fd;
     pg.size = *size;
-    pg.shares_output = shares_output;
+    pg.flush_output = flush_output;
     clock_gettime(CLOCK_MONOTONIC, &pg.t0);
     pg_due = 0;
     pg_wake = wake;
@@ -209,7 +209,7 @@ int progress_start(int fd, const progress_size *size, int shares_output,
 
 void progress_before_output(void)
 {
-    if (pg.drawn && pg.shares_output)
+    if (pg.drawn && pg.flush_output)
         progress_erase();
 }
 

@@ -47,14 +47,15 @@ typedef struct progress_size {
 
 /*
  * Start drawing on descriptor fd (standard error) for a run of the given
- * size.  shares_output: standard output is a terminal too, so the line is
- * erased before results are written (progress_before_output) and written
- * after them.  wake is called from the timer's signal handler and must be
+ * size.  flush_output (NULL when standard output is not the same
+ * terminal): standard output is a terminal too, so the line is erased
+ * before results are written (progress_before_output), and before it is
+ * drawn again the results so far are written out with flush_output.  wake is called from the timer's signal handler and must be
  * async-signal-safe.  Returns 0, or -errno when the timer cannot be set
  * (nothing is drawn then).
  */
-int progress_start(int fd, const progress_size *size, int shares_output,
-                   void (*wake)(void));
+int progress_start(int fd, const progress_size *size,
+                   void (*flush_output)(void), void (*wake)(void));
 
 /* Before a result is written on standard output. */
 void progress_before_output(void);
