@@ -210,8 +210,14 @@ static int read_line(input *in, const char **line, size_t *len,
             in->cap = cap;
         }
         if (may_pause) {
+            /* Nothing to read now: pause rather than block.  A signal in
+             * the poll asks again (falling through to a read that blocks
+             * would leave the signal unheeded until input came). */
             struct pollfd pfd = {in->fd, POLLIN, 0};
-            if (poll(&pfd, 1, 0) == 0)
+            int pr = poll(&pfd, 1, 0);
+            if (pr < 0 && errno == EINTR)
+                continue;
+            if (pr == 0)
                 return INPUT_PAUSE;
         }
         ssize_t r = read(in->fd, in->buf + in->end, in->cap - in->end);
