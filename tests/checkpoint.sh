@@ -521,4 +521,18 @@ for pass in 1 2; do
         "^dlpool: 1 of $(wc -l <"$TL_OUT") tasks failed \(1 plugin error\)$" "$TL_ERR"
 done
 
+# A rerun that halts on a stored failure before any task of its own has
+# finished says so, as the first run did.
+seq 1 100 | awk '{ print $1 == 40 ? "[1,0]" : "[" $1 ",1]" }' >"$T/h3.in"
+for pass in 1 2; do
+    name="--halt now, a failure stored early, run $pass"
+    run "$T/h3.in" run -j 4 --halt now,fail=1 --checkpoint "$T/h3.ckpt" \
+        "$DLPOOL_EXAMPLES/examples.so:divide"
+    check_status "$name: exit status" 1
+    check_eq "$name: 40 lines, the failure last" "40 {\"error\":\"division by zero: 1 / 0\",\"index\":39}" \
+        "$(wc -l <"$TL_OUT") $(tail -n 1 "$TL_OUT")"
+    check_grep "$name: it says it halted" \
+        '^dlpool: halted \(now, fail=1\): ' "$TL_ERR"
+done
+
 tl_finish

@@ -1469,6 +1469,12 @@ static int cmd_run(int argc, char **argv)
             in.stop = 1; /* soon: read no more input, finish the rest */
         }
     }
+    /* A rerun whose checkpoint already holds the failures that halt it
+     * stops on stored lines alone (records.c writes no line past them):
+     * it halted all the same, and says so. */
+    if (halt_when != HALT_NEVER && !halted && rc >= 0 &&
+        rec_failures(run_rec) >= halt_fails)
+        halted = 1;
     progress_end(); /* before the results and messages that follow */
     output_flush(run_out);
     /* Stopped by a signal: a write it cut short (EINTR) is part of that
