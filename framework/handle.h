@@ -25,9 +25,9 @@ DLP_PRIV int dlp__handle_live(const void *h, int kind);
  * changes). */
 DLP_PRIV int dlp__handle_drop(const void *h, int kind);
 /* If h is a live handle of kind, call take(h) (unless take is NULL)
- * before anyone can destroy it, and return 1; else 0.  take runs under the registry's lock: it may
- * not take a lock or call into the registry (an atomic increment of a
- * count in *h is what it is for). */
+ * before anyone can destroy it, and return 1; else 0.  take runs under
+ * the registry's lock: it may not take a lock or call into the registry
+ * (an atomic increment of a count in *h is what it is for). */
 DLP_PRIV int dlp__handle_take(const void *h, int kind, void (*take)(void *));
 /* The error of a call given a handle that is not live: DLP_EINVAL, and
  * err says "CALL: no such WHAT (destroyed, or never made)". */

@@ -50,7 +50,8 @@ typedef struct progress_size {
  * size.  flush_output (NULL when standard output is not the same
  * terminal): standard output is a terminal too, so the line is erased
  * before results are written (progress_before_output), and before it is
- * drawn again the results so far are written out with flush_output.  wake is called from the timer's signal handler and must be
+ * drawn again the results so far are written out with flush_output.
+ * wake is called from the timer's signal handler and must be
  * async-signal-safe.  Returns 0, or -errno when the timer cannot be set
  * (nothing is drawn then).
  */
