@@ -728,13 +728,7 @@ DLP_API void dlp_pool_terminate(dlp_pool *p)
     if (!dlp__handle_live(p, DLP__H_POOL))
         return;
     pthread_mutex_lock(&p->mu);
-    p->closed = 1;
-    p->terminated = 1;
-    snprintf(p->last_loss, sizeof p->last_loss, "the pool was terminated");
-    for (struct dlp_job *j = p->internal_jobs; j; j = dlp__job_next_internal(j))
-        dlp__job_abort(j, DLP_FAIL_CANCELLED, "the pool was terminated");
-    dlp__pool_stop_workers(p, 1);
-    p->joined = 1;
+    dlp__pool_end(p, "the pool was terminated", 1);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
 }

@@ -1417,6 +1417,17 @@ static void pool_teardown(dlp_pool *p)
     dlp__pool_free(p);
 }
 
+void dlp__pool_end(dlp_pool *p, const char *why, int kill_now)
+{
+    p->closed = 1;
+    p->terminated = 1;
+    snprintf(p->last_loss, sizeof p->last_loss, "%s", why);
+    for (struct dlp_job *j = p->internal_jobs; j; j = dlp__job_next_internal(j))
+        dlp__job_abort(j, DLP_FAIL_CANCELLED, why);
+    dlp__pool_stop_workers(p, kill_now);
+    p->joined = 1;
+}
+
 DLP_API void dlp_pool_destroy(dlp_pool *p)
 {
     /* A pool destroyed already (or never made) is not touched: its memory
@@ -1432,13 +1443,7 @@ DLP_API void dlp_pool_destroy(dlp_pool *p)
     /* Jobs or futures are still open, and their handles point here: end
      * their work as terminate does, stop the workers, and leave the
      * freeing to the destroy of the last of them (dlp_job_destroy). */
-    p->closed = 1;
-    p->terminated = 1;
-    snprintf(p->last_loss, sizeof p->last_loss, "the pool was destroyed");
-    for (struct dlp_job *j = p->internal_jobs; j; j = dlp__job_next_internal(j))
-        dlp__job_abort(j, DLP_FAIL_CANCELLED, "the pool was destroyed");
-    dlp__pool_stop_workers(p, 0);
-    p->joined = 1;
+    dlp__pool_end(p, "the pool was destroyed", 0);
     /* Only now, in the same hold of mu as the count below: stopping the
      * workers waits on cv with mu released, and a job destroyed then
      * must not free the pool under this call.  Whichever of us sees the

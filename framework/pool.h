@@ -185,6 +185,11 @@ DLP_PRIV void dlp__future_complete(struct dlp_future *f);
  * kill_now, else after a grace period); no worker is replaced after it.
  * Waits for the driving thread to step aside.  mu held. */
 DLP_PRIV void dlp__pool_stop_workers(dlp_pool *p, int kill_now);
+/* End the pool's work, as terminate and a destroy with jobs open do: no
+ * more tasks, every future's unfinished task cancelled with why (also the
+ * pool's last loss, which jobs report), the workers stopped (kill_now as
+ * above).  mu held. */
+DLP_PRIV void dlp__pool_end(dlp_pool *p, const char *why, int kill_now);
 /* Free a pool whose workers are stopped (its lifecycle is in
  * dlp_pool_destroy).  mu not held. */
 DLP_PRIV void dlp__pool_free(dlp_pool *p);
