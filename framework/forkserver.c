@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "forkserver.h"
 #include "worker.h"
 
 enum { OP_SPAWN = 1, OP_REAP = 2 };
@@ -112,7 +113,7 @@ static int send_rep(int ctl, const fs_rep *a, int fd)
     return 0;
 }
 
-static void serve(int ctl)
+static void fsrv_loop(int ctl)
 {
     kids k = {NULL, 0, 0};
     /* Interrupts are for the agent's process, which decides; the server
@@ -198,7 +199,7 @@ int dlp__fsrv_start(dlp__fsrv **out, dlp_error *err)
     }
     if (s->pid == 0) {
         close(sv[0]);
-        serve(sv[1]);
+        fsrv_loop(sv[1]);
     }
     close(sv[1]);
     s->fd = sv[0];

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "invoke.h"
 #include "loader.h"
 #include "sig.h"
 #include "val.h"
@@ -234,7 +235,7 @@ int dlp__invoke_prep(dlp__fn *fn, const char *name, dlp_error *err)
 }
 
 /* Append a result record; payload may be NULL when len is 0. */
-static int put_result(dlp__buf *out, uint64_t index, uint8_t kind,
+static int put_record(dlp__buf *out, uint64_t index, uint8_t kind,
                       const void *payload, size_t len)
 {
     int rc;
@@ -285,7 +286,7 @@ static int put_val_result(dlp__buf *out, uint64_t index, dlp_val *v)
         else
             snprintf(msg, sizeof msg,
                      "the returned val holds a node of unknown kind");
-        rc = put_result(out, index, DLP_R_BADRESULT, msg, strlen(msg));
+        rc = put_record(out, index, DLP_R_BADRESULT, msg, strlen(msg));
     } else {
         out->len = rec;
     }
@@ -344,14 +345,14 @@ int dlp__invoke(const dlp__fn *fn, uint64_t index, dlp__rd *r,
          * A val is always the worker's to free, so it is freed. */
         if (fn->sig.ret == DLP_T_VAL)
             dlp_val_free(rv.p);
-        return put_result(out, index, DLP_R_FAIL, task_fail.msg,
+        return put_record(out, index, DLP_R_FAIL, task_fail.msg,
                           strlen(task_fail.msg));
     }
     switch (fn->sig.ret) {
     case DLP_T_VAL:
         return put_val_result(out, index, rv.p);
     case DLP_T_VOID:
-        return put_result(out, index, DLP_R_OK, NULL, 0);
+        return put_record(out, index, DLP_R_OK, NULL, 0);
     case DLP_T_I8:
         w = (uint64_t)(int64_t)(int8_t)rv.s;
         break;
@@ -390,10 +391,10 @@ int dlp__invoke(const dlp__fn *fn, uint64_t index, dlp__rd *r,
     case DLP_T_STR: {
         if (!rv.p) {
             static const char msg[] = "the function returned a NULL string";
-            return put_result(out, index, DLP_R_BADRESULT, msg,
+            return put_record(out, index, DLP_R_BADRESULT, msg,
                               sizeof msg - 1);
         }
-        rc = put_result(out, index, DLP_R_OK, rv.p, strlen(rv.p));
+        rc = put_record(out, index, DLP_R_OK, rv.p, strlen(rv.p));
         if (fn->sig.ret_owned)
             free(rv.p);
         return rc;
@@ -401,5 +402,5 @@ int dlp__invoke(const dlp__fn *fn, uint64_t index, dlp__rd *r,
     default:
         return DLP_EPROTO; /* the parser never lets these be returned */
     }
-    return put_result(out, index, DLP_R_OK, &w, 8);
+    return put_record(out, index, DLP_R_OK, &w, 8);
 }

@@ -1,6 +1,6 @@
 /*
- * loader.h - finding plugins (parent side) and loading them, resolving
- * symbols and preparing calls (worker side).
+ * loader.h - finding plugins (parent side) and loading them and
+ * resolving their symbols (worker side); the call itself is invoke.h's.
  *
  * Named "loader" rather than "plugin" so that "plugin.h" always means the
  * public <dlpool/plugin.h>.
@@ -8,33 +8,13 @@
 #ifndef DLPOOL_FRAMEWORK_LOADER_H
 #define DLPOOL_FRAMEWORK_LOADER_H
 
-#include <ffi.h>
-
 #include "dlpool/plugin.h"
 
 #ifndef DLP_PLUGINDIR
 #define DLP_PLUGINDIR "/usr/local/lib/dlpool/plugins"
 #endif
 #include "common.h"
-#include "wire.h"
-
-/* A function resolved in a worker, with its call interface prepared once.
- * The ffi_type arrays live here, as long as the cif. */
-typedef struct dlp__fn {
-    void (*addr)(void);
-    dlp_sig sig;
-    ffi_cif cif;
-    ffi_type *ret_type;
-    ffi_type *atypes[2 * DLP_MAX_ARGS]; /* bytes takes two C parameters */
-    unsigned ncargs;
-    /* Every argument a fixed-size scalar: decoded by size alone. */
-    int fixed;
-    uint32_t args_size;
-    unsigned char asize[DLP_MAX_ARGS];
-    /* A direct call for the most common signatures (see invoke.c), or
-     * NULL: then ffi_call. */
-    void (*direct)(void (*fn)(void), const void *slots, void *rv);
-} dlp__fn;
+#include "invoke.h"
 
 /*
  * Parent side: turn a plugin name into what the worker passes to dlopen.
@@ -65,19 +45,5 @@ DLP_PRIV int dlp__load_manifest(dlp__loader *L, const char *plugin,
 
 /* Worker side: run every loaded plugin's fini hook. */
 DLP_PRIV void dlp__unload_all(dlp__loader *L);
-
-/* Prepare fn->cif from fn->sig. */
-DLP_PRIV int dlp__invoke_prep(dlp__fn *fn, const char *name, dlp_error *err);
-
-/*
- * Decode one task's arguments from r, call fn, and append the result
- * record (index, kind, len, payload) to out.  Returns 0, or DLP_EPROTO if
- * the arguments were malformed (nothing appended), or -ENOMEM.
- */
-DLP_PRIV int dlp__invoke(const dlp__fn *fn, uint64_t index, dlp__rd *r,
-                         dlp__buf *out);
-
-/* The host functions handed to every plugin. */
-DLP_PRIV extern const dlp_host_api dlp__host_api;
 
 #endif

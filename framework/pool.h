@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "common.h"
+#include "forkserver.h"
 #include "wire.h"
 #include "worker.h"
 

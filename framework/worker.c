@@ -186,7 +186,7 @@ static void do_inspect(wctx *w, dlp__rd *r)
     flush_out(w);
 }
 
-static void do_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
+static void run_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
 {
     uint32_t count = 0, done = 0;
     const dlp__fn *fn;
@@ -301,7 +301,7 @@ void dlp__worker_main(int fd, dlp__score *score, const dlp__wopts *opts)
             do_load(&w, &h, &r);
             break;
         case DLP_F_BATCH:
-            do_batch(&w, &h, &r);
+            run_batch(&w, &h, &r);
             break;
         case DLP_F_INSPECT:
             do_inspect(&w, &r);

@@ -11,9 +11,12 @@
 /*
  * A worker's entry in the pool's scoreboard: a page of shared memory made
  * before any worker is forked.  The worker writes which task it is
- * running before the call and clears it after; the parent reads it only
- * after the worker is dead, so a lost worker's running task is known
- * exactly, at the cost of two stores per task and no system call.
+ * running before the call and clears it after.  The parent reads it when
+ * the worker is dead, so a lost worker's running task is known exactly,
+ * and while it lives only for timeouts (busy, seq and start_ns, read with
+ * acquire loads, a torn read costing one extra check) and to find which
+ * worker runs a job's task when the job is destroyed: two stores per task
+ * and no system call.
  */
 typedef struct dlp__score {
     uint64_t index;    /* the task being run, when busy */
@@ -42,23 +45,6 @@ enum { DLP_SCORE_IDLE = 0, DLP_SCORE_TASK = 1, DLP_SCORE_LOAD = 2 };
  */
 DLP_PRIV int dlp__worker_spawn(pid_t *pid, int *fd, dlp__score *score,
                                const dlp__wopts *opts, dlp_error *err);
-
-/*
- * A fork server (forkserver.c): a process that forks workers on request,
- * for a process that may no longer fork itself (an MPI rank once MPI is
- * up).  Start it after the pool whose scoreboard entries spawn will name
- * is made (it must share that memory), and before the process may no
- * longer fork.  The workers are the server's children: reap them with
- * dlp__fsrv_reap (dlp__reap's grace and answer), never waitpid.  Stopping
- * it kills and reaps the workers it still has.
- */
-typedef struct dlp__fsrv dlp__fsrv;
-DLP_PRIV int dlp__fsrv_start(dlp__fsrv **out, dlp_error *err);
-DLP_PRIV int dlp__fsrv_spawn(dlp__fsrv *s, pid_t *pid, int *fd,
-                             dlp__score *score, const dlp__wopts *opts,
-                             dlp_error *err);
-DLP_PRIV int dlp__fsrv_reap(dlp__fsrv *s, pid_t pid, int grace_ms);
-DLP_PRIV void dlp__fsrv_stop(dlp__fsrv *s);
 
 /* The worker's loop on channel fd; exits the process when the channel
  * reaches EOF.  score may be NULL.  Exposed for tests. */
