@@ -1,5 +1,5 @@
 /*
- * input.c - part of the dlpool command (framework/cli/dlpool.c): a task's
+ * input.c - part of the dlpool command (framework/cli/main.c): a task's
  * arguments from a line of JSON or a ::: token (see input.h).
  */
 #include "config.h"

@@ -1,5 +1,5 @@
 /*
- * input.h - part of the dlpool command (framework/cli/dlpool.c): a task's
+ * input.h - part of the dlpool command (framework/cli/main.c): a task's
  * arguments from text, a line of JSON Lines input or a token of a :::
  * source, checked against the function's signature.
  *

@@ -1,5 +1,5 @@
 /*
- * records.c - part of the dlpool command (framework/cli/dlpool.c): what
+ * records.c - part of the dlpool command (framework/cli/main.c): what
  * the command keeps of each task besides its output line: --records,
  * --checkpoint, --joblog and --trace.  See records.h.
  *

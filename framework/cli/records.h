@@ -1,5 +1,5 @@
 /*
- * records.h - part of the dlpool command (framework/cli/dlpool.c): what
+ * records.h - part of the dlpool command (framework/cli/main.c): what
  * the command keeps of each task besides its output line.
  *
  *   --records          each output line says its task's index:

@@ -1,5 +1,5 @@
 /*
- * text.c - part of the dlpool command (framework/cli/dlpool.c): cutting,
+ * text.c - part of the dlpool command (framework/cli/main.c): cutting,
  * mending and escaping the text of messages.  See text.h.
  */
 #include "config.h"

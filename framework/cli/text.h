@@ -1,5 +1,5 @@
 /*
- * text.h - part of the dlpool command (framework/cli/dlpool.c): the text
+ * text.h - part of the dlpool command (framework/cli/main.c): the text
  * of messages.  A plugin's message, an input line echoed in an error, a
  * file name: any of them may hold bytes that are not UTF-8, or control
  * characters that a terminal would obey.  These helpers cut such text at
