@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "dlpool.h"
+#include "fingerprint.h"
 #include "input.h"
 #include "reader.h"
 
@@ -45,7 +46,7 @@ static int read_line(reader *in, const char **line, size_t *len,
                                ? in->skipped + *len
                                : 0;
             if (in->skipped && rec_skips(in->rec))
-                in->skip_hash = rec_hash_add(in->skip_hash, *line, *len);
+                in->skip_hash = fingerprint_hash(in->skip_hash, *line, *len);
             in->skipped = 0;
             return 1;
         }
@@ -55,8 +56,8 @@ static int read_line(reader *in, const char **line, size_t *len,
             /* No newline in more than max_line bytes: the line is too
              * long to be a task.  Read past it, keeping its hash. */
             if (rec_skips(in->rec))
-                in->skip_hash = rec_hash_add(
-                    in->skipped ? in->skip_hash : REC_HASH_START,
+                in->skip_hash = fingerprint_hash(
+                    in->skipped ? in->skip_hash : FINGERPRINT_HASH_START,
                     in->buf + in->start, have);
             in->skipped += have;
             in->start = in->end = in->clean = 0;

@@ -68,6 +68,26 @@ static int put_json_string(FILE *out, const char *s, size_t len, int lossy)
     return 0;
 }
 
+/* {"index":i,"error":{...}}: a failed task's line with --records. */
+static void put_records_error(FILE *out, const dlp_result *res,
+                              const char *msg)
+{
+    char *text;
+    fprintf(out, "{\"index\":%" PRIu64 ",\"error\":{\"kind\":\"%s\","
+                 "\"message\":",
+            res->index, text_kind(res->fail));
+    text = text_json(msg, strlen(msg));
+    fputs(text ? text : "\"\"", out);
+    free(text);
+    if (res->fail == DLP_FAIL_SIGNAL)
+        fprintf(out, ",\"signal\":%d", res->signo);
+    if (res->fail == DLP_FAIL_EXIT)
+        fprintf(out, ",\"exit_status\":%d", res->exit_status);
+    if (res->attempts)
+        fprintf(out, ",\"attempts\":%u", res->attempts);
+    fputs("}}\n", out);
+}
+
 static void put_error(const results *w, FILE *out, const dlp_result *r,
                       const char *msg)
 {
@@ -81,7 +101,7 @@ static void put_error(const results *w, FILE *out, const dlp_result *r,
     rec_note_failure(w->rec, r->fail, msg);
     if (w->rec && rec_records(w->rec)) {
         /* The index is a field of its own: the message alone. */
-        rec_put_error(out, r, msg);
+        put_records_error(out, r, msg);
     } else {
         size_t n = strlen(line) + strlen(msg);
         char *full = malloc(n + 1);
@@ -103,7 +123,8 @@ static void put_error(const results *w, FILE *out, const dlp_result *r,
 
 /* Append text to the path in where[size] (cut short when it is full). */
 static void path_add(char *where, size_t size, size_t *used,
-                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                     const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void path_add(char *where, size_t size, size_t *used,
                      const char *fmt, ...)

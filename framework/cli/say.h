@@ -27,10 +27,12 @@ void say(const char *msg);
 void usage(FILE *to);
 
 /* A usage error: the message, a pointer to --help, and status 2. */
-void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void die_usage(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
 
 /* A set-up error before the pool starts: the message, and status 2. */
-void die_setup(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void die_setup(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
 
 /* The end of a command that wrote to standard output through stdio: 0,
  * or (a closed output, a full disk) a message and status 2. */
