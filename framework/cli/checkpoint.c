@@ -317,49 +317,50 @@ static int cmp_stored(const void *a, const void *b)
     return x->off < y->off ? -1 : x->off > y->off;
 }
 
-/* Read an existing checkpoint: check its header against this run, index
- * its tasks, cut off a damaged last record. */
-static int ck_load(ckpt *ck, uint64_t size)
+/* The file does not start with a valid header: a header cut short (the
+ * first run was killed as it started) is started afresh; anything else is
+ * refused.  0 or -1. */
+static int ck_restart(ckpt *ck, uint64_t size)
 {
     const char *path = ck->path;
-    uint64_t off = 0, plen;
-    size_t hlen, cap = 0, got;
+    size_t got;
+    const char *p;
+    int torn;
+    if (ck->err->msg[0])
+        return -1;
+    /* Read again: record_at may have moved the cache on. */
+    p = ck_read(ck, &ck->c_scan, 0, size < 256 ? (size_t)size : 256, &got);
+    if (ck->err->msg[0])
+        return -1;
+    torn = p && ckformat_header_prefix(p, got);
+    if (torn && valid_after(ck, 0, size))
+        return ck_fail(ck, "checkpoint %s is damaged at byte 0 (its "
+                           "header fails its checksum and intact records "
+                           "follow it)",
+                       path);
+    if (!torn)
+        return ck_fail(ck, "%s is not a dlpool checkpoint (it does not "
+                           "start with a checkpoint header); not "
+                           "overwriting it",
+                       path);
+    /* A header cut short: the first run was killed as it started. */
+    ck->fresh = 1;
+    ck->end = ck->flushed = 0;
+    if (ftruncate(ck->fd, 0) < 0)
+        return ck_fail(ck, "checkpoint %s: cannot truncate it: %s", path,
+                       strerror(errno));
+    return 0;
+}
+
+/* Index the task records in [off, size): each one checked, a damaged last
+ * record cut off.  0 or -1. */
+static int ck_index(ckpt *ck, uint64_t off, uint64_t size, size_t *cap)
+{
+    const char *path = ck->path;
+    uint64_t plen;
+    size_t hlen;
     const char *p;
     char t;
-
-    ck->end = ck->flushed = size;
-    if (!record_at(ck, &ck->c_scan, 0, size, &t, &plen, &hlen) || t != 'H') {
-        int torn;
-        if (ck->err->msg[0])
-            return -1;
-        /* Read again: record_at may have moved the cache on. */
-        p = ck_read(ck, &ck->c_scan, 0, size < 256 ? (size_t)size : 256, &got);
-        if (ck->err->msg[0])
-            return -1;
-        torn = p && ckformat_header_prefix(p, got);
-        if (torn && valid_after(ck, 0, size))
-            return ck_fail(ck, "checkpoint %s is damaged at byte 0 (its "
-                               "header fails its checksum and intact records "
-                               "follow it)",
-                           path);
-        if (!torn)
-            return ck_fail(ck, "%s is not a dlpool checkpoint (it does not "
-                               "start with a checkpoint header); not "
-                               "overwriting it",
-                           path);
-        /* A header cut short: the first run was killed as it started. */
-        ck->fresh = 1;
-        ck->end = ck->flushed = 0;
-        if (ftruncate(ck->fd, 0) < 0)
-            return ck_fail(ck, "checkpoint %s: cannot truncate it: %s", path,
-                           strerror(errno));
-        return 0;
-    }
-    if (!(p = ck_read(ck, &ck->c_scan, hlen, (size_t)plen, NULL)) ||
-        fingerprint_check(path, p, (size_t)plen, ck->fingerprint,
-                          ck->err))
-        return -1;
-    off = hlen + plen;
     while (off < size) {
         uint64_t index, hash;
         dlp_fail_kind kind;
@@ -397,12 +398,13 @@ static int ck_load(ckpt *ck, uint64_t size)
             return ck_fail(ck, "checkpoint %s: the record at byte %" PRIu64
                                " %s", path, off, why);
         if (!p || ckformat_meta(p, (size_t)plen, &index, &hash, &kind, &rest))
-            return ck->err->msg[0] ? -1
-                             : ck_fail(ck, "checkpoint %s: the record at byte "
-                                           "%" PRIu64 " is not understood",
-                                       path, off);
-        if (ck->st_n == cap) {
-            stored *s = realloc(ck->st, (cap = cap ? cap * 2 : 1024) *
+            return ck->err->msg[0]
+                       ? -1
+                       : ck_fail(ck, "checkpoint %s: the record at byte "
+                                     "%" PRIu64 " is not understood",
+                                 path, off);
+        if (ck->st_n == *cap) {
+            stored *s = realloc(ck->st, (*cap = *cap ? *cap * 2 : 1024) *
                                            sizeof *s);
             if (!s)
                 return ck_fail(ck, "out of memory");
@@ -411,6 +413,27 @@ static int ck_load(ckpt *ck, uint64_t size)
         ck->st[ck->st_n++] = (stored){index, off};
         off += hlen + plen;
     }
+    return 0;
+}
+
+/* Read an existing checkpoint: check its header against this run, index
+ * its tasks, cut off a damaged last record. */
+static int ck_load(ckpt *ck, uint64_t size)
+{
+    uint64_t plen;
+    size_t hlen, cap = 0;
+    const char *p;
+    char t;
+
+    ck->end = ck->flushed = size;
+    if (!record_at(ck, &ck->c_scan, 0, size, &t, &plen, &hlen) || t != 'H')
+        return ck_restart(ck, size);
+    if (!(p = ck_read(ck, &ck->c_scan, hlen, (size_t)plen, NULL)) ||
+        fingerprint_check(ck->path, p, (size_t)plen, ck->fingerprint,
+                          ck->err))
+        return -1;
+    if (ck_index(ck, hlen + plen, size, &cap))
+        return -1;
     qsort(ck->st, ck->st_n, sizeof *ck->st, cmp_stored);
     {
         /* A task is stored once; if a copy of the file was ever merged,

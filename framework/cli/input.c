@@ -302,7 +302,7 @@ static int put_val_arg(dlp_args *a, unsigned k, const json_t *j, numscan *ns)
  * see (an element that is no number, a fraction in an integer array) is
  * checked here.
  */
-static int put_array_arg(dlp_args *a, unsigned k, dlp_type t,
+static int put_json_array_arg(dlp_args *a, unsigned k, dlp_type t,
                          const json_t *arr, numscan *ns)
 {
     size_t n = json_array_size(arr), mark = ns ? ns->next : 0;
@@ -426,7 +426,7 @@ static int put_arg(dlp_args *a, unsigned k, const json_t *v, numscan *ns)
         if (want == DLP_T_VAL)
             return put_val_arg(a, k, v, ns);
         if (DLP_T_IS_ARRAY(want) && json_is_array(v))
-            return put_array_arg(a, k, want, v, ns);
+            return put_json_array_arg(a, k, want, v, ns);
         return dlp_args_fail(a, "argument %u (%s): expected %s, got %s", k,
                              dlp_type_name(want),
                              want == DLP_T_BOOL       ? "true or false"

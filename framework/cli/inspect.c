@@ -35,19 +35,79 @@ static void json_fn(void *ud, const char *name, const char *sig)
         l->failed = 1;
 }
 
+/* --json: the plugin's functions as one line of JSON.  The exit status. */
+static int inspect_json(const char *plugin)
+{
+    dlp_error err = {0, ""};
+    char *name = NULL;
+    unsigned abi = 0;
+    fn_list l = {NULL, 0};
+    json_t *out;
+    if (!(l.fns = json_array()))
+        die_setup("out of memory");
+    if (dlp_plugin_inspect(plugin, NULL, &name, &abi, json_fn, &l, &err)) {
+        say(err.msg);
+        json_decref(l.fns);
+        return EXIT_SETUP;
+    }
+    out = l.failed ? NULL : json_object();
+    if (!out) {
+        json_decref(l.fns);
+    } else if (json_object_set_new(out, "plugin", json_string(plugin)) |
+               json_object_set_new(out, "name", json_string(name)) |
+               json_object_set_new(out, "abi", json_integer(abi)) |
+               json_object_set_new(out, "functions", l.fns)) {
+        /* Each set was made (| evaluates them all), and each took its
+         * value over, also when it failed. */
+        json_decref(out);
+        out = NULL;
+    }
+    free(name);
+    if (!out || json_dumpf(out, stdout, JSON_COMPACT) ||
+        putchar('\n') == EOF) {
+        json_decref(out);
+        fprintf(stderr, "%s: inspect: cannot write the JSON: %s\n", PROG,
+                out ? strerror(errno) : "out of memory");
+        return EXIT_SETUP;
+    }
+    json_decref(out);
+    return stdout_written();
+}
+
+/* The plugin's functions as lines of text.  The exit status. */
+static int inspect_text(const char *plugin)
+{
+    dlp_error err = {0, ""};
+    char *name = NULL, *lines = NULL;
+    size_t len = 0;
+    unsigned abi = 0;
+    FILE *mem;
+    int rc;
+    /* Collect the lines first, so a failure prints nothing on stdout. */
+    if (!(mem = open_memstream(&lines, &len))) {
+        say(strerror(errno));
+        return EXIT_SETUP;
+    }
+    rc = dlp_plugin_inspect(plugin, NULL, &name, &abi, print_fn, mem, &err);
+    fclose(mem);
+    if (rc) {
+        say(err.msg);
+        free(lines);
+        return EXIT_SETUP;
+    }
+    printf("# plugin %s, manifest ABI %u\n%s", name, abi, lines);
+    free(name);
+    free(lines);
+    return stdout_written();
+}
+
 int inspect_command(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    dlp_error err = {0, ""};
-    char *name = NULL, *lines = NULL;
-    size_t len = 0;
-    unsigned abi = 0;
-    FILE *mem;
-    fn_list l = {NULL, 0};
-    int rc, opt, as_json = 0;
+    int opt, as_json = 0;
     optind = 1;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -64,56 +124,5 @@ int inspect_command(int argc, char **argv)
     }
     if (argc - optind != 1)
         die_usage("inspect: expected one PLUGIN");
-    if (as_json) {
-        json_t *out;
-        if (!(l.fns = json_array()))
-            die_setup("out of memory");
-        rc = dlp_plugin_inspect(argv[optind], NULL, &name, &abi, json_fn,
-                                &l, &err);
-        if (rc) {
-            say(err.msg);
-            json_decref(l.fns);
-            return EXIT_SETUP;
-        }
-        out = l.failed ? NULL : json_object();
-        if (!out) {
-            json_decref(l.fns);
-        } else if (json_object_set_new(out, "plugin",
-                                       json_string(argv[optind])) |
-                   json_object_set_new(out, "name", json_string(name)) |
-                   json_object_set_new(out, "abi", json_integer(abi)) |
-                   json_object_set_new(out, "functions", l.fns)) {
-            /* Each set was made (| evaluates them all), and each took its
-             * value over, also when it failed. */
-            json_decref(out);
-            out = NULL;
-        }
-        free(name);
-        if (!out || json_dumpf(out, stdout, JSON_COMPACT) ||
-            putchar('\n') == EOF) {
-            json_decref(out);
-            fprintf(stderr, "%s: inspect: cannot write the JSON: %s\n", PROG,
-                    out ? strerror(errno) : "out of memory");
-            return EXIT_SETUP;
-        }
-        json_decref(out);
-        return stdout_written();
-    }
-    /* Collect the lines first, so a failure prints nothing on stdout. */
-    if (!(mem = open_memstream(&lines, &len))) {
-        say(strerror(errno));
-        return EXIT_SETUP;
-    }
-    rc = dlp_plugin_inspect(argv[optind], NULL, &name, &abi, print_fn, mem,
-                            &err);
-    fclose(mem);
-    if (rc) {
-        say(err.msg);
-        free(lines);
-        return EXIT_SETUP;
-    }
-    printf("# plugin %s, manifest ABI %u\n%s", name, abi, lines);
-    free(name);
-    free(lines);
-    return stdout_written();
+    return as_json ? inspect_json(argv[optind]) : inspect_text(argv[optind]);
 }
