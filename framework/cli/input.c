@@ -303,7 +303,7 @@ static int put_val_arg(dlp_args *a, unsigned k, const json_t *j, numscan *ns)
  * checked here.
  */
 static int put_json_array_arg(dlp_args *a, unsigned k, dlp_type t,
-                         const json_t *arr, numscan *ns)
+                              const json_t *arr, numscan *ns)
 {
     size_t n = json_array_size(arr), mark = ns ? ns->next : 0;
     dlp_type te = DLP_T_ELEM(t);

@@ -111,7 +111,7 @@ static void trace_row(trace *t, int tid)
 }
 
 void trace_task(trace *t, const dlp_result *res, dlp_fail_kind kind,
-                       const char *msg)
+                const char *msg)
 {
     double start = res->start, dur = res->run_time, ts;
     char name[48];
