@@ -20,7 +20,7 @@
 /* The shortest text of a finite double that reads back to the same value
  * (as a float when is_f32), always with a '.' or an exponent, so that it
  * reads back as a number with a fraction ("2.0").  buf has 32 bytes. */
-void fmt_double(char *buf, double d, int is_f32)
+void input_fmt_double(char *buf, double d, int is_f32)
 {
     /* Most doubles need 15 to 17 digits; subnormals have fewer bits and
      * may need far fewer, so search those from 1. */
@@ -353,7 +353,7 @@ static int put_json_array_arg(dlp_args *a, unsigned k, dlp_type t,
             break;
         case JN_REAL: {
             char num[32];
-            fmt_double(num, x.d, 0);
+            input_fmt_double(num, x.d, 0);
             rc = dlp_args_fail(a, "argument %u (%s): element %zu: expected "
                                   "an integer, got %s",
                                k, dlp_type_name(t), i, num);

@@ -15,7 +15,6 @@
 #include "say.h"
 #include "sources.h"
 
-
 static void parse_halt(const char *arg, int *when, uint64_t *fails)
 {
     const char *rest;
@@ -90,7 +89,6 @@ static uint64_t parse_size(const char *opt, const char *arg)
                   opt, arg);
     return (uint64_t)(d * mult);
 }
-
 
 /* Options without a short form (records.c's). */
 enum {

@@ -92,7 +92,6 @@ static int halted(const rec *r)
     return r->cfg.halt_now_after && r->failures >= r->cfg.halt_now_after;
 }
 
-
 /* The stored task whose turn has come: its line written, and the task
  * counted and reported as it was the first time. */
 static int emit_stored(rec *r)
@@ -318,7 +317,6 @@ void rec_note_failure(rec *r, dlp_fail_kind kind, const char *msg)
     r->note_kind = kind;
     r->noted = 1;
 }
-
 
 int rec_end(rec *r, const dlp_result *res)
 {

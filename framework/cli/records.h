@@ -12,6 +12,11 @@
  *   --trace FILE       a Chrome Trace Event timeline: a row per worker, a
  *                      span per task, a marker per crash or timeout
  *
+ * Here each result's line is routed: into the checkpoint (checkpoint.c),
+ * the job log (joblog.c) and the trace (trace.c), and out, at once or
+ * held for its turn (order.c).  The lines themselves, --records' form
+ * included, are made by results.c.
+ *
  * The command calls, in order: rec_open (before the pool starts: a
  * checkpoint of another run is refused there), rec_start (once the
  * function is resolved), rec_line for every input line its iterator reads

@@ -29,7 +29,7 @@ static void put_double(FILE *out, double d, int is_f32)
         fputs("null", out); /* JSON has no NaN or infinity */
         return;
     }
-    fmt_double(buf, d, is_f32);
+    input_fmt_double(buf, d, is_f32);
     fputs(buf, out);
 }
 

@@ -44,7 +44,6 @@ typedef struct run_state {
     int halted, out_said, by_signal;
 } run_state;
 
-
 /* Say what was not run: tasks read but unfinished, and input not read. */
 static void say_not_run(const char *why, dlp_job *job, const reader *in,
                         uint64_t written)
@@ -103,7 +102,6 @@ static void written_counts(const rec *r, counts *c)
         c->by_kind[k] = rec_lines_of(r, (dlp_fail_kind)k);
 }
 
-/* Called from the progress timer's signal handler. */
 /* Before the progress line is drawn again on the terminal that standard
  * output is too: the results so far go out first (not from the timer's
  * handler: draws happen in the command's own loop).  A failure is kept

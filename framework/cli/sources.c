@@ -151,7 +151,6 @@ static void arg_positions(const arglist *al, uint64_t index, size_t *pos)
     }
 }
 
-
 /* Combination pos as one line for the checkpoint (records.c), which
  * hashes it: its tokens, each followed by a NUL.  As rec_line. */
 static int arg_line(const arglist *al, uint64_t index, const size_t *pos)
