@@ -1,5 +1,5 @@
 /*
- * input.c - part of the dlpool command (framework/cli/dlpool.c): a task's
+ * input.c - part of the dlpool command (framework/cli/main.c): a task's
  * arguments from a line of JSON or a ::: token (see input.h).
  */
 #include "config.h"
@@ -20,7 +20,7 @@
 /* The shortest text of a finite double that reads back to the same value
  * (as a float when is_f32), always with a '.' or an exponent, so that it
  * reads back as a number with a fraction ("2.0").  buf has 32 bytes. */
-void fmt_double(char *buf, double d, int is_f32)
+void input_fmt_double(char *buf, double d, int is_f32)
 {
     /* Most doubles need 15 to 17 digits; subnormals have fewer bits and
      * may need far fewer, so search those from 1. */
@@ -181,6 +181,54 @@ static int out_of_range(dlp_args *a, unsigned k, dlp_type t, const char *at,
                          dlp_type_name(t), at, n, lit->p, cut);
 }
 
+static dlp_val *json_to_val(dlp_args *a, unsigned k, const json_t *j,
+                            numscan *ns, unsigned depth);
+
+/* A JSON object as a map (see json_to_val). */
+static dlp_val *json_to_map(dlp_args *a, unsigned k, const json_t *j,
+                            numscan *ns, unsigned depth)
+{
+    dlp_val *v;
+    const char *key;
+    json_t *item;
+    size_t n = json_object_size(j);
+    /* Keys come in the order of the line (jansson keeps insertion
+     * order) and are unique (the line was parsed with
+     * JSON_REJECT_DUPLICATES), so they are appended to the map's
+     * public arrays, malloc'd as dlp_val_free expects: dlp_val_set
+     * looks each key up first, which makes a map of n keys cost n^2
+     * string compares. */
+    if (!(v = dlp_val_map()))
+        goto oom;
+    if (n && (!(v->v.c.items = malloc(n * sizeof *v->v.c.items)) ||
+              !(v->v.c.keys = malloc(n * sizeof *v->v.c.keys)))) {
+        dlp_val_free(v);
+        goto oom;
+    }
+    v->v.c.cap = n;
+    json_object_foreach((json_t *)j, key, item) {
+        dlp_val *x;
+        char *kc;
+        if (v->v.c.len == n)
+            break; /* the object cannot grow; this is only a guard */
+        if (!(x = json_to_val(a, k, item, ns, depth + 1))) {
+            dlp_val_free(v);
+            return NULL;
+        }
+        if (!(kc = strdup(key))) {
+            dlp_val_free(x);
+            dlp_val_free(v);
+            goto oom;
+        }
+        v->v.c.keys[v->v.c.len] = kc;
+        v->v.c.items[v->v.c.len++] = x;
+    }
+    return v;
+oom:
+    dlp_args_fail(a, "out of memory");
+    return NULL;
+}
+
 /* A JSON value as a new dlp_val for argument k, or NULL once the task is
  * marked bad.  depth counts as the library does: the argument itself is
  * at depth 1, an item in it at 2.  jansson stops nesting at 2048 levels,
@@ -195,47 +243,8 @@ static dlp_val *json_to_val(dlp_args *a, unsigned k, const json_t *j,
         return NULL;
     }
     switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-        const char *key;
-        json_t *item;
-        size_t n = json_object_size(j);
-        /* Keys come in the order of the line (jansson keeps insertion
-         * order) and are unique (the line was parsed with
-         * JSON_REJECT_DUPLICATES), so they are appended to the map's
-         * public arrays, malloc'd as dlp_val_free expects: dlp_val_set
-         * looks each key up first, which makes a map of n keys cost n^2
-         * string compares. */
-        if (!(v = dlp_val_map()))
-            break;
-        if (n && (!(v->v.c.items = malloc(n * sizeof *v->v.c.items)) ||
-                  !(v->v.c.keys = malloc(n * sizeof *v->v.c.keys)))) {
-            dlp_val_free(v);
-            v = NULL;
-            break;
-        }
-        v->v.c.cap = n;
-        json_object_foreach((json_t *)j, key, item) {
-            dlp_val *x;
-            char *kc;
-            if (v->v.c.len == n)
-                break; /* the object cannot grow; this is only a guard */
-            if (!(x = json_to_val(a, k, item, ns, depth + 1))) {
-                dlp_val_free(v);
-                return NULL;
-            }
-            if (!(kc = strdup(key))) {
-                dlp_val_free(x);
-                dlp_val_free(v);
-                v = NULL;
-                break;
-            }
-            v->v.c.keys[v->v.c.len] = kc;
-            v->v.c.items[v->v.c.len++] = x;
-        }
-        if (v)
-            return v;
-        break;
-    }
+    case JSON_OBJECT:
+        return json_to_map(a, k, j, ns, depth);
     case JSON_ARRAY: {
         size_t n = json_array_size(j);
         if (!(v = dlp_val_list()))
@@ -302,8 +311,8 @@ static int put_val_arg(dlp_args *a, unsigned k, const json_t *j, numscan *ns)
  * see (an element that is no number, a fraction in an integer array) is
  * checked here.
  */
-static int put_array_arg(dlp_args *a, unsigned k, dlp_type t,
-                         const json_t *arr, numscan *ns)
+static int put_json_array_arg(dlp_args *a, unsigned k, dlp_type t,
+                              const json_t *arr, numscan *ns)
 {
     size_t n = json_array_size(arr), mark = ns ? ns->next : 0;
     dlp_type te = DLP_T_ELEM(t);
@@ -353,7 +362,7 @@ static int put_array_arg(dlp_args *a, unsigned k, dlp_type t,
             break;
         case JN_REAL: {
             char num[32];
-            fmt_double(num, x.d, 0);
+            input_fmt_double(num, x.d, 0);
             rc = dlp_args_fail(a, "argument %u (%s): element %zu: expected "
                                   "an integer, got %s",
                                k, dlp_type_name(t), i, num);
@@ -426,7 +435,7 @@ static int put_arg(dlp_args *a, unsigned k, const json_t *v, numscan *ns)
         if (want == DLP_T_VAL)
             return put_val_arg(a, k, v, ns);
         if (DLP_T_IS_ARRAY(want) && json_is_array(v))
-            return put_array_arg(a, k, want, v, ns);
+            return put_json_array_arg(a, k, want, v, ns);
         return dlp_args_fail(a, "argument %u (%s): expected %s, got %s", k,
                              dlp_type_name(want),
                              want == DLP_T_BOOL       ? "true or false"

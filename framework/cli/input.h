@@ -1,5 +1,5 @@
 /*
- * input.h - part of the dlpool command (framework/cli/dlpool.c): a task's
+ * input.h - part of the dlpool command (framework/cli/main.c): a task's
  * arguments from text, a line of JSON Lines input or a token of a :::
  * source, checked against the function's signature.
  *
@@ -29,6 +29,6 @@ int input_token_arg(dlp_args *a, unsigned k, const char *tok, size_t len);
 /* The shortest text of a finite double that reads back to the same value
  * (as a float when is_f32), always with a '.' or an exponent.  buf has 32
  * bytes. */
-void fmt_double(char *buf, double d, int is_f32);
+void input_fmt_double(char *buf, double d, int is_f32);
 
 #endif

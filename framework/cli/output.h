@@ -1,5 +1,5 @@
 /*
- * output.h - part of the dlpool command (framework/cli/dlpool.c): the
+ * output.h - part of the dlpool command (framework/cli/main.c): the
  * writer of its results, over a descriptor (standard output).
  *
  * Results are formatted into a stdio stream (output_stream: stdio keeps

@@ -1,5 +1,5 @@
 /*
- * progress.c - part of the dlpool command (framework/cli/dlpool.c): the
+ * progress.c - part of the dlpool command (framework/cli/main.c): the
  * progress line of `dlpool run --progress`.  See progress.h.
  */
 #include "config.h"

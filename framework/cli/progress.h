@@ -1,5 +1,5 @@
 /*
- * progress.h - part of the dlpool command (framework/cli/dlpool.c): the
+ * progress.h - part of the dlpool command (framework/cli/main.c): the
  * progress line of `dlpool run --progress`.
  *
  * One line on standard error, redrawn in place ("\r", then clear to the

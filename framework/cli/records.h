@@ -1,5 +1,5 @@
 /*
- * records.h - part of the dlpool command (framework/cli/dlpool.c): what
+ * records.h - part of the dlpool command (framework/cli/main.c): what
  * the command keeps of each task besides its output line.
  *
  *   --records          each output line says its task's index:
@@ -11,6 +11,11 @@
  *   --joblog FILE      one tab-separated row per task, as GNU parallel's
  *   --trace FILE       a Chrome Trace Event timeline: a row per worker, a
  *                      span per task, a marker per crash or timeout
+ *
+ * Here each result's line is routed: into the checkpoint (checkpoint.c),
+ * the job log (joblog.c) and the trace (trace.c), and out, at once or
+ * held for its turn (order.c).  The lines themselves, --records' form
+ * included, are made by results.c.
  *
  * The command calls, in order: rec_open (before the pool starts: a
  * checkpoint of another run is refused there), rec_start (once the
@@ -80,13 +85,9 @@ int rec_start(rec *r);
  */
 int rec_line(rec *r, uint64_t pool_index, const char *text, size_t len);
 
-/* The hash rec_line takes of a line (FNV-1a 64), made piece by piece:
- * start from REC_HASH_START and add each piece in order. */
-#define REC_HASH_START 0xcbf29ce484222325ull
-uint64_t rec_hash_add(uint64_t h, const char *text, size_t len);
-
 /* As rec_line, for a line of which only its hash was kept (a line too
- * long to be held, read past in pieces). */
+ * long to be held, read past in pieces): the hash rec_line takes of a
+ * line, fingerprint_hash from FINGERPRINT_HASH_START. */
 int rec_line_hash(rec *r, uint64_t pool_index, uint64_t hash);
 
 /* The input has ended: 0, or -1 when the checkpoint holds lines past it. */
@@ -111,9 +112,6 @@ void rec_note_failure(rec *r, dlp_fail_kind kind, const char *msg);
 /* The line is written: keep it, put it in order, log it.  0, or -1 when a
  * file cannot be written (see rec_error). */
 int rec_end(rec *r, const dlp_result *res);
-
-/* {"index":i,"error":{...}}: a failed task's line with --records. */
-void rec_put_error(FILE *out, const dlp_result *res, const char *msg);
 
 /* Whether output lines carry their index (--records). */
 int rec_records(const rec *r);

@@ -1,5 +1,5 @@
 /*
- * text.c - part of the dlpool command (framework/cli/dlpool.c): cutting,
+ * text.c - part of the dlpool command (framework/cli/main.c): cutting,
  * mending and escaping the text of messages.  See text.h.
  */
 #include "config.h"
@@ -7,8 +7,11 @@
 #include "text.h"
 #include "utf8.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 /* The length of the valid UTF-8 character at p[0, n) (1 for ASCII), its
  * code point in *cp; 0 when the bytes there are not one. */
@@ -116,4 +119,43 @@ void text_put_escaped(FILE *out, const char *s)
         i += k ? k : 1;
     }
     fwrite(s + i - plain, 1, plain, out);
+}
+
+char *text_json(const char *s, size_t len)
+{
+    json_t *j = json_stringn(s, len);
+    char *text;
+    if (!j) {
+        char *copy = text_lossy(s, len);
+        if (copy) {
+            j = json_stringn(copy, len);
+            free(copy);
+        }
+    }
+    text = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    return text;
+}
+
+const char *text_kind(dlp_fail_kind k)
+{
+    return k == DLP_FAIL_NONE ? "ok" : dlp_fail_kind_name(k);
+}
+
+int text_vfail(text_error *e, const char *fmt, va_list ap)
+{
+    if (e->msg[0])
+        return -1; /* the first error is the one to report */
+    if (vsnprintf(e->msg, sizeof e->msg, fmt, ap) >= (int)sizeof e->msg)
+        text_trim(e->msg);
+    return -1;
+}
+
+int text_fail(text_error *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    text_vfail(e, fmt, ap);
+    va_end(ap);
+    return -1;
 }
