@@ -216,8 +216,7 @@ static void tmpdir_remove(tmpdir *t)
 START_TEST(test_timeout_fails_only_the_slow_task)
 {
     enum { N = 40, SLOW = 7 };
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int sleepy = tu_testplug(p, "sleepy");
     int pid_fn = tu_testplug(p, "worker_pid");
     int64_t ms[N];
@@ -258,16 +257,14 @@ START_TEST(test_timeout_fails_only_the_slow_task)
                   "would have (3 s), took %.2f s",
                   took);
     assert_workers(p, pid_fn, 2);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 /* A timeout below a second with two decimals is kept as given. */
 START_TEST(test_timeout_fraction)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     int sleepy = tu_testplug(p, "sleepy");
     naps it = {1, NULL, 1000};
     dlp_job_options o;
@@ -286,8 +283,7 @@ START_TEST(test_timeout_fraction)
                   "expected the task to be stopped before its 1 s ran "
                   "out, took %.2f s",
                   now_s() - t0);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -299,8 +295,7 @@ END_TEST
  * like a crash. */
 START_TEST(test_retries)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int crash = tu_testplug(p, "crash");
     int crash_once = tu_testplug(p, "crash_once");
     int fail_odd = tu_testplug(p, "fail_odd");
@@ -373,8 +368,7 @@ START_TEST(test_retries)
     assert_ends_with(out.error, "(after 2 attempts)");
 
     tmpdir_remove(&t);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -431,8 +425,7 @@ static unsigned run_with_a_kill(dlp_pool *p, int sleepy, unsigned retries,
  * other task comes back, in order, and the pool is whole again. */
 START_TEST(test_worker_killed)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int sleepy = tu_testplug(p, "sleepy");
     int pid_fn = tu_testplug(p, "worker_pid");
     unsigned failed, retried;
@@ -454,8 +447,7 @@ START_TEST(test_worker_killed)
                   "run twice, %u did",
                   retried);
     assert_workers(p, pid_fn, 2);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -487,7 +479,6 @@ static int paced_next(void *ud, uint64_t i, dlp_args *a)
  * replacing a worker every 10 ms. */
 START_TEST(test_restart_intensity)
 {
-    int fds = tu_fd_count();
     dlp_pool_options po;
     dlp_pool *p;
     dlp_error err = {0, ""};
@@ -498,7 +489,7 @@ START_TEST(test_restart_intensity)
     po.workers = 2;
     po.restart_intensity = 5;
     po.restart_period = 1;
-    p = tu_pool_opts(&po);
+    p = tu_pool_start_opts(&po);
     fn = dlp_pool_fn(p, tu_ref(tu_plugin("idlecrash"), "slow"), NULL, &err);
     if (fn < 0) {
         /* The workers may die before they all answer the load. */
@@ -531,8 +522,7 @@ START_TEST(test_restart_intensity)
     ck_assert_msg(took < 10,
                   "expected the pool to give up within seconds, took %.1f s",
                   took);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -543,7 +533,6 @@ END_TEST
  * task. */
 START_TEST(test_memory_limit)
 {
-    int fds = tu_fd_count();
     dlp_pool_options po;
     dlp_pool *p;
     int hog, pid_fn;
@@ -553,7 +542,7 @@ START_TEST(test_memory_limit)
     dlp_pool_options_init(&po);
     po.workers = 1;
     po.memory_limit = 256u << 20;
-    p = tu_pool_opts(&po);
+    p = tu_pool_start_opts(&po);
     hog = tu_testplug(p, "hog");
     pid_fn = tu_testplug(p, "worker_pid");
     tu_run_i64(p, pid_fn, 1, NULL, &before);
@@ -583,8 +572,7 @@ START_TEST(test_memory_limit)
                   "expected the worker to be kept (pid %lld), but pid %lld "
                   "answered",
                   (long long)before, (long long)after);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -593,7 +581,6 @@ END_TEST
 START_TEST(test_max_tasks_per_worker)
 {
     enum { N = 100, MAX = 7, M = 1000 };
-    int fds = tu_fd_count();
     dlp_pool_options po;
     dlp_pool *p;
     int pid_fn, echo;
@@ -603,7 +590,7 @@ START_TEST(test_max_tasks_per_worker)
     dlp_pool_options_init(&po);
     po.workers = 2;
     po.max_tasks_per_worker = MAX;
-    p = tu_pool_opts(&po);
+    p = tu_pool_start_opts(&po);
     pid_fn = tu_testplug(p, "worker_pid");
     echo = tu_testplug(p, "echo_i64");
 
@@ -640,8 +627,7 @@ START_TEST(test_max_tasks_per_worker)
         ck_assert_uint_eq(k, M);
         dlp_job_destroy(j);
     }
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -664,8 +650,7 @@ static int blob_next(void *ud, uint64_t i, dlp_args *a)
 START_TEST(test_huge_values)
 {
     const size_t n = (size_t)100 << 20;
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     int length = tu_resolve(p, tu_examples(), "length", NULL);
     int big = tu_testplug(p, "big_str");
     dlp_result r;
@@ -711,8 +696,7 @@ START_TEST(test_huge_values)
         assert_end(rc, &err);
         dlp_job_destroy(j);
     }
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -943,8 +927,7 @@ static void *interrupt_later(void *arg)
 START_TEST(test_interrupt_wait)
 {
     enum { N = 6 };
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int sleepy = tu_testplug(p, "sleepy");
     naps it = {N, NULL, 300};
     interrupter x = {p, 50};
@@ -1003,8 +986,7 @@ START_TEST(test_interrupt_wait)
     ck_assert_msg(rc == 0, "dlp_job_poll at the end: expected 0, got %d (%s)",
                   rc, dlp_strerror(rc));
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -1013,8 +995,7 @@ END_TEST
 START_TEST(test_job_counts)
 {
     enum { N = 300, WINDOW = 16 };
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int echo = tu_testplug(p, "echo_i64");
     tu_ints it = {N, NULL};
     dlp_job_options o;
@@ -1058,8 +1039,7 @@ START_TEST(test_job_counts)
     ck_assert_uint_eq(c.pulled, N);
     ck_assert_uint_eq(c.delivered, N);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 

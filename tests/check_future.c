@@ -51,8 +51,7 @@ static double now_s(void)
 
 START_TEST(test_apply)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     dlp_error err = {0, ""};
     dlp_val *args = tu_val_ints(2, (int64_t)2, (int64_t)40), *out = NULL;
     int rc = dlp_apply(p, tu_futplug(p, "add"), args, &out, &err);
@@ -81,15 +80,13 @@ START_TEST(test_apply)
     ck_assert_int_eq(out->kind, DLP_V_NULL);
     dlp_val_free(out);
     dlp_val_free(args);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 START_TEST(test_apply_async_get)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     dlp_error err = {0, ""};
     dlp_result r;
     dlp_future *f = tu_apply_async(p, tu_futplug(p, "nap"), tu_val_ints(2, (int64_t)300, (int64_t)7),
@@ -140,16 +137,14 @@ START_TEST(test_apply_async_get)
     ck_assert_int_eq(dlp_future_get(f, -1, &r, &err), DLP_ETASK);
     tu_assert_has(r.error, "expected 2 arguments, got 1");
     dlp_future_destroy(f);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 START_TEST(test_map)
 {
     enum { N = 2000 };
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     dlp_error err = {0, ""};
     dlp_val *args[N], *out[N];
     int fn = tu_futplug(p, "add");
@@ -199,8 +194,7 @@ START_TEST(test_map)
     /* An empty map completes at once. */
     rc = dlp_map(p, fn, NULL, 0, out, &err);
     tu_ok(rc, err);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -211,8 +205,7 @@ START_TEST(test_broadcast_counter)
     /* The seed's counter: N calls spread over the pool; the per-worker
      * counts read back with a broadcast sum to N. */
     enum { N = 3000 };
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(3);
+    dlp_pool *p = tu_pool_start(3);
     dlp_error err = {0, ""};
     dlp_val *args[N], *out[N];
     dlp_future *f = NULL;
@@ -258,8 +251,7 @@ START_TEST(test_broadcast_counter)
     }
     dlp_future_destroy(f);
     dlp_val_free(none);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -286,8 +278,7 @@ static void on_done(dlp_future *f, void *ud)
 START_TEST(test_callbacks_join)
 {
     enum { N = 50 };
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     dlp_error err = {0, ""};
     dlp_call_options o;
     dlp_future *fs[N];
@@ -314,8 +305,7 @@ START_TEST(test_callbacks_join)
     ck_assert_int_eq(result_i64(fs[N - 1], 0), N);
     for (int i = 0; i < N; i++)
         dlp_future_destroy(fs[i]);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -327,8 +317,7 @@ static void destroy_self(dlp_future *f, void *ud)
 
 START_TEST(test_callback_destroys)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     dlp_error err = {0, ""};
     dlp_call_options o;
     dlp_call_options_init(&o);
@@ -336,8 +325,7 @@ START_TEST(test_callback_destroys)
     tu_apply_async(p, tu_futplug(p, "add"), tu_val_ints(2, (int64_t)1, (int64_t)2), &o);
     dlp_pool_close(p);
     tu_ok(dlp_pool_join(p, 5, &err), err);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -470,8 +458,7 @@ static void destroy_self_slowly(dlp_future *f, void *ud)
 
 START_TEST(test_callback_destroys_two_waiters)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     dlp_call_options o;
     pthread_t t;
     waiter w = {NULL, -1, 0};
@@ -487,15 +474,13 @@ START_TEST(test_callback_destroys_two_waiters)
                   "two waiters on a future its callback destroys: expected "
                   "0 and 0, got %d (%s) and %d (%s)",
                   rc, dlp_strerror(rc), w.rc, dlp_strerror(w.rc));
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 START_TEST(test_wait_any_all)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(3);
+    dlp_pool *p = tu_pool_start(3);
     int fn = tu_futplug(p, "nap");
     dlp_future *fs[3];
     fs[0] = tu_apply_async(p, fn, tu_val_ints(2, (int64_t)600, (int64_t)0), NULL);
@@ -517,8 +502,7 @@ START_TEST(test_wait_any_all)
         dlp_future_destroy(fs[i]);
     }
     ck_assert_int_eq(dlp_wait(fs, 0, DLP_WAIT_ANY, -1), DLP_EINVAL);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -526,8 +510,7 @@ END_TEST
 
 START_TEST(test_cancel)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     int fn = tu_futplug(p, "nap");
     dlp_result r;
     /* One worker holds two batches; the third call waits in the pool. */
@@ -550,15 +533,13 @@ START_TEST(test_cancel)
     dlp_future_destroy(a);
     dlp_future_destroy(b);
     dlp_future_destroy(c);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 START_TEST(test_shutdown_cancel)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     dlp_error err = {0, ""};
     int fn = tu_futplug(p, "nap");
     dlp_future *fs[5];
@@ -581,15 +562,13 @@ START_TEST(test_shutdown_cancel)
         }
         dlp_future_destroy(fs[i]);
     }
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 START_TEST(test_shutdown_wait)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     dlp_error err = {0, ""};
     int fn = tu_futplug(p, "nap");
     dlp_future *fs[4];
@@ -600,8 +579,7 @@ START_TEST(test_shutdown_wait)
         ck_assert_int_eq(result_i64(fs[i], 0), i);
         dlp_future_destroy(fs[i]);
     }
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -617,8 +595,7 @@ static int one_task(void *ud, uint64_t i, dlp_args *a)
 
 START_TEST(test_closed)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     dlp_error err = {0, ""};
     dlp_future *f = NULL;
     dlp_job *j = NULL;
@@ -650,15 +627,13 @@ START_TEST(test_closed)
     dlp_job_destroy(j);
     tu_ok(dlp_pool_join(p, -1, &err), err);
     dlp_val_free(args);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 START_TEST(test_terminate)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     dlp_error err = {0, ""};
     dlp_future *fs[4];
     int fn = tu_futplug(p, "nap");
@@ -681,15 +656,13 @@ START_TEST(test_terminate)
     ck_assert_int_eq(dlp_apply_async(&f, p, fn, args, NULL, &err),
                      DLP_ECLOSED);
     dlp_val_free(args);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 START_TEST(test_destroy_running)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     dlp_error err = {0, ""};
     dlp_future *f = tu_apply_async(p, tu_futplug(p, "nap"), tu_val_ints(2, (int64_t)20000, (int64_t)0),
                           NULL);
@@ -705,8 +678,7 @@ START_TEST(test_destroy_running)
     ck_assert_int_eq(out->v.i, 42);
     dlp_val_free(out);
     dlp_val_free(args);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -724,8 +696,7 @@ static int naps(void *ud, uint64_t i, dlp_args *a)
 
 START_TEST(test_next_timeout)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     dlp_error err = {0, ""};
     dlp_result r;
     dlp_job *j = tu_start(p, tu_futplug(p, "nap"), naps, NULL, NULL);
@@ -744,8 +715,7 @@ START_TEST(test_next_timeout)
     }
     ck_assert_int_eq(dlp_job_next_timeout(j, &r, 0, &err), 0);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -759,8 +729,7 @@ START_TEST(test_chunksize)
 {
     /* With a chunksize of 7, every aligned run of 7 tasks goes to one
      * worker in one batch: the same pid answers all of them. */
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     dlp_error err = {0, ""};
     dlp_job_options o;
     uint64_t n = 700;
@@ -787,8 +756,7 @@ START_TEST(test_chunksize)
     }
     ck_assert_msg(switches > 0, "expected both workers to take batches");
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -818,8 +786,7 @@ static void *caller(void *arg)
 
 START_TEST(test_threads)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     pthread_t th[4];
     thr t[4];
     int fn = tu_futplug(p, "add");
@@ -833,8 +800,7 @@ START_TEST(test_threads)
                                      "wrong",
                       i, t[i].bad);
     }
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -869,11 +835,10 @@ static void assert_seeded(dlp_pool *p, int64_t want)
 
 START_TEST(test_initializer)
 {
-    int fds = tu_fd_count();
     dlp_pool_options o;
     dlp_val *args = tu_val_ints(1, (int64_t)42);
     init_opts(&o, 2, "seed", args);
-    dlp_pool *p = tu_pool_opts(&o);
+    dlp_pool *p = tu_pool_start_opts(&o);
     free((char *)o.initializer);
     dlp_val_free(args); /* borrowed only during create */
     assert_seeded(p, 42);
@@ -887,8 +852,7 @@ START_TEST(test_initializer)
     tu_assert_has(err.msg, "SIGSEGV");
     dlp_val_free(crash);
     assert_seeded(p, 42);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -967,13 +931,12 @@ int64_t dlp_test_lookup(int64_t i)
 
 START_TEST(test_own_functions)
 {
-    int fds = tu_fd_count();
     dlp_error err = {0, ""};
     dlp_val *out = NULL, *args;
     /* Memory set up before the pool exists is visible in every worker:
      * the seed's "memory copy" route for what cannot be sent. */
     table[5] = 55;
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int triple = dlp_pool_fn(p, ":dlp_test_triple", "i64(i64)", &err);
     ck_assert_msg(triple >= 0, "resolving :dlp_test_triple: %d (%s): %s",
                   triple, dlp_strerror(triple), err.msg);
@@ -1000,8 +963,7 @@ START_TEST(test_own_functions)
     tu_assert_has(err.msg, "-rdynamic");
     rc = dlp_pool_fn(p, ":dlp_test_triple", NULL, &err);
     ck_assert_int_eq(rc, DLP_ENOSIG);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 

@@ -107,8 +107,7 @@ static int count_next(void *ud, uint64_t i, dlp_args *a)
  * with their own values. */
 START_TEST(test_ordered)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(4);
+    dlp_pool *p = tu_pool_start(4);
     int fn = tu_testplug(p, "sleepy");
     sleepy_it it = {.n = 60, .mod = 13};
     dlp_job *j = tu_start(p, fn, sleepy_next, &it, NULL);
@@ -122,8 +121,7 @@ START_TEST(test_ordered)
     }
     assert_end(j);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -133,8 +131,7 @@ END_TEST
  * did not ask gets zeros. */
 START_TEST(test_times)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int sleepy = tu_testplug(p, "sleepy"), crash = tu_testplug(p, "crash");
     static const int64_t minus_one[] = {-1};
     tu_ints crash_it = {1, minus_one};
@@ -194,8 +191,7 @@ START_TEST(test_times)
                   before, after, r.start, r.run_time);
     assert_end(j);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -203,8 +199,7 @@ END_TEST
 START_TEST(test_unordered)
 {
     enum { N = 60 };
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(4);
+    dlp_pool *p = tu_pool_start(4);
     int fn = tu_testplug(p, "sleepy");
     sleepy_it it = {.n = N, .mod = 13};
     dlp_job_options o;
@@ -230,8 +225,7 @@ START_TEST(test_unordered)
         ck_assert_msg(seen[i] == 1, "index %u: handed out %u times", i,
                       seen[i]);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -244,8 +238,7 @@ static const unsigned window_flags[] = {0, DLP_JOB_UNORDERED};
 START_TEST(test_small_window)
 {
     enum { N = 400, W = 4 };
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(3);
+    dlp_pool *p = tu_pool_start(3);
     int fn = tu_testplug(p, "sleepy");
     sleepy_it it = {.n = N, .mod = 3, .window = W};
     dlp_job_options o;
@@ -282,8 +275,7 @@ START_TEST(test_small_window)
                   (unsigned long long)(it.too_far - 1),
                   (unsigned long long)it.handed);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -300,8 +292,7 @@ static int add_next(void *ud, uint64_t i, dlp_args *a)
 START_TEST(test_many_tiny_tasks)
 {
     uint64_t n = 100000;
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int fn = tu_resolve(p, tu_examples(), "add", NULL);
     dlp_job *j = tu_start(p, fn, add_next, &n, NULL);
     dlp_result r;
@@ -316,8 +307,7 @@ START_TEST(test_many_tiny_tasks)
     ck_assert_int_eq(sum, 7 * (int64_t)n - (int64_t)(n * (n - 1) / 2));
     assert_end(j);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -325,8 +315,7 @@ END_TEST
 
 START_TEST(test_empty_job)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int fn = tu_testplug(p, "echo_i64");
     count_it it = {0, 0, 0};
     dlp_job *j = tu_start(p, fn, count_next, &it, NULL);
@@ -336,8 +325,7 @@ START_TEST(test_empty_job)
                   "expected the iterator to be asked once, got %llu calls",
                   (unsigned long long)it.calls);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -360,8 +348,7 @@ static const uint64_t fail_at[] = {0, 5, 300};
 
 START_TEST(test_iterator_error)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int fn = tu_testplug(p, "echo_i64");
     failing_it it = {fail_at[_i], -EIO};
     dlp_job *j = tu_start(p, fn, failing_next, &it, NULL);
@@ -388,8 +375,7 @@ START_TEST(test_iterator_error)
     tu_assert_has(err.msg, dlp_strerror(-EIO));
     ck_assert_uint_le(k, fail_at[_i]);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -442,8 +428,7 @@ static int stream_next(void *ud, uint64_t i, dlp_args *a)
 START_TEST(test_pause_wait_fd)
 {
     enum { N = 40 };
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int fn = tu_testplug(p, "echo_i64");
     stream_it st;
     dlp_job_options o;
@@ -474,8 +459,7 @@ START_TEST(test_pause_wait_fd)
     assert_end(j);
     dlp_job_destroy(j);
     close(pfd[0]);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -506,8 +490,7 @@ static int coy_next(void *ud, uint64_t i, dlp_args *a)
 
 START_TEST(test_pause_no_fd)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int fn = tu_testplug(p, "echo_i64");
     coy_it c = {200, 0, UINT64_MAX, 0};
     dlp_job *j = tu_start(p, fn, coy_next, &c, NULL);
@@ -521,8 +504,7 @@ START_TEST(test_pause_no_fd)
     assert_end(j);
     ck_assert_uint_eq(c.pauses, c.n + 1);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -632,8 +614,7 @@ static int bad_next(void *ud, uint64_t i, dlp_args *a)
 START_TEST(test_bad_input)
 {
     const struct bad_case *c = &bad_cases[_i];
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int fn = tu_testplug(p, c->symbol);
     bad_it it = {c, 8, 0};
     dlp_job *j = tu_start(p, fn, bad_next, &it, NULL);
@@ -674,8 +655,7 @@ START_TEST(test_bad_input)
                   "DLP_EINVAL",
                   it.bad_rc);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -691,8 +671,7 @@ static int all_bad_next(void *ud, uint64_t i, dlp_args *a)
 
 START_TEST(test_all_bad_input)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     int fn = tu_testplug(p, "echo_i64");
     uint64_t n = 50;
     dlp_job *j = tu_start(p, fn, all_bad_next, &n, NULL);
@@ -711,8 +690,7 @@ START_TEST(test_all_bad_input)
     }
     assert_end(j);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -742,8 +720,7 @@ START_TEST(test_signed_results)
 {
     const struct signed_case *c = &signed_cases[_i];
     int64_t v[5] = {c->lo, c->hi, 0, -1, 1};
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int fn = tu_testplug(p, c->symbol);
     dlp_job *j = tu_start(p, fn, signed_next, v, NULL);
     dlp_result r;
@@ -756,8 +733,7 @@ START_TEST(test_signed_results)
     }
     assert_end(j);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -785,8 +761,7 @@ START_TEST(test_unsigned_results)
 {
     const struct unsigned_case *c = &unsigned_cases[_i];
     uint64_t v[4] = {0, c->hi, 1, c->hi - 1};
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int fn = tu_testplug(p, c->symbol);
     dlp_job *j = tu_start(p, fn, unsigned_next, v, NULL);
     dlp_result r;
@@ -799,8 +774,7 @@ START_TEST(test_unsigned_results)
     }
     assert_end(j);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -877,8 +851,7 @@ static int bool_next(void *ud, uint64_t i, dlp_args *a)
 
 START_TEST(test_bool_results)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int fn = tu_testplug(p, "echo_bool");
     dlp_job *j = tu_start(p, fn, bool_next, NULL, NULL);
     dlp_result r;
@@ -892,8 +865,7 @@ START_TEST(test_bool_results)
     }
     assert_end(j);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -982,8 +954,7 @@ END_TEST
 
 START_TEST(test_void_result)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int fn = tu_testplug(p, "touch");
     count_it it = {5, 1, 0};
     dlp_job *j = tu_start(p, fn, count_next, &it, NULL);
@@ -996,8 +967,7 @@ START_TEST(test_void_result)
     }
     assert_end(j);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -1022,8 +992,7 @@ static int mixed_next(void *ud, uint64_t i, dlp_args *a)
 
 START_TEST(test_mixed_arguments)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     int fn = tu_testplug(p, "mixed");
     dlp_job *j = tu_start(p, fn, mixed_next, NULL, NULL);
     dlp_result r;
@@ -1033,8 +1002,7 @@ START_TEST(test_mixed_arguments)
     ck_assert_double_eq(r.v.f, 1000004.75);
     assert_end(j);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -1042,8 +1010,7 @@ END_TEST
  * carried back: the task fails, its neighbours do not. */
 START_TEST(test_plugin_failures)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int odd = tu_testplug(p, "fail_odd");
     int null_str = tu_testplug(p, "null_str");
     count_it it = {6, 0, 0};
@@ -1079,8 +1046,7 @@ START_TEST(test_plugin_failures)
     }
     assert_end(j);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -1099,8 +1065,7 @@ static int big_next(void *ud, uint64_t i, dlp_args *a)
 START_TEST(test_big_result)
 {
     static const size_t sizes[] = {3000000, 1, 0, 300000};
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int fn = tu_testplug(p, "big_str");
     dlp_job *j = tu_start(p, fn, big_next, NULL, NULL);
     dlp_result r;
@@ -1118,8 +1083,7 @@ START_TEST(test_big_result)
     }
     assert_end(j);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -1147,8 +1111,7 @@ static int reuse_next(void *ud, uint64_t i, dlp_args *a)
 
 START_TEST(test_big_results_reuse)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int fn = tu_testplug(p, "echo_str");
     char *buf = malloc(300000);
     dlp_job *j;
@@ -1174,8 +1137,7 @@ START_TEST(test_big_results_reuse)
     assert_end(j);
     dlp_job_destroy(j);
     free(buf);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -1185,8 +1147,7 @@ END_TEST
  * only its own results. */
 START_TEST(test_destroy_mid_job)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int slow = tu_testplug(p, "sleepy");
     int echo = tu_testplug(p, "echo_i64");
     sleepy_it sit = {.n = 200, .mod = 13};
@@ -1213,8 +1174,7 @@ START_TEST(test_destroy_mid_job)
     assert_end(j);
     dlp_job_destroy(j);
     dlp_job_destroy(NULL);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -1222,8 +1182,7 @@ END_TEST
  * with its own values. */
 START_TEST(test_two_jobs_zip)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(3);
+    dlp_pool *p = tu_pool_start(3);
     int slow = tu_testplug(p, "sleepy");
     int echo = tu_testplug(p, "echo_i64");
     sleepy_it sit = {.n = 40, .mod = 5};
@@ -1251,8 +1210,7 @@ START_TEST(test_two_jobs_zip)
     assert_end(b);
     dlp_job_destroy(a);
     dlp_job_destroy(b);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -1307,8 +1265,7 @@ static void *thread_main(void *arg)
 
 START_TEST(test_threads_share_pool)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(3);
+    dlp_pool *p = tu_pool_start(3);
     thread_run t[2];
     pthread_t th[2];
 
@@ -1334,8 +1291,7 @@ START_TEST(test_threads_share_pool)
                       k, (unsigned long long)t[k].n,
                       (unsigned long long)t[k].good);
     }
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -1343,8 +1299,7 @@ END_TEST
 
 START_TEST(test_create_after_close)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int fn = tu_testplug(p, "echo_i64");
     count_it before = {30, 0, 0}, after = {30, 0, 0};
     dlp_job *j = tu_start(p, fn, count_next, &before, NULL);
@@ -1368,15 +1323,13 @@ START_TEST(test_create_after_close)
     }
     assert_end(j);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 START_TEST(test_create_unresolved)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     count_it it = {3, 0, 0};
     dlp_error err = {0, ""};
     dlp_job *j;
@@ -1412,15 +1365,13 @@ START_TEST(test_create_unresolved)
         dlp_job_create(&j, NULL, fn, count_next, &it, NULL, &err),
         DLP_EINVAL);
     ck_assert_uint_eq(it.calls, 0);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 START_TEST(test_window_too_large)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     int fn = tu_testplug(p, "echo_i64");
     count_it it = {3, 0, 0};
     dlp_job_options o;
@@ -1434,8 +1385,7 @@ START_TEST(test_window_too_large)
     ck_assert_msg(rc == DLP_EINVAL, "expected DLP_EINVAL, got %d (%s): %s",
                   rc, dlp_strerror(rc), err.msg);
     ck_assert_ptr_null(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -1447,8 +1397,7 @@ END_TEST
 START_TEST(test_window_not_power_of_two)
 {
     enum { N = 300, W = 5 };
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(3);
+    dlp_pool *p = tu_pool_start(3);
     int fn = tu_testplug(p, "sleepy");
     sleepy_it it = {.n = N, .mod = 3, .window = W};
     dlp_job_options o;
@@ -1489,8 +1438,7 @@ START_TEST(test_window_not_power_of_two)
     /* The whole window was used, not a smaller one. */
     ck_assert_uint_eq(most, W);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -1535,8 +1483,7 @@ static int idle_next(void *ud, uint64_t i, dlp_args *a)
  * machine makes fewer. */
 START_TEST(test_pause_no_fd_no_spin)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     int fn = tu_testplug(p, "echo_i64");
     idle_it it;
     dlp_job *j;
@@ -1557,8 +1504,7 @@ START_TEST(test_pause_no_fd_no_spin)
                   "100 ms: expected fewer than 1000 (a busy loop?)",
                   (unsigned long long)it.paused_calls);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -1567,8 +1513,7 @@ END_TEST
  * does not free() the literal (which crashed it). */
 START_TEST(test_fail_then_literal)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     int fn = tu_testplug(p, "fail_literal");
     int pid_fn = tu_testplug(p, "worker_pid");
     count_it it = {1, 0, 0};
@@ -1605,8 +1550,7 @@ START_TEST(test_fail_then_literal)
     assert_end(j);
     dlp_job_destroy(j);
     ck_assert_int_eq(pid2.v.i, pid1.v.i);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -1642,8 +1586,7 @@ START_TEST(test_batch_bytes_bounded)
 {
     enum { BIG = 1024 * 1024 };
     static unsigned char data[BIG];
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int fn = tu_resolve(p, tu_examples(), "length", NULL);
     blobs b = {20000, 1100, BIG, data, 0};
     dlp_job *j;
@@ -1660,8 +1603,7 @@ START_TEST(test_batch_bytes_bounded)
     assert_end(j);
     ck_assert_int_eq(b.paused, 1);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -1963,8 +1905,7 @@ static void array_fill(dlp_args *a, uint64_t i, void *ud)
 
 START_TEST(test_values_arrays)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     for (size_t k = 0; k < N_ARRAY_CASES; k++) {
         const struct array_case *c = &array_cases[k];
         fill_it it = {3, array_fill, (void *)c};
@@ -1991,8 +1932,7 @@ START_TEST(test_values_arrays)
         assert_end(j);
         dlp_job_destroy(j);
     }
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -2049,8 +1989,7 @@ START_TEST(test_values_every_array_type)
          " [0, 1, 2], [-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]]",
          0, 0},
     };
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     fill_it it = {2, every_array_fill, NULL};
     dlp_job *j = tu_start(p, tu_testplug(p, "arrays_to_val"), fill_next, &it,
                           NULL);
@@ -2063,8 +2002,7 @@ START_TEST(test_values_every_array_type)
     }
     assert_end(j);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -2252,8 +2190,7 @@ static void val_fill(dlp_args *a, uint64_t i, void *ud)
 
 START_TEST(test_values_vals)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     for (size_t k = 0; k < N_VAL_CASES; k++) {
         const struct val_case *c = &val_cases[k];
         fill_it it = {3, val_fill, (void *)c};
@@ -2279,8 +2216,7 @@ START_TEST(test_values_vals)
         assert_end(j);
         dlp_job_destroy(j);
     }
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -2317,8 +2253,7 @@ START_TEST(test_values_scalars_into_val)
         "[255]", "[]",
     };
     enum { N = sizeof want / sizeof want[0] };
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     fill_it it = {N, scalars_fill, NULL};
     dlp_job *j = tu_start(p, tu_testplug(p, "echo_val"), fill_next, &it,
                           NULL);
@@ -2333,8 +2268,7 @@ START_TEST(test_values_scalars_into_val)
     }
     assert_end(j);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -2353,8 +2287,7 @@ START_TEST(test_values_deep_result)
 {
     /* A result too deep to carry fails alone (DLP_FAIL_RESULT, naming
      * the limit, the worker kept); the tasks after it succeed. */
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     fill_it it = {5, deep_fill, NULL};
     dlp_job *j = tu_start(p, tu_testplug(p, "deep"), fill_next, &it, NULL);
     dlp_result r;
@@ -2395,8 +2328,7 @@ START_TEST(test_values_deep_result)
     ck_assert_uint_eq(dlp_val_len(r.v.val), 0);
     assert_end(j);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -2429,8 +2361,7 @@ static int64_t one_pid(dlp_pool *p)
 
 START_TEST(test_values_other_results)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     int64_t pid = one_pid(p);
     fill_it it;
     dlp_job *j;
@@ -2479,8 +2410,7 @@ START_TEST(test_values_other_results)
 
     /* The one worker ran all of it and is still the same process. */
     ck_assert_int_eq(one_pid(p), pid);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -2488,8 +2418,7 @@ START_TEST(test_values_held_until_next)
 {
     /* A val result stays valid until the next dlp_job_next, unordered
      * too, over many tasks (valgrind: each is freed once). */
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(3);
+    dlp_pool *p = tu_pool_start(3);
     fill_it it;
     dlp_job_options o;
     dlp_job *j;
@@ -2525,8 +2454,7 @@ START_TEST(test_values_held_until_next)
     j = tu_start(p, tu_testplug(p, "echo_val"), fill_next, &it, NULL);
     next_ok(j, &r);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -2534,8 +2462,7 @@ START_TEST(test_values_chan_not_a_task)
 {
     /* A process function (i32(chan)) resolves, but a job of it is
      * refused: its channel cannot come from an iterator. */
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     int fn = tu_testplug(p, "chan_noop");
     count_it it = {3, 0, 0};
     dlp_job *j = NULL;
@@ -2549,8 +2476,7 @@ START_TEST(test_values_chan_not_a_task)
     tu_assert_has(err.msg, "chan_noop");
     tu_assert_has(err.msg, "i32(chan)");
     ck_assert_uint_eq(it.calls, 0);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -2637,8 +2563,7 @@ static void big_array_fill(dlp_args *a, uint64_t i, void *ud)
 
 START_TEST(test_values_big_arrays)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     size_t n = 1u << 20;
     int64_t *d = malloc(n * sizeof *d), want = 0;
     big_array b = {DLP_T_I64, d, n, -1};
@@ -2682,8 +2607,7 @@ START_TEST(test_values_big_arrays)
         dlp_job_destroy(j);
         munmap(z, big * 8);
     }
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 

@@ -129,8 +129,7 @@ START_TEST(test_wait_during_callback)
      * has run": a second waiter must not see it done while another
      * thread is still inside the callback (it could destroy the future
      * under the callback). */
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     gate g = GATE_INIT;
     dlp_call_options o;
     pthread_t runner;
@@ -152,16 +151,14 @@ START_TEST(test_wait_during_callback)
                   "finished: %d",
                   rc, dlp_strerror(rc), finished);
     dlp_future_destroy(f);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 START_TEST(test_join_during_callback)
 {
     /* join "returns after every callback". */
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     dlp_error err = {0, ""};
     gate g = GATE_INIT;
     dlp_call_options o;
@@ -184,8 +181,7 @@ START_TEST(test_join_during_callback)
                   "-ETIMEDOUT, got %d (%s); callback finished: %d",
                   rc, dlp_strerror(rc), finished);
     dlp_future_destroy(f);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -221,8 +217,7 @@ START_TEST(test_cancel_wakes_waiter)
      * the only worker); thread A waits on a queued future; the main
      * thread cancels that future.  A must wake up now, not when B's
      * poll happens to return. */
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     int64_t ms = 8000;
     int fn = tu_futplug(p, "nap");
     reader b = {tu_start(p, fn, two_naps, &ms, NULL), 0, {0, ""}};
@@ -243,8 +238,7 @@ START_TEST(test_cancel_wakes_waiter)
     ck_assert_int_eq(join_within(tb, 10), 0);
     dlp_job_destroy(b.j);
     dlp_future_destroy(f);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -259,8 +253,7 @@ START_TEST(test_terminate_with_reader)
     /* terminate "returns at once", and an open job fails with
      * DLP_EWORKER, also while its reader is the thread driving the
      * loop. */
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     int64_t ms = 10000;
     reader r = {tu_start(p, tu_futplug(p, "nap"), two_naps, &ms, NULL), 0, {0, ""}};
     pthread_t tr, tt;
@@ -276,8 +269,7 @@ START_TEST(test_terminate_with_reader)
                   "got %d (%s): %s",
                   r.rc, dlp_strerror(r.rc), r.err.msg);
     dlp_job_destroy(r.j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -301,8 +293,7 @@ START_TEST(test_next_timeout_paused)
     /* next(0.1 s) while the iterator has nothing ready: -ETIMEDOUT after
      * about 0.1 s.  The iterator pauses for its first 3000 calls (at
      * least 3 s, one call per millisecond) and then ends the job. */
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     dlp_error err = {0, ""};
     dlp_result r;
     unsigned left = 3000;
@@ -313,8 +304,7 @@ START_TEST(test_next_timeout_paused)
                   "got %d (%s) after %u calls of the iterator",
                   rc, dlp_strerror(rc), 3000 - left);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -322,8 +312,7 @@ START_TEST(test_terminated_paused_job)
 {
     /* A pool that was terminated cannot run a task: dlp_job_next fails
      * with DLP_EWORKER, whatever the iterator says. */
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     dlp_error err = {0, ""};
     dlp_result r;
     unsigned left = 2000;
@@ -336,8 +325,7 @@ START_TEST(test_terminated_paused_job)
                   "iterator",
                   rc, dlp_strerror(rc), 2000 - left);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -347,8 +335,7 @@ START_TEST(test_feedq_drained)
 {
     /* The feed queue holds "internal jobs that have tasks left to send";
      * a future whose only task has its result has none. */
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     dlp_future *f = tu_apply_async(p, tu_futplug(p, "add"), tu_val_ints(2, (int64_t)1, (int64_t)2),
                           NULL);
     ck_assert_int_eq(dlp_future_wait(f, -1), 0);
@@ -358,8 +345,7 @@ START_TEST(test_feedq_drained)
     ck_assert_msg(!queued, "a completed future is still in the pool's "
                            "queue of jobs to feed");
     dlp_future_destroy(f);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -369,8 +355,7 @@ START_TEST(test_broadcast_retry_crash)
 {
     /* A broadcast task that crashes its worker fails with the signal, as
      * it does without retries; it never ran "before" anything. */
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     dlp_error err = {0, ""};
     dlp_call_options o;
     dlp_future *f = NULL;
@@ -389,8 +374,7 @@ START_TEST(test_broadcast_retry_crash)
                       dlp_fail_kind_name(r.fail), r.error);
     }
     dlp_future_destroy(f);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -405,14 +389,13 @@ START_TEST(test_init_fails_in_replacement)
      * F1 before the pool reads the refusal.  F1 is innocent: it must run
      * on worker 2, not fail because the pool stopped the retired
      * worker under it. */
-    int fds = tu_fd_count();
     dlp_pool_options po;
     dlp_error err = {0, ""};
     dlp_result r;
     dlp_pool_options_init(&po);
     po.workers = 2;
     po.initializer = ":own_init";
-    dlp_pool *p = tu_pool_opts(&po);
+    dlp_pool *p = tu_pool_start_opts(&po);
     int fn = dlp_pool_fn(p, ":own_task", NULL, &err);
     ck_assert_msg(fn >= 0, "resolving :own_task: %d (%s): %s", fn,
                   dlp_strerror(fn), err.msg);
@@ -437,8 +420,7 @@ START_TEST(test_init_fails_in_replacement)
     dlp_future_destroy(f0);
     dlp_future_destroy(f1);
     dlp_future_destroy(g);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -460,13 +442,12 @@ START_TEST(test_init_max_tasks_one)
      * its initializer and then one task.  If the initializer's call
      * counts as the task, every worker leaves right after it, before any
      * task, and the pool forks replacements in a loop. */
-    int fds = tu_fd_count();
     dlp_pool_options o;
     dlp_error err = {0, ""};
     dlp_result r;
     dlp_val *seed = tu_val_ints(1, (int64_t)5);
     seeded_opts(&o, seed, 1);
-    dlp_pool *p = tu_pool_opts(&o);
+    dlp_pool *p = tu_pool_start_opts(&o);
     dlp_val_free(seed);
     /* Resolving a function sends a LOAD, which the worker must be there
      * to answer. */
@@ -482,8 +463,7 @@ START_TEST(test_init_max_tasks_one)
                   rc, dlp_strerror(rc), err.msg);
     ck_assert_int_eq(r.v.i, 5);
     dlp_future_destroy(f);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -491,12 +471,11 @@ START_TEST(test_init_max_tasks_count)
 {
     /* Python's maxtasksperchild counts tasks, not the initializer: with
      * 2 tasks per worker, 4 tasks on one worker slot run in 2 workers. */
-    int fds = tu_fd_count();
     dlp_pool_options o;
     dlp_val *seed = tu_val_ints(1, (int64_t)5);
     int64_t pids[4];
     seeded_opts(&o, seed, 2);
-    dlp_pool *p = tu_pool_opts(&o);
+    dlp_pool *p = tu_pool_start_opts(&o);
     dlp_val_free(seed);
     int fn = tu_futplug(p, "pid");
     for (int i = 0; i < 4; i++) {
@@ -515,8 +494,7 @@ START_TEST(test_init_max_tasks_count)
     ck_assert_msg(workers == 2, "4 tasks with 2 per worker: expected 2 "
                                 "workers, got %d",
                   workers);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -526,8 +504,7 @@ START_TEST(test_wait_zero_polls)
 {
     /* wait(f, 0) in a loop is a poll: it must see the result once it has
      * arrived, also when no other thread drives the pool. */
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     dlp_future *f = tu_apply_async(p, tu_futplug(p, "add"), tu_val_ints(2, (int64_t)1, (int64_t)2),
                           NULL);
     int rc = -ETIMEDOUT;
@@ -540,8 +517,7 @@ START_TEST(test_wait_zero_polls)
                            "result arrived, got %d (%s)",
                   rc, dlp_strerror(rc));
     dlp_future_destroy(f);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -558,8 +534,7 @@ static int one_add(void *ud, uint64_t i, dlp_args *a)
 START_TEST(test_next_timeout_zero_polls)
 {
     /* The same for IMapIterator.next(timeout=0). */
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     dlp_error err = {0, ""};
     dlp_result r;
     dlp_job *j = tu_start(p, tu_futplug(p, "add"), one_add, NULL, NULL);
@@ -574,8 +549,7 @@ START_TEST(test_next_timeout_zero_polls)
                   rc, dlp_strerror(rc), err.msg);
     ck_assert_int_eq(r.v.i, 3);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -583,8 +557,7 @@ START_TEST(test_terminated_job_next)
 {
     /* After terminate, next on a job with tasks in flight fails at once
      * with DLP_EWORKER, naming the termination. */
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     dlp_error err = {0, ""};
     dlp_result r;
     int64_t ms = 20000;
@@ -598,8 +571,7 @@ START_TEST(test_terminated_job_next)
                   rc, dlp_strerror(rc), err.msg);
     tu_assert_has(err.msg, "terminated");
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -622,8 +594,7 @@ START_TEST(test_futures_fifo)
 {
     /* Calls start in the order they were made, as Python's Pool takes
      * them from one queue: with one worker they finish in that order. */
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     order_log log = {{0}, 0};
     dlp_call_options o;
     dlp_future *fs[10];
@@ -645,8 +616,7 @@ START_TEST(test_futures_fifo)
                       got);
     for (int i = 0; i < 10; i++)
         dlp_future_destroy(fs[i]);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -842,8 +812,7 @@ END_TEST
 
 START_TEST(test_future_destroy_twice)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     dlp_error err = {0, ""};
     dlp_result res;
     dlp_future *f = tu_apply_async(p, tu_futplug(p, "add"),
@@ -859,15 +828,13 @@ START_TEST(test_future_destroy_twice)
     expect_gone(dlp_wait(&f, 1, DLP_WAIT_ALL, 1), NULL, "dlp_wait");
     ck_assert(!dlp_future_ready(f));
     ck_assert_uint_eq(dlp_future_count(f), 0);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 START_TEST(test_job_destroy_twice)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     dlp_job_counts c = {7, 7};
     int64_t ms = 1;
     dlp_job *j = tu_start(p, tu_futplug(p, "nap"), two_naps, &ms, NULL);
@@ -883,8 +850,7 @@ START_TEST(test_job_destroy_twice)
     dlp_error err = {0, ""};
     tu_ok(dlp_pool_close(p), err);
     tu_ok(dlp_pool_join(p, 10, &err), err);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -892,8 +858,7 @@ START_TEST(test_nan_timeouts)
 {
     /* NaN is no number of seconds: every call that takes a timeout
      * refuses it, rather than take it for "none" and wait for good. */
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     dlp_error err = {0, ""};
     dlp_result res;
     dlp_job_options jo;
@@ -953,8 +918,7 @@ START_TEST(test_nan_timeouts)
 #undef EXPECT_EINVAL
     dlp_future_destroy(f);
     dlp_val_free(args);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 

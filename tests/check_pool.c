@@ -149,8 +149,7 @@ static void assert_workers(dlp_pool *p, int pid_fn, unsigned want)
  * functions: a plugin error for one task, and owned strings. */
 START_TEST(test_add_calculator)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int add = tu_resolve(p, tu_examples(), "add", NULL);
     uint64_t n = 1000, k = 0;
     dlp_job *j = tu_start(p, add, pairs_next, &n, NULL);
@@ -170,8 +169,7 @@ START_TEST(test_add_calculator)
                   rc, dlp_strerror(rc), err.msg);
     ck_assert_uint_eq(k, n);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -199,8 +197,7 @@ static int shout_next(void *ud, uint64_t i, dlp_args *a)
 
 START_TEST(test_examples_fail_and_owned_strings)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int divide = tu_resolve(p, tu_examples(), "divide", NULL);
     int shout = tu_resolve(p, tu_examples(), "shout", NULL);
     static const char *loud[] = {"HELLO", "", "MIXED CASE 42"};
@@ -242,19 +239,16 @@ START_TEST(test_examples_fail_and_owned_strings)
                   rc, dlp_strerror(rc), err.msg);
     ck_assert_uint_eq(k, 3);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 START_TEST(test_workers_started)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(3);
+    dlp_pool *p = tu_pool_start(3);
     int pid_fn = tu_testplug(p, "worker_pid");
     assert_workers(p, pid_fn, 3);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -280,8 +274,7 @@ END_TEST
 START_TEST(test_counter_one_worker)
 {
     enum { N = 50 };
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     int counter = tu_testplug(p, "counter");
     int64_t got[N];
 
@@ -295,8 +288,7 @@ START_TEST(test_counter_one_worker)
         ck_assert_msg(got[i] == N + i + 1,
                       "second job, task %d: expected count %d, got %lld", i,
                       N + i + 1, (long long)got[i]);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -327,8 +319,7 @@ static void split_two_runs(const int64_t *got, unsigned n, const int64_t *from,
 START_TEST(test_counter_two_workers)
 {
     enum { N = 200 };
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int counter = tu_testplug(p, "counter");
     int pid_fn = tu_testplug(p, "worker_pid");
     int64_t got[N], k[2], from[2] = {0, 0}, total[2];
@@ -363,15 +354,13 @@ START_TEST(test_counter_two_workers)
         }
         ck_assert_int_eq(next[0] - 1 - total[0] + next[1] - 1 - total[1], N);
     }
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 START_TEST(test_same_ref_same_id)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int a = tu_testplug(p, "echo_i64");
     int b = tu_testplug(p, "echo_u8");
     int a2 = tu_testplug(p, "echo_i64");
@@ -390,8 +379,7 @@ START_TEST(test_same_ref_same_id)
     ck_assert_int_eq(sig->args[0], DLP_T_U8);
     ck_assert_ptr_null(dlp_pool_fn_sig(p, 99));
     ck_assert_ptr_null(dlp_pool_fn_sig(p, -1));
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -409,8 +397,7 @@ static int cube_next(void *ud, uint64_t i, dlp_args *a)
 START_TEST(test_libm_cbrt)
 {
     static const double want[] = {3.0, -2.0, 0.0, 1e-3};
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int cbrt_fn = tu_resolve(p, "libm.so.6", "cbrt", "f64(f64)");
     dlp_job *j = tu_start(p, cbrt_fn, cube_next, NULL, NULL);
     dlp_result r;
@@ -430,8 +417,7 @@ START_TEST(test_libm_cbrt)
                   rc, dlp_strerror(rc), err.msg);
     ck_assert_uint_eq(k, 4);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -496,8 +482,7 @@ END_TEST
  * waiting out a grace period (the tcase's timeout catches a hang). */
 START_TEST(test_destroy_idle_after_work)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(16);
+    dlp_pool *p = tu_pool_start(16);
     int add = tu_resolve(p, tu_examples(), "add", NULL);
     uint64_t n = 200, k = 0;
     dlp_job *j = tu_start(p, add, pairs_next, &n, NULL);
@@ -520,8 +505,7 @@ START_TEST(test_destroy_idle_after_work)
     ck_assert_uint_eq(nk, 16);
     for (unsigned i = 0; i < nk; i++)
         assert_own_channel_only(kids[i]);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -529,10 +513,8 @@ START_TEST(test_destroy_fresh)
 {
     /* A pool that never loaded anything: the workers wait for their first
      * frame. */
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(16);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    dlp_pool *p = tu_pool_start(16);
+    tu_pool_end(p);
     dlp_pool_destroy(NULL);
 }
 END_TEST
@@ -542,8 +524,7 @@ START_TEST(test_destroy_after_crashes)
     /* Replacement workers are forked late, while the pool holds the
      * channels of the others: they too must hold only their own. */
     static const int64_t vals[] = {0, -1, 2, -1, 4, -1, 6, -1, 8, -1};
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(4);
+    dlp_pool *p = tu_pool_start(4);
     int crash = tu_testplug(p, "crash");
     tu_ints it = {10, vals};
     dlp_job *j = tu_start(p, crash, tu_ints_next, &it, NULL);
@@ -563,8 +544,7 @@ START_TEST(test_destroy_after_crashes)
     dlp_job_destroy(j);
     /* Replacements answer worker_pid, so they are past their set-up. */
     assert_workers(p, tu_testplug(p, "worker_pid"), 4);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -593,8 +573,7 @@ END_TEST
 
 START_TEST(test_fn_missing_plugin)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     const char *msg;
 
     msg = resolve_fails(p, "/nonexistent/dir/nope.so:f", NULL,
@@ -604,15 +583,13 @@ START_TEST(test_fn_missing_plugin)
     tu_assert_has(msg, "no_such_plugin_anywhere");
     /* The pool still works. */
     tu_testplug(p, "echo_i64");
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 START_TEST(test_fn_no_symbol)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     const char *msg;
 
     msg = resolve_fails(p, tu_ref(tu_plugin("testplug"), "no_such_fn"), NULL,
@@ -622,15 +599,13 @@ START_TEST(test_fn_no_symbol)
     msg = resolve_fails(p, "libm.so.6:no_such_fn", "f64(f64)", DLP_ENOSYM);
     tu_assert_has(msg, "no_such_fn");
     tu_assert_has(msg, "libm.so.6");
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 START_TEST(test_fn_no_sig)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     const char *msg;
 
     msg = resolve_fails(p, "libm.so.6:cbrt", NULL, DLP_ENOSIG);
@@ -638,15 +613,13 @@ START_TEST(test_fn_no_sig)
     tu_assert_has(msg, "libm.so.6");
     /* An empty signature is no signature. */
     resolve_fails(p, "libm.so.6:cbrt", "", DLP_ENOSIG);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 START_TEST(test_fn_bad_sig)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     const char *msg;
 
     msg = resolve_fails(p, "libm.so.6:cbrt", "f64(f6)", DLP_ESIG);
@@ -661,8 +634,7 @@ START_TEST(test_fn_bad_sig)
                         DLP_ESIG);
     tu_assert_has(msg, "badsig.so");
     tu_assert_has(msg, "column");
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -670,38 +642,32 @@ static const char *const not_refs[] = {"nocolon", ":", "plugin:", ""};
 
 START_TEST(test_fn_not_a_ref)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     const char *msg = resolve_fails(p, not_refs[_i], NULL, DLP_EINVAL);
     tu_assert_has(msg, "PLUGIN:SYMBOL");
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 START_TEST(test_fn_null_args)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     dlp_error err = {0, ""};
     ck_assert_int_eq(dlp_pool_fn(p, NULL, NULL, &err), DLP_EINVAL);
     ck_assert_int_eq(dlp_pool_fn(NULL, "libm.so.6:cbrt", "f64(f64)", &err),
                      DLP_EINVAL);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 START_TEST(test_fn_init_fails)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     const char *msg = resolve_fails(p, tu_ref(tu_plugin("badinit"), "never"),
                                     NULL, DLP_EINIT);
     tu_assert_has(msg, "badinit.so");
     tu_assert_has(msg, "7");
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -709,8 +675,7 @@ END_TEST
  * naming the plugin and the signal, and the pool goes on. */
 START_TEST(test_fn_crashload)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int pid_fn;
     const char *msg = resolve_fails(p, tu_ref(tu_plugin("crashload"), "never"),
                                     NULL, DLP_ENOPLUGIN);
@@ -721,21 +686,18 @@ START_TEST(test_fn_crashload)
                   DLP_ENOPLUGIN);
     pid_fn = tu_testplug(p, "worker_pid");
     assert_workers(p, pid_fn, 2);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
 START_TEST(test_fn_after_close)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     ck_assert_int_eq(dlp_pool_close(p), 0);
     resolve_fails(p, tu_ref(tu_plugin("testplug"), "echo_i64"), NULL,
                   DLP_ECLOSED);
     ck_assert_int_eq(dlp_pool_close(NULL), DLP_EINVAL);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -786,8 +748,7 @@ START_TEST(test_crash_tasks)
 {
     enum { N = 20 };
     int64_t vals[N];
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int crash = tu_testplug(p, "crash");
     int pid_fn = tu_testplug(p, "worker_pid");
     tu_ints it = {N, vals};
@@ -837,8 +798,7 @@ START_TEST(test_crash_tasks)
     dlp_job_destroy(j);
     /* Each dead worker was replaced. */
     assert_workers(p, pid_fn, 2);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -850,8 +810,7 @@ START_TEST(test_crash_inside_batch)
 {
     enum { N = 30000 };
     static int64_t vals[N];
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     int crash = tu_testplug(p, "crash");
     tu_ints it = {N, vals};
     dlp_job *j;
@@ -887,8 +846,7 @@ START_TEST(test_crash_inside_batch)
     ck_assert_uint_eq(k, N);
     ck_assert_uint_eq(failed, 2);
     dlp_job_destroy(j);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -897,8 +855,7 @@ START_TEST(test_crash_every_task)
 {
     enum { N = 12 };
     int64_t vals[N];
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(3);
+    dlp_pool *p = tu_pool_start(3);
     int crash = tu_testplug(p, "crash");
     int pid_fn = tu_testplug(p, "worker_pid");
     tu_ints it = {N, vals};
@@ -924,8 +881,7 @@ START_TEST(test_crash_every_task)
     ck_assert_uint_eq(k, N);
     dlp_job_destroy(j);
     assert_workers(p, pid_fn, 3);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -1245,8 +1201,7 @@ START_TEST(test_fn_sig_stable)
         "echo_u32", "echo_u64",  "echo_f32", "echo_f64",   "echo_bool",
         "echo_str", "bytes_hex", "mixed",    "concat",     "touch",
         "sleepy",   "fail_odd",  "counter",  "worker_pid", "big_str"};
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(1);
+    dlp_pool *p = tu_pool_start(1);
     int fn = tu_testplug(p, "echo_u8");
     const dlp_sig *sig = dlp_pool_fn_sig(p, fn);
     dlp_sig copy;
@@ -1269,8 +1224,7 @@ START_TEST(test_fn_sig_stable)
     ck_assert_ptr_eq(dlp_pool_fn_sig(p, fn), sig);
     /* The later entries are right too. */
     ck_assert_uint_eq(dlp_pool_fn_sig(p, mixed)->nargs, 11);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 
@@ -1279,8 +1233,7 @@ END_TEST
  * function id, and go on working. */
 START_TEST(test_fn_forged_reply)
 {
-    int fds = tu_fd_count();
-    dlp_pool *p = tu_pool_with(2);
+    dlp_pool *p = tu_pool_start(2);
     const char *msg;
     int fn, pid_fn;
     int64_t got[3];
@@ -1296,8 +1249,7 @@ START_TEST(test_fn_forged_reply)
         ck_assert_int_eq(got[i], vals[i]);
     pid_fn = tu_testplug(p, "worker_pid");
     assert_workers(p, pid_fn, 2);
-    dlp_pool_destroy(p);
-    tu_assert_clean(fds);
+    tu_pool_end(p);
 }
 END_TEST
 

@@ -113,6 +113,29 @@ dlp_pool *tu_pool_with(unsigned workers)
     return tu_pool_opts(&o);
 }
 
+/* One pool at a time per test: the count is the started pool's. */
+static int pool_fds = -1;
+
+dlp_pool *tu_pool_start_opts(const dlp_pool_options *o)
+{
+    pool_fds = tu_fd_count();
+    return tu_pool_opts(o);
+}
+
+dlp_pool *tu_pool_start(unsigned workers)
+{
+    pool_fds = tu_fd_count();
+    return tu_pool_with(workers);
+}
+
+void tu_pool_end(dlp_pool *p)
+{
+    ck_assert_msg(pool_fds >= 0, "tu_pool_end without tu_pool_start");
+    dlp_pool_destroy(p);
+    tu_assert_clean(pool_fds);
+    pool_fds = -1;
+}
+
 int tu_resolve(dlp_pool *p, const char *plugin, const char *symbol,
                const char *sig)
 {

@@ -44,6 +44,18 @@ dlp_pool *tu_pool_opts(const dlp_pool_options *o);
 /* A pool of `workers` workers (nonzero) with the default options. */
 dlp_pool *tu_pool_with(unsigned workers);
 
+/* The set-up most pool tests share: count the descriptors open now, then
+ * make a pool of `workers` workers (nonzero) with the default options. */
+dlp_pool *tu_pool_start(unsigned workers);
+
+/* tu_pool_start with options o, which must start o->workers workers. */
+dlp_pool *tu_pool_start_opts(const dlp_pool_options *o);
+
+/* The teardown to match: destroy p, then fail the test unless no child
+ * is left and the descriptors counted by tu_pool_start are open again
+ * (tu_assert_clean). */
+void tu_pool_end(dlp_pool *p);
+
 /* The id of PLUGIN:SYMBOL with signature sig (NULL: the manifest's);
  * fails the test, naming the reference, when it cannot be resolved. */
 int tu_resolve(dlp_pool *p, const char *plugin, const char *symbol,
