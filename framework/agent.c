@@ -326,9 +326,10 @@ void dlp__relay_results(dlp__batch *pb, const dlp__hdr *h,
      * a later one keeps its reply until those before it are answered. */
     dlp__buf *o = b->a->head == b && !b->reply.len ? &b->a->out : &b->reply;
     long off = dlp__frame_begin(o, DLP_F_RESULTS, b->job_id, h->b);
-    if (off < 0 || dlp__buf_put(o, payload, 8) ||
+    if (off < 0 || dlp__buf_put(o, payload, DLP_RESULTS_BUSY_SIZE) ||
         dlp__put_u32(o, (uint32_t)pid) ||
-        dlp__buf_put(o, payload + 8, h->len - 8) ||
+        dlp__buf_put(o, payload + DLP_RESULTS_BUSY_SIZE,
+                     h->len - DLP_RESULTS_BUSY_SIZE) ||
         dlp__frame_end(o, off)) {
         b->a->failed = -ENOMEM;
         return;
@@ -402,7 +403,7 @@ static int do_batch(agent *a, const dlp__hdr *h, dlp__rd *r)
     pb->job_id = RELAY_ID_BASE | (a->next_id++ & ~RELAY_ID_BASE);
     pb->fn = (uint32_t)b->fn;
     pb->count = count;
-    pb->scan = DLP_HDR_SIZE + 4;
+    pb->scan = DLP_BATCH_OFF_TASKS;
     pb->relay = b;
     pb->timeout_ns = timeout_ns;
     long off = dlp__frame_begin(&pb->frame, DLP_F_BATCH, pb->job_id, pb->fn);
@@ -511,8 +512,7 @@ static int put_result(dlp__buf *o, const dlp_result *res, dlp_type ret,
     if (rc)
         return rc;
     uint32_t len = (uint32_t)(o->len - rec - DLP_RESULT_HDR);
-    o->p[rec + DLP_RESULT_OFF_KIND] = kind;
-    memcpy(o->p + rec + DLP_RESULT_OFF_LEN, &len, 4);
+    dlp__result_rec_set(o->p + rec, kind, len);
     if (timed &&
         ((rc = dlp__put_u64(o, (uint64_t)(res->start * 1e9))) ||
          (rc = dlp__put_u64(o, (uint64_t)(res->run_time * 1e9)))))

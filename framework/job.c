@@ -60,7 +60,6 @@
 enum { SLOT_EMPTY = 0, SLOT_PENDING, SLOT_BAD, SLOT_DONE };
 
 /* Frame offsets of a BATCH: header, u32 count, task records. */
-#define BATCH_RECORDS (DLP_HDR_SIZE + 4u)
 
 typedef struct rslot {
     uint64_t index;
@@ -1037,17 +1036,13 @@ int dlp__job_requeue(dlp_job *j, dlp__batch *b, int have_skip,
     /* Compact the unanswered records to the front of the frame (moving
      * forward only, so in place), leaving out the skipped one, and make
      * the frame a fresh batch.  The frame is our own, not a peer's. */
-    size_t src = b->scan, dst = BATCH_RECORDS;
+    size_t src = b->scan, dst = DLP_BATCH_OFF_TASKS;
     uint32_t count = 0;
     int hit = 0;
     while (src + DLP_TASK_HDR <= b->frame.len) {
-        uint64_t index;
-        uint32_t arglen;
-        size_t reclen;
-        memcpy(&index, b->frame.p + src, 8);
-        memcpy(&arglen, b->frame.p + src + 8, 4);
-        reclen = DLP_TASK_HDR + arglen;
-        if (have_skip && !hit && index == skip) {
+        const unsigned char *task = b->frame.p + src;
+        size_t reclen = dlp__task_rec_size(task);
+        if (have_skip && !hit && dlp__task_rec_index(task) == skip) {
             hit = 1;
         } else {
             memmove(b->frame.p + dst, b->frame.p + src, reclen);
@@ -1061,11 +1056,11 @@ int dlp__job_requeue(dlp_job *j, dlp__batch *b, int have_skip,
         return hit;
     }
     b->frame.len = dst;
-    dlp__frame_set_u32(b->frame.p, count);
+    dlp__batch_frame_set_count(b->frame.p, count);
     dlp__frame_end(&b->frame, 0);
     b->count = count;
     b->done = 0;
-    b->scan = BATCH_RECORDS;
+    b->scan = DLP_BATCH_OFF_TASKS;
     b->next = NULL;
     if (j->redo_tail)
         j->redo_tail->next = b;
@@ -1107,7 +1102,7 @@ static dlp__batch *new_batch(dlp_job *j, int locked)
     b->job = j;
     b->job_id = j->id;
     b->fn = (uint32_t)j->fn;
-    b->scan = BATCH_RECORDS;
+    b->scan = DLP_BATCH_OFF_TASKS;
     if (dlp__frame_begin(&b->frame, DLP_F_BATCH, j->id, (uint32_t)j->fn) <
             0 ||
         dlp__put_u32(&b->frame, 0)) {
@@ -1193,8 +1188,9 @@ static int pull(dlp_job *j, size_t room)
             slot_fail(s, DLP_FAIL_INPUT, a->msg, strlen(a->msg));
             s->state = SLOT_BAD;
         } else {
-            uint32_t arglen = (uint32_t)(b->frame.len - rec - DLP_TASK_HDR);
-            memcpy(b->frame.p + rec + DLP_TASK_OFF_ARGLEN, &arglen, 4);
+            dlp__task_rec_set_arglen(
+                b->frame.p + rec,
+                (uint32_t)(b->frame.len - rec - DLP_TASK_HDR));
             b->count++;
             s->state = SLOT_PENDING;
             if (j->internal && j->pre.task)
@@ -1214,7 +1210,7 @@ static int send_fill(dlp_job *j)
     dlp__batch *b = j->fill;
     if (!w)
         return 0;
-    dlp__frame_set_u32(b->frame.p, b->count);
+    dlp__batch_frame_set_count(b->frame.p, b->count);
     if (dlp__frame_end(&b->frame, 0))
         return DLP_ETOOBIG;
     j->fill = NULL;
@@ -1839,7 +1835,7 @@ int dlp__job_internal(dlp_job **out, dlp_pool *p, int fn, dlp__pre *pre,
             if (j->fill && j->fill->count) {
                 dlp__batch *b = j->fill;
                 j->fill = NULL;
-                dlp__frame_set_u32(b->frame.p, b->count);
+                dlp__batch_frame_set_count(b->frame.p, b->count);
                 dlp__frame_end(&b->frame, 0);
                 dlp__pool_send(p, &p->w[slots[i]], b);
             }

@@ -167,12 +167,8 @@ static void add_limits(dlp__batch *b)
     flags = dlp__hdr_flags(b->frame.p);
     if ((flags & DLP_BATCH_LIMITS) || (!timeout && !retries))
         return;
-    size_t len = b->frame.len;
-    if (dlp__put_u64(&b->frame, timeout) ||
-        dlp__put_u32(&b->frame, retries)) {
-        b->frame.len = len; /* out of memory: it runs without limits */
-        return;
-    }
+    if (dlp__put_limits(&b->frame, timeout, retries))
+        return; /* out of memory: it runs without limits */
     flags |= DLP_BATCH_LIMITS;
     dlp__hdr_set_flags(b->frame.p, flags);
     dlp__frame_end(&b->frame, 0);
@@ -188,7 +184,7 @@ static void strip_limits(dlp__batch *b)
         return;
     flags &= (uint16_t)~DLP_BATCH_LIMITS;
     dlp__hdr_set_flags(b->frame.p, flags);
-    b->frame.len -= 12;
+    b->frame.len -= DLP_BATCH_LIMITS_SIZE;
     dlp__frame_end(&b->frame, 0);
 }
 
@@ -248,7 +244,7 @@ static dlp__batch *make_init(dlp_pool *p)
     b->job_id = UINT32_MAX;
     b->fn = (uint32_t)p->init_fn;
     b->count = 1;
-    b->scan = DLP_HDR_SIZE + 4;
+    b->scan = DLP_BATCH_OFF_TASKS;
     if (dlp__frame_begin(&b->frame, DLP_F_BATCH, b->job_id, b->fn) < 0 ||
         dlp__put_u32(&b->frame, 1) || dlp__put_u64(&b->frame, 0) ||
         dlp__put_u32(&b->frame, (uint32_t)p->init_args.len) ||
@@ -660,19 +656,16 @@ static int handle_frame(dlp_pool *p, dlp__worker *w, const dlp__hdr *h,
             return DLP_EPROTO;
         for (uint32_t i = 0; i < h->b; i++) {
             dlp__result_rec rec;
-            uint64_t want;
-            uint32_t arglen;
             if (dlp__result_next(&r, &rec) ||
                 (rec.kind == DLP_R_LOST && !w->link))
                 return DLP_EPROTO; /* a worker never sends LOST */
             /* The reply must answer the next task of the batch.  The batch
              * is our own frame, with a record at scan while done < count
              * (checked above): read it directly. */
-            memcpy(&want, b->frame.p + b->scan, 8);
-            memcpy(&arglen, b->frame.p + b->scan + 8, 4);
-            if (want != rec.index)
+            const unsigned char *task = b->frame.p + b->scan;
+            if (dlp__task_rec_index(task) != rec.index)
                 return DLP_EPROTO;
-            b->scan += DLP_TASK_HDR + arglen;
+            b->scan += dlp__task_rec_size(task);
             b->done++;
             if (!b->init)
                 w->answered++;
