@@ -36,6 +36,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
+#include "batch.h"
+#include "job.h"
 #include "mpi_module.h"
 #include "pool.h"
 #include "sig.h"
@@ -261,7 +264,7 @@ static int put_lost(dlp__buf *o, uint64_t index, dlp_fail_kind kind,
  * started as a job once the loop is left.  Returns 1 if the lost task
  * was among them, or a negative code. */
 static int take_rest(abatch *b, const unsigned char *recs, size_t len,
-                     uint32_t n, const dlp__relay_loss *loss)
+                     uint32_t n, const dlp__batch_loss *loss)
 {
     dlp__rd r;
     int hit = 0;
@@ -317,11 +320,15 @@ static int take_rest(abatch *b, const unsigned char *recs, size_t len,
     return hit;
 }
 
-/* The loop's hooks for relayed batches (pool.h), mu held. */
-void dlp__relay_results(dlp__batch *pb, const dlp__hdr *h,
-                        const unsigned char *payload, pid_t pid)
+/* A relayed batch as the local loop sees its owner (batch.h), mu held.
+ * A RESULTS frame for it, its records checked against its tasks: passed
+ * back as it came, with the pid of the worker that sent it. */
+static void relay_results(dlp__batch *pb, const dlp__hdr *h,
+                          const unsigned char *payload, uint64_t busy_ns,
+                          pid_t pid)
 {
-    abatch *b = pb->relay;
+    abatch *b = pb->owner;
+    (void)busy_ns;
     /* The oldest frame unanswered replies straight into the output;
      * a later one keeps its reply until those before it are answered. */
     dlp__buf *o = b->a->head == b && !b->reply.len ? &b->a->out : &b->reply;
@@ -340,19 +347,29 @@ void dlp__relay_results(dlp__batch *pb, const dlp__hdr *h,
     b->answered += h->b;
 }
 
-int dlp__relay_lost(dlp__batch *pb, const dlp__relay_loss *loss)
+/* Its worker is gone with tasks of it unanswered (from pb->scan on): the
+ * agent takes them over.  Returns 1 if the task the loss names was among
+ * them (then it took the blame). */
+static int relay_lost(dlp__batch *pb, dlp__worker *w,
+                      const dlp__batch_loss *loss)
 {
-    abatch *b = pb->relay;
-    if (b->a->closing)
-        return 0;
-    int rc = take_rest(b, pb->frame.p + pb->scan, pb->frame.len - pb->scan,
+    abatch *b = pb->owner;
+    int rc = 0;
+    (void)w;
+    if (!b->a->closing) {
+        rc = take_rest(b, pb->frame.p + pb->scan, pb->frame.len - pb->scan,
                        pb->count - pb->done, loss);
-    if (rc < 0) {
-        b->a->failed = rc;
-        return 0;
+        if (rc < 0) {
+            b->a->failed = rc;
+            rc = 0;
+        }
     }
+    dlp__batch_free(pb);
     return rc;
 }
+
+static const dlp__batch_ops relay_ops = {.results = relay_results,
+                                         .lost = relay_lost};
 
 /* BATCH a=job b=fn: u32 count, count x task [, limits: transport.h].
  * Queue it for a local worker, as it came but for its job id, made local,
@@ -404,7 +421,8 @@ static int do_batch(agent *a, const dlp__hdr *h, dlp__rd *r)
     pb->fn = (uint32_t)b->fn;
     pb->count = count;
     pb->scan = DLP_BATCH_OFF_TASKS;
-    pb->relay = b;
+    pb->ops = &relay_ops;
+    pb->owner = b;
     pb->timeout_ns = timeout_ns;
     long off = dlp__frame_begin(&pb->frame, DLP_F_BATCH, pb->job_id, pb->fn);
     if (off < 0 || dlp__put_u32(&pb->frame, count) ||
@@ -468,7 +486,7 @@ static int start_rests(agent *a)
         int rc = dlp__job_internal(&b->job, a->pool, b->fn, &b->pre,
                                    (double)b->timeout_ns / 1e9, b->retries, 0,
                                    b->flags ? DLP_JOB_TIMES : 0,
-                                   chunk ? chunk : 1, NULL, &err);
+                                   chunk ? chunk : 1, NULL, NULL, &err);
         if (rc)
             return rc;
     }
@@ -652,7 +670,8 @@ int dlp__agent_main(int fd, const dlp_pool_options *opts)
 {
     dlp_pool *pool = NULL;
     dlp_error err = {0, ""};
-    if (dlp_pool_create(&pool, opts, &err))
+    /* An agent's own workers are local, whatever opts->transport says. */
+    if (dlp__pool_create_local(&pool, opts, &err))
         pool = NULL;
     return dlp__agent_serve(fd, pool, err.msg);
 }

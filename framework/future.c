@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "handle.h"
+#include "job.h"
 #include "pool.h"
 #include "val.h"
 
@@ -65,9 +66,11 @@ DLP_API void dlp_call_options_init(dlp_call_options *opts)
     memset(opts, 0, sizeof *opts);
 }
 
-/* mu held.  Queue the callback; the waiters see it after the step. */
-void dlp__future_complete(struct dlp_future *f)
+/* The future's job finished its last task (the job's done callback), mu
+ * held.  Queue the callback; the waiters see it after the step. */
+static void complete(void *ud)
 {
+    dlp_future *f = ud;
     dlp_pool *p = f->pool;
     f->complete = 1;
     if (f->cb && !f->cb_queued) {
@@ -292,14 +295,15 @@ static int make(dlp_future **out, dlp_pool *p, int fn,
         f->cb_ud = opts->callback_ud;
     }
     rc = dlp__job_internal(&f->job, p, fn, &pre, opts ? opts->timeout : 0,
-                           opts ? opts->retries : 0, pinned, 0, 0, f, err);
+                           opts ? opts->retries : 0, pinned, 0, 0, complete, f,
+                           err);
     if (rc) {
         free(f);
         return rc;
     }
     if (dlp__handle_add(f, DLP__H_FUTURE)) {
         pthread_mutex_lock(&p->mu);
-        dlp__job_forget_future(f->job);
+        dlp__job_unwatch(f->job);
         pthread_mutex_unlock(&p->mu);
         future_free(f);
         return dlp__err(err, -ENOMEM, "out of memory");
@@ -331,7 +335,7 @@ DLP_API int dlp_broadcast(dlp_future **out, dlp_pool *p, int fn,
 {
     if (!args)
         return dlp__err(err, DLP_EINVAL, "dlp_broadcast: NULL args");
-    if (dlp__handle_live(p, DLP__H_POOL) && p->bridge)
+    if (dlp__handle_live(p, DLP__H_POOL) && p->transport)
         return dlp__err(err, DLP_EINVAL,
                         "dlp_broadcast: the workers of an MPI pool are the "
                         "agents' (one task per agent is not one per "
@@ -488,7 +492,7 @@ DLP_API void dlp_future_destroy(dlp_future *f)
     pthread_mutex_lock(&p->mu);
     unqueue_callback(f);
     f->cb = NULL;
-    dlp__job_forget_future(f->job);
+    dlp__job_unwatch(f->job);
     f->destroyed = 1;
     now = __atomic_load_n(&f->holds, __ATOMIC_ACQUIRE) == 0;
     if (!now)

@@ -22,7 +22,10 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "args.h"
+#include "batch.h"
 #include "handle.h"
+#include "job.h"
 #include "pool.h"
 #include "sig.h"
 #include "val.h"
@@ -72,14 +75,6 @@ typedef struct rslot {
     int32_t pid;  /* the worker that ran it, 0 if none did */
 } rslot;
 
-struct dlp_args {
-    const dlp_sig *sig;
-    dlp__buf *b;
-    unsigned argi;
-    int bad;
-    char msg[384];
-};
-
 struct dlp_job {
     dlp_pool *pool;
     uint32_t id;
@@ -128,7 +123,9 @@ struct dlp_job {
     uint32_t chunksize; /* fixed batch size, 0: automatic */
     dlp__pre pre;
     uint64_t ndone;
-    struct dlp_future *future;
+    /* Told when the last task has its result (internal jobs). */
+    void (*done)(void *ud);
+    void *done_ud;
     struct dlp_job *feed_prev, *feed_next; /* the pool's queue of jobs to
                                                feed, oldest first */
     int in_feedq;
@@ -259,547 +256,6 @@ DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
     return 0;
 }
 
-/* ---- arguments ---------------------------------------------------- */
-
-static int args_bad(dlp_args *a, const char *fmt, ...) DLP_FMT(2, 3);
-
-static int args_bad(dlp_args *a, const char *fmt, ...)
-{
-    if (!a->bad) {
-        va_list ap;
-        a->bad = 1;
-        va_start(ap, fmt);
-        if (vsnprintf(a->msg, sizeof a->msg, fmt, ap) >= (int)sizeof a->msg)
-            dlp__utf8_trim(a->msg);
-        va_end(ap);
-    }
-    return DLP_EINVAL;
-}
-
-DLP_API int dlp_args_fail(dlp_args *a, const char *fmt, ...)
-{
-    if (a && !a->bad) {
-        va_list ap;
-        a->bad = 1;
-        va_start(ap, fmt);
-        if (vsnprintf(a->msg, sizeof a->msg, fmt, ap) >= (int)sizeof a->msg)
-            dlp__utf8_trim(a->msg);
-        va_end(ap);
-    }
-    return DLP_EINVAL;
-}
-
-DLP_API dlp_type dlp_args_next_type(const dlp_args *a)
-{
-    if (!a || a->argi >= a->sig->nargs)
-        return DLP_T_VOID;
-    return a->sig->args[a->argi];
-}
-
-/* The type of the next argument, or an error if there is none. */
-static int arg_slot(dlp_args *a, dlp_type *t)
-{
-    if (a->bad)
-        return DLP_EINVAL;
-    if (a->argi >= a->sig->nargs)
-        return args_bad(a, "too many arguments: the function takes %u",
-                        a->sig->nargs);
-    *t = a->sig->args[a->argi];
-    return 0;
-}
-
-static int put_scalar(dlp_args *a, const void *p, size_t n)
-{
-    int rc = dlp__buf_put(a->b, p, n);
-    if (rc)
-        return args_bad(a, "out of memory");
-    a->argi++;
-    return 0;
-}
-
-static int put_int_as(dlp_args *a, dlp_type t, uint64_t bits)
-{
-    switch (dlp__type_size(t)) {
-    case 1: {
-        uint8_t v = (uint8_t)bits;
-        return put_scalar(a, &v, 1);
-    }
-    case 2: {
-        uint16_t v = (uint16_t)bits;
-        return put_scalar(a, &v, 2);
-    }
-    case 4: {
-        uint32_t v = (uint32_t)bits;
-        return put_scalar(a, &v, 4);
-    }
-    default:
-        return put_scalar(a, &bits, 8);
-    }
-}
-
-static int put_float_as(dlp_args *a, dlp_type t, double v)
-{
-    if (t == DLP_T_F32) {
-        float f = (float)v;
-        if (isfinite(v) && !isfinite(f))
-            return args_bad(a, "argument %u (f32): %g is out of range",
-                            a->argi + 1, v);
-        return put_scalar(a, &f, 4);
-    }
-    return put_scalar(a, &v, 8);
-}
-
-static const char *kind_of(dlp_type t)
-{
-    switch (t) {
-    case DLP_T_BOOL:
-        return "true or false";
-    case DLP_T_STR:
-    case DLP_T_BYTES:
-        return "a string";
-    case DLP_T_F32:
-    case DLP_T_F64:
-        return "a number";
-    default:
-        return DLP_T_IS_ARRAY(t) ? "an array of numbers" : "an integer";
-    }
-}
-
-static int wrong_kind(dlp_args *a, dlp_type t, const char *got)
-{
-    return args_bad(a, "argument %u (%s): expected %s, got %s", a->argi + 1,
-                    dlp_type_name(t), kind_of(t), got);
-}
-
-/* A scalar given for a val argument: encode it as that value. */
-static int put_as_val(dlp_args *a, dlp_val *v)
-{
-    int rc;
-    if (!v)
-        return args_bad(a, "out of memory");
-    rc = dlp__val_put(a->b, v);
-    dlp_val_free(v);
-    if (rc)
-        return args_bad(a, "argument %u (val): %s", a->argi + 1,
-                        dlp_strerror(rc));
-    a->argi++;
-    return 0;
-}
-
-/* An integer argument, given as its sign and magnitude: sv when neg, uv
- * otherwise, so both dlp_args_int and dlp_args_uint check ranges alike. */
-static int put_integer(dlp_args *a, int neg, int64_t sv, uint64_t uv)
-{
-    dlp_type t = DLP_T_VOID;
-    int64_t min;
-    uint64_t max;
-    if (!a || arg_slot(a, &t))
-        return DLP_EINVAL;
-    if (t == DLP_T_VAL)
-        return put_as_val(a, neg ? dlp_val_int(sv) : dlp_val_uint(uv));
-    if (t == DLP_T_F32 || t == DLP_T_F64)
-        return put_float_as(a, t, neg ? (double)sv : (double)uv);
-    if (!dlp__type_is_int(t))
-        return wrong_kind(a, t, "an integer");
-    dlp__type_range(t, &min, &max);
-    if (neg ? sv < min : uv > max) {
-        char val[32];
-        if (neg)
-            snprintf(val, sizeof val, "%lld", (long long)sv);
-        else
-            snprintf(val, sizeof val, "%llu", (unsigned long long)uv);
-        return args_bad(a, "argument %u (%s): %s is out of range [%lld, "
-                           "%llu]",
-                        a->argi + 1, dlp_type_name(t), val, (long long)min,
-                        (unsigned long long)max);
-    }
-    return put_int_as(a, t, neg ? (uint64_t)sv : uv);
-}
-
-/* The common case, a value of the argument's own type: 8 bytes as they
- * are, no conversion.  Returns 1 if it applied. */
-static inline int put_same8(dlp_args *a, dlp_type want, const void *v)
-{
-    if (!a || a->bad || a->argi >= a->sig->nargs ||
-        a->sig->args[a->argi] != want || a->b->cap - a->b->len < 8)
-        return 0;
-    memcpy(a->b->p + a->b->len, v, 8);
-    a->b->len += 8;
-    a->argi++;
-    return 1;
-}
-
-DLP_API int dlp_args_int(dlp_args *a, int64_t v)
-{
-    if (put_same8(a, DLP_T_I64, &v))
-        return 0;
-    return v < 0 ? put_integer(a, 1, v, 0) : put_integer(a, 0, 0, (uint64_t)v);
-}
-
-DLP_API int dlp_args_uint(dlp_args *a, uint64_t v)
-{
-    if (put_same8(a, DLP_T_U64, &v))
-        return 0;
-    return put_integer(a, 0, 0, v);
-}
-
-DLP_API int dlp_args_double(dlp_args *a, double v)
-{
-    dlp_type t = DLP_T_VOID;
-    if (put_same8(a, DLP_T_F64, &v))
-        return 0;
-    if (!a || arg_slot(a, &t))
-        return DLP_EINVAL;
-    if (t == DLP_T_VAL)
-        return put_as_val(a, dlp_val_float(v));
-    if (t == DLP_T_F32 || t == DLP_T_F64)
-        return put_float_as(a, t, v);
-    if (dlp__type_is_int(t))
-        return args_bad(a, "argument %u (%s): expected an integer, got %.17g",
-                        a->argi + 1, dlp_type_name(t), v);
-    return wrong_kind(a, t, "a number");
-}
-
-DLP_API int dlp_args_bool(dlp_args *a, bool v)
-{
-    dlp_type t = DLP_T_VOID;
-    uint8_t b = v ? 1 : 0;
-    if (!a || arg_slot(a, &t))
-        return DLP_EINVAL;
-    if (t == DLP_T_VAL)
-        return put_as_val(a, dlp_val_bool(v));
-    if (t != DLP_T_BOOL)
-        return wrong_kind(a, t, v ? "true" : "false");
-    return put_scalar(a, &b, 1);
-}
-
-static int put_text(dlp_args *a, dlp_type t, const void *p, size_t len)
-{
-    int rc;
-    if (len > DLP_FRAME_MAX - 64)
-        return args_bad(a, "argument %u (%s): %zu bytes is over the 1 GiB "
-                           "limit",
-                        a->argi + 1, dlp_type_name(t), len);
-    if (t == DLP_T_STR && memchr(p, 0, len))
-        return args_bad(a, "argument %u (str): contains a NUL byte at "
-                           "offset %zu",
-                        a->argi + 1, (size_t)((const char *)memchr(p, 0, len) -
-                                              (const char *)p));
-    rc = dlp__put_str(a->b, p, len, t == DLP_T_STR);
-    if (rc)
-        return args_bad(a, "out of memory");
-    a->argi++;
-    return 0;
-}
-
-DLP_API int dlp_args_str(dlp_args *a, const char *s, size_t len)
-{
-    dlp_type t = DLP_T_VOID;
-    if (!a || arg_slot(a, &t))
-        return DLP_EINVAL;
-    if (!s && len)
-        return args_bad(a, "argument %u: NULL string", a->argi + 1);
-    if (t == DLP_T_VAL)
-        return put_as_val(a, dlp_val_str(s, len));
-    if (t != DLP_T_STR && t != DLP_T_BYTES)
-        return wrong_kind(a, t, "a string");
-    return put_text(a, t, s ? s : "", len);
-}
-
-DLP_API int dlp_args_bytes(dlp_args *a, const void *p, size_t len)
-{
-    dlp_type t = DLP_T_VOID;
-    if (!a || arg_slot(a, &t))
-        return DLP_EINVAL;
-    if (!p && len)
-        return args_bad(a, "argument %u: NULL bytes", a->argi + 1);
-    if (t == DLP_T_VAL)
-        return put_as_val(a, dlp_val_bytes(p, len));
-    if (t != DLP_T_STR && t != DLP_T_BYTES)
-        return wrong_kind(a, t, "bytes");
-    return put_text(a, t, p ? p : "", len);
-}
-
-/* One number, whatever its C type: integers by sign and magnitude. */
-typedef struct num {
-    int is_float, neg;
-    int64_t sv;
-    uint64_t uv;
-    double dv;
-} num;
-
-static num num_at(dlp_type t, const void *data, size_t i)
-{
-    num n = {0, 0, 0, 0, 0};
-    const unsigned char *p = (const unsigned char *)data +
-                             i * dlp__type_size(t);
-    switch (t) {
-#define GET_(T, ctype)                                                         \
-    case T: {                                                                  \
-        ctype x;                                                               \
-        memcpy(&x, p, sizeof x);                                               \
-        n.sv = (int64_t)x;                                                     \
-        break;                                                                 \
-    }
-        GET_(DLP_T_I8, int8_t)
-        GET_(DLP_T_I16, int16_t)
-        GET_(DLP_T_I32, int32_t)
-        GET_(DLP_T_I64, int64_t)
-#undef GET_
-#define GET_(T, ctype)                                                         \
-    case T: {                                                                  \
-        ctype x;                                                               \
-        memcpy(&x, p, sizeof x);                                               \
-        n.uv = (uint64_t)x;                                                    \
-        return n;                                                              \
-    }
-        GET_(DLP_T_U8, uint8_t)
-        GET_(DLP_T_U16, uint16_t)
-        GET_(DLP_T_U32, uint32_t)
-        GET_(DLP_T_U64, uint64_t)
-#undef GET_
-    case DLP_T_F32: {
-        float f;
-        memcpy(&f, p, 4);
-        n.is_float = 1, n.dv = f;
-        return n;
-    }
-    default: {
-        double d;
-        memcpy(&d, p, 8);
-        n.is_float = 1, n.dv = d;
-        return n;
-    }
-    }
-    /* A signed element: by sign and magnitude. */
-    if (n.sv >= 0)
-        n.uv = (uint64_t)n.sv, n.sv = 0;
-    else
-        n.neg = 1;
-    return n;
-}
-
-/* Store number n as element i of an array of type te at out.  Returns 0
- * or marks the task bad with a message naming the element. */
-static int num_store(dlp_args *a, dlp_type te, unsigned char *out, size_t i,
-                     num n)
-{
-    size_t esz = dlp__type_size(te);
-    if (te == DLP_T_F32 || te == DLP_T_F64) {
-        double d = n.is_float ? n.dv : n.neg ? (double)n.sv : (double)n.uv;
-        if (te == DLP_T_F32) {
-            float f = (float)d;
-            if (isfinite(d) && !isfinite(f))
-                return args_bad(a, "argument %u (f32[]): element %zu: %g is "
-                                   "out of range",
-                                a->argi + 1, i, d);
-            memcpy(out + i * 4, &f, 4);
-        } else {
-            memcpy(out + i * 8, &d, 8);
-        }
-        return 0;
-    }
-    if (n.is_float)
-        return args_bad(a, "argument %u (%s): element %zu: expected an "
-                           "integer, got %.17g",
-                        a->argi + 1, dlp_type_name(DLP_T_ARRAY_OF(te)), i,
-                        n.dv);
-    int64_t min;
-    uint64_t max;
-    dlp__type_range(te, &min, &max);
-    if (n.neg ? n.sv < min : n.uv > max) {
-        char val[32];
-        if (n.neg)
-            snprintf(val, sizeof val, "%lld", (long long)n.sv);
-        else
-            snprintf(val, sizeof val, "%llu", (unsigned long long)n.uv);
-        return args_bad(a, "argument %u (%s): element %zu: %s is out of "
-                           "range [%lld, %llu]",
-                        a->argi + 1, dlp_type_name(DLP_T_ARRAY_OF(te)), i, val,
-                        (long long)min, (unsigned long long)max);
-    }
-    uint64_t bits = n.neg ? (uint64_t)n.sv : n.uv;
-    /* Little- or big-endian alike: narrow through the typed value. */
-    switch (esz) {
-    case 1: {
-        uint8_t v = (uint8_t)bits;
-        memcpy(out + i, &v, 1);
-        break;
-    }
-    case 2: {
-        uint16_t v = (uint16_t)bits;
-        memcpy(out + i * 2, &v, 2);
-        break;
-    }
-    case 4: {
-        uint32_t v = (uint32_t)bits;
-        memcpy(out + i * 4, &v, 4);
-        break;
-    }
-    default:
-        memcpy(out + i * 8, &bits, 8);
-    }
-    return 0;
-}
-
-static int too_many(dlp_args *a, dlp_type t, size_t n)
-{
-    return args_bad(a, "argument %u (%s): %zu elements is over the 1 GiB "
-                       "limit",
-                    a->argi + 1, dlp_type_name(t), n);
-}
-
-/* Append an array argument of type t from elements already converted. */
-static int put_array_arg(dlp_args *a, dlp_type t, const void *data, size_t n)
-{
-    int rc = dlp__put_array(a->b, 0, data, n, dlp__type_size(DLP_T_ELEM(t)));
-    if (rc == DLP_ETOOBIG)
-        return too_many(a, t, n);
-    if (rc)
-        return args_bad(a, "out of memory");
-    a->argi++;
-    return 0;
-}
-
-DLP_API int dlp_args_array(dlp_args *a, dlp_type elem, const void *data,
-                           size_t n)
-{
-    dlp_type t = DLP_T_VOID;
-    unsigned char *conv;
-    int rc = 0;
-    if (!a || arg_slot(a, &t))
-        return DLP_EINVAL;
-    if (!dlp__type_is_num(elem))
-        return args_bad(a, "argument %u: dlp_args_array of %s: not a "
-                           "numeric type",
-                        a->argi + 1, dlp_type_name(elem));
-    if (!data && n)
-        return args_bad(a, "argument %u: NULL array", a->argi + 1);
-    if (t == DLP_T_VAL) {
-        dlp_val *l = dlp_val_list();
-        for (size_t i = 0; l && i < n; i++) {
-            num x = num_at(elem, data, i);
-            dlp_val *item = x.is_float ? dlp_val_float(x.dv)
-                            : x.neg    ? dlp_val_int(x.sv)
-                                       : dlp_val_uint(x.uv);
-            if (!item || dlp_val_push(l, item)) {
-                dlp_val_free(l);
-                l = NULL;
-            }
-        }
-        return put_as_val(a, l);
-    }
-    if (!DLP_T_IS_ARRAY(t))
-        return wrong_kind(a, t, "an array");
-    if (DLP_T_ELEM(t) == elem)
-        return put_array_arg(a, t, data ? data : "", n);
-    if (n > (DLP_FRAME_MAX - 64) / dlp__type_size(DLP_T_ELEM(t)))
-        return too_many(a, t, n);
-    conv = malloc(n * dlp__type_size(DLP_T_ELEM(t)) + 1);
-    if (!conv)
-        return args_bad(a, "out of memory");
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = num_store(a, DLP_T_ELEM(t), conv, i, num_at(elem, data, i));
-    if (rc == 0)
-        rc = put_array_arg(a, t, conv, n);
-    free(conv);
-    return rc;
-}
-
-/* An array argument from a list of numbers. */
-static int put_list_as_array(dlp_args *a, dlp_type t, const dlp_val *l)
-{
-    dlp_type te = DLP_T_ELEM(t);
-    size_t n = l->v.c.len;
-    unsigned char *conv;
-    int rc = 0;
-    if (n > (DLP_FRAME_MAX - 64) / dlp__type_size(te))
-        return too_many(a, t, n);
-    conv = malloc(n * dlp__type_size(te) + 1);
-    if (!conv)
-        return args_bad(a, "out of memory");
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        const dlp_val *it = l->v.c.items[i];
-        num x = {0, 0, 0, 0, 0};
-        if (it->kind == DLP_V_INT) {
-            if (it->v.i < 0)
-                x.neg = 1, x.sv = it->v.i;
-            else
-                x.uv = (uint64_t)it->v.i;
-        } else if (it->kind == DLP_V_UINT) {
-            x.uv = it->v.u;
-        } else if (it->kind == DLP_V_FLOAT) {
-            x.is_float = 1, x.dv = it->v.f;
-        } else {
-            rc = args_bad(a, "argument %u (%s): element %zu: expected a "
-                             "number, got %s",
-                          a->argi + 1, dlp_type_name(t), i,
-                          dlp_val_kind_name(it->kind));
-            break;
-        }
-        rc = num_store(a, te, conv, i, x);
-    }
-    if (rc == 0)
-        rc = put_array_arg(a, t, conv, n);
-    free(conv);
-    return rc;
-}
-
-DLP_API int dlp_args_val(dlp_args *a, const dlp_val *v)
-{
-    dlp_type t = DLP_T_VOID;
-    int rc;
-    if (!a || arg_slot(a, &t))
-        return DLP_EINVAL;
-    if (!v)
-        return args_bad(a, "argument %u: NULL value", a->argi + 1);
-    if (t == DLP_T_VAL) {
-        if ((rc = dlp__val_put(a->b, v)))
-            return args_bad(a, "argument %u (val): %s", a->argi + 1,
-                            rc == DLP_ETOOBIG
-                                ? "over 1 GiB or nested too deep"
-                                : dlp_strerror(rc));
-        a->argi++;
-        return 0;
-    }
-    if (DLP_T_IS_ARRAY(t) && v->kind == DLP_V_LIST)
-        return put_list_as_array(a, t, v);
-    switch (v->kind) {
-    case DLP_V_BOOL:
-        return dlp_args_bool(a, v->v.b);
-    case DLP_V_INT:
-        return dlp_args_int(a, v->v.i);
-    case DLP_V_UINT:
-        return dlp_args_uint(a, v->v.u);
-    case DLP_V_FLOAT:
-        return dlp_args_double(a, v->v.f);
-    case DLP_V_STR:
-        return dlp_args_str(a, v->v.s.ptr, v->v.s.len);
-    case DLP_V_BYTES:
-        return dlp_args_bytes(a, v->v.s.ptr, v->v.s.len);
-    case DLP_V_NULL:
-        return wrong_kind(a, t, "null");
-    case DLP_V_LIST:
-        return wrong_kind(a, t, "a list");
-    case DLP_V_MAP:
-        return wrong_kind(a, t, "a map");
-    }
-    return wrong_kind(a, t, "?");
-}
-
-DLP_API int dlp_args_tuple(dlp_args *a, const dlp_val *list)
-{
-    int rc = 0;
-    if (!a)
-        return DLP_EINVAL;
-    if (!list || list->kind != DLP_V_LIST)
-        return args_bad(a, "the arguments must be a list, got %s",
-                        list ? dlp_val_kind_name(list->kind) : "NULL");
-    for (size_t i = 0; i < list->v.c.len && rc == 0; i++)
-        rc = dlp_args_val(a, list->v.c.items[i]);
-    return rc;
-}
-
 /* ---- results, from the event loop (mu held) ------------------------ */
 
 /* Free what a slot holds: a val tree for a successful val result, bytes
@@ -817,8 +273,8 @@ static void slot_done(dlp_job *j, rslot *s)
 {
     s->state = SLOT_DONE;
     if (j->internal) {
-        if (++j->ndone == j->pre.n && j->future)
-            dlp__future_complete(j->future);
+        if (++j->ndone == j->pre.n && j->done)
+            j->done(j->done_ud);
         return;
     }
     if (j->flags & DLP_JOB_UNORDERED) {
@@ -896,7 +352,7 @@ static void lost_remote(rslot *s, const unsigned char *payload, uint32_t len)
     s->pid = (int32_t)pid;
 }
 
-void dlp__job_result(dlp_job *j, uint64_t index, int kind,
+static void take_result(dlp_job *j, uint64_t index, int kind,
                      const unsigned char *payload, uint32_t len, pid_t pid)
 {
     rslot *s = &j->ring[index & j->mask];
@@ -940,22 +396,7 @@ void dlp__job_result(dlp_job *j, uint64_t index, int kind,
     slot_done(j, s);
 }
 
-uint64_t dlp__job_timeout_ns(const dlp_job *j)
-{
-    return j->timeout_ns;
-}
-
-unsigned dlp__job_retries(const dlp_job *j)
-{
-    return j->retries;
-}
-
-int dlp__job_timed(const dlp_job *j)
-{
-    return j->times != NULL;
-}
-
-void dlp__job_stamp(dlp_job *j, uint64_t index, uint64_t start_ns,
+static void stamp(dlp_job *j, uint64_t index, uint64_t start_ns,
                     uint64_t run_ns)
 {
     rslot *s = &j->ring[index & j->mask];
@@ -965,7 +406,7 @@ void dlp__job_stamp(dlp_job *j, uint64_t index, uint64_t start_ns,
     j->times[index & j->mask].run = run_ns;
 }
 
-int dlp__job_retry(dlp_job *j, uint64_t index)
+static int retry_task(dlp_job *j, uint64_t index)
 {
     rslot *s = &j->ring[index & j->mask];
     if (j->pinned)
@@ -977,7 +418,7 @@ int dlp__job_retry(dlp_job *j, uint64_t index)
     return 1;
 }
 
-void dlp__job_attempts(dlp_job *j, uint64_t index, uint32_t attempts)
+static void add_attempts(dlp_job *j, uint64_t index, uint32_t attempts)
 {
     rslot *s = &j->ring[index & j->mask];
     uint32_t n = s->attempts + attempts - 1u;
@@ -985,7 +426,7 @@ void dlp__job_attempts(dlp_job *j, uint64_t index, uint32_t attempts)
         s->attempts = (uint16_t)(n > UINT16_MAX ? UINT16_MAX : n);
 }
 
-void dlp__job_lost(dlp_job *j, uint64_t index, dlp_fail_kind kind,
+static void task_lost(dlp_job *j, uint64_t index, dlp_fail_kind kind,
                    int status, const char *reason, pid_t pid)
 {
     rslot *s = &j->ring[index & j->mask];
@@ -1008,7 +449,7 @@ void dlp__job_lost(dlp_job *j, uint64_t index, dlp_fail_kind kind,
 static void feedq_add(dlp_job *j);
 static void feedq_remove(dlp_job *j);
 
-int dlp__job_requeue(dlp_job *j, dlp__batch *b, int have_skip,
+static int requeue(dlp_job *j, dlp__batch *b, int have_skip,
                      uint64_t skip)
 {
     if (j->pinned) {
@@ -1025,7 +466,7 @@ int dlp__job_requeue(dlp_job *j, dlp__batch *b, int have_skip,
                 hit = 1;
                 continue;
             }
-            dlp__job_lost(j, index, DLP_FAIL_WORKER, 0,
+            task_lost(j, index, DLP_FAIL_WORKER, 0,
                           "the worker left before running it", 0);
         }
         dlp__batch_free(b);
@@ -1070,7 +511,7 @@ int dlp__job_requeue(dlp_job *j, dlp__batch *b, int have_skip,
     return hit;
 }
 
-void dlp__job_timing(dlp_job *j, uint32_t n, uint64_t busy_ns)
+static void batch_timing(dlp_job *j, uint32_t n, uint64_t busy_ns)
 {
     double per, t;
     if (n == 0 || j->chunksize)
@@ -1090,6 +531,72 @@ void dlp__job_timing(dlp_job *j, uint32_t n, uint64_t busy_ns)
     j->target = (uint32_t)t;
 }
 
+/* Stamp the task a lost worker was running (for DLP_JOB_TIMES): it ran
+ * from start_mono (the scoreboard's dlp__now_ns time) until now. */
+static void stamp_lost(dlp_job *j, uint64_t index, uint64_t start_mono)
+{
+    uint64_t now = dlp__now_ns(), run = now > start_mono ? now - start_mono : 0;
+    stamp(j, index, dlp__realtime_ns() - run, run);
+}
+
+/* The job as the owner of its batches (batch.h), called by the loop. */
+static int job_batch_result(dlp__batch *b, dlp__worker *w,
+                            const dlp__result_rec *rec, pid_t pid,
+                            const uint64_t *times, uint32_t attempts)
+{
+    dlp_job *j = b->owner;
+    (void)w;
+    if (times)
+        stamp(j, rec->index, times[0], times[1]);
+    if (attempts > 1)
+        add_attempts(j, rec->index, attempts);
+    take_result(j, rec->index, rec->kind, rec->data, rec->len, pid);
+    return 0;
+}
+
+static void job_batch_results(dlp__batch *b, const dlp__hdr *h,
+                              const unsigned char *payload, uint64_t busy_ns,
+                              pid_t wpid)
+{
+    (void)payload;
+    (void)wpid;
+    batch_timing(b->owner, h->b, busy_ns);
+}
+
+/* The task the scoreboard names fails (or, with retries left, runs
+ * again); every other unanswered task (finished but not yet reported, or
+ * not started) is sent again. */
+static int job_batch_lost(dlp__batch *b, dlp__worker *w,
+                          const dlp__batch_loss *loss)
+{
+    dlp_job *j = b->owner;
+    int running = loss->running;
+    (void)w;
+    dlp__batch_strip_limits(b);
+    int retry = running && retry_task(j, loss->index);
+    if (running && !retry && loss->start_mono && j->times)
+        stamp_lost(j, loss->index, loss->start_mono);
+    if (requeue(j, b, running && !retry, loss->index))
+        task_lost(j, loss->index, loss->kind, loss->status, loss->reason,
+                  loss->pid);
+    return running; /* one running task at most */
+}
+
+static void job_batch_limits(const dlp__batch *b, uint64_t *timeout_ns,
+                             uint32_t *retries)
+{
+    const dlp_job *j = b->owner;
+    *timeout_ns = j->timeout_ns;
+    *retries = j->retries;
+}
+
+static const dlp__batch_ops job_batch_ops = {
+    .result = job_batch_result,
+    .results = job_batch_results,
+    .lost = job_batch_lost,
+    .limits = job_batch_limits,
+};
+
 /* ---- the feeder ----------------------------------------------------- */
 
 /* A new fill batch for job j: a spare of the pool's when mu is held. */
@@ -1098,8 +605,10 @@ static dlp__batch *new_batch(dlp_job *j, int locked)
     dlp__batch *b = locked ? dlp__batch_take(j->pool) : calloc(1, sizeof *b);
     if (!b)
         return NULL;
+    b->ops = &job_batch_ops;
+    b->owner = j;
+    b->timeout_ns = j->timeout_ns;
     b->type = DLP_F_BATCH;
-    b->job = j;
     b->job_id = j->id;
     b->fn = (uint32_t)j->fn;
     b->scan = DLP_BATCH_OFF_TASKS;
@@ -1123,10 +632,10 @@ static dlp__batch *new_batch(dlp_job *j, int locked)
 static void args_check(dlp_args *a, size_t len)
 {
     if (!a->bad && a->argi != a->sig->nargs)
-        args_bad(a, "expected %u argument%s, got %u", a->sig->nargs,
+        dlp__args_bad(a, "expected %u argument%s, got %u", a->sig->nargs,
                  a->sig->nargs == 1 ? "" : "s", a->argi);
     if (!a->bad && len > TASK_ARGS_MAX)
-        args_bad(a, "the arguments take %zu bytes, over the limit of %zu",
+        dlp__args_bad(a, "the arguments take %zu bytes, over the limit of %zu",
                  len, (size_t)TASK_ARGS_MAX);
 }
 
@@ -1536,36 +1045,6 @@ DLP_API const char *dlp_fail_kind_name(dlp_fail_kind kind)
     return "unknown";
 }
 
-/* Take the job's batches out of worker w's queue: unsent ones are freed,
- * sent ones are kept (the worker will answer them) but orphaned. */
-static void detach(dlp__worker *w, dlp_job *j)
-{
-    dlp__batch **pp = &w->head, *prev = NULL;
-    int sent = 1;
-    while (*pp) {
-        dlp__batch *b = *pp;
-        if (b == w->send && w->send_off == 0)
-            sent = 0;
-        if (b->job == j && !sent) {
-            *pp = b->next;
-            if (w->send == b)
-                w->send = b->next;
-            if (w->tail == b)
-                w->tail = prev;
-            if (b->type == DLP_F_BATCH)
-                w->nbatches--;
-            dlp__batch_free(b);
-            continue;
-        }
-        if (b == w->send)
-            sent = 0; /* partly sent: keep it, but later ones are unsent */
-        if (b->job == j)
-            b->job = NULL;
-        prev = b;
-        pp = &b->next;
-    }
-}
-
 /* Free job j.  When its pool was destroyed while it was open and it was
  * the pool's last job, the pool goes too. */
 static void job_free(dlp_job *j)
@@ -1584,21 +1063,10 @@ static void job_free(dlp_job *j)
     } else {
         p->open_jobs--;
     }
-    for (unsigned i = 0; i < p->nworkers; i++) {
-        dlp__worker *w = &p->w[i];
-        detach(w, j);
-        /* A task of this job still running would hold its worker for
-         * nobody: stop it.  Killed like a timeout (so neither a task nor
-         * the restart intensity is charged), and replaced. */
-        if (w->fd >= 0 && !w->kill_seq &&
-            __atomic_load_n(&w->score->busy, __ATOMIC_ACQUIRE) ==
-                DLP_SCORE_TASK &&
-            w->score->job == j->id) {
-            w->kill_seq = __atomic_load_n(&w->score->seq, __ATOMIC_ACQUIRE);
-            w->kill_after_ns = 0;
-            kill(w->pid, SIGKILL);
-        }
-    }
+    dlp__pool_withdraw(p, j);
+    /* A task of this job still running would hold its worker for nobody:
+     * stop it. */
+    dlp__pool_stop_job(p, j->id);
     last = p->destroyed && !p->open_jobs && !p->internal_jobs;
     pthread_mutex_unlock(&p->mu);
     while (j->redo) {
@@ -1638,61 +1106,6 @@ DLP_API void dlp_job_destroy(dlp_job *j)
 
 /* ---- internal jobs: the tasks of futures ----------------------------- */
 
-void dlp__pre_free(dlp__pre *pre)
-{
-    if (pre->bad)
-        for (size_t i = 0; i < pre->n; i++)
-            free(pre->bad[i]);
-    free(pre->bad);
-    free(pre->task);
-    dlp__buf_free(&pre->bytes);
-    memset(pre, 0, sizeof *pre);
-}
-
-int dlp__pre_encode(dlp__pre *pre, const dlp_sig *sig,
-                    const dlp_val *const *tuples, size_t n, int same)
-{
-    dlp_args a;
-    memset(pre, 0, sizeof *pre);
-    pre->n = n;
-    pre->task = calloc(n ? n : 1, sizeof *pre->task);
-    if (!pre->task)
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        size_t start = pre->bytes.len;
-        if (same && i > 0) {
-            pre->task[i] = pre->task[0];
-            if (pre->bad && pre->bad[0] &&
-                !(pre->bad[i] = strdup(pre->bad[0]))) {
-                dlp__pre_free(pre);
-                return -ENOMEM;
-            }
-            continue;
-        }
-        memset(&a, 0, sizeof a);
-        a.sig = sig;
-        a.b = &pre->bytes;
-        dlp_args_tuple(&a, tuples[i]);
-        if (!a.bad && a.argi != sig->nargs)
-            args_bad(&a, "expected %u argument%s, got %u", sig->nargs,
-                     sig->nargs == 1 ? "" : "s", a.argi);
-        if (a.bad) {
-            pre->bytes.len = start;
-            if (!pre->bad && !(pre->bad = calloc(n, sizeof *pre->bad))) {
-                dlp__pre_free(pre);
-                return -ENOMEM;
-            }
-            if (!(pre->bad[i] = strdup(a.msg))) {
-                dlp__pre_free(pre);
-                return -ENOMEM;
-            }
-        }
-        pre->task[i].off = start;
-        pre->task[i].len = pre->bytes.len - start;
-    }
-    return 0;
-}
-
 /* The iterator of an internal job: copy task index's encoded arguments. */
 static int pre_next(void *ud, uint64_t index, dlp_args *a)
 {
@@ -1704,7 +1117,7 @@ static int pre_next(void *ud, uint64_t index, dlp_args *a)
         return dlp_args_fail(a, "%s", j->pre.bad[index]), 1;
     t = &j->pre.task[index];
     if (dlp__buf_put(a->b, j->pre.bytes.p + t->off, t->len))
-        return args_bad(a, "out of memory"), 1;
+        return dlp__args_bad(a, "out of memory"), 1;
     a->argi = j->sig.nargs;
     return 1;
 }
@@ -1751,7 +1164,9 @@ static int fed(const dlp_job *j)
             (j->internal && j->next_in >= j->pre.n));
 }
 
-void dlp__pool_pump(dlp_pool *p)
+/* Feed the internal jobs that have tasks to send (the loop's hook, after
+ * each step).  mu held. */
+static void pump(dlp_pool *p)
 {
     dlp_job *j = p->feedq;
     while (j) {
@@ -1768,10 +1183,20 @@ void dlp__pool_pump(dlp_pool *p)
     }
 }
 
+/* Fail every unfinished task of every internal job of p (dlp__pool_end,
+ * through the hook).  mu held. */
+static void abort_all(dlp_pool *p, dlp_fail_kind kind, const char *why)
+{
+    for (dlp_job *j = p->internal_jobs; j; j = j->all_next)
+        dlp__job_abort(j, kind, why);
+}
+
+static const dlp__jobs_hooks internal_jobs_hooks = {pump, abort_all};
+
 int dlp__job_internal(dlp_job **out, dlp_pool *p, int fn, dlp__pre *pre,
                       double timeout, unsigned retries, int pinned,
                       unsigned flags, unsigned chunksize,
-                      struct dlp_future *f, dlp_error *err)
+                      void (*done)(void *ud), void *ud, dlp_error *err)
 {
     dlp_job_options o;
     dlp_job *j;
@@ -1797,8 +1222,10 @@ int dlp__job_internal(dlp_job **out, dlp_pool *p, int fn, dlp__pre *pre,
     j->ud = j;
     j->pre = *pre;
     memset(pre, 0, sizeof *pre);
-    j->future = f;
+    j->done = done;
+    j->done_ud = ud;
     pthread_mutex_lock(&p->mu);
+    p->jobs = &internal_jobs_hooks;
     p->open_jobs--; /* dlp_job_create counted it as the caller's */
     j->internal = 1;
     j->all_next = p->internal_jobs;
@@ -1807,8 +1234,8 @@ int dlp__job_internal(dlp_job **out, dlp_pool *p, int fn, dlp__pre *pre,
     p->internal_jobs = j;
     if (j->pre.n == 0) {
         j->iter_done = 1;
-        if (f)
-            dlp__future_complete(f);
+        if (done)
+            done(ud);
     } else if (pinned) {
         unsigned *slots = malloc(p->nworkers * sizeof *slots);
         unsigned nlive = slots ? dlp__pool_live_slots(p, slots) : 0;
@@ -1827,7 +1254,7 @@ int dlp__job_internal(dlp_job **out, dlp_pool *p, int fn, dlp__pre *pre,
                     j->next_in++;
                 }
                 if (s->state == SLOT_PENDING)
-                    dlp__job_lost(j, i, DLP_FAIL_WORKER, 0,
+                    task_lost(j, i, DLP_FAIL_WORKER, 0,
                                   "no live worker to run it", 0);
             }
             if (s->state == SLOT_BAD)
@@ -1844,7 +1271,7 @@ int dlp__job_internal(dlp_job **out, dlp_pool *p, int fn, dlp__pre *pre,
         free(slots);
     } else {
         feedq_add(j);
-        dlp__pool_pump(p);
+        pump(p);
     }
     pthread_mutex_unlock(&p->mu);
     *out = j;
@@ -1873,30 +1300,10 @@ int dlp__job_view(dlp_job *j, uint64_t i, dlp_result *res)
     return 0;
 }
 
-/* Has any batch of job j been written to a worker, even in part? */
-static int started(dlp_job *j)
-{
-    dlp_pool *p = j->pool;
-    for (unsigned i = 0; i < p->nworkers; i++) {
-        dlp__worker *w = &p->w[i];
-        for (dlp__batch *b = w->head; b; b = b->next) {
-            if (b == w->send && w->send_off == 0)
-                break; /* this one and the rest are unsent */
-            if (b->job == j)
-                return 1;
-            if (b == w->send)
-                break;
-        }
-    }
-    return 0;
-}
-
 /* Fail every task of j that is not done yet, and drop its unsent work. */
 static void fail_rest(dlp_job *j, dlp_fail_kind kind, const char *why)
 {
-    dlp_pool *p = j->pool;
-    for (unsigned i = 0; i < p->nworkers; i++)
-        detach(&p->w[i], j);
+    dlp__pool_withdraw(j->pool, j);
     while (j->redo) {
         dlp__batch *b = j->redo;
         j->redo = b->next;
@@ -1927,7 +1334,7 @@ int dlp__job_cancel(dlp_job *j)
 {
     if (j->ndone == j->pre.n && j->cancelled)
         return 0;
-    if (j->ndone > 0 || j->redo || started(j))
+    if (j->ndone > 0 || j->redo || dlp__pool_sent(j->pool, j))
         return -EBUSY; /* (a batch to send again was sent once) */
     j->cancelled = 1;
     fail_rest(j, DLP_FAIL_CANCELLED, "cancelled before it started");
@@ -1940,9 +1347,9 @@ void dlp__job_abort(dlp_job *j, dlp_fail_kind kind, const char *why)
         fail_rest(j, kind, why);
 }
 
-void dlp__job_forget_future(struct dlp_job *j)
+void dlp__job_unwatch(struct dlp_job *j)
 {
-    j->future = NULL;
+    j->done = NULL;
 }
 
 struct dlp_job *dlp__job_next_internal(const struct dlp_job *j)

@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "args.h"
+#include "batch.h"
 #include "handle.h"
 #include "loader.h"
 #include "pool.h"
@@ -41,44 +43,6 @@
 DLP_API void dlp_pool_options_init(dlp_pool_options *opts)
 {
     memset(opts, 0, sizeof *opts);
-}
-
-void dlp__batch_free(dlp__batch *b)
-{
-    if (b) {
-        dlp__buf_free(&b->frame);
-        free(b);
-    }
-}
-
-/* Spare batches a pool keeps, and the largest frame memory kept. */
-#define SPARE_BATCHES 8u
-#define SPARE_FRAME_MAX ((size_t)1 << 20)
-
-dlp__batch *dlp__batch_take(dlp_pool *p)
-{
-    dlp__batch *b = p->spare_batches;
-    if (!b)
-        return calloc(1, sizeof(dlp__batch));
-    p->spare_batches = b->next;
-    p->nspare_batches--;
-    dlp__buf frame = b->frame;
-    memset(b, 0, sizeof *b);
-    b->frame = frame;
-    b->frame.len = 0;
-    return b;
-}
-
-void dlp__batch_recycle(dlp_pool *p, dlp__batch *b)
-{
-    if (b && p->nspare_batches < SPARE_BATCHES &&
-        b->frame.cap <= SPARE_FRAME_MAX) {
-        b->next = p->spare_batches;
-        p->spare_batches = b;
-        p->nspare_batches++;
-        return;
-    }
-    dlp__batch_free(b);
 }
 
 unsigned dlp__pool_alive(dlp_pool *p)
@@ -156,42 +120,10 @@ static int flush_worker(dlp_pool *p, dlp__worker *w)
     return 0;
 }
 
-/* A batch for a link carries its job's limits: the agent enforces them
- * (transport.h).  They trail the records, so the pool's own reading of
- * the frame (by count, from scan) does not see them. */
-static void add_limits(dlp__batch *b)
-{
-    uint16_t flags;
-    uint64_t timeout = dlp__job_timeout_ns(b->job);
-    uint32_t retries = dlp__job_retries(b->job);
-    flags = dlp__hdr_flags(b->frame.p);
-    if ((flags & DLP_BATCH_LIMITS) || (!timeout && !retries))
-        return;
-    if (dlp__put_limits(&b->frame, timeout, retries))
-        return; /* out of memory: it runs without limits */
-    flags |= DLP_BATCH_LIMITS;
-    dlp__hdr_set_flags(b->frame.p, flags);
-    dlp__frame_end(&b->frame, 0);
-}
-
-/* Take the limits off a batch of a lost link, before its tasks go to
- * another link (or are failed). */
-static void strip_limits(dlp__batch *b)
-{
-    uint16_t flags;
-    flags = dlp__hdr_flags(b->frame.p);
-    if (!(flags & DLP_BATCH_LIMITS))
-        return;
-    flags &= (uint16_t)~DLP_BATCH_LIMITS;
-    dlp__hdr_set_flags(b->frame.p, flags);
-    b->frame.len -= DLP_BATCH_LIMITS_SIZE;
-    dlp__frame_end(&b->frame, 0);
-}
-
 void dlp__pool_send(dlp_pool *p, dlp__worker *w, dlp__batch *b)
 {
-    if (w->link && b->type == DLP_F_BATCH && b->job)
-        add_limits(b);
+    if (w->link && b->type == DLP_F_BATCH)
+        dlp__batch_add_limits(b);
     b->next = NULL;
     if (w->tail)
         w->tail->next = b;
@@ -210,6 +142,10 @@ void dlp__pool_send(dlp_pool *p, dlp__worker *w, dlp__batch *b)
     }
 }
 
+/* The owners of the pool's own batches: a LOAD, the initializer's call
+ * (below). */
+static const dlp__batch_ops load_ops, init_ops;
+
 static dlp__batch *make_load(dlp_pool *p, uint32_t id)
 {
     dlp__fnent *f = p->fns[id];
@@ -217,6 +153,8 @@ static dlp__batch *make_load(dlp_pool *p, uint32_t id)
     long off;
     if (!b)
         return NULL;
+    b->ops = &load_ops;
+    b->owner = p;
     b->type = DLP_F_LOAD;
     b->fn = id;
     off = dlp__frame_begin(&b->frame, DLP_F_LOAD, id, 0);
@@ -239,8 +177,9 @@ static dlp__batch *make_init(dlp_pool *p)
     dlp__batch *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
+    b->ops = &init_ops;
+    b->owner = p;
     b->type = DLP_F_BATCH;
-    b->init = 1;
     b->job_id = UINT32_MAX;
     b->fn = (uint32_t)p->init_fn;
     b->count = 1;
@@ -260,7 +199,7 @@ static dlp__batch *make_init(dlp_pool *p)
 static int init_pending(const dlp__worker *w)
 {
     for (const dlp__batch *b = w->head; b; b = b->next)
-        if (b->init)
+        if (b->ops == &init_ops)
             return 1;
     return 0;
 }
@@ -302,6 +241,79 @@ static void kill_worker(dlp__worker *w)
         shutdown(w->fd, SHUT_RDWR);
     else
         kill(w->pid, SIGKILL);
+}
+
+/* Take owner's batches out of worker w's queue: unsent ones are freed,
+ * sent ones are kept (the worker will answer them) but orphaned. */
+static void withdraw(dlp__worker *w, const void *owner)
+{
+    dlp__batch **pp = &w->head, *prev = NULL;
+    int sent = 1;
+    while (*pp) {
+        dlp__batch *b = *pp;
+        if (b == w->send && w->send_off == 0)
+            sent = 0;
+        if (b->owner == owner && !sent) {
+            *pp = b->next;
+            if (w->send == b)
+                w->send = b->next;
+            if (w->tail == b)
+                w->tail = prev;
+            if (b->type == DLP_F_BATCH)
+                w->nbatches--;
+            dlp__batch_free(b);
+            continue;
+        }
+        if (b == w->send)
+            sent = 0; /* partly sent: keep it, but later ones are unsent */
+        if (b->owner == owner) {
+            b->ops = &dlp__batch_orphan;
+            b->owner = NULL;
+            b->timeout_ns = 0;
+        }
+        prev = b;
+        pp = &b->next;
+    }
+}
+
+void dlp__pool_withdraw(dlp_pool *p, const void *owner)
+{
+    for (unsigned i = 0; i < p->nworkers; i++)
+        withdraw(&p->w[i], owner);
+}
+
+void dlp__pool_stop_job(dlp_pool *p, uint32_t job_id)
+{
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        dlp__worker *w = &p->w[i];
+        /* Killed like a timeout (so neither a task nor the restart
+         * intensity is charged), and replaced.  A link's entry is never
+         * written: its agent stops its own tasks. */
+        if (w->fd >= 0 && !w->kill_seq &&
+            __atomic_load_n(&w->score->busy, __ATOMIC_ACQUIRE) ==
+                DLP_SCORE_TASK &&
+            w->score->job == job_id) {
+            w->kill_seq = __atomic_load_n(&w->score->seq, __ATOMIC_ACQUIRE);
+            w->kill_after_ns = 0;
+            kill_worker(w);
+        }
+    }
+}
+
+int dlp__pool_sent(dlp_pool *p, const void *owner)
+{
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        dlp__worker *w = &p->w[i];
+        for (dlp__batch *b = w->head; b; b = b->next) {
+            if (b == w->send && w->send_off == 0)
+                break; /* this one and the rest are unsent */
+            if (b->owner == owner)
+                return 1;
+            if (b == w->send)
+                break;
+        }
+    }
+    return 0;
 }
 
 /* Start a worker in slot w and give it every function resolved so far.
@@ -379,6 +391,76 @@ static void fn_answer(dlp_pool *p, uint32_t id, int code, const char *msg,
     }
 }
 
+/* A LOADED reply.  A replacement worker that cannot load a function the
+ * pool already serves (the plugin file changed or went away, or its init
+ * hook failed this time) retires its slot rather than be replaced by a
+ * worker that will fail the same way. */
+static int load_loaded(dlp__batch *b, dlp__worker *w, int code,
+                       const char *msg, uint32_t len)
+{
+    dlp_pool *p = b->owner;
+    if (p->fns[b->fn]->state == DLP_FN_OK && code != 0) {
+        snprintf(p->last_loss, sizeof p->last_loss,
+                 "a new worker could not load '%s': %.*s",
+                 p->fns[b->fn]->ref, (int)len, msg);
+        w->retired = 1;
+        return DLP_EPROTO;
+    }
+    fn_answer(p, b->fn, code, msg, len);
+    return 0;
+}
+
+/* Only the frame being worked on is to blame.  A function the pool
+ * already serves is not failed by a replacement that crashed loading it:
+ * that counts towards the restart intensity instead. */
+static int load_lost(dlp__batch *b, dlp__worker *w,
+                     const dlp__batch_loss *loss)
+{
+    dlp_pool *p = b->owner;
+    (void)w;
+    if (loss->first && p->fns[b->fn]->state != DLP_FN_OK) {
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "plugin '%s' killed the worker loading it: %s",
+                 p->fns[b->fn]->path, loss->reason);
+        fn_answer(p, b->fn, DLP_ENOPLUGIN, msg, strlen(msg));
+    } else if (!loss->first && p->fns[b->fn]->pending) {
+        p->fns[b->fn]->pending--;
+    }
+    dlp__batch_free(b);
+    return 0;
+}
+
+static const dlp__batch_ops load_ops = {.loaded = load_loaded,
+                                        .lost = load_lost};
+
+/* The initializer's answer: a failure retires the worker's slot. */
+static int init_result(dlp__batch *b, dlp__worker *w,
+                       const dlp__result_rec *rec, pid_t pid,
+                       const uint64_t *times, uint32_t attempts)
+{
+    (void)pid;
+    (void)times;
+    (void)attempts;
+    if (rec->kind == DLP_R_OK)
+        return 0;
+    init_failed(b->owner, w, "%.*s", (int)rec->len,
+                (const char *)rec->data);
+    return DLP_EPROTO; /* the slot is retired */
+}
+
+static int init_lost(dlp__batch *b, dlp__worker *w,
+                     const dlp__batch_loss *loss)
+{
+    if (loss->first)
+        init_failed(b->owner, w, "%s", loss->reason);
+    dlp__batch_free(b);
+    return 0;
+}
+
+static const dlp__batch_ops init_ops = {
+    .setup = 1, .result = init_result, .lost = init_lost};
+
 /* Count a worker lost outside any task; past the restart intensity the
  * pool stops replacing workers.  Returns 1 if it did. */
 static int count_restart(dlp_pool *p, const char *reason)
@@ -396,14 +478,6 @@ static int count_restart(dlp_pool *p, const char *reason)
     *oldest = now;
     p->nlosses++;
     return p->broken;
-}
-
-/* Stamp the task a lost worker was running (for DLP_JOB_TIMES): it ran
- * from start_mono (the scoreboard's dlp__now_ns time) until now. */
-static void stamp_lost(struct dlp_job *j, uint64_t index, uint64_t start_mono)
-{
-    uint64_t now = dlp__now_ns(), run = now > start_mono ? now - start_mono : 0;
-    dlp__job_stamp(j, index, dlp__realtime_ns() - run, run);
 }
 
 static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
@@ -471,53 +545,18 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
     w->kill_seq = 0;
 
     for (b = w->head; b; b = next) {
+        /* Each batch's owner answers for it: a job's task fails or runs
+         * again, an agent's relayed batch goes back to the agent, a LOAD
+         * or the initializer's call that was being worked on fails. */
+        dlp__batch_loss loss = {
+            first, sc.busy == DLP_SCORE_TASK && b->job_id == sc.job,
+            sc.index, sc.start_ns, kind, st, reason, w->pid};
         next = b->next;
-        if (b->type == DLP_F_LOAD) {
-            /* Only the frame being worked on is to blame.  A function the
-             * pool already serves is not failed by a replacement that
-             * crashed loading it: that counts towards the restart
-             * intensity instead. */
-            if (first && p->fns[b->fn]->state != DLP_FN_OK) {
-                char msg[400];
-                snprintf(msg, sizeof msg,
-                         "plugin '%s' killed the worker loading it: %s",
-                         p->fns[b->fn]->path, reason);
-                fn_answer(p, b->fn, DLP_ENOPLUGIN, msg, strlen(msg));
-            } else if (!first && p->fns[b->fn]->pending) {
-                p->fns[b->fn]->pending--;
-            }
-        } else if (b->init) {
-            if (first)
-                init_failed(p, w, "%s", reason);
-        } else if (b->relay && b->done < b->count) {
-            /* An agent's relayed batch: the agent answers for it. */
-            dlp__relay_loss loss = {
-                sc.busy == DLP_SCORE_TASK && b->job_id == sc.job,
-                sc.index, sc.start_ns, kind, st, reason, w->pid};
-            if (dlp__relay_lost(b, &loss)) {
-                blamed = 1;
-                sc.busy = DLP_SCORE_IDLE;
-            }
-        } else if (b->job && b->done < b->count) {
-            /* The task the scoreboard names fails (or, with retries left,
-             * runs again); every other unanswered task (finished but not
-             * yet reported, or not started) is sent again. */
-            dlp_job *j = b->job;
-            int running = sc.busy == DLP_SCORE_TASK && b->job_id == sc.job;
-            strip_limits(b);
-            int retry = running && dlp__job_retry(j, sc.index);
-            if (running && !retry && sc.start_ns && dlp__job_timed(j))
-                stamp_lost(j, sc.index, sc.start_ns);
-            if (dlp__job_requeue(j, b, running && !retry, sc.index))
-                dlp__job_lost(j, sc.index, kind, st, reason, w->pid);
-            if (running) {
-                blamed = 1;
-                sc.busy = DLP_SCORE_IDLE; /* one running task at most */
-            }
-            b = NULL; /* the job owns it now */
+        if (b->ops->lost(b, w, &loss)) {
+            blamed = 1;
+            sc.busy = DLP_SCORE_IDLE; /* one running task at most */
         }
         first = 0;
-        dlp__batch_free(b);
     }
     w->head = w->tail = w->send = NULL;
     w->send_off = 0;
@@ -555,14 +594,6 @@ static void worker_lost(dlp_pool *p, dlp__worker *w, const char *why)
     }
 }
 
-/* The per-task timeout of batch b, in ns (0: none). */
-static uint64_t batch_timeout(const dlp__batch *b)
-{
-    if (b->type != DLP_F_BATCH)
-        return 0;
-    return b->job ? dlp__job_timeout_ns(b->job) : b->timeout_ns;
-}
-
 /* Kill the workers whose running task is past its job's timeout, and
  * return how long poll may sleep before the next deadline (-1: none). */
 static int check_timeouts(dlp_pool *p)
@@ -581,7 +612,7 @@ static int check_timeouts(dlp_pool *p)
              * timeout away.  Look again by then. */
             for (dlp__batch *b = w->head; b; b = b->next) {
                 uint64_t l;
-                if ((l = batch_timeout(b)) && now + l < next)
+                if ((l = b->timeout_ns) && now + l < next)
                     next = now + l;
             }
             continue;
@@ -597,7 +628,7 @@ static int check_timeouts(dlp_pool *p)
         }
         for (dlp__batch *b = w->head; b; b = b->next) {
             if (b->type == DLP_F_BATCH && b->job_id == job) {
-                limit = batch_timeout(b);
+                limit = b->timeout_ns;
                 break;
             }
         }
@@ -631,19 +662,10 @@ static int handle_frame(dlp_pool *p, dlp__worker *w, const dlp__hdr *h,
         if (b->type != DLP_F_LOAD || h->a != b->fn ||
             !code_ok((int)h->b) || dlp__get_str(&r, &msg, &len, 0))
             return DLP_EPROTO;
-        if (p->fns[b->fn]->state == DLP_FN_OK && h->b != 0) {
-            /* A replacement worker cannot load a function the pool already
-             * serves (the plugin file changed or went away, or its init
-             * hook failed this time): retire the slot rather than replace
-             * it with a worker that will fail the same way. */
-            snprintf(p->last_loss, sizeof p->last_loss,
-                     "a new worker could not load '%s': %.*s",
-                     p->fns[b->fn]->ref, (int)len, msg);
-            w->retired = 1;
+        if (b->ops->loaded(b, w, (int)h->b, msg, len))
             return DLP_EPROTO;
-        }
-        fn_answer(p, b->fn, (int)h->b, msg, len);
     } else if (h->type == DLP_F_RESULTS) {
+        const dlp__batch_ops *ops = b->ops;
         uint64_t busy;
         uint32_t pid = (uint32_t)w->pid;
         if (b->type != DLP_F_BATCH || h->a != b->job_id || h->b == 0 ||
@@ -667,36 +689,28 @@ static int handle_frame(dlp_pool *p, dlp__worker *w, const dlp__hdr *h,
                 return DLP_EPROTO;
             b->scan += dlp__task_rec_size(task);
             b->done++;
-            if (!b->init)
+            if (!ops->setup)
                 w->answered++;
-            if (b->init && rec.kind != DLP_R_OK) {
-                init_failed(p, w, "%.*s", (int)rec.len,
-                            (const char *)rec.data);
-                return DLP_EPROTO; /* the slot is retired */
-            }
+            uint64_t times[2];
+            const uint64_t *t = NULL;
             if (h->flags & DLP_BATCH_TIMES) {
-                uint64_t start, run;
-                if (dlp__get_u64(&r, &start) || dlp__get_u64(&r, &run))
+                if (dlp__get_u64(&r, &times[0]) ||
+                    dlp__get_u64(&r, &times[1]))
                     return DLP_EPROTO;
-                if (b->job)
-                    dlp__job_stamp(b->job, rec.index, start, run);
+                t = times;
             }
             uint32_t rpid = pid, attempts = 0;
             if ((h->flags & DLP_RESULTS_PIDS) &&
                 (dlp__get_u32(&r, &rpid) || dlp__get_u32(&r, &attempts)))
                 return DLP_EPROTO;
-            if (attempts > 1 && b->job)
-                dlp__job_attempts(b->job, rec.index, attempts);
-            if (b->job)
-                dlp__job_result(b->job, rec.index, rec.kind, rec.data, rec.len,
-                                (pid_t)rpid);
+            if (ops->result &&
+                ops->result(b, w, &rec, (pid_t)rpid, t, attempts))
+                return DLP_EPROTO;
         }
         if (r.p != r.end)
             return DLP_EPROTO;
-        if (b->relay)
-            dlp__relay_results(b, h, payload, w->pid);
-        if (b->job)
-            dlp__job_timing(b->job, h->b, busy);
+        if (ops->results)
+            ops->results(b, h, payload, busy, w->pid);
         if (b->done < b->count)
             return 0;
         w->nbatches--;
@@ -914,7 +928,8 @@ int dlp__pool_drive_until(dlp_pool *p, int extra_fd, uint64_t deadline_ns)
     }
     if (fds != pfd)
         free(fds);
-    dlp__pool_pump(p);
+    if (p->feedq)
+        p->jobs->pump(p); /* internal jobs with tasks left to send */
     p->driving = 0;
     pthread_cond_broadcast(&p->cv);
     return extra_ready;
@@ -992,25 +1007,18 @@ static int pool_alloc(dlp_pool **out, const dlp_pool_options *opts,
     return 0;
 }
 
-DLP_API int dlp_pool_create(dlp_pool **out, const dlp_pool_options *opts,
-                            dlp_error *err)
+int dlp__pool_create_local(dlp_pool **out, const dlp_pool_options *opts,
+                           dlp_error *err)
 {
     dlp_pool *p;
     dlp_pool_options def;
     int rc;
 
-    if (!out)
-        return dlp__err(err, DLP_EINVAL, "dlp_pool_create: out is NULL");
     *out = NULL;
     if (!opts) {
         dlp_pool_options_init(&def);
         opts = &def;
     }
-    if (opts->transport == DLP_TRANSPORT_MPI)
-        return dlp__mpi_pool_create(out, opts, err);
-    if (opts->transport != DLP_TRANSPORT_LOCAL)
-        return dlp__err(err, DLP_EINVAL, "unknown transport %u",
-                        opts->transport);
     if ((rc = pool_alloc(&p, opts, opts->workers, err)))
         return rc;
     for (unsigned i = 0; i < p->nworkers; i++) {
@@ -1381,11 +1389,7 @@ void dlp__pool_free(dlp_pool *p)
     free(p->fns);
     free(p->w);
     free(p->loss_times);
-    while (p->spare_batches) {
-        dlp__batch *b = p->spare_batches;
-        p->spare_batches = b->next;
-        dlp__batch_free(b);
-    }
+    dlp__batch_spares_free(p);
     if (p->scores)
         munmap(p->scores, p->nworkers * sizeof *p->scores);
     free(p->plugin_path);
@@ -1394,7 +1398,8 @@ void dlp__pool_free(dlp_pool *p)
         close(p->wakefd);
     /* The links are closed: the bridge ends once every agent has closed
      * its side too. */
-    dlp__bridge_close(p->bridge);
+    if (p->transport_close)
+        p->transport_close(p->transport);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p);
@@ -1415,8 +1420,8 @@ void dlp__pool_end(dlp_pool *p, const char *why, int kill_now)
     p->closed = 1;
     p->terminated = 1;
     snprintf(p->last_loss, sizeof p->last_loss, "%s", why);
-    for (struct dlp_job *j = p->internal_jobs; j; j = dlp__job_next_internal(j))
-        dlp__job_abort(j, DLP_FAIL_CANCELLED, why);
+    if (p->jobs)
+        p->jobs->abort_all(p, DLP_FAIL_CANCELLED, why);
     dlp__pool_stop_workers(p, kill_now);
     p->joined = 1;
 }

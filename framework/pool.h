@@ -1,6 +1,9 @@
 /*
- * pool.h - the pool's internal state, shared by pool.c (workers, the event
- * loop) and job.c (jobs, the feeder and the reorder window).
+ * pool.h - the pool's internal state, and pool.c's functions (the
+ * lifecycle, the worker table and its supervisor, the event loop).  Its
+ * clients (jobs, futures, agents) read the state and reach the loop
+ * through these functions; the loop reaches them only through the batch
+ * interface (batch.h) and the hooks below.
  *
  * Locking: pool->mu guards everything in struct dlp_pool, every worker,
  * every batch and the parts of a job marked (mu).  One thread at a time
@@ -14,27 +17,10 @@
 #include <pthread.h>
 #include <sys/types.h>
 
+#include "batch.h"
 #include "common.h"
 #include "wire.h"
 #include "worker.h"
-
-/* One outbound frame and what the worker still owes for it.  Replies come
- * back in the order frames were sent, so the head of a worker's queue is
- * always the frame the next reply answers. */
-typedef struct dlp__batch {
-    struct dlp__batch *next;
-    int init;              /* the initializer's call, not a job's */
-    uint16_t type;         /* DLP_F_BATCH or DLP_F_LOAD */
-    uint32_t job_id, fn;
-    struct dlp_job *job;   /* NULL once the job is gone: results dropped */
-    struct dlp__relayed *relay; /* an agent's batch relayed as it came
-                                   (agent.c): no job; its results and its
-                                   loss go to the agent */
-    uint64_t timeout_ns;   /* a relayed batch's per-task timeout, 0: none */
-    uint32_t count, done;  /* tasks in the frame, results received */
-    size_t scan;           /* offset of the next task record to answer */
-    dlp__buf frame;        /* header + payload, ready to send */
-} dlp__batch;
 
 typedef struct dlp__worker {
     pid_t pid;
@@ -67,6 +53,13 @@ typedef struct dlp__fnent {
     dlp_sig sig;
 } dlp__fnent;
 
+/* The internal jobs' side of the pool (job.c), mu held: feed the jobs
+ * with tasks left to send; fail every unfinished task of every one. */
+typedef struct dlp__jobs_hooks {
+    void (*pump)(dlp_pool *p);
+    void (*abort_all)(dlp_pool *p, dlp_fail_kind kind, const char *why);
+} dlp__jobs_hooks;
+
 struct dlp_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -89,8 +82,11 @@ struct dlp_pool {
     uint32_t next_job;
     char *plugin_path;
     /* Futures: internal jobs, the ones with tasks still to send, and the
-     * completion callbacks waiting for a thread to run them. */
+     * completion callbacks waiting for a thread to run them.  jobs is set
+     * by job.c with the first internal job: the loop feeds them through
+     * it, and dlp__pool_end fails what they have left. */
     struct dlp_job *internal_jobs, *feedq, *feedq_tail;
+    const struct dlp__jobs_hooks *jobs;
     struct dlp_future *cbq_head, *cbq_tail;
     unsigned open_jobs;  /* jobs made with dlp_job_create, not destroyed */
     int terminated, joined;
@@ -106,9 +102,11 @@ struct dlp_pool {
     dlp__buf init_args;
     int init_failed;
     char init_msg[512];
-    /* The MPI transport's bridge (mpi.c), joined when the pool is
-     * destroyed; NULL for other pools. */
-    struct dlp__bridge *bridge;
+    /* What the pool's transport keeps while the pool lives (the MPI
+     * bridge, mpi.c), ended by transport_close (the bridge joined) once
+     * the pool's links are closed; NULL for other pools. */
+    void *transport;
+    void (*transport_close)(void *transport);
     /* An agent's fork server (mpi.c): forks the replacements of this
      * pool's workers, and reaps them, in a process that may not fork. */
     dlp__fsrv *fsrv;
@@ -119,68 +117,6 @@ struct dlp_pool {
     unsigned nspare_batches;
 };
 
-/* Tasks encoded in advance (a future's): task i is the len bytes at off in
- * bytes, or bad input with the message bad[i]. */
-typedef struct dlp__pre {
-    size_t n;
-    dlp__buf bytes;
-    struct dlp__pre_task {
-        size_t off, len;
-        unsigned attempts; /* made before, elsewhere (retries used) */
-    } *task;
-    char **bad; /* NULL when no task is bad */
-} dlp__pre;
-
-/* Encode n argument lists for signature sig.  With same, only tuples[0]
- * is encoded and every task uses it (a broadcast).  A list that does not
- * fit the signature makes its task bad input, not an error.  Returns 0 or
- * -ENOMEM. */
-DLP_PRIV int dlp__pre_encode(dlp__pre *pre, const dlp_sig *sig,
-                             const dlp_val *const *tuples, size_t n,
-                             int same);
-DLP_PRIV void dlp__pre_free(dlp__pre *pre);
-
-/* One task's arguments from iterator next, as a job takes them (next
- * called for index, then the job's checks), appended to b.  Returns what
- * next returned; when 1, msg (size bytes) holds the message of a task
- * that is bad input, and then nothing is appended, else "".  For the
- * tests and tests/fuzz: a job sends the same bytes in a BATCH. */
-DLP_PRIV int dlp__job_args(const dlp_sig *sig, dlp_iter_fn next, void *ud,
-                           uint64_t index, dlp__buf *b, char *msg,
-                           size_t size);
-
-/* Make an internal job of function fn over pre (taken over, also on
- * failure) and start sending it: to every live worker once for pinned
- * (then pre has one task per live worker, see dlp__pool_live_slots).
- * flags are job flags (DLP_JOB_TIMES), chunksize the job option (0:
- * automatic); f, if not NULL, is told of
- * completion through dlp__future_complete.  mu NOT held. */
-DLP_PRIV int dlp__job_internal(struct dlp_job **out, dlp_pool *p, int fn,
-                               dlp__pre *pre, double timeout,
-                               unsigned retries, int pinned, unsigned flags,
-                               unsigned chunksize, struct dlp_future *f,
-                               dlp_error *err);
-/* Internal jobs, mu held: tasks in all, done so far, a view of result i
- * (borrowed, valid while the job lives). */
-DLP_PRIV uint64_t dlp__job_total(const struct dlp_job *j);
-DLP_PRIV uint64_t dlp__job_done(const struct dlp_job *j);
-DLP_PRIV int dlp__job_view(struct dlp_job *j, uint64_t i, dlp_result *res);
-/* Cancel an internal job none of whose tasks has started: 0, or -EBUSY
- * when one has (then nothing changes).  mu held. */
-DLP_PRIV int dlp__job_cancel(struct dlp_job *j);
-/* Fail every task of an internal job that has not finished.  mu held. */
-DLP_PRIV void dlp__job_abort(struct dlp_job *j, dlp_fail_kind kind,
-                             const char *why);
-/* The next in the pool's list of internal jobs; whether j was
- * cancelled.  mu held. */
-DLP_PRIV struct dlp_job *dlp__job_next_internal(const struct dlp_job *j);
-DLP_PRIV int dlp__job_cancelled(const struct dlp_job *j);
-/* The job's future is going away: tell it nothing more.  mu held. */
-DLP_PRIV void dlp__job_forget_future(struct dlp_job *j);
-/* Feed the internal jobs that have tasks to send.  mu held. */
-DLP_PRIV void dlp__pool_pump(dlp_pool *p);
-/* An internal job finished its last task.  mu held. */
-DLP_PRIV void dlp__future_complete(struct dlp_future *f);
 /* Close every channel and reap every worker (killing them first with
  * kill_now, else after a grace period); no worker is replaced after it.
  * Waits for the driving thread to step aside.  mu held. */
@@ -226,62 +162,28 @@ DLP_PRIV uint64_t dlp__pool_deadline(double timeout);
  * Async-signal-safe. */
 DLP_PRIV void dlp__pool_wake(dlp_pool *p);
 
-/* Job side, called by the loop with mu held. */
-DLP_PRIV void dlp__job_result(struct dlp_job *j, uint64_t index, int kind,
-                              const unsigned char *payload, uint32_t len,
-                              pid_t pid);
-DLP_PRIV void dlp__job_lost(struct dlp_job *j, uint64_t index,
-                            dlp_fail_kind kind, int code,
-                            const char *reason, pid_t pid);
-/* Take over the unanswered tasks of a lost worker's batch b and send them
- * again, except task skip when have_skip is set (it was running when the
- * worker died).  Returns 1 if skip was found and left out. */
-DLP_PRIV int dlp__job_requeue(struct dlp_job *j, dlp__batch *b,
-                              int have_skip, uint64_t skip);
-DLP_PRIV void dlp__job_timing(struct dlp_job *j, uint32_t n,
-                              uint64_t busy_ns);
-/* With DLP_JOB_TIMES: record when task index started (CLOCK_REALTIME ns)
- * and how long it ran, before its dlp__job_result or dlp__job_lost. */
-DLP_PRIV void dlp__job_stamp(struct dlp_job *j, uint64_t index,
-                             uint64_t start_ns, uint64_t run_ns);
-/* Whether the job asked for DLP_JOB_TIMES. */
-DLP_PRIV int dlp__job_timed(const struct dlp_job *j);
-/* The job's retries (dlp_job_options.retries). */
-DLP_PRIV unsigned dlp__job_retries(const struct dlp_job *j);
-/* The job's per-task timeout in ns, 0 for none. */
-DLP_PRIV uint64_t dlp__job_timeout_ns(const struct dlp_job *j);
-/* The running task index of job j died with its worker: return 1 (and
- * count the attempt) if it is to run again. */
-DLP_PRIV int dlp__job_retry(struct dlp_job *j, uint64_t index);
-/* Task index took attempts (>= 1) where it ran (an agent's retries), as
- * well as those made here. */
-DLP_PRIV void dlp__job_attempts(struct dlp_job *j, uint64_t index,
-                                uint32_t attempts);
+/* Make a pool of local workers with opts (NULL: the defaults), whatever
+ * its transport says: dlp_pool_create (transport.c) chooses. */
+DLP_PRIV int dlp__pool_create_local(dlp_pool **out,
+                                    const dlp_pool_options *opts,
+                                    dlp_error *err);
+/* Make a pool whose n worker slots are links (transport.h) over the
+ * descriptors fds (taken over, also on failure).  Its workers option is
+ * ignored. */
+DLP_PRIV int dlp__pool_create_links(dlp_pool **out, const int *fds,
+                                    unsigned n,
+                                    const dlp_pool_options *opts,
+                                    dlp_error *err);
 
-DLP_PRIV void dlp__batch_free(dlp__batch *b);
-/* A batch, zeroed but for its frame's memory (empty): a spare one if the
- * pool has one; NULL if out of memory.  Keep b as a spare, or free it.
- * mu held for both. */
-DLP_PRIV dlp__batch *dlp__batch_take(dlp_pool *p);
-DLP_PRIV void dlp__batch_recycle(dlp_pool *p, dlp__batch *b);
-
-/* Relayed batches (agent.c), called by the loop with mu held.  A RESULTS
- * frame for b from worker pid, its records checked against b's tasks: */
-DLP_PRIV void dlp__relay_results(dlp__batch *b, const dlp__hdr *h,
-                                 const unsigned char *payload, pid_t pid);
-/* b's worker is gone with tasks of b unanswered (from b->scan on), b to
- * be freed by the caller.  With running set, task index was running and
- * failed as kind (status, reason, the worker's pid), having started at
- * start_mono (dlp__now_ns clock, 0 unknown).  Returns 1 if it took the
- * blame for that task (it was in b). */
-typedef struct dlp__relay_loss {
-    int running;
-    uint64_t index, start_mono;
-    dlp_fail_kind kind;
-    int status;
-    const char *reason;
-    pid_t pid;
-} dlp__relay_loss;
-DLP_PRIV int dlp__relay_lost(dlp__batch *b, const dlp__relay_loss *loss);
+/* The supervisor's side for a batch owner going away (a job destroyed or
+ * failed), mu held.  withdraw: take owner's batches out of every worker's
+ * queue (the unsent ones are freed, the sent ones orphaned: their
+ * results are dropped).  stop_job: stop every worker running a task of
+ * job id (killed as for a timeout, so nothing is charged; a link is shut
+ * down), to be replaced.  sent: whether a batch of owner has been written
+ * to a worker, even in part. */
+DLP_PRIV void dlp__pool_withdraw(dlp_pool *p, const void *owner);
+DLP_PRIV void dlp__pool_stop_job(dlp_pool *p, uint32_t job_id);
+DLP_PRIV int dlp__pool_sent(dlp_pool *p, const void *owner);
 
 #endif

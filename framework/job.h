@@ -1,0 +1,54 @@
+/*
+ * job.h - jobs (job.c): the feeder that packs a job's tasks into
+ * batches, the reorder window, batch sizing, and internal jobs (the
+ * tasks of futures and of an agent's batches taken over), whose tasks
+ * are encoded when they are made.  The loop reaches a job through its
+ * batches' ops (batch.h) and the pool's jobs hooks (pool.h).
+ */
+#ifndef DLPOOL_FRAMEWORK_JOB_H
+#define DLPOOL_FRAMEWORK_JOB_H
+
+#include "args.h"
+#include "common.h"
+#include "pool.h"
+
+/* One task's arguments from iterator next, as a job takes them (next
+ * called for index, then the job's checks), appended to b.  Returns what
+ * next returned; when 1, msg (size bytes) holds the message of a task
+ * that is bad input, and then nothing is appended, else "".  For the
+ * tests and tests/fuzz: a job sends the same bytes in a BATCH. */
+DLP_PRIV int dlp__job_args(const dlp_sig *sig, dlp_iter_fn next, void *ud,
+                           uint64_t index, dlp__buf *b, char *msg,
+                           size_t size);
+
+/* Make an internal job of function fn over pre (taken over, also on
+ * failure) and start sending it: to every live worker once for pinned
+ * (then pre has one task per live worker, see dlp__pool_live_slots).
+ * flags are job flags (DLP_JOB_TIMES), chunksize the job option (0:
+ * automatic); done, if not NULL, is called with ud (mu held) once the
+ * last task has its result.  mu NOT held. */
+DLP_PRIV int dlp__job_internal(struct dlp_job **out, dlp_pool *p, int fn,
+                               dlp__pre *pre, double timeout,
+                               unsigned retries, int pinned, unsigned flags,
+                               unsigned chunksize, void (*done)(void *ud),
+                               void *ud, dlp_error *err);
+/* Internal jobs, mu held: tasks in all, done so far, a view of result i
+ * (borrowed, valid while the job lives). */
+DLP_PRIV uint64_t dlp__job_total(const struct dlp_job *j);
+DLP_PRIV uint64_t dlp__job_done(const struct dlp_job *j);
+DLP_PRIV int dlp__job_view(struct dlp_job *j, uint64_t i, dlp_result *res);
+/* Cancel an internal job none of whose tasks has started: 0, or -EBUSY
+ * when one has (then nothing changes).  mu held. */
+DLP_PRIV int dlp__job_cancel(struct dlp_job *j);
+/* Fail every task of an internal job that has not finished.  mu held. */
+DLP_PRIV void dlp__job_abort(struct dlp_job *j, dlp_fail_kind kind,
+                             const char *why);
+/* The next in the pool's list of internal jobs; whether j was
+ * cancelled.  mu held. */
+DLP_PRIV struct dlp_job *dlp__job_next_internal(const struct dlp_job *j);
+DLP_PRIV int dlp__job_cancelled(const struct dlp_job *j);
+/* Whoever asked to be told of the job's end is going away: call done no
+ * more.  mu held. */
+DLP_PRIV void dlp__job_unwatch(struct dlp_job *j);
+
+#endif
