@@ -40,7 +40,9 @@
 #include "batch.h"
 #include "job.h"
 #include "mpi_module.h"
+#include "loop.h"
 #include "pool.h"
+#include "supervise.h"
 #include "sig.h"
 #include "transport.h"
 #include "val.h"
@@ -446,11 +448,11 @@ static int do_batch(agent *a, const dlp__hdr *h, dlp__rd *r)
  * alive, take them over (their job fails them).  mu held. */
 static int dispatch(agent *a)
 {
-    int alive = dlp__pool_alive(a->pool) > 0;
+    int alive = dlp__loop_alive(a->pool) > 0;
     while (a->dhead) {
         abatch *b = a->dhead;
         dlp__worker *w = NULL;
-        if (alive && !(w = dlp__pool_pick(a->pool, RELAY_DEPTH)))
+        if (alive && !(w = dlp__loop_pick(a->pool, RELAY_DEPTH)))
             return 0;
         a->dhead = b->dnext;
         if (!a->dhead)
@@ -459,7 +461,7 @@ static int dispatch(agent *a)
         dlp__batch *pb = b->pending;
         b->pending = NULL;
         if (w) {
-            dlp__pool_send(a->pool, w, pb);
+            dlp__loop_send(a->pool, w, pb);
             continue;
         }
         int rc = take_rest(b, pb->frame.p + pb->scan,
@@ -745,7 +747,7 @@ static int serve(int fd, const dlp__chan *ch, dlp_pool *pool, const char *why)
         if (a.pool) {
             pthread_mutex_lock(&a.pool->mu);
             rc = dispatch(&a);
-            if (dlp__pool_alive(a.pool) == 0) {
+            if (dlp__loop_alive(a.pool) == 0) {
                 /* Every local worker is gone for good (past the restart
                  * intensity, or replacements that cannot load): nothing
                  * will run.  Fail what is queued, so that it goes back
@@ -763,9 +765,9 @@ static int serve(int fd, const dlp__chan *ch, dlp_pool *pool, const char *why)
                 /* Not now: first the error, or the jobs to start. */
             } else if (!ch) {
                 if (!a.out.len)
-                    readable = dlp__pool_drive_until(a.pool, a.fd, 0);
+                    readable = dlp__loop_drive_until(a.pool, a.fd, 0);
             } else if (!a.out.len || ch->busy(ch->ctx)) {
-                dlp__pool_drive_until(a.pool, -1,
+                dlp__loop_drive_until(a.pool, -1,
                                       a.nap ? dlp__now_ns() + (uint64_t)a.nap
                                             : 1);
             }

@@ -21,7 +21,9 @@
 
 #include "handle.h"
 #include "job.h"
+#include "loop.h"
 #include "pool.h"
+#include "supervise.h"
 #include "val.h"
 
 /* A callback being run, on the running thread's stack: until it returns,
@@ -116,7 +118,7 @@ static void future_free(dlp_future *f)
  * something completed outside the event loop. */
 static void wake_all(dlp_pool *p)
 {
-    dlp__pool_wake(p);
+    dlp__loop_wake(p);
     pthread_cond_broadcast(&p->cv);
 }
 
@@ -190,7 +192,7 @@ static void unqueue_callback(dlp_future *f)
  * ever complete the futures: fail what they still wait for.  mu held. */
 static void abort_if_dead(dlp_pool *p)
 {
-    if (dlp__pool_alive(p) > 0)
+    if (dlp__loop_alive(p) > 0)
         return;
     for (struct dlp_job *j = p->internal_jobs; j; j = dlp__job_next_internal(j))
         dlp__job_abort(j, p->terminated ? DLP_FAIL_CANCELLED : DLP_FAIL_WORKER,
@@ -220,13 +222,13 @@ static int wait_for(dlp_pool *p, int (*done)(void *), void *arg,
             /* Read what has arrived once before saying "not yet": a
              * timeout of 0 polls. */
             polled = 1;
-            dlp__pool_drive_until(p, -1, 1);
+            dlp__loop_drive_until(p, -1, 1);
             continue;
         }
         abort_if_dead(p);
         if (done(arg))
             continue; /* run the callbacks the abort queued */
-        dlp__pool_drive_until(p, -1, deadline);
+        dlp__loop_drive_until(p, -1, deadline);
     }
 }
 
@@ -275,7 +277,7 @@ static int make(dlp_future **out, dlp_pool *p, int fn,
     }
     sig = p->fns[fn]->sig;
     if (pinned) {
-        n = dlp__pool_alive(p);
+        n = dlp__loop_alive(p);
         if (n == 0) {
             pthread_mutex_unlock(&p->mu);
             return dlp__err(err, DLP_EWORKER,
@@ -360,7 +362,7 @@ DLP_API int dlp_future_wait(dlp_future *f, double timeout)
     if (isnan(timeout) || !enter(f))
         return DLP_EINVAL;
     pthread_mutex_lock(&f->pool->mu);
-    rc = wait_for(f->pool, future_done, f, dlp__pool_deadline(timeout));
+    rc = wait_for(f->pool, future_done, f, dlp__loop_deadline(timeout));
     if (rc == 0 && !f->complete)
         rc = DLP_EINVAL; /* destroyed by another thread before it ended */
     leave_unlock(f);
@@ -374,7 +376,7 @@ DLP_API bool dlp_future_ready(dlp_future *f)
         return false;
     pthread_mutex_lock(&f->pool->mu);
     if (!f->complete) {
-        dlp__pool_drive(f->pool, -1, 1); /* read what has arrived */
+        dlp__loop_drive(f->pool, -1, 1); /* read what has arrived */
         abort_if_dead(f->pool);
     }
     done = f->complete != 0;
@@ -400,7 +402,7 @@ DLP_API bool dlp_future_successful(dlp_future *f)
         return false;
     pthread_mutex_lock(&f->pool->mu);
     if (!f->complete) {
-        dlp__pool_drive(f->pool, -1, 1);
+        dlp__loop_drive(f->pool, -1, 1);
         abort_if_dead(f->pool);
     }
     ok = f->complete && first_failure(f, &res) < 0;
@@ -445,7 +447,7 @@ DLP_API int dlp_future_get(dlp_future *f, double timeout, dlp_result *res,
     if (!enter(f))
         return dlp__handle_bad(err, "dlp_future_get", "future");
     pthread_mutex_lock(&f->pool->mu);
-    rc = wait_for(f->pool, future_done, f, dlp__pool_deadline(timeout));
+    rc = wait_for(f->pool, future_done, f, dlp__loop_deadline(timeout));
     if (rc)
         rc = dlp__err(err, rc, rc == -ETIMEDOUT ? "timed out" : "interrupted");
     else if (f->destroyed)
@@ -574,7 +576,7 @@ DLP_API int dlp_wait(dlp_future *const *fs, size_t n, unsigned how,
     p = fs[0]->pool;
     pthread_mutex_lock(&p->mu);
     if (!rc)
-        rc = wait_for(p, waitset_done, &w, dlp__pool_deadline(timeout));
+        rc = wait_for(p, waitset_done, &w, dlp__loop_deadline(timeout));
     leave_all(p, fs, held);
     return rc ? rc : (int)w.hit;
 }
@@ -714,13 +716,13 @@ DLP_API int dlp_pool_join(dlp_pool *p, double timeout, dlp_error *err)
                         "first",
                         n, n == 1 ? " is" : "s are");
     }
-    rc = wait_for(p, all_futures_done, p, dlp__pool_deadline(timeout));
+    rc = wait_for(p, all_futures_done, p, dlp__loop_deadline(timeout));
     if (rc) {
         pthread_mutex_unlock(&p->mu);
         return dlp__err(err, rc, rc == -ETIMEDOUT ? "timed out" : "interrupted");
     }
     if (!p->joined) {
-        dlp__pool_stop_workers(p, 0);
+        dlp__supervise_stop(p, 0);
         p->joined = 1;
     }
     pthread_mutex_unlock(&p->mu);

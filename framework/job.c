@@ -26,7 +26,9 @@
 #include "batch.h"
 #include "handle.h"
 #include "job.h"
+#include "loop.h"
 #include "pool.h"
+#include "supervise.h"
 #include "sig.h"
 #include "val.h"
 
@@ -715,7 +717,7 @@ static int pull(dlp_job *j, size_t room)
 /* Send the fill batch to a worker with room, if one has. */
 static int send_fill(dlp_job *j)
 {
-    dlp__worker *w = dlp__pool_pick(j->pool, WORKER_DEPTH);
+    dlp__worker *w = dlp__loop_pick(j->pool, WORKER_DEPTH);
     dlp__batch *b = j->fill;
     if (!w)
         return 0;
@@ -723,7 +725,7 @@ static int send_fill(dlp_job *j)
     if (dlp__frame_end(&b->frame, 0))
         return DLP_ETOOBIG;
     j->fill = NULL;
-    dlp__pool_send(j->pool, w, b);
+    dlp__loop_send(j->pool, w, b);
     return 1;
 }
 
@@ -734,14 +736,14 @@ static int feed(dlp_job *j)
     dlp_pool *p = j->pool;
     for (;;) {
         while (j->redo) {
-            dlp__worker *w = dlp__pool_pick(p, WORKER_DEPTH);
+            dlp__worker *w = dlp__loop_pick(p, WORKER_DEPTH);
             dlp__batch *b = j->redo;
             if (!w)
                 return 0;
             j->redo = b->next;
             if (!j->redo)
                 j->redo_tail = NULL;
-            dlp__pool_send(p, w, b);
+            dlp__loop_send(p, w, b);
         }
         int can_pull = !j->iter_done && !j->iter_rc && !j->paused &&
                        j->next_in - j->delivered < j->limit &&
@@ -930,7 +932,7 @@ static int next_until(dlp_job *j, dlp_result *res, uint64_t deadline,
         }
         if ((j->iter_done || j->iter_rc) && j->delivered == j->next_in)
             continue;
-        if (dlp__pool_alive(p) == 0) {
+        if (dlp__loop_alive(p) == 0) {
             pthread_mutex_unlock(&p->mu);
             return dlp__err(err, DLP_EWORKER,
                             "every worker of the pool is gone (the last: "
@@ -942,7 +944,7 @@ static int next_until(dlp_job *j, dlp_result *res, uint64_t deadline,
                 /* Read what has arrived once before saying "nothing":
                  * a timeout of 0 polls. */
                 polled = 1;
-                dlp__pool_drive_until(p, -1, 1);
+                dlp__loop_drive_until(p, -1, 1);
                 continue;
             }
             pthread_mutex_unlock(&p->mu);
@@ -958,7 +960,7 @@ static int next_until(dlp_job *j, dlp_result *res, uint64_t deadline,
             j->paused = 0;
             continue;
         }
-        if (dlp__pool_drive_until(p, j->paused ? j->wait_fd : -1, deadline) ||
+        if (dlp__loop_drive_until(p, j->paused ? j->wait_fd : -1, deadline) ||
             (j->paused && j->wait_fd < 0))
             j->paused = 0;
     }
@@ -975,7 +977,7 @@ DLP_API int dlp_job_next_timeout(dlp_job *j, dlp_result *res, double timeout,
     if (isnan(timeout))
         return dlp__err(err, DLP_EINVAL,
                         "dlp_job_next_timeout: a timeout of NaN seconds");
-    return next_until(j, res, dlp__pool_deadline(timeout), err);
+    return next_until(j, res, dlp__loop_deadline(timeout), err);
 }
 
 DLP_API int dlp_job_poll(dlp_job *j, dlp_result *res, dlp_error *err)
@@ -988,7 +990,7 @@ DLP_API int dlp_job_poll(dlp_job *j, dlp_result *res, dlp_error *err)
     pthread_mutex_lock(&p->mu);
     s = ready(j);
     if (!s) {
-        dlp__pool_drive(p, -1, 1); /* read what has arrived, without waiting */
+        dlp__loop_drive(p, -1, 1); /* read what has arrived, without waiting */
         s = ready(j);
     }
     if (s) {
@@ -1063,10 +1065,10 @@ static void job_free(dlp_job *j)
     } else {
         p->open_jobs--;
     }
-    dlp__pool_withdraw(p, j);
+    dlp__supervise_withdraw(p, j);
     /* A task of this job still running would hold its worker for nobody:
      * stop it. */
-    dlp__pool_stop_job(p, j->id);
+    dlp__supervise_stop_job(p, j->id);
     last = p->destroyed && !p->open_jobs && !p->internal_jobs;
     pthread_mutex_unlock(&p->mu);
     while (j->redo) {
@@ -1170,7 +1172,7 @@ static void pump(dlp_pool *p)
 {
     dlp_job *j = p->feedq;
     while (j) {
-        if (!dlp__pool_pick(p, WORKER_DEPTH))
+        if (!dlp__loop_pick(p, WORKER_DEPTH))
             return; /* every worker is full: nothing to do now */
         if (!j->cancelled && feed(j) < 0)
             dlp__job_abort(j, DLP_FAIL_RESULT, "out of memory sending it");
@@ -1238,7 +1240,7 @@ int dlp__job_internal(dlp_job **out, dlp_pool *p, int fn, dlp__pre *pre,
             done(ud);
     } else if (pinned) {
         unsigned *slots = malloc(p->nworkers * sizeof *slots);
-        unsigned nlive = slots ? dlp__pool_live_slots(p, slots) : 0;
+        unsigned nlive = slots ? dlp__loop_live_slots(p, slots) : 0;
         j->pinned = 1;
         /* One task per live worker, each in its own batch sent to it,
          * whatever it holds already. */
@@ -1264,7 +1266,7 @@ int dlp__job_internal(dlp_job **out, dlp_pool *p, int fn, dlp__pre *pre,
                 j->fill = NULL;
                 dlp__batch_frame_set_count(b->frame.p, b->count);
                 dlp__frame_end(&b->frame, 0);
-                dlp__pool_send(p, &p->w[slots[i]], b);
+                dlp__loop_send(p, &p->w[slots[i]], b);
             }
         }
         j->iter_done = 1;
@@ -1303,7 +1305,7 @@ int dlp__job_view(dlp_job *j, uint64_t i, dlp_result *res)
 /* Fail every task of j that is not done yet, and drop its unsent work. */
 static void fail_rest(dlp_job *j, dlp_fail_kind kind, const char *why)
 {
-    dlp__pool_withdraw(j->pool, j);
+    dlp__supervise_withdraw(j->pool, j);
     while (j->redo) {
         dlp__batch *b = j->redo;
         j->redo = b->next;
@@ -1334,7 +1336,7 @@ int dlp__job_cancel(dlp_job *j)
 {
     if (j->ndone == j->pre.n && j->cancelled)
         return 0;
-    if (j->ndone > 0 || j->redo || dlp__pool_sent(j->pool, j))
+    if (j->ndone > 0 || j->redo || dlp__supervise_sent(j->pool, j))
         return -EBUSY; /* (a batch to send again was sent once) */
     j->cancelled = 1;
     fail_rest(j, DLP_FAIL_CANCELLED, "cancelled before it started");

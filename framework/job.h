@@ -23,7 +23,7 @@ DLP_PRIV int dlp__job_args(const dlp_sig *sig, dlp_iter_fn next, void *ud,
 
 /* Make an internal job of function fn over pre (taken over, also on
  * failure) and start sending it: to every live worker once for pinned
- * (then pre has one task per live worker, see dlp__pool_live_slots).
+ * (then pre has one task per live worker, see dlp__loop_live_slots).
  * flags are job flags (DLP_JOB_TIMES), chunksize the job option (0:
  * automatic); done, if not NULL, is called with ud (mu held) once the
  * last task has its result.  mu NOT held. */

@@ -1,9 +1,10 @@
 /*
- * pool.h - the pool's internal state, and pool.c's functions (the
- * lifecycle, the worker table and its supervisor, the event loop).  Its
- * clients (jobs, futures, agents) read the state and reach the loop
- * through these functions; the loop reaches them only through the batch
- * interface (batch.h) and the hooks below.
+ * pool.h - the pool's internal state, and pool.c's functions (its
+ * lifecycle).  The event loop is loop.h, the worker table's supervisor
+ * supervise.h, the function registry fn.h.  The pool's clients (jobs,
+ * futures, agents) read this state and reach the loop through loop.h;
+ * the loop reaches them only through the batch interface (batch.h) and
+ * the hooks below.
  *
  * Locking: pool->mu guards everything in struct dlp_pool, every worker,
  * every batch and the parts of a job marked (mu).  One thread at a time
@@ -87,6 +88,9 @@ struct dlp_pool {
      * it, and dlp__pool_end fails what they have left. */
     struct dlp_job *internal_jobs, *feedq, *feedq_tail;
     const struct dlp__jobs_hooks *jobs;
+    /* The supervisor (supervise.c), told by the loop of a worker whose
+     * channel ended or failed (why: NULL, or what was wrong).  mu held. */
+    void (*lost)(dlp_pool *p, dlp__worker *w, const char *why);
     struct dlp_future *cbq_head, *cbq_tail;
     unsigned open_jobs;  /* jobs made with dlp_job_create, not destroyed */
     int terminated, joined;
@@ -117,10 +121,6 @@ struct dlp_pool {
     unsigned nspare_batches;
 };
 
-/* Close every channel and reap every worker (killing them first with
- * kill_now, else after a grace period); no worker is replaced after it.
- * Waits for the driving thread to step aside.  mu held. */
-DLP_PRIV void dlp__pool_stop_workers(dlp_pool *p, int kill_now);
 /* End the pool's work, as terminate and a destroy with jobs open do: no
  * more tasks, every future's unfinished task cancelled with why (also the
  * pool's last loss, which jobs report), the workers stopped (kill_now as
@@ -129,39 +129,6 @@ DLP_PRIV void dlp__pool_end(dlp_pool *p, const char *why, int kill_now);
 /* Free a pool whose workers are stopped (its lifecycle is in
  * dlp_pool_destroy).  mu not held. */
 DLP_PRIV void dlp__pool_free(dlp_pool *p);
-/* Live workers, in slot order, into slots (room for nworkers). */
-DLP_PRIV unsigned dlp__pool_live_slots(dlp_pool *p, unsigned *slots);
-
-/* Queue frame b on worker w and try to write it now. */
-DLP_PRIV void dlp__pool_send(dlp_pool *p, dlp__worker *w, dlp__batch *b);
-
-/* The live worker with the fewest task batches outstanding, if it has
- * fewer than limit (a link: limit * DLP_LINK_DEPTH); NULL otherwise. */
-DLP_PRIV dlp__worker *dlp__pool_pick(dlp_pool *p, unsigned limit);
-
-/* Workers that are alive. */
-DLP_PRIV unsigned dlp__pool_alive(dlp_pool *p);
-
-/* One step of the event loop: poll the channels (mu released meanwhile),
- * and extra_fd too if it is not -1, read and dispatch replies, write
- * pending frames.  If another thread is driving, wait for it to finish a
- * step instead (at most 10 ms when extra_fd is given).  With nowait, only
- * what is ready now is handled.  Returns 1 if extra_fd may be readable.
- * mu is held on entry and on return. */
-DLP_PRIV int dlp__pool_drive(dlp_pool *p, int extra_fd, int nowait);
-/* The same, waiting no later than deadline_ns (dlp__now_ns clock; 0: no
- * deadline, 1: do not wait). */
-DLP_PRIV int dlp__pool_drive_until(dlp_pool *p, int extra_fd,
-                                   uint64_t deadline_ns);
-
-/* The deadline for dlp__pool_drive_until of a timeout in seconds; a
- * negative timeout is none (0). */
-DLP_PRIV uint64_t dlp__pool_deadline(double timeout);
-
-/* Wake the thread driving the loop out of its poll (the pool's eventfd).
- * Async-signal-safe. */
-DLP_PRIV void dlp__pool_wake(dlp_pool *p);
-
 /* Make a pool of local workers with opts (NULL: the defaults), whatever
  * its transport says: dlp_pool_create (transport.c) chooses. */
 DLP_PRIV int dlp__pool_create_local(dlp_pool **out,
@@ -174,16 +141,5 @@ DLP_PRIV int dlp__pool_create_links(dlp_pool **out, const int *fds,
                                     unsigned n,
                                     const dlp_pool_options *opts,
                                     dlp_error *err);
-
-/* The supervisor's side for a batch owner going away (a job destroyed or
- * failed), mu held.  withdraw: take owner's batches out of every worker's
- * queue (the unsent ones are freed, the sent ones orphaned: their
- * results are dropped).  stop_job: stop every worker running a task of
- * job id (killed as for a timeout, so nothing is charged; a link is shut
- * down), to be replaced.  sent: whether a batch of owner has been written
- * to a worker, even in part. */
-DLP_PRIV void dlp__pool_withdraw(dlp_pool *p, const void *owner);
-DLP_PRIV void dlp__pool_stop_job(dlp_pool *p, uint32_t job_id);
-DLP_PRIV int dlp__pool_sent(dlp_pool *p, const void *owner);
 
 #endif

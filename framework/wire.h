@@ -179,6 +179,14 @@ static inline int dlp__put_limits(dlp__buf *b, uint64_t timeout_ns,
     return rc;
 }
 
+/* A status code a worker may send (LOADED b, INSPECTED a): 0, a dlpool
+ * code, or -errno.  Anything else is a corrupt frame. */
+static inline int dlp__code_ok(int code)
+{
+    return code == 0 || (code < 0 && code > -4096) ||
+           (code <= DLP_EINVAL && code >= DLP_ETASK);
+}
+
 DLP_PRIV void dlp__hdr_pack(unsigned char *out, const dlp__hdr *h);
 DLP_PRIV void dlp__hdr_unpack(const unsigned char *in, dlp__hdr *h);
 
