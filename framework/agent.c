@@ -38,7 +38,7 @@
 
 #include "agent.h"
 #include "batch.h"
-#include "job.h"
+#include "ijob.h"
 #include "mpi_module.h"
 #include "loop.h"
 #include "pool.h"
@@ -78,7 +78,7 @@ typedef struct dlp__relayed {
     uint32_t rest, taken;
     uint64_t *index;    /* each position's far index */
     uint32_t lost_pos;
-    dlp__buf lost;      /* its record, as put_result writes one */
+    dlp__buf lost;      /* its record, as encode_result writes one */
     dlp__pre pre;       /* job's tasks, until it starts */
     int to_start;
     dlp_job *job;
@@ -191,7 +191,7 @@ static int map_fn(agent *a, uint32_t fn, int local)
 
 /* LOAD a=fn: str plugin, str symbol, str sig.  Resolve it on the local
  * pool and answer LOADED as a worker would. */
-static int do_load(agent *a, const dlp__hdr *h, dlp__rd *r)
+static int relay_load(agent *a, const dlp__hdr *h, dlp__rd *r)
 {
     const char *plugin, *symbol, *sig;
     uint32_t pl, sl, gl;
@@ -376,7 +376,7 @@ static const dlp__batch_ops relay_ops = {.results = relay_results,
 /* BATCH a=job b=fn: u32 count, count x task [, limits: transport.h].
  * Queue it for a local worker, as it came but for its job id, made local,
  * and its limits, which the local pool enforces from the batch. */
-static int do_batch(agent *a, const dlp__hdr *h, dlp__rd *r)
+static int relay_batch(agent *a, const dlp__hdr *h, dlp__rd *r)
 {
     const unsigned char *recs;
     uint32_t count;
@@ -485,7 +485,7 @@ static int start_rests(agent *a)
             continue; /* only the lost task was left */
         unsigned nw = dlp_pool_workers(a->pool);
         unsigned chunk = (unsigned)((b->pre.n + 2 * nw - 1) / (2 * nw));
-        int rc = dlp__job_internal(&b->job, a->pool, b->fn, &b->pre,
+        int rc = dlp__ijob_start(&b->job, a->pool, b->fn, &b->pre,
                                    (double)b->timeout_ns / 1e9, b->retries, 0,
                                    b->flags ? DLP_JOB_TIMES : 0,
                                    chunk ? chunk : 1, NULL, NULL, &err);
@@ -498,7 +498,7 @@ static int start_rests(agent *a)
 /* Append result res of a task as a worker's record (with its times when
  * the batch asked) and the pid that ran it, for a function returning
  * ret. */
-static int put_result(dlp__buf *o, const dlp_result *res, dlp_type ret,
+static int encode_result(dlp__buf *o, const dlp_result *res, dlp_type ret,
                       uint64_t index, int timed)
 {
     size_t rec = o->len;
@@ -553,7 +553,7 @@ static int answer_rest(agent *a, abatch *b)
         dlp_result res;
         int lost = b->taken == b->lost_pos;
         uint32_t jpos = b->taken - (b->taken > b->lost_pos);
-        if (!lost && (!b->job || dlp__job_view(b->job, jpos, &res) != 0))
+        if (!lost && (!b->job || dlp__ijob_view(b->job, jpos, &res) != 0))
             break;
         if (off < 0) {
             /* The service time: from when the rest began, or from when
@@ -570,7 +570,7 @@ static int answer_rest(agent *a, abatch *b)
         if (lost)
             rc = dlp__buf_put(&a->out, b->lost.p, b->lost.len);
         else
-            rc = put_result(&a->out, &res, res.type, b->index[b->taken],
+            rc = encode_result(&a->out, &res, res.type, b->index[b->taken],
                             b->flags != 0);
         if (rc)
             return rc;
@@ -631,9 +631,9 @@ static int handle_frames(agent *a)
             break;
         dlp__rd_init(&r, a->in.p + off + DLP_HDR_SIZE, h.len);
         if (h.type == DLP_F_LOAD)
-            rc = do_load(a, &h, &r);
+            rc = relay_load(a, &h, &r);
         else if (h.type == DLP_F_BATCH && a->pool)
-            rc = do_batch(a, &h, &r);
+            rc = relay_batch(a, &h, &r);
         else
             rc = DLP_EPROTO;
         if (rc)
@@ -729,7 +729,8 @@ static int chan_turn(agent *a)
     return 0;
 }
 
-static int serve(int fd, const dlp__chan *ch, dlp_pool *pool, const char *why)
+static int agent_loop(int fd, const dlp__chan *ch, dlp_pool *pool,
+                      const char *why)
 {
     agent a;
     int rc = 0;
@@ -754,7 +755,7 @@ static int serve(int fd, const dlp__chan *ch, dlp_pool *pool, const char *why)
                  * as lost rather than wait forever. */
                 for (abatch *b = a.head; b; b = b->next)
                     if (b->job)
-                        dlp__job_abort(b->job, DLP_FAIL_WORKER,
+                        dlp__ijob_abort(b->job, DLP_FAIL_WORKER,
                                        a.pool->last_loss[0]
                                            ? a.pool->last_loss
                                            : "the agent has no worker left");
@@ -850,11 +851,11 @@ static int serve(int fd, const dlp__chan *ch, dlp_pool *pool, const char *why)
 
 int dlp__agent_serve(int fd, dlp_pool *pool, const char *why)
 {
-    return serve(fd, NULL, pool, why);
+    return agent_loop(fd, NULL, pool, why);
 }
 
 int dlp__agent_serve_chan(const dlp__chan *ch, dlp_pool *pool,
                           const char *why)
 {
-    return serve(-1, ch, pool, why);
+    return agent_loop(-1, ch, pool, why);
 }

@@ -404,7 +404,7 @@ static int too_many(dlp_args *a, dlp_type t, size_t n)
 }
 
 /* Append an array argument of type t from elements already converted. */
-static int put_array_arg(dlp_args *a, dlp_type t, const void *data, size_t n)
+static int args_array(dlp_args *a, dlp_type t, const void *data, size_t n)
 {
     int rc = dlp__put_array(a->b, 0, data, n, dlp__type_size(DLP_T_ELEM(t)));
     if (rc == DLP_ETOOBIG)
@@ -446,7 +446,7 @@ DLP_API int dlp_args_array(dlp_args *a, dlp_type elem, const void *data,
     if (!DLP_T_IS_ARRAY(t))
         return wrong_kind(a, t, "an array");
     if (DLP_T_ELEM(t) == elem)
-        return put_array_arg(a, t, data ? data : "", n);
+        return args_array(a, t, data ? data : "", n);
     if (n > (DLP_FRAME_MAX - 64) / dlp__type_size(DLP_T_ELEM(t)))
         return too_many(a, t, n);
     conv = malloc(n * dlp__type_size(DLP_T_ELEM(t)) + 1);
@@ -455,7 +455,7 @@ DLP_API int dlp_args_array(dlp_args *a, dlp_type elem, const void *data,
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = num_store(a, DLP_T_ELEM(t), conv, i, num_at(elem, data, i));
     if (rc == 0)
-        rc = put_array_arg(a, t, conv, n);
+        rc = args_array(a, t, conv, n);
     free(conv);
     return rc;
 }
@@ -494,7 +494,7 @@ static int put_list_as_array(dlp_args *a, dlp_type t, const dlp_val *l)
         rc = num_store(a, te, conv, i, x);
     }
     if (rc == 0)
-        rc = put_array_arg(a, t, conv, n);
+        rc = args_array(a, t, conv, n);
     free(conv);
     return rc;
 }

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "handle.h"
-#include "job.h"
+#include "ijob.h"
 #include "loop.h"
 #include "pool.h"
 #include "supervise.h"
@@ -194,8 +194,8 @@ static void abort_if_dead(dlp_pool *p)
 {
     if (dlp__loop_alive(p) > 0)
         return;
-    for (struct dlp_job *j = p->internal_jobs; j; j = dlp__job_next_internal(j))
-        dlp__job_abort(j, p->terminated ? DLP_FAIL_CANCELLED : DLP_FAIL_WORKER,
+    for (struct dlp_job *j = p->internal_jobs; j; j = dlp__ijob_next(j))
+        dlp__ijob_abort(j, p->terminated ? DLP_FAIL_CANCELLED : DLP_FAIL_WORKER,
                        p->terminated ? "the pool was terminated"
                        : p->last_loss[0]
                            ? p->last_loss
@@ -296,7 +296,7 @@ static int make(dlp_future **out, dlp_pool *p, int fn,
         f->cb = opts->callback;
         f->cb_ud = opts->callback_ud;
     }
-    rc = dlp__job_internal(&f->job, p, fn, &pre, opts ? opts->timeout : 0,
+    rc = dlp__ijob_start(&f->job, p, fn, &pre, opts ? opts->timeout : 0,
                            opts ? opts->retries : 0, pinned, 0, 0, complete, f,
                            err);
     if (rc) {
@@ -305,7 +305,7 @@ static int make(dlp_future **out, dlp_pool *p, int fn,
     }
     if (dlp__handle_add(f, DLP__H_FUTURE)) {
         pthread_mutex_lock(&p->mu);
-        dlp__job_unwatch(f->job);
+        dlp__ijob_unwatch(f->job);
         pthread_mutex_unlock(&p->mu);
         future_free(f);
         return dlp__err(err, -ENOMEM, "out of memory");
@@ -387,9 +387,9 @@ DLP_API bool dlp_future_ready(dlp_future *f)
 /* The first failed task of a complete future, or -1.  mu held. */
 static long first_failure(dlp_future *f, dlp_result *res)
 {
-    uint64_t n = dlp__job_total(f->job);
+    uint64_t n = dlp__ijob_total(f->job);
     for (uint64_t i = 0; i < n; i++)
-        if (dlp__job_view(f->job, i, res) == 0 && res->fail)
+        if (dlp__ijob_view(f->job, i, res) == 0 && res->fail)
             return (long)i;
     return -1;
 }
@@ -412,7 +412,7 @@ DLP_API bool dlp_future_successful(dlp_future *f)
 
 DLP_API size_t dlp_future_count(const dlp_future *f)
 {
-    return dlp__handle_live(f, DLP__H_FUTURE) ? (size_t)dlp__job_total(f->job)
+    return dlp__handle_live(f, DLP__H_FUTURE) ? (size_t)dlp__ijob_total(f->job)
                                               : 0;
 }
 
@@ -422,7 +422,7 @@ DLP_API int dlp_future_result(dlp_future *f, size_t i, dlp_result *res)
     if (!res || !enter(f))
         return DLP_EINVAL;
     pthread_mutex_lock(&f->pool->mu);
-    rc = dlp__job_view(f->job, i, res);
+    rc = dlp__ijob_view(f->job, i, res);
     leave_unlock(f);
     return rc;
 }
@@ -457,10 +457,10 @@ DLP_API int dlp_future_get(dlp_future *f, double timeout, dlp_result *res,
                       "waited on");
     else if ((bad = first_failure(f, res)) >= 0)
         rc = task_error(err, (size_t)bad, res);
-    else if (dlp__job_total(f->job) == 0)
+    else if (dlp__ijob_total(f->job) == 0)
         rc = dlp__err(err, DLP_EINVAL, "the future has no task");
     else
-        dlp__job_view(f->job, 0, res);
+        dlp__ijob_view(f->job, 0, res);
     leave_unlock(f);
     return rc;
 }
@@ -471,8 +471,8 @@ DLP_API int dlp_future_cancel(dlp_future *f)
     if (!enter(f))
         return DLP_EINVAL;
     pthread_mutex_lock(&f->pool->mu);
-    rc = f->complete && !dlp__job_cancelled(f->job) ? -EBUSY
-                                                    : dlp__job_cancel(f->job);
+    rc = f->complete && !dlp__ijob_cancelled(f->job) ? -EBUSY
+                                                    : dlp__ijob_cancel(f->job);
     if (rc == 0)
         wake_all(f->pool); /* its waiters, and the driver's poll */
     leave_unlock(f);
@@ -494,7 +494,7 @@ DLP_API void dlp_future_destroy(dlp_future *f)
     pthread_mutex_lock(&p->mu);
     unqueue_callback(f);
     f->cb = NULL;
-    dlp__job_unwatch(f->job);
+    dlp__ijob_unwatch(f->job);
     f->destroyed = 1;
     now = __atomic_load_n(&f->holds, __ATOMIC_ACQUIRE) == 0;
     if (!now)
@@ -616,11 +616,11 @@ DLP_API dlp_val *dlp_result_value(const dlp_result *res)
  * held. */
 static int take_values(dlp_future *f, dlp_val **out, dlp_error *err)
 {
-    size_t n = (size_t)dlp__job_total(f->job);
+    size_t n = (size_t)dlp__ijob_total(f->job);
     dlp_result res;
     for (size_t i = 0; i < n; i++) {
         out[i] = NULL;
-        if (dlp__job_view(f->job, i, &res) == 0 && res.fail) {
+        if (dlp__ijob_view(f->job, i, &res) == 0 && res.fail) {
             for (size_t k = 0; k < i; k++) {
                 dlp_val_free(out[k]);
                 out[k] = NULL;
@@ -685,8 +685,8 @@ static int all_futures_done(void *arg)
     dlp_pool *p = arg;
     if (p->cbq_head || running_elsewhere(p, NULL))
         return 0;
-    for (struct dlp_job *j = p->internal_jobs; j; j = dlp__job_next_internal(j))
-        if (dlp__job_done(j) < dlp__job_total(j))
+    for (struct dlp_job *j = p->internal_jobs; j; j = dlp__ijob_next(j))
+        if (dlp__ijob_done(j) < dlp__ijob_total(j))
             return 0;
     return 1;
 }
@@ -750,8 +750,8 @@ DLP_API int dlp_pool_shutdown(dlp_pool *p, bool cancel_futures,
     p->closed = 1;
     if (cancel_futures) {
         for (struct dlp_job *j = p->internal_jobs; j;
-             j = dlp__job_next_internal(j))
-            dlp__job_cancel(j); /* -EBUSY for started ones: they run on */
+             j = dlp__ijob_next(j))
+            dlp__ijob_cancel(j); /* -EBUSY for started ones: they run on */
         wake_all(p);
     }
     pthread_mutex_unlock(&p->mu);

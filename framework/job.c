@@ -32,232 +32,6 @@
 #include "sig.h"
 #include "val.h"
 
-/* Batches a worker may hold at once: one running, one queued behind it,
- * so a worker never waits on a round trip, and a slow task delays at most
- * one batch that another worker could have taken. */
-#define WORKER_DEPTH 2
-/* Aim for batches of about this much work: long enough that per-batch
- * costs (two system calls and a wake-up, ~20-50 us) are a few percent,
- * short enough that two workers stay balanced. */
-#define BATCH_TARGET_NS 1000000.0
-/* A link's agent spreads a batch over its own workers, and pays for each
- * batch it is sent (a job of its own): give it ten times as much. */
-#define LINK_BATCH_TARGET_NS 10000000.0
-#define BATCH_MAX 4096u
-/* A link's batches may be larger: each costs a wake-up at every hop (two
- * bridges, the agent, a worker), and of tiny tasks 8,192 ran 10% faster
- * over MPI than 4,096 (16,384 gained nothing: the default window holds
- * only four such batches). */
-#define LINK_BATCH_MAX 8192u
-/* A batch is also closed at this many bytes of arguments, so large
- * arguments travel a few at a time and no frame nears the 1 GiB limit. */
-#define BATCH_BYTES (4u << 20)
-/* The arguments of one task may take at most this much. */
-#define TASK_ARGS_MAX (DLP_FRAME_MAX - BATCH_BYTES - 64)
-#define WINDOW_DEFAULT 65536u
-/* A str result this large reuses the buffer of one handed out before;
- * the job keeps up to SPARES such buffers, SPARE_BYTES in all: about what
- * the results of the batches in flight take when they are large. */
-#define SPARE_MIN (64u << 10)
-#define SPARES 64u
-#define SPARE_BYTES ((size_t)64 << 20)
-
-enum { SLOT_EMPTY = 0, SLOT_PENDING, SLOT_BAD, SLOT_DONE };
-
-/* Frame offsets of a BATCH: header, u32 count, task records. */
-
-typedef struct rslot {
-    uint64_t index;
-    uint64_t w;   /* scalar result */
-    char *data;   /* str result or error message, malloc'd */
-    uint32_t len;
-    uint8_t state, fail;
-    uint16_t attempts; /* starts so far, beyond the first (retries used) */
-    int status;   /* wait status for a lost worker */
-    int32_t pid;  /* the worker that ran it, 0 if none did */
-} rslot;
-
-struct dlp_job {
-    dlp_pool *pool;
-    uint32_t id;
-    int fn;
-    dlp_sig sig;
-    dlp_iter_fn next;
-    void *ud;
-    unsigned flags;
-    int wait_fd;
-    uint64_t timeout_ns;
-    unsigned retries;
-    /* (owner) */
-    uint64_t next_in;
-    int iter_done, iter_rc;
-    int paused; /* the iterator said DLP_ITER_PAUSE */
-    dlp__batch *fill;
-    char *held; /* data of the result handed out last */
-    /* Large str results' buffers, freed by their hand-out and kept for
-     * the next large results: fresh memory for each would cost a page
-     * fault per 4 KiB, most of the time of a 1 MiB result.  (mu) */
-    char *spare[SPARES];
-    size_t spare_bytes; /* their sizes, summed */
-    dlp_val *held_val;
-    dlp_args args;
-    /* (mu) */
-    rslot *ring;
-    size_t mask;
-    /* With DLP_JOB_TIMES: per slot, when the task started (CLOCK_REALTIME
-     * ns) and how long it ran (ns); NULL otherwise, so that jobs that do
-     * not ask pay nothing. */
-    struct slot_times {
-        uint64_t start, run;
-    } *times;
-    uint64_t limit; /* tasks in flight at most: the window asked for */
-    uint64_t next_out, delivered;
-    uint64_t *doneq;
-    size_t dq_head, dq_len;
-    dlp__batch *redo, *redo_tail;
-    uint32_t target, max_batch;
-    double ns_per_task;
-    double target_ns; /* BATCH_TARGET_NS, or LINK_BATCH_TARGET_NS */
-    /* Internal jobs (futures: apply, map, broadcast): tasks encoded when
-     * the job is made, fed by whichever thread drives the pool, results
-     * kept in the ring until the job is destroyed.  (mu) */
-    int internal, pinned, cancelled;
-    uint32_t chunksize; /* fixed batch size, 0: automatic */
-    dlp__pre pre;
-    uint64_t ndone;
-    /* Told when the last task has its result (internal jobs). */
-    void (*done)(void *ud);
-    void *done_ud;
-    struct dlp_job *feed_prev, *feed_next; /* the pool's queue of jobs to
-                                               feed, oldest first */
-    int in_feedq;
-    struct dlp_job *all_prev, *all_next; /* the pool's internal jobs */
-};
-
-static size_t pow2_at_least(size_t n)
-{
-    size_t w = 1;
-    while (w < n)
-        w <<= 1;
-    return w;
-}
-
-DLP_API void dlp_job_options_init(dlp_job_options *opts)
-{
-    memset(opts, 0, sizeof *opts);
-    opts->wait_fd = -1;
-}
-
-static void job_free(dlp_job *j);
-
-/* Free a job that dlp_job_create could not finish making. */
-static void job_free_early(dlp_job *j)
-{
-    free(j->times);
-    free(j->doneq);
-    free(j->ring);
-    free(j);
-}
-
-DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
-                           dlp_iter_fn next, void *ud,
-                           const dlp_job_options *opts, dlp_error *err)
-{
-    dlp_job *j;
-    size_t w;
-    if (!out || !p || !next)
-        return dlp__err(err, DLP_EINVAL, "dlp_job_create: NULL argument");
-    *out = NULL;
-    if (!dlp__handle_live(p, DLP__H_POOL))
-        return dlp__handle_bad(err, "dlp_job_create", "pool");
-    if (opts && (isnan(opts->timeout) || opts->timeout < 0))
-        return dlp__err(err, DLP_EINVAL,
-                        "a task timeout of %g s: give seconds > 0, or 0 for "
-                        "none",
-                        opts->timeout);
-    j = calloc(1, sizeof *j);
-    if (!j)
-        return dlp__err(err, -ENOMEM, "out of memory");
-    w = pow2_at_least(opts && opts->window ? opts->window : WINDOW_DEFAULT);
-    if (w > (1u << 24)) {
-        free(j);
-        return dlp__err(err, DLP_EINVAL, "window of %u tasks is too large",
-                        opts->window);
-    }
-    j->ring = calloc(w, sizeof *j->ring);
-    j->flags = opts ? opts->flags : 0;
-    j->wait_fd = opts && (opts->flags & DLP_JOB_WAIT_FD) ? opts->wait_fd : -1;
-    /* Past 10^9 s (31 years) a timeout is none: its nanoseconds would not
-     * fit. */
-    j->timeout_ns = opts && opts->timeout > 0 && opts->timeout <= 1e9
-                        ? (uint64_t)(opts->timeout * 1e9 + 0.5)
-                        : 0;
-    if (j->timeout_ns && j->timeout_ns < 1000000)
-        j->timeout_ns = 1000000; /* the event loop's resolution: 1 ms */
-    j->retries = opts ? opts->retries : 0;
-    if (j->ring && (j->flags & DLP_JOB_UNORDERED))
-        j->doneq = malloc(w * sizeof *j->doneq);
-    if (j->ring && (j->flags & DLP_JOB_TIMES))
-        j->times = calloc(w, sizeof *j->times);
-    if (!j->ring || ((j->flags & DLP_JOB_UNORDERED) && !j->doneq) ||
-        ((j->flags & DLP_JOB_TIMES) && !j->times)) {
-        job_free_early(j);
-        return dlp__err(err, -ENOMEM, "out of memory");
-    }
-    j->mask = w - 1;
-    j->limit = opts && opts->window ? opts->window : w;
-    j->chunksize = opts ? opts->chunksize : 0;
-    j->pool = p;
-    j->fn = fn;
-    j->next = next;
-    j->ud = ud;
-    j->target = 1;
-    j->target_ns = p->nworkers && p->w[0].link ? LINK_BATCH_TARGET_NS
-                                               : BATCH_TARGET_NS;
-
-    pthread_mutex_lock(&p->mu);
-    if (p->closed) {
-        pthread_mutex_unlock(&p->mu);
-        job_free_early(j);
-        return dlp__err(err, DLP_ECLOSED, "the pool is closed");
-    }
-    if (fn < 0 || (size_t)fn >= p->nfns || p->fns[fn]->state != DLP_FN_OK) {
-        pthread_mutex_unlock(&p->mu);
-        job_free_early(j);
-        return dlp__err(err, DLP_EINVAL, "function id %d is not resolved",
-                        fn);
-    }
-    if (p->fns[fn]->sig.nargs == 1 && p->fns[fn]->sig.args[0] == DLP_T_CHAN) {
-        pthread_mutex_unlock(&p->mu);
-        job_free_early(j);
-        return dlp__err(err, DLP_EINVAL,
-                        "'%s' is a process function (i32(chan)): start it "
-                        "with dlp_process_start, it cannot run as tasks",
-                        p->fns[fn]->ref);
-    }
-    j->sig = p->fns[fn]->sig;
-    j->id = p->next_job++;
-    p->open_jobs++;
-    {
-        size_t mb = w / (WORKER_DEPTH * p->nworkers + 2);
-        size_t most = p->nworkers && p->w[0].link ? LINK_BATCH_MAX : BATCH_MAX;
-        j->max_batch = (uint32_t)(mb < 1 ? 1 : mb > most ? most : mb);
-    }
-    if (j->chunksize) {
-        /* The caller's choice, within what the window can hold. */
-        j->target = j->max_batch = j->chunksize < j->limit
-                                       ? j->chunksize
-                                       : (uint32_t)j->limit;
-    }
-    pthread_mutex_unlock(&p->mu);
-    if (dlp__handle_add(j, DLP__H_JOB)) {
-        job_free(j);
-        return dlp__err(err, -ENOMEM, "out of memory");
-    }
-    *out = j;
-    return 0;
-}
-
 /* ---- results, from the event loop (mu held) ------------------------ */
 
 /* Free what a slot holds: a val tree for a successful val result, bytes
@@ -301,8 +75,8 @@ static void slot_fail(rslot *s, dlp_fail_kind kind, const char *msg,
 static void recycle(dlp_job *j, char *buf)
 {
     size_t n = buf && j->sig.ret == DLP_T_STR ? malloc_usable_size(buf) : 0;
-    if (n >= SPARE_MIN && n <= SPARE_BYTES - j->spare_bytes) {
-        for (unsigned k = 0; k < SPARES; k++) {
+    if (n >= DLP_SPARE_MIN && n <= DLP_SPARE_BYTES - j->spare_bytes) {
+        for (unsigned k = 0; k < DLP_SPARES; k++) {
             if (!j->spare[k]) {
                 j->spare[k] = buf;
                 j->spare_bytes += n;
@@ -316,8 +90,8 @@ static void recycle(dlp_job *j, char *buf)
 /* A buffer of n bytes for a str result: a spare one if n is large. */
 static char *result_buffer(dlp_job *j, size_t n)
 {
-    if (n > SPARE_MIN) {
-        for (unsigned k = 0; k < SPARES; k++) {
+    if (n > DLP_SPARE_MIN) {
+        for (unsigned k = 0; k < DLP_SPARES; k++) {
             char *b = j->spare[k];
             if (b && malloc_usable_size(b) >= n) {
                 j->spare[k] = NULL;
@@ -449,7 +223,6 @@ static void task_lost(dlp_job *j, uint64_t index, dlp_fail_kind kind,
 }
 
 static void feedq_add(dlp_job *j);
-static void feedq_remove(dlp_job *j);
 
 static int requeue(dlp_job *j, dlp__batch *b, int have_skip,
                      uint64_t skip)
@@ -636,9 +409,9 @@ static void args_check(dlp_args *a, size_t len)
     if (!a->bad && a->argi != a->sig->nargs)
         dlp__args_bad(a, "expected %u argument%s, got %u", a->sig->nargs,
                  a->sig->nargs == 1 ? "" : "s", a->argi);
-    if (!a->bad && len > TASK_ARGS_MAX)
+    if (!a->bad && len > DLP_TASK_ARGS_MAX)
         dlp__args_bad(a, "the arguments take %zu bytes, over the limit of %zu",
-                 len, (size_t)TASK_ARGS_MAX);
+                 len, (size_t)DLP_TASK_ARGS_MAX);
 }
 
 int dlp__job_args(const dlp_sig *sig, dlp_iter_fn next, void *ud,
@@ -708,7 +481,7 @@ static int pull(dlp_job *j, size_t room)
                 s->attempts = (uint16_t)j->pre.task[s->index].attempts;
         }
         j->next_in++;
-        if (b->frame.len >= BATCH_BYTES)
+        if (b->frame.len >= DLP_BATCH_BYTES)
             return 0; /* the batch is full by size */
     }
     return 0;
@@ -717,7 +490,7 @@ static int pull(dlp_job *j, size_t room)
 /* Send the fill batch to a worker with room, if one has. */
 static int send_fill(dlp_job *j)
 {
-    dlp__worker *w = dlp__loop_pick(j->pool, WORKER_DEPTH);
+    dlp__worker *w = dlp__loop_pick(j->pool, DLP_WORKER_DEPTH);
     dlp__batch *b = j->fill;
     if (!w)
         return 0;
@@ -736,7 +509,7 @@ static int feed(dlp_job *j)
     dlp_pool *p = j->pool;
     for (;;) {
         while (j->redo) {
-            dlp__worker *w = dlp__loop_pick(p, WORKER_DEPTH);
+            dlp__worker *w = dlp__loop_pick(p, DLP_WORKER_DEPTH);
             dlp__batch *b = j->redo;
             if (!w)
                 return 0;
@@ -750,7 +523,7 @@ static int feed(dlp_job *j)
                        j->ring[j->next_in & j->mask].state == SLOT_EMPTY;
         if (j->fill && j->fill->count &&
             (j->fill->count >= j->target ||
-             j->fill->frame.len >= BATCH_BYTES || !can_pull)) {
+             j->fill->frame.len >= DLP_BATCH_BYTES || !can_pull)) {
             int rc = send_fill(j);
             if (rc < 0)
                 return rc;
@@ -1006,123 +779,7 @@ DLP_API int dlp_job_poll(dlp_job *j, dlp_result *res, dlp_error *err)
     return dlp__err(err, -EAGAIN, "no result is ready");
 }
 
-DLP_API void dlp_job_counts_get(const dlp_job *j, dlp_job_counts *out)
-{
-    dlp_pool *p;
-    if (!out)
-        return;
-    if (!dlp__handle_live(j, DLP__H_JOB)) {
-        out->pulled = out->delivered = 0;
-        return;
-    }
-    p = j->pool;
-    pthread_mutex_lock(&p->mu);
-    out->pulled = j->next_in;
-    out->delivered = j->delivered;
-    pthread_mutex_unlock(&p->mu);
-}
-
-DLP_API const char *dlp_fail_kind_name(dlp_fail_kind kind)
-{
-    switch (kind) {
-    case DLP_FAIL_NONE:
-        return "ok";
-    case DLP_FAIL_PLUGIN:
-        return "plugin";
-    case DLP_FAIL_INPUT:
-        return "input";
-    case DLP_FAIL_SIGNAL:
-        return "signal";
-    case DLP_FAIL_EXIT:
-        return "exit";
-    case DLP_FAIL_RESULT:
-        return "result";
-    case DLP_FAIL_WORKER:
-        return "worker";
-    case DLP_FAIL_TIMEOUT:
-        return "timeout";
-    case DLP_FAIL_CANCELLED:
-        return "cancelled";
-    }
-    return "unknown";
-}
-
-/* Free job j.  When its pool was destroyed while it was open and it was
- * the pool's last job, the pool goes too. */
-static void job_free(dlp_job *j)
-{
-    dlp_pool *p = j->pool;
-    int last;
-    pthread_mutex_lock(&p->mu);
-    if (j->internal) {
-        feedq_remove(j);
-        if (j->all_prev)
-            j->all_prev->all_next = j->all_next;
-        else
-            p->internal_jobs = j->all_next;
-        if (j->all_next)
-            j->all_next->all_prev = j->all_prev;
-    } else {
-        p->open_jobs--;
-    }
-    dlp__supervise_withdraw(p, j);
-    /* A task of this job still running would hold its worker for nobody:
-     * stop it. */
-    dlp__supervise_stop_job(p, j->id);
-    last = p->destroyed && !p->open_jobs && !p->internal_jobs;
-    pthread_mutex_unlock(&p->mu);
-    while (j->redo) {
-        dlp__batch *b = j->redo;
-        j->redo = b->next;
-        dlp__batch_free(b);
-    }
-    dlp__batch_free(j->fill);
-    /* Only the slots of the last ring's worth of tasks pulled can hold
-     * anything: visiting all of a large window would fault in pages the
-     * job never used (10 ms for the default 65,536 slots). */
-    {
-        uint64_t used = j->next_in < j->mask + 1 ? j->next_in : j->mask + 1;
-        for (uint64_t i = j->next_in - used; i < j->next_in; i++)
-            slot_clear(j, &j->ring[i & j->mask]);
-    }
-    free(j->ring);
-    free(j->doneq);
-    free(j->times);
-    for (unsigned k = 0; k < SPARES; k++)
-        free(j->spare[k]);
-    free(j->held);
-    dlp_val_free(j->held_val);
-    dlp__pre_free(&j->pre);
-    free(j);
-    if (last)
-        dlp__pool_free(p);
-}
-
-DLP_API void dlp_job_destroy(dlp_job *j)
-{
-    /* A job destroyed already (or never made) is not touched. */
-    if (!j || !dlp__handle_drop(j, DLP__H_JOB))
-        return;
-    job_free(j);
-}
-
-/* ---- internal jobs: the tasks of futures ----------------------------- */
-
-/* The iterator of an internal job: copy task index's encoded arguments. */
-static int pre_next(void *ud, uint64_t index, dlp_args *a)
-{
-    dlp_job *j = ud;
-    const struct dlp__pre_task *t;
-    if (index >= j->pre.n || j->cancelled)
-        return 0;
-    if (j->pre.bad && j->pre.bad[index])
-        return dlp_args_fail(a, "%s", j->pre.bad[index]), 1;
-    t = &j->pre.task[index];
-    if (dlp__buf_put(a->b, j->pre.bytes.p + t->off, t->len))
-        return dlp__args_bad(a, "out of memory"), 1;
-    a->argi = j->sig.nargs;
-    return 1;
-}
+/* ---- the pool's queue of jobs to feed (internal jobs) ------------- */
 
 static void feedq_add(dlp_job *j)
 {
@@ -1166,200 +823,56 @@ static int fed(const dlp_job *j)
             (j->internal && j->next_in >= j->pre.n));
 }
 
-/* Feed the internal jobs that have tasks to send (the loop's hook, after
- * each step).  mu held. */
-static void pump(dlp_pool *p)
+/* ---- for internal jobs (ijob.c) and the job's lifecycle (joblife.c) -- */
+
+void dlp__job_feedq_add(dlp_job *j)
 {
-    dlp_job *j = p->feedq;
-    while (j) {
-        if (!dlp__loop_pick(p, WORKER_DEPTH))
-            return; /* every worker is full: nothing to do now */
-        if (!j->cancelled && feed(j) < 0)
-            dlp__job_abort(j, DLP_FAIL_RESULT, "out of memory sending it");
-        /* Feeding may have queued other jobs (a lost worker's batches go
-         * back to their jobs): they join at the tail, after j. */
-        dlp_job *next = j->feed_next;
-        if (j->cancelled || fed(j))
-            feedq_remove(j);
-        j = next;
-    }
+    feedq_add(j);
 }
 
-/* Fail every unfinished task of every internal job of p (dlp__pool_end,
- * through the hook).  mu held. */
-static void abort_all(dlp_pool *p, dlp_fail_kind kind, const char *why)
+void dlp__job_feedq_remove(dlp_job *j)
 {
-    for (dlp_job *j = p->internal_jobs; j; j = j->all_next)
-        dlp__job_abort(j, kind, why);
-}
-
-static const dlp__jobs_hooks internal_jobs_hooks = {pump, abort_all};
-
-int dlp__job_internal(dlp_job **out, dlp_pool *p, int fn, dlp__pre *pre,
-                      double timeout, unsigned retries, int pinned,
-                      unsigned flags, unsigned chunksize,
-                      void (*done)(void *ud), void *ud, dlp_error *err)
-{
-    dlp_job_options o;
-    dlp_job *j;
-    int rc;
-    *out = NULL;
-    if (pre->n > (1u << 24)) {
-        dlp__pre_free(pre);
-        return dlp__err(err, DLP_ETOOBIG,
-                        "%zu tasks in one call: at most %u (use a job for "
-                        "more)",
-                        pre->n, 1u << 24);
-    }
-    dlp_job_options_init(&o);
-    o.window = pre->n ? (unsigned)pre->n : 1;
-    o.flags = flags & DLP_JOB_TIMES;
-    o.chunksize = chunksize;
-    o.timeout = timeout;
-    o.retries = retries;
-    if ((rc = dlp_job_create(&j, p, fn, pre_next, NULL, &o, err))) {
-        dlp__pre_free(pre);
-        return rc;
-    }
-    j->ud = j;
-    j->pre = *pre;
-    memset(pre, 0, sizeof *pre);
-    j->done = done;
-    j->done_ud = ud;
-    pthread_mutex_lock(&p->mu);
-    p->jobs = &internal_jobs_hooks;
-    p->open_jobs--; /* dlp_job_create counted it as the caller's */
-    j->internal = 1;
-    j->all_next = p->internal_jobs;
-    if (p->internal_jobs)
-        p->internal_jobs->all_prev = j;
-    p->internal_jobs = j;
-    if (j->pre.n == 0) {
-        j->iter_done = 1;
-        if (done)
-            done(ud);
-    } else if (pinned) {
-        unsigned *slots = malloc(p->nworkers * sizeof *slots);
-        unsigned nlive = slots ? dlp__loop_live_slots(p, slots) : 0;
-        j->pinned = 1;
-        /* One task per live worker, each in its own batch sent to it,
-         * whatever it holds already. */
-        for (uint64_t i = 0; i < j->pre.n; i++) {
-            rslot *s = &j->ring[i & j->mask];
-            if (i >= nlive || p->w[slots[i]].fd < 0 || pull(j, 1) ||
-                !j->fill || j->next_in != i + 1) {
-                /* The worker left since the call counted them (or no
-                 * memory): this task has nowhere to run. */
-                if (j->next_in == i) {
-                    s->index = i;
-                    s->state = SLOT_PENDING;
-                    j->next_in++;
-                }
-                if (s->state == SLOT_PENDING)
-                    task_lost(j, i, DLP_FAIL_WORKER, 0,
-                                  "no live worker to run it", 0);
-            }
-            if (s->state == SLOT_BAD)
-                slot_done(j, s);
-            if (j->fill && j->fill->count) {
-                dlp__batch *b = j->fill;
-                j->fill = NULL;
-                dlp__batch_frame_set_count(b->frame.p, b->count);
-                dlp__frame_end(&b->frame, 0);
-                dlp__loop_send(p, &p->w[slots[i]], b);
-            }
-        }
-        j->iter_done = 1;
-        free(slots);
-    } else {
-        feedq_add(j);
-        pump(p);
-    }
-    pthread_mutex_unlock(&p->mu);
-    *out = j;
-    return 0;
-}
-
-uint64_t dlp__job_total(const dlp_job *j)
-{
-    return j->pre.n;
-}
-
-uint64_t dlp__job_done(const dlp_job *j)
-{
-    return j->ndone;
-}
-
-int dlp__job_view(dlp_job *j, uint64_t i, dlp_result *res)
-{
-    rslot *s;
-    if (i >= j->pre.n)
-        return DLP_EINVAL;
-    s = &j->ring[i & j->mask];
-    if (s->state != SLOT_DONE || s->index != i)
-        return -EAGAIN;
-    slot_view(j, s, res);
-    return 0;
-}
-
-/* Fail every task of j that is not done yet, and drop its unsent work. */
-static void fail_rest(dlp_job *j, dlp_fail_kind kind, const char *why)
-{
-    dlp__supervise_withdraw(j->pool, j);
-    while (j->redo) {
-        dlp__batch *b = j->redo;
-        j->redo = b->next;
-        dlp__batch_free(b);
-    }
-    j->redo_tail = NULL;
-    dlp__batch_free(j->fill);
-    j->fill = NULL;
     feedq_remove(j);
-    for (uint64_t i = 0; i < j->pre.n; i++) {
-        rslot *s = &j->ring[i & j->mask];
-        if (i >= j->next_in) {
-            s->index = i;
-            s->state = SLOT_PENDING;
-        }
-        if (s->state == SLOT_PENDING) {
-            slot_fail(s, kind, why, strlen(why));
-            slot_done(j, s);
-        } else if (s->state == SLOT_BAD) {
-            slot_done(j, s);
-        }
-    }
-    j->next_in = j->pre.n;
-    j->iter_done = 1;
 }
 
-int dlp__job_cancel(dlp_job *j)
+int dlp__job_fed(const dlp_job *j)
 {
-    if (j->ndone == j->pre.n && j->cancelled)
-        return 0;
-    if (j->ndone > 0 || j->redo || dlp__supervise_sent(j->pool, j))
-        return -EBUSY; /* (a batch to send again was sent once) */
-    j->cancelled = 1;
-    fail_rest(j, DLP_FAIL_CANCELLED, "cancelled before it started");
-    return 0;
+    return fed(j);
 }
 
-void dlp__job_abort(dlp_job *j, dlp_fail_kind kind, const char *why)
+int dlp__job_feed(dlp_job *j)
 {
-    if (j->ndone < j->pre.n)
-        fail_rest(j, kind, why);
+    return feed(j);
 }
 
-void dlp__job_unwatch(struct dlp_job *j)
+int dlp__job_pull(dlp_job *j, size_t room)
 {
-    j->done = NULL;
+    return pull(j, room);
 }
 
-struct dlp_job *dlp__job_next_internal(const struct dlp_job *j)
+void dlp__job_slot_clear(dlp_job *j, rslot *s)
 {
-    return j->all_next;
+    slot_clear(j, s);
 }
 
-int dlp__job_cancelled(const struct dlp_job *j)
+void dlp__job_slot_done(dlp_job *j, rslot *s)
 {
-    return j->cancelled;
+    slot_done(j, s);
+}
+
+void dlp__job_slot_fail(rslot *s, dlp_fail_kind kind, const char *msg,
+                        size_t len)
+{
+    slot_fail(s, kind, msg, len);
+}
+
+void dlp__job_slot_view(const dlp_job *j, const rslot *s, dlp_result *res)
+{
+    slot_view(j, s, res);
+}
+
+void dlp__job_task_lost(dlp_job *j, uint64_t index, dlp_fail_kind kind,
+                        int status, const char *reason, pid_t pid)
+{
+    task_lost(j, index, kind, status, reason, pid);
 }

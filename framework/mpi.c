@@ -133,7 +133,7 @@ static void where(const dlp_mpi_module *m, int *rank, int *size)
 
 /* The pool's transport_close: its links are closed, so the bridge ends
  * once every agent has closed its side too. */
-static void bridge_close(void *b)
+static void end_bridge(void *b)
 {
     if (b && module)
         module->close(b);
@@ -178,7 +178,7 @@ int dlp__mpi_pool_create(dlp_pool **out, const dlp_pool_options *opts,
             m->close(b); /* its links are closed: it ends */
         } else {
             (*out)->transport = b;
-            (*out)->transport_close = bridge_close;
+            (*out)->transport_close = end_bridge;
         }
     }
     free(ranks);

@@ -131,7 +131,7 @@ DLP_API dlp_val *dlp_val_map(void)
 }
 
 /* Make room for one more item (and key, for a map). */
-static int grow(dlp_val *c)
+static int grow_items(dlp_val *c)
 {
     size_t cap;
     dlp_val **items;
@@ -256,7 +256,7 @@ static int may_hold(const dlp_val *c, const dlp_val *item)
 static int list_add(dlp_val *list, dlp_val *item)
 {
     int rc;
-    if ((rc = grow(list))) {
+    if ((rc = grow_items(list))) {
         dlp_val_free(item);
         return rc;
     }
@@ -281,7 +281,7 @@ DLP_API int dlp_val_push(dlp_val *list, dlp_val *item)
 static int map_add(dlp_val *map, char *key, dlp_val *item)
 {
     int rc;
-    if ((rc = grow(map))) {
+    if ((rc = grow_items(map))) {
         free(key);
         dlp_val_free(item);
         return rc;
