@@ -329,6 +329,7 @@ static void relay_results(dlp__batch *pb, const dlp__hdr *h,
                           const unsigned char *payload, uint64_t busy_ns,
                           pid_t pid)
 {
+    DLP_ASSERT_HELD(&((abatch *)pb->owner)->a->pool->mu);
     abatch *b = pb->owner;
     (void)busy_ns;
     /* The oldest frame unanswered replies straight into the output;
@@ -355,6 +356,7 @@ static void relay_results(dlp__batch *pb, const dlp__hdr *h,
 static int relay_lost(dlp__batch *pb, dlp__worker *w,
                       const dlp__batch_loss *loss)
 {
+    DLP_ASSERT_HELD(&((abatch *)pb->owner)->a->pool->mu);
     abatch *b = pb->owner;
     int rc = 0;
     (void)w;
@@ -370,7 +372,8 @@ static int relay_lost(dlp__batch *pb, dlp__worker *w,
     return rc;
 }
 
-static const dlp__batch_ops relay_ops = {.results = relay_results,
+static const dlp__batch_ops relay_ops = {.result = dlp__batch_no_result,
+                                         .results = relay_results,
                                          .lost = relay_lost};
 
 /* BATCH a=job b=fn: u32 count, count x task [, limits: transport.h].
@@ -448,6 +451,7 @@ static int relay_batch(agent *a, const dlp__hdr *h, dlp__rd *r)
  * alive, take them over (their job fails them).  mu held. */
 static int dispatch(agent *a)
 {
+    DLP_ASSERT_HELD(&a->pool->mu);
     int alive = dlp__loop_alive(a->pool) > 0;
     while (a->dhead) {
         abatch *b = a->dhead;
@@ -546,6 +550,7 @@ static int encode_result(dlp__buf *o, const dlp_result *res, dlp_type ret,
  * in order, into a->out.  mu held. */
 static int answer_rest(agent *a, abatch *b)
 {
+    DLP_ASSERT_HELD(&a->pool->mu);
     long off = -1;
     uint32_t n = 0;
     int rc;
@@ -595,6 +600,7 @@ static int answer_rest(agent *a, abatch *b)
  * destroy once mu is released.  mu held. */
 static int answer(agent *a, abatch **done)
 {
+    DLP_ASSERT_HELD(&a->pool->mu);
     while (a->head) {
         abatch *b = a->head;
         int rc;

@@ -27,6 +27,7 @@ void dlp__batch_free(dlp__batch *b)
 
 dlp__batch *dlp__batch_take(dlp_pool *p)
 {
+    DLP_ASSERT_HELD(&p->mu);
     dlp__batch *b = p->spare_batches;
     if (!b)
         return calloc(1, sizeof(dlp__batch));
@@ -41,6 +42,7 @@ dlp__batch *dlp__batch_take(dlp_pool *p)
 
 void dlp__batch_recycle(dlp_pool *p, dlp__batch *b)
 {
+    DLP_ASSERT_HELD(&p->mu);
     if (b && p->nspare_batches < SPARE_BATCHES &&
         b->frame.cap <= SPARE_FRAME_MAX) {
         b->next = p->spare_batches;
@@ -92,6 +94,19 @@ void dlp__batch_strip_limits(dlp__batch *b)
     dlp__frame_end(&b->frame, 0);
 }
 
+int dlp__batch_no_result(dlp__batch *b, uint64_t index, int kind,
+                         const unsigned char *payload, uint32_t len,
+                         pid_t pid)
+{
+    (void)b;
+    (void)index;
+    (void)kind;
+    (void)payload;
+    (void)len;
+    (void)pid;
+    return 0;
+}
+
 static int orphan_lost(dlp__batch *b, struct dlp__worker *w,
                        const dlp__batch_loss *loss)
 {
@@ -101,4 +116,5 @@ static int orphan_lost(dlp__batch *b, struct dlp__worker *w,
     return 0;
 }
 
-const dlp__batch_ops dlp__batch_orphan = {.lost = orphan_lost};
+const dlp__batch_ops dlp__batch_orphan = {.result = dlp__batch_no_result,
+                                          .lost = orphan_lost};

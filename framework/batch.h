@@ -35,6 +35,9 @@ typedef struct dlp__batch_loss {
     pid_t pid;
 } dlp__batch_loss;
 
+/* What a result op returns to have the worker's slot retired. */
+#define DLP_RETIRE 1
+
 typedef struct dlp__batch_ops {
     /* The tasks are set-up, not tasks (the initializer's call): a
      * worker's answers to them do not count as tasks it answered. */
@@ -43,13 +46,20 @@ typedef struct dlp__batch_ops {
      * (or the signature).  0, or nonzero to drop the worker. */
     int (*loaded)(dlp__batch *b, struct dlp__worker *w, int code,
                   const char *msg, uint32_t len);
-    /* One result record of b, matched to the task it answers; pid the
-     * worker that ran it; times (start, run: DLP_BATCH_TIMES) or NULL;
-     * attempts as counted where it ran (0: not said).  0, or nonzero to
-     * drop the worker.  NULL: records need nothing each. */
-    int (*result)(dlp__batch *b, struct dlp__worker *w,
-                  const dlp__result_rec *rec, pid_t pid,
-                  const uint64_t *times, uint32_t attempts);
+    /* One result record of b (task index, its kind DLP_R_*, len bytes of
+     * payload in the frame), matched to the task it answers; pid the
+     * worker that ran it.  0; DLP_EPROTO to drop the worker as corrupt;
+     * DLP_RETIRE to drop it and retire its slot.  Called once per task,
+     * so with the record's fields in registers; never NULL. */
+    int (*result)(dlp__batch *b, uint64_t index, int kind,
+                  const unsigned char *payload, uint32_t len, pid_t pid);
+    /* Before a task's result, when the record says so: when it started
+     * (CLOCK_REALTIME ns) and how long it ran (DLP_BATCH_TIMES); the
+     * attempts it took where it ran, when more than one (an agent's,
+     * DLP_RESULTS_PIDS).  NULL: not wanted. */
+    void (*times)(dlp__batch *b, uint64_t index, uint64_t start_ns,
+                  uint64_t run_ns);
+    void (*attempts)(dlp__batch *b, uint64_t index, uint32_t attempts);
     /* A whole RESULTS frame for b (h, payload), its records read: the
      * worker's busy time for them, wpid the worker.  NULL: nothing. */
     void (*results)(dlp__batch *b, const dlp__hdr *h,
@@ -80,6 +90,12 @@ struct dlp__batch {
     size_t scan;           /* offset of the next task record to answer */
     dlp__buf frame;        /* header + payload, ready to send */
 };
+
+/* A result op for owners that need nothing per record (they take the
+ * whole frame, or drop it). */
+DLP_PRIV int dlp__batch_no_result(dlp__batch *b, uint64_t index, int kind,
+                                  const unsigned char *payload, uint32_t len,
+                                  pid_t pid);
 
 /* The owner of a batch whose owner went away while a worker held it:
  * its results are dropped, its loss only frees it. */

@@ -23,6 +23,7 @@ static const dlp__batch_ops load_ops;
 
 dlp__batch *dlp__fn_load_batch(dlp_pool *p, uint32_t id)
 {
+    DLP_ASSERT_HELD(&p->mu);
     dlp__fnent *f = p->fns[id];
     dlp__batch *b = calloc(1, sizeof *b);
     long off;
@@ -49,6 +50,7 @@ dlp__batch *dlp__fn_load_batch(dlp_pool *p, uint32_t id)
 static void fn_answer(dlp_pool *p, uint32_t id, int code, const char *msg,
                       size_t len)
 {
+    DLP_ASSERT_HELD(&p->mu);
     dlp__fnent *f = p->fns[id];
     if (f->pending)
         f->pending--;
@@ -79,6 +81,7 @@ static void fn_answer(dlp_pool *p, uint32_t id, int code, const char *msg,
 static int load_loaded(dlp__batch *b, dlp__worker *w, int code,
                        const char *msg, uint32_t len)
 {
+    DLP_ASSERT_HELD(&((dlp_pool *)b->owner)->mu);
     dlp_pool *p = b->owner;
     if (p->fns[b->fn]->state == DLP_FN_OK && code != 0) {
         snprintf(p->last_loss, sizeof p->last_loss,
@@ -97,6 +100,7 @@ static int load_loaded(dlp__batch *b, dlp__worker *w, int code,
 static int load_lost(dlp__batch *b, dlp__worker *w,
                      const dlp__batch_loss *loss)
 {
+    DLP_ASSERT_HELD(&((dlp_pool *)b->owner)->mu);
     dlp_pool *p = b->owner;
     (void)w;
     if (loss->first && p->fns[b->fn]->state != DLP_FN_OK) {
@@ -115,63 +119,39 @@ static int load_lost(dlp__batch *b, dlp__worker *w,
 static const dlp__batch_ops load_ops = {.loaded = load_loaded,
                                         .lost = load_lost};
 
-DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
-                        dlp_error *err)
+/* dlp_pool_fn with mu held: the id of ref (with sig, NULL for none)
+ * resolved already, or a new entry loaded into every live worker, or a
+ * negative code with err set.  colon is ref's last ':'. */
+static int fn_resolve(dlp_pool *p, const char *ref, const char *colon,
+                      const char *sig, dlp_error *err)
 {
-    const char *colon;
     dlp__fnent *f;
-    dlp_sig parsed;
     char *path = NULL;
     uint32_t id;
     int rc;
 
-    if (!p || !ref)
-        return dlp__err(err, DLP_EINVAL, "dlp_pool_fn: NULL argument");
-    if (!dlp__handle_live(p, DLP__H_POOL))
-        return dlp__handle_bad(err, "dlp_pool_fn", "pool");
-    colon = strrchr(ref, ':');
-    if (!colon || !colon[1])
-        return dlp__err(err, DLP_EINVAL,
-                        "'%s' is not a function reference: expected "
-                        "PLUGIN:SYMBOL (or :SYMBOL for the program's own)",
-                        ref);
-    if (sig && *sig && (rc = dlp_sig_parse(sig, &parsed, err)))
-        return rc;
-    if (sig && !*sig)
-        sig = NULL;
-
-    pthread_mutex_lock(&p->mu);
-    if (p->closed) {
-        pthread_mutex_unlock(&p->mu);
+    DLP_ASSERT_HELD(&p->mu);
+    if (p->closed)
         return dlp__err(err, DLP_ECLOSED, "the pool is closed");
-    }
     for (id = 0; id < p->nfns; id++) {
         f = p->fns[id];
         if (f->state == DLP_FN_OK && strcmp(f->ref, ref) == 0 &&
             (sig ? f->sig_given && strcmp(f->sig_given, sig) == 0
-                 : !f->sig_given)) {
-            pthread_mutex_unlock(&p->mu);
+                 : !f->sig_given))
             return (int)id;
-        }
     }
     {
         char plugin[4096];
         size_t plen = (size_t)(colon - ref);
-        if (plen >= sizeof plugin) {
-            pthread_mutex_unlock(&p->mu);
+        if (plen >= sizeof plugin)
             return dlp__err(err, DLP_EINVAL, "plugin name too long");
-        }
         memcpy(plugin, ref, plen);
         plugin[plen] = 0;
-        if (plen == 0 && !(path = strdup(""))) {
-            pthread_mutex_unlock(&p->mu);
+        if (plen == 0 && !(path = strdup("")))
             return dlp__err(err, -ENOMEM, "out of memory");
-        }
         if (plen && (rc = dlp__plugin_find(plugin, p->plugin_path, &path,
-                                           err))) {
-            pthread_mutex_unlock(&p->mu);
+                                           err)))
             return rc;
-        }
     }
     /* Entries are allocated one by one, so a pointer to an entry's
      * signature (dlp_pool_fn_sig) stays valid as the table grows. */
@@ -180,7 +160,6 @@ DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
         dlp__fnent **nf = realloc(p->fns, cap * sizeof *nf);
         if (!nf) {
             free(path);
-            pthread_mutex_unlock(&p->mu);
             return dlp__err(err, -ENOMEM, "out of memory");
         }
         p->fns = nf;
@@ -190,7 +169,6 @@ DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
     f = p->fns[id] = calloc(1, sizeof *f);
     if (!f) {
         free(path);
-        pthread_mutex_unlock(&p->mu);
         return dlp__err(err, -ENOMEM, "out of memory");
     }
     f->ref = strdup(ref);
@@ -203,7 +181,6 @@ DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
         free(f->sig_given);
         free(path);
         free(f);
-        pthread_mutex_unlock(&p->mu);
         return dlp__err(err, -ENOMEM, "out of memory");
     }
     p->nfns++;
@@ -226,7 +203,6 @@ DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
     while (p->fns[id]->pending > 0 && dlp__loop_alive(p) > 0) {
         if (__atomic_exchange_n(&p->interrupted, 0, __ATOMIC_ACQ_REL)) {
             p->fns[id]->state = DLP_FN_FAILED;
-            pthread_mutex_unlock(&p->mu);
             return dlp__err(err, -EINTR, "interrupted while loading '%s'",
                             ref);
         }
@@ -253,12 +229,38 @@ DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
         } else {
             rc = dlp__err(err, f->code, "%s", f->msg);
         }
-        pthread_mutex_unlock(&p->mu);
         return rc;
     }
     f->state = DLP_FN_OK;
-    pthread_mutex_unlock(&p->mu);
     return (int)id;
+}
+
+DLP_API int dlp_pool_fn(dlp_pool *p, const char *ref, const char *sig,
+                        dlp_error *err)
+{
+    const char *colon;
+    dlp_sig parsed;
+    int rc;
+
+    if (!p || !ref)
+        return dlp__err(err, DLP_EINVAL, "dlp_pool_fn: NULL argument");
+    if (!dlp__handle_live(p, DLP__H_POOL))
+        return dlp__handle_bad(err, "dlp_pool_fn", "pool");
+    colon = strrchr(ref, ':');
+    if (!colon || !colon[1])
+        return dlp__err(err, DLP_EINVAL,
+                        "'%s' is not a function reference: expected "
+                        "PLUGIN:SYMBOL (or :SYMBOL for the program's own)",
+                        ref);
+    if (sig && *sig && (rc = dlp_sig_parse(sig, &parsed, err)))
+        return rc;
+    if (sig && !*sig)
+        sig = NULL;
+
+    pthread_mutex_lock(&p->mu);
+    rc = fn_resolve(p, ref, colon, sig, err);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
 }
 
 DLP_API const dlp_sig *dlp_pool_fn_sig(dlp_pool *p, int fn)

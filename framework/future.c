@@ -72,6 +72,7 @@ DLP_API void dlp_call_options_init(dlp_call_options *opts)
  * held.  Queue the callback; the waiters see it after the step. */
 static void complete(void *ud)
 {
+    DLP_ASSERT_HELD(&((dlp_future *)ud)->pool->mu);
     dlp_future *f = ud;
     dlp_pool *p = f->pool;
     f->complete = 1;
@@ -102,6 +103,7 @@ static int enter(dlp_future *f)
  * released mu, and touches neither f nor its pool after. */
 static int leave(dlp_future *f)
 {
+    DLP_ASSERT_HELD(&f->pool->mu);
     return __atomic_sub_fetch(&f->holds, 1, __ATOMIC_ACQ_REL) == 0 &&
            f->destroyed;
 }
@@ -129,6 +131,7 @@ static void wake_all(dlp_pool *p)
  * waits on, or the live pool it joins). */
 static void run_callbacks(dlp_pool *p)
 {
+    DLP_ASSERT_HELD(&p->mu);
     while (p->cbq_head) {
         dlp_future *f = p->cbq_head;
         dlp_future_cb cb = f->cb;
@@ -192,6 +195,7 @@ static void unqueue_callback(dlp_future *f)
  * ever complete the futures: fail what they still wait for.  mu held. */
 static void abort_if_dead(dlp_pool *p)
 {
+    DLP_ASSERT_HELD(&p->mu);
     if (dlp__loop_alive(p) > 0)
         return;
     for (struct dlp_job *j = p->internal_jobs; j; j = dlp__ijob_next(j))
@@ -209,6 +213,7 @@ static void abort_if_dead(dlp_pool *p)
 static int wait_for(dlp_pool *p, int (*done)(void *), void *arg,
                     uint64_t deadline)
 {
+    DLP_ASSERT_HELD(&p->mu);
     int polled = 0;
     for (;;) {
         run_callbacks(p);
@@ -387,6 +392,7 @@ DLP_API bool dlp_future_ready(dlp_future *f)
 /* The first failed task of a complete future, or -1.  mu held. */
 static long first_failure(dlp_future *f, dlp_result *res)
 {
+    DLP_ASSERT_HELD(&f->pool->mu);
     uint64_t n = dlp__ijob_total(f->job);
     for (uint64_t i = 0; i < n; i++)
         if (dlp__ijob_view(f->job, i, res) == 0 && res->fail)
@@ -536,6 +542,7 @@ static int waitset_done(void *arg)
  * twice, so only one leave can be its last. */
 static void leave_all(dlp_pool *p, dlp_future *const *fs, size_t n)
 {
+    DLP_ASSERT_HELD(&p->mu);
     dlp_future *dead = NULL;
     for (size_t i = 0; i < n; i++) {
         if (leave(fs[i])) {

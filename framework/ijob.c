@@ -39,6 +39,7 @@ static int pre_next(void *ud, uint64_t index, dlp_args *a)
  * each step).  mu held. */
 static void pump(dlp_pool *p)
 {
+    DLP_ASSERT_HELD(&p->mu);
     dlp_job *j = p->feedq;
     while (j) {
         if (!dlp__loop_pick(p, DLP_WORKER_DEPTH))
@@ -58,6 +59,7 @@ static void pump(dlp_pool *p)
  * through the hook).  mu held. */
 static void abort_all(dlp_pool *p, dlp_fail_kind kind, const char *why)
 {
+    DLP_ASSERT_HELD(&p->mu);
     for (dlp_job *j = p->internal_jobs; j; j = j->all_next)
         dlp__ijob_abort(j, kind, why);
 }
@@ -156,11 +158,13 @@ uint64_t dlp__ijob_total(const dlp_job *j)
 
 uint64_t dlp__ijob_done(const dlp_job *j)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     return j->ndone;
 }
 
 int dlp__ijob_view(dlp_job *j, uint64_t i, dlp_result *res)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     rslot *s;
     if (i >= j->pre.n)
         return DLP_EINVAL;
@@ -174,6 +178,7 @@ int dlp__ijob_view(dlp_job *j, uint64_t i, dlp_result *res)
 /* Fail every task of j that is not done yet, and drop its unsent work. */
 static void fail_rest(dlp_job *j, dlp_fail_kind kind, const char *why)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     dlp__supervise_withdraw(j->pool, j);
     while (j->redo) {
         dlp__batch *b = j->redo;
@@ -203,6 +208,7 @@ static void fail_rest(dlp_job *j, dlp_fail_kind kind, const char *why)
 
 int dlp__ijob_cancel(dlp_job *j)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     if (j->ndone == j->pre.n && j->cancelled)
         return 0;
     if (j->ndone > 0 || j->redo || dlp__supervise_sent(j->pool, j))
@@ -214,21 +220,25 @@ int dlp__ijob_cancel(dlp_job *j)
 
 void dlp__ijob_abort(dlp_job *j, dlp_fail_kind kind, const char *why)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     if (j->ndone < j->pre.n)
         fail_rest(j, kind, why);
 }
 
 void dlp__ijob_unwatch(struct dlp_job *j)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     j->done = NULL;
 }
 
 struct dlp_job *dlp__ijob_next(const struct dlp_job *j)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     return j->all_next;
 }
 
 int dlp__ijob_cancelled(const struct dlp_job *j)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     return j->cancelled;
 }

@@ -20,8 +20,9 @@ DLP_PRIV int dlp__ijob_start(struct dlp_job **out, dlp_pool *p, int fn,
                                unsigned retries, int pinned, unsigned flags,
                                unsigned chunksize, void (*done)(void *ud),
                                void *ud, dlp_error *err);
-/* Internal jobs, mu held: tasks in all, done so far, a view of result i
- * (borrowed, valid while the job lives). */
+/* Internal jobs: tasks in all (fixed when it is made: any time); done
+ * so far and a view of result i (borrowed, valid while the job lives),
+ * mu held. */
 DLP_PRIV uint64_t dlp__ijob_total(const struct dlp_job *j);
 DLP_PRIV uint64_t dlp__ijob_done(const struct dlp_job *j);
 DLP_PRIV int dlp__ijob_view(struct dlp_job *j, uint64_t i, dlp_result *res);

@@ -128,12 +128,17 @@ static void lost_remote(rslot *s, const unsigned char *payload, uint32_t len)
     s->pid = (int32_t)pid;
 }
 
-static void take_result(dlp_job *j, uint64_t index, int kind,
-                     const unsigned char *payload, uint32_t len, pid_t pid)
+/* A result record of one of j's batches (batch.h's result, which the
+ * loop calls once per task: the job is the batch's owner, and nothing
+ * stands between the loop and this). */
+static int take_result(dlp__batch *b, uint64_t index, int kind,
+                       const unsigned char *payload, uint32_t len, pid_t pid)
 {
+    dlp_job *j = b->owner;
+    DLP_ASSERT_HELD(&j->pool->mu);
     rslot *s = &j->ring[index & j->mask];
     if (s->state != SLOT_PENDING || s->index != index)
-        return; /* cannot happen: the loop matched it to a sent task */
+        return 0; /* cannot happen: the loop matched it to a sent task */
     s->pid = (int32_t)pid;
     if (kind == DLP_R_LOST) {
         lost_remote(s, payload, len);
@@ -170,11 +175,13 @@ static void take_result(dlp_job *j, uint64_t index, int kind,
         slot_fail(s, DLP_FAIL_RESULT, m, sizeof m - 1);
     }
     slot_done(j, s);
+    return 0;
 }
 
 static void stamp(dlp_job *j, uint64_t index, uint64_t start_ns,
                     uint64_t run_ns)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     rslot *s = &j->ring[index & j->mask];
     if (!j->times || s->state != SLOT_PENDING || s->index != index)
         return;
@@ -184,6 +191,7 @@ static void stamp(dlp_job *j, uint64_t index, uint64_t start_ns,
 
 static int retry_task(dlp_job *j, uint64_t index)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     rslot *s = &j->ring[index & j->mask];
     if (j->pinned)
         return 0; /* a broadcast's task belongs to its worker */
@@ -196,6 +204,7 @@ static int retry_task(dlp_job *j, uint64_t index)
 
 static void add_attempts(dlp_job *j, uint64_t index, uint32_t attempts)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     rslot *s = &j->ring[index & j->mask];
     uint32_t n = s->attempts + attempts - 1u;
     if (s->state == SLOT_PENDING && s->index == index)
@@ -205,6 +214,7 @@ static void add_attempts(dlp_job *j, uint64_t index, uint32_t attempts)
 static void task_lost(dlp_job *j, uint64_t index, dlp_fail_kind kind,
                    int status, const char *reason, pid_t pid)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     rslot *s = &j->ring[index & j->mask];
     if (s->state != SLOT_PENDING || s->index != index)
         return;
@@ -227,6 +237,7 @@ static void feedq_add(dlp_job *j);
 static int requeue(dlp_job *j, dlp__batch *b, int have_skip,
                      uint64_t skip)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     if (j->pinned) {
         /* A broadcast's task belongs to the worker it was sent to: with
          * that worker gone it cannot run anywhere else. */
@@ -288,6 +299,7 @@ static int requeue(dlp_job *j, dlp__batch *b, int have_skip,
 
 static void batch_timing(dlp_job *j, uint32_t n, uint64_t busy_ns)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     double per, t;
     if (n == 0 || j->chunksize)
         return;
@@ -315,24 +327,23 @@ static void stamp_lost(dlp_job *j, uint64_t index, uint64_t start_mono)
 }
 
 /* The job as the owner of its batches (batch.h), called by the loop. */
-static int job_batch_result(dlp__batch *b, dlp__worker *w,
-                            const dlp__result_rec *rec, pid_t pid,
-                            const uint64_t *times, uint32_t attempts)
+static void job_batch_times(dlp__batch *b, uint64_t index, uint64_t start_ns,
+                            uint64_t run_ns)
 {
-    dlp_job *j = b->owner;
-    (void)w;
-    if (times)
-        stamp(j, rec->index, times[0], times[1]);
-    if (attempts > 1)
-        add_attempts(j, rec->index, attempts);
-    take_result(j, rec->index, rec->kind, rec->data, rec->len, pid);
-    return 0;
+    stamp(b->owner, index, start_ns, run_ns);
+}
+
+static void job_batch_attempts(dlp__batch *b, uint64_t index,
+                               uint32_t attempts)
+{
+    add_attempts(b->owner, index, attempts);
 }
 
 static void job_batch_results(dlp__batch *b, const dlp__hdr *h,
                               const unsigned char *payload, uint64_t busy_ns,
                               pid_t wpid)
 {
+    DLP_ASSERT_HELD(&((dlp_job *)b->owner)->pool->mu);
     (void)payload;
     (void)wpid;
     batch_timing(b->owner, h->b, busy_ns);
@@ -344,6 +355,7 @@ static void job_batch_results(dlp__batch *b, const dlp__hdr *h,
 static int job_batch_lost(dlp__batch *b, dlp__worker *w,
                           const dlp__batch_loss *loss)
 {
+    DLP_ASSERT_HELD(&((dlp_job *)b->owner)->pool->mu);
     dlp_job *j = b->owner;
     int running = loss->running;
     (void)w;
@@ -360,13 +372,16 @@ static int job_batch_lost(dlp__batch *b, dlp__worker *w,
 static void job_batch_limits(const dlp__batch *b, uint64_t *timeout_ns,
                              uint32_t *retries)
 {
+    DLP_ASSERT_HELD(&((const dlp_job *)b->owner)->pool->mu);
     const dlp_job *j = b->owner;
     *timeout_ns = j->timeout_ns;
     *retries = j->retries;
 }
 
 static const dlp__batch_ops job_batch_ops = {
-    .result = job_batch_result,
+    .result = take_result,
+    .times = job_batch_times,
+    .attempts = job_batch_attempts,
     .results = job_batch_results,
     .lost = job_batch_lost,
     .limits = job_batch_limits,
@@ -490,6 +505,7 @@ static int pull(dlp_job *j, size_t room)
 /* Send the fill batch to a worker with room, if one has. */
 static int send_fill(dlp_job *j)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     dlp__worker *w = dlp__loop_pick(j->pool, DLP_WORKER_DEPTH);
     dlp__batch *b = j->fill;
     if (!w)
@@ -506,6 +522,7 @@ static int send_fill(dlp_job *j)
  * tasks while the window has room, send full batches.  mu held. */
 static int feed(dlp_job *j)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     dlp_pool *p = j->pool;
     for (;;) {
         while (j->redo) {
@@ -783,6 +800,7 @@ DLP_API int dlp_job_poll(dlp_job *j, dlp_result *res, dlp_error *err)
 
 static void feedq_add(dlp_job *j)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     dlp_pool *p = j->pool;
     if (j->in_feedq || j->cancelled)
         return;
@@ -800,6 +818,7 @@ static void feedq_add(dlp_job *j)
 
 static void feedq_remove(dlp_job *j)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     dlp_pool *p = j->pool;
     if (!j->in_feedq)
         return;

@@ -42,6 +42,7 @@ unsigned dlp__loop_alive(dlp_pool *p)
 
 dlp__worker *dlp__loop_pick(dlp_pool *p, unsigned limit)
 {
+    DLP_ASSERT_HELD(&p->mu);
     dlp__worker *best = NULL;
     for (unsigned i = 0; i < p->nworkers; i++) {
         dlp__worker *w = &p->w[i];
@@ -108,6 +109,7 @@ static int flush_worker(dlp_pool *p, dlp__worker *w)
 
 void dlp__loop_send(dlp_pool *p, dlp__worker *w, dlp__batch *b)
 {
+    DLP_ASSERT_HELD(&p->mu);
     if (w->link && b->type == DLP_F_BATCH)
         dlp__batch_add_limits(b);
     b->next = NULL;
@@ -142,6 +144,7 @@ void dlp__loop_kill(dlp__worker *w)
  * return how long poll may sleep before the next deadline (-1: none). */
 static int check_timeouts(dlp_pool *p)
 {
+    DLP_ASSERT_HELD(&p->mu);
     uint64_t now = dlp__now_ns(), next = UINT64_MAX;
     for (unsigned i = 0; i < p->nworkers; i++) {
         dlp__worker *w = &p->w[i];
@@ -194,6 +197,7 @@ static int check_timeouts(dlp_pool *p)
 static int handle_frame(dlp_pool *p, dlp__worker *w, const dlp__hdr *h,
                         const unsigned char *payload)
 {
+    DLP_ASSERT_HELD(&p->mu);
     dlp__batch *b = w->head;
     dlp__rd r;
     dlp__rd_init(&r, payload, h->len);
@@ -235,21 +239,26 @@ static int handle_frame(dlp_pool *p, dlp__worker *w, const dlp__hdr *h,
             b->done++;
             if (!ops->setup)
                 w->answered++;
-            uint64_t times[2];
-            const uint64_t *t = NULL;
             if (h->flags & DLP_BATCH_TIMES) {
-                if (dlp__get_u64(&r, &times[0]) ||
-                    dlp__get_u64(&r, &times[1]))
+                uint64_t start, run;
+                if (dlp__get_u64(&r, &start) || dlp__get_u64(&r, &run))
                     return DLP_EPROTO;
-                t = times;
+                if (ops->times)
+                    ops->times(b, rec.index, start, run);
             }
             uint32_t rpid = pid, attempts = 0;
             if ((h->flags & DLP_RESULTS_PIDS) &&
                 (dlp__get_u32(&r, &rpid) || dlp__get_u32(&r, &attempts)))
                 return DLP_EPROTO;
-            if (ops->result &&
-                ops->result(b, w, &rec, (pid_t)rpid, t, attempts))
+            if (attempts > 1 && ops->attempts)
+                ops->attempts(b, rec.index, attempts);
+            int rc = ops->result(b, rec.index, rec.kind, rec.data, rec.len,
+                                 (pid_t)rpid);
+            if (DLP_UNLIKELY(rc)) {
+                if (rc == DLP_RETIRE)
+                    w->retired = 1;
                 return DLP_EPROTO;
+            }
         }
         if (r.p != r.end)
             return DLP_EPROTO;
@@ -373,6 +382,7 @@ void dlp__loop_wake(dlp_pool *p)
 /* deadline_ns: 0 none, 1 do not wait, else a dlp__now_ns time. */
 int dlp__loop_drive_until(dlp_pool *p, int extra_fd, uint64_t deadline_ns)
 {
+    DLP_ASSERT_HELD(&p->mu);
     struct pollfd pfd[2 + 256];
     struct pollfd *fds = pfd;
     unsigned n = 0, base;

@@ -236,6 +236,7 @@ static void pool_teardown(dlp_pool *p)
 
 void dlp__pool_end(dlp_pool *p, const char *why, int kill_now)
 {
+    DLP_ASSERT_HELD(&p->mu);
     p->closed = 1;
     p->terminated = 1;
     snprintf(p->last_loss, sizeof p->last_loss, "%s", why);

@@ -65,11 +65,12 @@ static int init_pending(const dlp__worker *w)
     return 0;
 }
 
-/* The initializer failed in worker w: no replacement will do better. */
-static void init_failed(dlp_pool *p, dlp__worker *w, const char *fmt, ...)
+/* The initializer failed in worker pid: no replacement will do better,
+ * so the caller retires the worker's slot. */
+static void init_failed(dlp_pool *p, pid_t pid, const char *fmt, ...)
     DLP_FMT(3, 4);
 
-static void init_failed(dlp_pool *p, dlp__worker *w, const char *fmt, ...)
+static void init_failed(dlp_pool *p, pid_t pid, const char *fmt, ...)
 {
     va_list ap;
     char why[400];
@@ -80,10 +81,9 @@ static void init_failed(dlp_pool *p, dlp__worker *w, const char *fmt, ...)
         p->init_failed = 1;
         snprintf(p->init_msg, sizeof p->init_msg,
                  "initializer '%s' failed in worker %d: %s",
-                 p->fns[p->init_fn]->ref, (int)w->pid, why);
+                 p->fns[p->init_fn]->ref, (int)pid, why);
     }
     snprintf(p->last_loss, sizeof p->last_loss, "%s", p->init_msg);
-    w->retired = 1;
 }
 
 /* Reap worker w's process (dlp__reap's grace and answer), through the
@@ -129,12 +129,14 @@ static void withdraw(dlp__worker *w, const void *owner)
 
 void dlp__supervise_withdraw(dlp_pool *p, const void *owner)
 {
+    DLP_ASSERT_HELD(&p->mu);
     for (unsigned i = 0; i < p->nworkers; i++)
         withdraw(&p->w[i], owner);
 }
 
 void dlp__supervise_stop_job(dlp_pool *p, uint32_t job_id)
 {
+    DLP_ASSERT_HELD(&p->mu);
     for (unsigned i = 0; i < p->nworkers; i++) {
         dlp__worker *w = &p->w[i];
         /* Killed like a timeout (so neither a task nor the restart
@@ -153,6 +155,7 @@ void dlp__supervise_stop_job(dlp_pool *p, uint32_t job_id)
 
 int dlp__supervise_sent(dlp_pool *p, const void *owner)
 {
+    DLP_ASSERT_HELD(&p->mu);
     for (unsigned i = 0; i < p->nworkers; i++) {
         dlp__worker *w = &p->w[i];
         for (dlp__batch *b = w->head; b; b = b->next) {
@@ -208,25 +211,25 @@ int dlp__supervise_start(dlp_pool *p, dlp__worker *w, dlp_error *err)
 }
 
 /* The initializer's answer: a failure retires the worker's slot. */
-static int init_result(dlp__batch *b, dlp__worker *w,
-                       const dlp__result_rec *rec, pid_t pid,
-                       const uint64_t *times, uint32_t attempts)
+static int init_result(dlp__batch *b, uint64_t index, int kind,
+                       const unsigned char *payload, uint32_t len, pid_t pid)
 {
-    (void)pid;
-    (void)times;
-    (void)attempts;
-    if (rec->kind == DLP_R_OK)
+    DLP_ASSERT_HELD(&((dlp_pool *)b->owner)->mu);
+    (void)index;
+    if (kind == DLP_R_OK)
         return 0;
-    init_failed(b->owner, w, "%.*s", (int)rec->len,
-                (const char *)rec->data);
-    return DLP_EPROTO; /* the slot is retired */
+    init_failed(b->owner, pid, "%.*s", (int)len, (const char *)payload);
+    return DLP_RETIRE;
 }
 
 static int init_lost(dlp__batch *b, dlp__worker *w,
                      const dlp__batch_loss *loss)
 {
-    if (loss->first)
-        init_failed(b->owner, w, "%s", loss->reason);
+    DLP_ASSERT_HELD(&((dlp_pool *)b->owner)->mu);
+    if (loss->first) {
+        init_failed(b->owner, w->pid, "%s", loss->reason);
+        w->retired = 1;
+    }
     dlp__batch_free(b);
     return 0;
 }
@@ -238,6 +241,7 @@ static const dlp__batch_ops init_ops = {
  * pool stops replacing workers.  Returns 1 if it did. */
 static int count_restart(dlp_pool *p, const char *reason)
 {
+    DLP_ASSERT_HELD(&p->mu);
     uint64_t now = dlp__now_ns();
     unsigned r = p->restart_intensity;
     uint64_t *oldest = &p->loss_times[p->nlosses % r];
@@ -255,6 +259,7 @@ static int count_restart(dlp_pool *p, const char *reason)
 
 void dlp__supervise_lost(dlp_pool *p, dlp__worker *w, const char *why)
 {
+    DLP_ASSERT_HELD(&p->mu);
     char status[96], reason[256];
     int st, blamed = 0, planned, ours;
     dlp__batch *b, *next;
@@ -436,6 +441,7 @@ int dlp__supervise_initializer(dlp_pool *p, const dlp_pool_options *opts,
 
 void dlp__supervise_stop(dlp_pool *p, int kill_now)
 {
+    DLP_ASSERT_HELD(&p->mu);
     /* Nobody may be polling the channels we are about to close; and no
      * waiting thread may start a new step meanwhile (it would hold the
      * lock from one step to the next, and we would never get our turn). */
