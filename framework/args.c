@@ -17,16 +17,33 @@
 #include "sig.h"
 #include "val.h"
 
-int dlp__args_bad(dlp_args *a, const char *fmt, ...)
+static int args_vbad(dlp_args *a, const char *fmt, va_list ap)
 {
     if (!a->bad) {
-        va_list ap;
         a->bad = 1;
-        va_start(ap, fmt);
         if (vsnprintf(a->msg, sizeof a->msg, fmt, ap) >= (int)sizeof a->msg)
             dlp__utf8_trim(a->msg);
-        va_end(ap);
     }
+    return DLP_EINVAL;
+}
+
+static int args_bad(dlp_args *a, const char *fmt, ...) DLP_FMT(2, 3);
+
+static int args_bad(dlp_args *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    args_vbad(a, fmt, ap);
+    va_end(ap);
+    return DLP_EINVAL;
+}
+
+int dlp__args_bad(dlp_args *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    args_vbad(a, fmt, ap);
+    va_end(ap);
     return DLP_EINVAL;
 }
 
@@ -56,7 +73,7 @@ static int arg_slot(dlp_args *a, dlp_type *t)
     if (a->bad)
         return DLP_EINVAL;
     if (a->argi >= a->sig->nargs)
-        return dlp__args_bad(a, "too many arguments: the function takes %u",
+        return args_bad(a, "too many arguments: the function takes %u",
                         a->sig->nargs);
     *t = a->sig->args[a->argi];
     return 0;
@@ -66,7 +83,7 @@ static int put_scalar(dlp_args *a, const void *p, size_t n)
 {
     int rc = dlp__buf_put(a->b, p, n);
     if (rc)
-        return dlp__args_bad(a, "out of memory");
+        return args_bad(a, "out of memory");
     a->argi++;
     return 0;
 }
@@ -96,7 +113,7 @@ static int put_float_as(dlp_args *a, dlp_type t, double v)
     if (t == DLP_T_F32) {
         float f = (float)v;
         if (isfinite(v) && !isfinite(f))
-            return dlp__args_bad(a, "argument %u (f32): %g is out of range",
+            return args_bad(a, "argument %u (f32): %g is out of range",
                             a->argi + 1, v);
         return put_scalar(a, &f, 4);
     }
@@ -121,7 +138,7 @@ static const char *kind_of(dlp_type t)
 
 static int wrong_kind(dlp_args *a, dlp_type t, const char *got)
 {
-    return dlp__args_bad(a, "argument %u (%s): expected %s, got %s", a->argi + 1,
+    return args_bad(a, "argument %u (%s): expected %s, got %s", a->argi + 1,
                     dlp_type_name(t), kind_of(t), got);
 }
 
@@ -130,11 +147,11 @@ static int put_as_val(dlp_args *a, dlp_val *v)
 {
     int rc;
     if (!v)
-        return dlp__args_bad(a, "out of memory");
+        return args_bad(a, "out of memory");
     rc = dlp__val_put(a->b, v);
     dlp_val_free(v);
     if (rc)
-        return dlp__args_bad(a, "argument %u (val): %s", a->argi + 1,
+        return args_bad(a, "argument %u (val): %s", a->argi + 1,
                         dlp_strerror(rc));
     a->argi++;
     return 0;
@@ -162,7 +179,7 @@ static int put_integer(dlp_args *a, int neg, int64_t sv, uint64_t uv)
             snprintf(val, sizeof val, "%lld", (long long)sv);
         else
             snprintf(val, sizeof val, "%llu", (unsigned long long)uv);
-        return dlp__args_bad(a, "argument %u (%s): %s is out of range [%lld, "
+        return args_bad(a, "argument %u (%s): %s is out of range [%lld, "
                            "%llu]",
                         a->argi + 1, dlp_type_name(t), val, (long long)min,
                         (unsigned long long)max);
@@ -209,7 +226,7 @@ DLP_API int dlp_args_double(dlp_args *a, double v)
     if (t == DLP_T_F32 || t == DLP_T_F64)
         return put_float_as(a, t, v);
     if (dlp__type_is_int(t))
-        return dlp__args_bad(a, "argument %u (%s): expected an integer, got %.17g",
+        return args_bad(a, "argument %u (%s): expected an integer, got %.17g",
                         a->argi + 1, dlp_type_name(t), v);
     return wrong_kind(a, t, "a number");
 }
@@ -231,17 +248,17 @@ static int put_text(dlp_args *a, dlp_type t, const void *p, size_t len)
 {
     int rc;
     if (len > DLP_FRAME_MAX - 64)
-        return dlp__args_bad(a, "argument %u (%s): %zu bytes is over the 1 GiB "
+        return args_bad(a, "argument %u (%s): %zu bytes is over the 1 GiB "
                            "limit",
                         a->argi + 1, dlp_type_name(t), len);
     if (t == DLP_T_STR && memchr(p, 0, len))
-        return dlp__args_bad(a, "argument %u (str): contains a NUL byte at "
+        return args_bad(a, "argument %u (str): contains a NUL byte at "
                            "offset %zu",
                         a->argi + 1, (size_t)((const char *)memchr(p, 0, len) -
                                               (const char *)p));
     rc = dlp__put_str(a->b, p, len, t == DLP_T_STR);
     if (rc)
-        return dlp__args_bad(a, "out of memory");
+        return args_bad(a, "out of memory");
     a->argi++;
     return 0;
 }
@@ -252,7 +269,7 @@ DLP_API int dlp_args_str(dlp_args *a, const char *s, size_t len)
     if (!a || arg_slot(a, &t))
         return DLP_EINVAL;
     if (!s && len)
-        return dlp__args_bad(a, "argument %u: NULL string", a->argi + 1);
+        return args_bad(a, "argument %u: NULL string", a->argi + 1);
     if (t == DLP_T_VAL)
         return put_as_val(a, dlp_val_str(s, len));
     if (t != DLP_T_STR && t != DLP_T_BYTES)
@@ -266,7 +283,7 @@ DLP_API int dlp_args_bytes(dlp_args *a, const void *p, size_t len)
     if (!a || arg_slot(a, &t))
         return DLP_EINVAL;
     if (!p && len)
-        return dlp__args_bad(a, "argument %u: NULL bytes", a->argi + 1);
+        return args_bad(a, "argument %u: NULL bytes", a->argi + 1);
     if (t == DLP_T_VAL)
         return put_as_val(a, dlp_val_bytes(p, len));
     if (t != DLP_T_STR && t != DLP_T_BYTES)
@@ -344,7 +361,7 @@ static int num_store(dlp_args *a, dlp_type te, unsigned char *out, size_t i,
         if (te == DLP_T_F32) {
             float f = (float)d;
             if (isfinite(d) && !isfinite(f))
-                return dlp__args_bad(a, "argument %u (f32[]): element %zu: %g is "
+                return args_bad(a, "argument %u (f32[]): element %zu: %g is "
                                    "out of range",
                                 a->argi + 1, i, d);
             memcpy(out + i * 4, &f, 4);
@@ -354,7 +371,7 @@ static int num_store(dlp_args *a, dlp_type te, unsigned char *out, size_t i,
         return 0;
     }
     if (n.is_float)
-        return dlp__args_bad(a, "argument %u (%s): element %zu: expected an "
+        return args_bad(a, "argument %u (%s): element %zu: expected an "
                            "integer, got %.17g",
                         a->argi + 1, dlp_type_name(DLP_T_ARRAY_OF(te)), i,
                         n.dv);
@@ -367,7 +384,7 @@ static int num_store(dlp_args *a, dlp_type te, unsigned char *out, size_t i,
             snprintf(val, sizeof val, "%lld", (long long)n.sv);
         else
             snprintf(val, sizeof val, "%llu", (unsigned long long)n.uv);
-        return dlp__args_bad(a, "argument %u (%s): element %zu: %s is out of "
+        return args_bad(a, "argument %u (%s): element %zu: %s is out of "
                            "range [%lld, %llu]",
                         a->argi + 1, dlp_type_name(DLP_T_ARRAY_OF(te)), i, val,
                         (long long)min, (unsigned long long)max);
@@ -398,7 +415,7 @@ static int num_store(dlp_args *a, dlp_type te, unsigned char *out, size_t i,
 
 static int too_many(dlp_args *a, dlp_type t, size_t n)
 {
-    return dlp__args_bad(a, "argument %u (%s): %zu elements is over the 1 GiB "
+    return args_bad(a, "argument %u (%s): %zu elements is over the 1 GiB "
                        "limit",
                     a->argi + 1, dlp_type_name(t), n);
 }
@@ -410,7 +427,7 @@ static int args_array(dlp_args *a, dlp_type t, const void *data, size_t n)
     if (rc == DLP_ETOOBIG)
         return too_many(a, t, n);
     if (rc)
-        return dlp__args_bad(a, "out of memory");
+        return args_bad(a, "out of memory");
     a->argi++;
     return 0;
 }
@@ -424,11 +441,11 @@ DLP_API int dlp_args_array(dlp_args *a, dlp_type elem, const void *data,
     if (!a || arg_slot(a, &t))
         return DLP_EINVAL;
     if (!dlp__type_is_num(elem))
-        return dlp__args_bad(a, "argument %u: dlp_args_array of %s: not a "
+        return args_bad(a, "argument %u: dlp_args_array of %s: not a "
                            "numeric type",
                         a->argi + 1, dlp_type_name(elem));
     if (!data && n)
-        return dlp__args_bad(a, "argument %u: NULL array", a->argi + 1);
+        return args_bad(a, "argument %u: NULL array", a->argi + 1);
     if (t == DLP_T_VAL) {
         dlp_val *l = dlp_val_list();
         for (size_t i = 0; l && i < n; i++) {
@@ -451,7 +468,7 @@ DLP_API int dlp_args_array(dlp_args *a, dlp_type elem, const void *data,
         return too_many(a, t, n);
     conv = malloc(n * dlp__type_size(DLP_T_ELEM(t)) + 1);
     if (!conv)
-        return dlp__args_bad(a, "out of memory");
+        return args_bad(a, "out of memory");
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = num_store(a, DLP_T_ELEM(t), conv, i, num_at(elem, data, i));
     if (rc == 0)
@@ -471,7 +488,7 @@ static int put_list_as_array(dlp_args *a, dlp_type t, const dlp_val *l)
         return too_many(a, t, n);
     conv = malloc(n * dlp__type_size(te) + 1);
     if (!conv)
-        return dlp__args_bad(a, "out of memory");
+        return args_bad(a, "out of memory");
     for (size_t i = 0; i < n && rc == 0; i++) {
         const dlp_val *it = l->v.c.items[i];
         num x = {0, 0, 0, 0, 0};
@@ -485,7 +502,7 @@ static int put_list_as_array(dlp_args *a, dlp_type t, const dlp_val *l)
         } else if (it->kind == DLP_V_FLOAT) {
             x.is_float = 1, x.dv = it->v.f;
         } else {
-            rc = dlp__args_bad(a, "argument %u (%s): element %zu: expected a "
+            rc = args_bad(a, "argument %u (%s): element %zu: expected a "
                              "number, got %s",
                           a->argi + 1, dlp_type_name(t), i,
                           dlp_val_kind_name(it->kind));
@@ -506,10 +523,10 @@ DLP_API int dlp_args_val(dlp_args *a, const dlp_val *v)
     if (!a || arg_slot(a, &t))
         return DLP_EINVAL;
     if (!v)
-        return dlp__args_bad(a, "argument %u: NULL value", a->argi + 1);
+        return args_bad(a, "argument %u: NULL value", a->argi + 1);
     if (t == DLP_T_VAL) {
         if ((rc = dlp__val_put(a->b, v)))
-            return dlp__args_bad(a, "argument %u (val): %s", a->argi + 1,
+            return args_bad(a, "argument %u (val): %s", a->argi + 1,
                             rc == DLP_ETOOBIG
                                 ? "over 1 GiB or nested too deep"
                                 : dlp_strerror(rc));
@@ -547,7 +564,7 @@ DLP_API int dlp_args_tuple(dlp_args *a, const dlp_val *list)
     if (!a)
         return DLP_EINVAL;
     if (!list || list->kind != DLP_V_LIST)
-        return dlp__args_bad(a, "the arguments must be a list, got %s",
+        return args_bad(a, "the arguments must be a list, got %s",
                         list ? dlp_val_kind_name(list->kind) : "NULL");
     for (size_t i = 0; i < list->v.c.len && rc == 0; i++)
         rc = dlp_args_val(a, list->v.c.items[i]);
@@ -592,7 +609,7 @@ int dlp__pre_encode(dlp__pre *pre, const dlp_sig *sig,
         a.b = &pre->bytes;
         dlp_args_tuple(&a, tuples[i]);
         if (!a.bad && a.argi != sig->nargs)
-            dlp__args_bad(&a, "expected %u argument%s, got %u", sig->nargs,
+            args_bad(&a, "expected %u argument%s, got %u", sig->nargs,
                      sig->nargs == 1 ? "" : "s", a.argi);
         if (a.bad) {
             pre->bytes.len = start;

@@ -3,13 +3,14 @@
  * them, completion callbacks, and the pool's join, terminate and
  * shutdown.
  *
- * A future is an internal job (job.c) whose tasks were encoded when it
+ * A future is an internal job (ijob.c) whose tasks were encoded when it
  * was made.  Any thread that drives the pool feeds every internal job with
- * tasks left to send (dlp__pool_pump), so a future makes progress while
- * any thread waits on the pool; results stay in the job's ring until the
- * future is destroyed.  When the last task of a future has its result,
- * the future's callback is queued on the pool, and the next waiting
- * thread runs it with the lock released.
+ * tasks left to send (the loop's pump hook), so a future makes progress
+ * while any thread waits on the pool; results stay in the job's ring
+ * until the future is destroyed.  When the last task of a future has its
+ * result, the job calls the future's completion callback, which queues
+ * the user's callback on the pool, and the next waiting thread runs it
+ * with the lock released.
  */
 #include "config.h"
 
@@ -199,11 +200,12 @@ static void abort_if_dead(dlp_pool *p)
     if (dlp__loop_alive(p) > 0)
         return;
     for (struct dlp_job *j = p->internal_jobs; j; j = dlp__ijob_next(j))
-        dlp__ijob_abort(j, p->terminated ? DLP_FAIL_CANCELLED : DLP_FAIL_WORKER,
-                       p->terminated ? "the pool was terminated"
-                       : p->last_loss[0]
-                           ? p->last_loss
-                           : "every worker of the pool is gone");
+        dlp__ijob_abort(j,
+                        p->terminated ? DLP_FAIL_CANCELLED : DLP_FAIL_WORKER,
+                        p->terminated ? "the pool was terminated"
+                        : p->last_loss[0]
+                            ? p->last_loss
+                            : "every worker of the pool is gone");
 }
 
 /*

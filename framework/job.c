@@ -322,7 +322,8 @@ static void batch_timing(dlp_job *j, uint32_t n, uint64_t busy_ns)
  * from start_mono (the scoreboard's dlp__now_ns time) until now. */
 static void stamp_lost(dlp_job *j, uint64_t index, uint64_t start_mono)
 {
-    uint64_t now = dlp__now_ns(), run = now > start_mono ? now - start_mono : 0;
+    uint64_t now = dlp__now_ns();
+    uint64_t run = now > start_mono ? now - start_mono : 0;
     stamp(j, index, dlp__realtime_ns() - run, run);
 }
 

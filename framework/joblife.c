@@ -62,7 +62,8 @@ DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
     j = calloc(1, sizeof *j);
     if (!j)
         return dlp__err(err, -ENOMEM, "out of memory");
-    w = pow2_at_least(opts && opts->window ? opts->window : DLP_WINDOW_DEFAULT);
+    w = pow2_at_least(opts && opts->window ? opts->window
+                                           : DLP_WINDOW_DEFAULT);
     if (w > (1u << 24)) {
         free(j);
         return dlp__err(err, DLP_EINVAL, "window of %u tasks is too large",
@@ -124,7 +125,8 @@ DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
     p->open_jobs++;
     {
         size_t mb = w / (DLP_WORKER_DEPTH * p->nworkers + 2);
-        size_t most = p->nworkers && p->w[0].link ? DLP_LINK_BATCH_MAX : DLP_BATCH_MAX;
+        size_t most = p->nworkers && p->w[0].link ? DLP_LINK_BATCH_MAX
+                                                  : DLP_BATCH_MAX;
         j->max_batch = (uint32_t)(mb < 1 ? 1 : mb > most ? most : mb);
     }
     if (j->chunksize) {

@@ -107,11 +107,11 @@ struct dlp_pool {
     int init_failed;
     char init_msg[512];
     /* What the pool's transport keeps while the pool lives (the MPI
-     * bridge, mpi.c), ended by transport_close (the bridge joined) once
+     * bridge, mpi_pool.c), ended by transport_close (the bridge joined) once
      * the pool's links are closed; NULL for other pools. */
     void *transport;
     void (*transport_close)(void *transport);
-    /* An agent's fork server (mpi.c): forks the replacements of this
+    /* An agent's fork server (mpi_pool.c): forks the replacements of this
      * pool's workers, and reaps them, in a process that may not fork. */
     dlp__fsrv *fsrv;
     /* Batches answered, kept with their frames' memory for the next ones

@@ -274,7 +274,8 @@ void dlp__supervise_lost(dlp_pool *p, dlp__worker *w, const char *why)
     /* A link has no process of ours to reap, and cannot be replaced: its
      * slot is down for good. */
     st = w->link ? -1
-                 : reap_worker(p, w, why || w->kill_seq ? 0 : DLP_LOST_GRACE_MS);
+                 : reap_worker(p, w,
+                               why || w->kill_seq ? 0 : DLP_LOST_GRACE_MS);
     if (w->link)
         w->retired = 1;
     /* The worker is dead: its scoreboard entry is final. */

@@ -1,11 +1,11 @@
 /*
  * transport.c - dlp_pool_create: the pool's transport chooses how it is
- * made (local workers, pool.c; links to MPI ranks, mpi.c).  Above both,
+ * made (local workers, pool.c; links to MPI ranks, mpi_pool.c).  Above both,
  * so that neither calls the other.
  */
 #include "config.h"
 
-#include "mpi.h"
+#include "mpi_pool.h"
 #include "pool.h"
 #include "transport.h"
 

@@ -2,8 +2,8 @@
  * transport.h - links: a pool's worker slots whose far end is not a
  * forked worker but an agent running a pool of its own, reached through a
  * descriptor (a socketpair to a bridge that carries the frames to another
- * machine, framework/mpi.c; or, in tests, straight to an agent process),
- * and how a pool chooses its transport (transport.c).
+ * machine, framework/mpi_pool.c; or, in tests, straight to an agent
+ * process), and how a pool chooses its transport (transport.c).
  *
  * Over a link go the same frames as to a worker (wire.h), with two
  * additions: BATCH frames carry the job's limits (DLP_BATCH_LIMITS), since
@@ -24,6 +24,6 @@
 
 /* A pool of links is made by dlp__pool_create_links (pool.h); the agent
  * is agent.h; the MPI transport that carries links between ranks is
- * mpi.h, and dlp_pool_create (transport.c) picks the transport. */
+ * mpi_pool.h, and dlp_pool_create (transport.c) picks the transport. */
 
 #endif

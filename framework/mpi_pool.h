@@ -1,8 +1,9 @@
 /*
- * mpi.h - the MPI transport, library side (mpi.c).
+ * mpi_pool.h - the MPI transport, library side (mpi_pool.c); not
+ * <mpi.h>, which only the MPI module (mpi_bridge.c) includes.
  */
-#ifndef DLPOOL_FRAMEWORK_MPI_H
-#define DLPOOL_FRAMEWORK_MPI_H
+#ifndef DLPOOL_FRAMEWORK_MPI_POOL_H
+#define DLPOOL_FRAMEWORK_MPI_POOL_H
 
 #include "common.h"
 

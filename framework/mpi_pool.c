@@ -1,6 +1,7 @@
 /*
- * mpi.c - the MPI transport, library side: links (transport.h) whose far
- * end is an agent on another rank of an MPI job, usually another machine.
+ * mpi_pool.c - the MPI transport, library side: links (transport.h)
+ * whose far end is an agent on another rank of an MPI job, usually
+ * another machine.
  *
  * Rank 0 makes a pool of links, one per other rank; each link is a
  * socketpair whose other end a bridge thread carries over MPI (the pool
@@ -27,7 +28,7 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "mpi.h"
+#include "mpi_pool.h"
 #include "mpi_module.h"
 #include "pool.h"
 #include "transport.h"
