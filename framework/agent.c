@@ -597,10 +597,11 @@ static int answer_rest(agent *a, abatch *b)
 
 /* Move what is ready to a->out, in order: the head batch's replies while
  * it is answered.  Batches answered in full go on *done, for the caller to
- * destroy once mu is released.  mu held. */
+ * destroy once mu is released.  mu held, if the agent has a pool. */
 static int answer(agent *a, abatch **done)
 {
-    DLP_ASSERT_HELD(&a->pool->mu);
+    if (a->pool)
+        DLP_ASSERT_HELD(&a->pool->mu);
     while (a->head) {
         abatch *b = a->head;
         int rc;
