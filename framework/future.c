@@ -57,9 +57,8 @@ struct dlp_future {
     struct dlp_job *job;
     dlp_future_cb cb;
     void *cb_ud;
-    struct dlp_future *cb_next;
+    dlp__list cbq; /* in the pool's callback queue, or alone */
     int complete;
-    int cb_queued; /* in the pool's callback queue */
     unsigned holds;
     int destroyed;
 };
@@ -77,14 +76,8 @@ static void complete(void *ud)
     dlp_future *f = ud;
     dlp_pool *p = f->pool;
     f->complete = 1;
-    if (f->cb && !f->cb_queued) {
-        f->cb_queued = 1;
-        f->cb_next = NULL;
-        if (p->cbq_tail)
-            p->cbq_tail->cb_next = f;
-        else
-            p->cbq_head = f;
-        p->cbq_tail = f;
+    if (f->cb && dlp__list_empty(&f->cbq)) {
+        dlp__list_push_tail(&p->cbq, &f->cbq);
     }
 }
 
@@ -133,16 +126,13 @@ static void wake_all(dlp_pool *p)
 static void run_callbacks(dlp_pool *p)
 {
     DLP_ASSERT_HELD(&p->mu);
-    while (p->cbq_head) {
-        dlp_future *f = p->cbq_head;
+    while (!dlp__list_empty(&p->cbq)) {
+        dlp_future *f = dlp__container_of(p->cbq.next, dlp_future, cbq);
         dlp_future_cb cb = f->cb;
         void *ud = f->cb_ud;
         struct dlp__cb_running me = {f, pthread_self(), p->cb_running};
-        p->cbq_head = f->cb_next;
-        if (!p->cbq_head)
-            p->cbq_tail = NULL;
+        dlp__list_remove(&f->cbq);
         f->cb = NULL; /* once */
-        f->cb_queued = 0;
         p->cb_running = &me;
         take_hold(f);
         pthread_mutex_unlock(&p->mu);
@@ -178,18 +168,7 @@ static int running_elsewhere(dlp_pool *p, const dlp_future *f)
 
 static void unqueue_callback(dlp_future *f)
 {
-    dlp_pool *p = f->pool;
-    dlp_future **pp = &p->cbq_head, *prev = NULL;
-    while (*pp && *pp != f) {
-        prev = *pp;
-        pp = &(*pp)->cb_next;
-    }
-    if (!*pp)
-        return;
-    *pp = f->cb_next;
-    if (p->cbq_tail == f)
-        p->cbq_tail = prev;
-    f->cb_queued = 0;
+    dlp__list_remove(&f->cbq);
 }
 
 /* With no worker left (the pool is broken, or terminated), nothing will
@@ -199,7 +178,7 @@ static void abort_if_dead(dlp_pool *p)
     DLP_ASSERT_HELD(&p->mu);
     if (dlp__loop_alive(p) > 0)
         return;
-    for (struct dlp_job *j = p->internal_jobs; j; j = dlp__ijob_next(j))
+    for (struct dlp_job *j = dlp__ijob_first(p); j; j = dlp__ijob_next(j))
         dlp__ijob_abort(j,
                         p->terminated ? DLP_FAIL_CANCELLED : DLP_FAIL_WORKER,
                         p->terminated ? "the pool was terminated"
@@ -244,7 +223,8 @@ static int future_done(void *arg)
 {
     dlp_future *f = arg;
     return f->destroyed ||
-           (f->complete && !f->cb_queued && !running_elsewhere(f->pool, f));
+           (f->complete && dlp__list_empty(&f->cbq) &&
+            !running_elsewhere(f->pool, f));
 }
 
 static int make(dlp_future **out, dlp_pool *p, int fn,
@@ -299,6 +279,7 @@ static int make(dlp_future **out, dlp_pool *p, int fn,
         return dlp__err(err, -ENOMEM, "out of memory");
     }
     f->pool = p;
+    dlp__list_init(&f->cbq);
     if (opts) {
         f->cb = opts->callback;
         f->cb_ud = opts->callback_ud;
@@ -545,17 +526,17 @@ static int waitset_done(void *arg)
 static void leave_all(dlp_pool *p, dlp_future *const *fs, size_t n)
 {
     DLP_ASSERT_HELD(&p->mu);
-    dlp_future *dead = NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (leave(fs[i])) {
-            fs[i]->cb_next = dead; /* destroyed: in no callback queue */
-            dead = fs[i];
+    dlp__list dead;
+    dlp__list_init(&dead);
+    for (size_t i = 0; i < n; i++)
+        if (leave(fs[i])) { /* destroyed: in no callback queue */
+            dlp__list_remove(&fs[i]->cbq);
+            dlp__list_push_tail(&dead, &fs[i]->cbq);
         }
-    }
     pthread_mutex_unlock(&p->mu);
-    while (dead) {
-        dlp_future *f = dead;
-        dead = f->cb_next;
+    while (!dlp__list_empty(&dead)) {
+        dlp_future *f = dlp__container_of(dead.next, dlp_future, cbq);
+        dlp__list_remove(&f->cbq);
         future_free(f);
     }
 }
@@ -692,9 +673,9 @@ DLP_API int dlp_map(dlp_pool *p, int fn, const dlp_val *const *args,
 static int all_futures_done(void *arg)
 {
     dlp_pool *p = arg;
-    if (p->cbq_head || running_elsewhere(p, NULL))
+    if (!dlp__list_empty(&p->cbq) || running_elsewhere(p, NULL))
         return 0;
-    for (struct dlp_job *j = p->internal_jobs; j; j = dlp__ijob_next(j))
+    for (struct dlp_job *j = dlp__ijob_first(p); j; j = dlp__ijob_next(j))
         if (dlp__ijob_done(j) < dlp__ijob_total(j))
             return 0;
     return 1;
@@ -758,7 +739,7 @@ DLP_API int dlp_pool_shutdown(dlp_pool *p, bool cancel_futures,
     pthread_mutex_lock(&p->mu);
     p->closed = 1;
     if (cancel_futures) {
-        for (struct dlp_job *j = p->internal_jobs; j;
+        for (struct dlp_job *j = dlp__ijob_first(p); j;
              j = dlp__ijob_next(j))
             dlp__ijob_cancel(j); /* -EBUSY for started ones: they run on */
         wake_all(p);

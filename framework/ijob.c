@@ -60,7 +60,7 @@ static void pump(dlp_pool *p)
 static void abort_all(dlp_pool *p, dlp_fail_kind kind, const char *why)
 {
     DLP_ASSERT_HELD(&p->mu);
-    for (dlp_job *j = p->internal_jobs; j; j = j->all_next)
+    for (dlp_job *j = dlp__ijob_first(p); j; j = dlp__ijob_next(j))
         dlp__ijob_abort(j, kind, why);
 }
 
@@ -101,10 +101,7 @@ int dlp__ijob_start(dlp_job **out, dlp_pool *p, int fn, dlp__pre *pre,
     p->jobs = &internal_jobs_hooks;
     p->open_jobs--; /* dlp_job_create counted it as the caller's */
     j->internal = 1;
-    j->all_next = p->internal_jobs;
-    if (p->internal_jobs)
-        p->internal_jobs->all_prev = j;
-    p->internal_jobs = j;
+    dlp__list_push_head(&p->internal_jobs, &j->all);
     if (j->pre.n == 0) {
         j->iter_done = 1;
         if (done)
@@ -231,10 +228,18 @@ void dlp__ijob_unwatch(struct dlp_job *j)
     j->done = NULL;
 }
 
+struct dlp_job *dlp__ijob_first(dlp_pool *p)
+{
+    DLP_ASSERT_HELD(&p->mu);
+    dlp__list *n = dlp__list_next(&p->internal_jobs, &p->internal_jobs);
+    return n ? dlp__container_of(n, dlp_job, all) : NULL;
+}
+
 struct dlp_job *dlp__ijob_next(const struct dlp_job *j)
 {
     DLP_ASSERT_HELD(&j->pool->mu);
-    return j->all_next;
+    dlp__list *n = dlp__list_next(&j->pool->internal_jobs, &j->all);
+    return n ? dlp__container_of(n, dlp_job, all) : NULL;
 }
 
 int dlp__ijob_cancelled(const struct dlp_job *j)

@@ -32,8 +32,9 @@ DLP_PRIV int dlp__ijob_cancel(struct dlp_job *j);
 /* Fail every task of an internal job that has not finished.  mu held. */
 DLP_PRIV void dlp__ijob_abort(struct dlp_job *j, dlp_fail_kind kind,
                              const char *why);
-/* The next in the pool's list of internal jobs; whether j was
- * cancelled.  mu held. */
+/* The first of the pool's internal jobs and the next after j (NULL at
+ * the end), newest first; whether j was cancelled.  mu held. */
+DLP_PRIV struct dlp_job *dlp__ijob_first(dlp_pool *p);
 DLP_PRIV struct dlp_job *dlp__ijob_next(const struct dlp_job *j);
 DLP_PRIV int dlp__ijob_cancelled(const struct dlp_job *j);
 /* Whoever asked to be told of the job's end is going away: call done no

@@ -111,7 +111,7 @@ struct dlp_job {
     struct dlp_job *feed_prev, *feed_next; /* the pool's queue of jobs to
                                                feed, oldest first */
     int in_feedq;
-    struct dlp_job *all_prev, *all_next; /* the pool's internal jobs */
+    dlp__list all; /* in the pool's internal jobs */
 };
 
 /* One task's arguments from iterator next, as a job takes them (next

@@ -194,12 +194,7 @@ static void job_free(dlp_job *j)
     pthread_mutex_lock(&p->mu);
     if (j->internal) {
         dlp__job_feedq_remove(j);
-        if (j->all_prev)
-            j->all_prev->all_next = j->all_next;
-        else
-            p->internal_jobs = j->all_next;
-        if (j->all_next)
-            j->all_next->all_prev = j->all_prev;
+        dlp__list_remove(&j->all);
     } else {
         p->open_jobs--;
     }
@@ -207,7 +202,7 @@ static void job_free(dlp_job *j)
     /* A task of this job still running would hold its worker for nobody:
      * stop it. */
     dlp__supervise_stop_job(p, j->id);
-    last = p->destroyed && !p->open_jobs && !p->internal_jobs;
+    last = p->destroyed && !p->open_jobs && dlp__list_empty(&p->internal_jobs);
     pthread_mutex_unlock(&p->mu);
     while (j->redo) {
         dlp__batch *b = j->redo;

@@ -62,6 +62,8 @@ static int pool_alloc(dlp_pool **out, const dlp_pool_options *opts,
         return dlp__err(err, -ENOMEM, "out of memory");
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
+    dlp__list_init(&p->internal_jobs);
+    dlp__list_init(&p->cbq);
     p->nworkers = n ? n : (unsigned)online_cpus();
     p->wopts.max_tasks = opts->max_tasks_per_worker;
     p->wopts.memory_limit = opts->memory_limit;
@@ -253,7 +255,7 @@ DLP_API void dlp_pool_destroy(dlp_pool *p)
     if (!p || !dlp__handle_drop(p, DLP__H_POOL))
         return;
     pthread_mutex_lock(&p->mu);
-    if (!p->open_jobs && !p->internal_jobs) {
+    if (!p->open_jobs && dlp__list_empty(&p->internal_jobs)) {
         pthread_mutex_unlock(&p->mu);
         pool_teardown(p);
         return;
@@ -267,7 +269,7 @@ DLP_API void dlp_pool_destroy(dlp_pool *p)
      * must not free the pool under this call.  Whichever of us sees the
      * last job gone, this call or that job's destroy, frees it. */
     p->destroyed = 1;
-    int last = !p->open_jobs && !p->internal_jobs;
+    int last = !p->open_jobs && dlp__list_empty(&p->internal_jobs);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     if (last)

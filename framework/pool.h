@@ -20,6 +20,7 @@
 
 #include "batch.h"
 #include "common.h"
+#include "list.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -86,12 +87,13 @@ struct dlp_pool {
      * completion callbacks waiting for a thread to run them.  jobs is set
      * by job.c with the first internal job: the loop feeds them through
      * it, and dlp__pool_end fails what they have left. */
-    struct dlp_job *internal_jobs, *feedq, *feedq_tail;
+    dlp__list internal_jobs; /* of dlp_job.all, newest first */
+    struct dlp_job *feedq, *feedq_tail;
     const struct dlp__jobs_hooks *jobs;
     /* The supervisor (supervise.c), told by the loop of a worker whose
      * channel ended or failed (why: NULL, or what was wrong).  mu held. */
     void (*lost)(dlp_pool *p, dlp__worker *w, const char *why);
-    struct dlp_future *cbq_head, *cbq_tail;
+    dlp__list cbq; /* of dlp_future.cbq, in completion order */
     unsigned open_jobs;  /* jobs made with dlp_job_create, not destroyed */
     int terminated, joined;
     /* dlp_pool_destroy was called while jobs or futures were open: the
