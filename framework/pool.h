@@ -55,8 +55,9 @@ typedef struct dlp__fnent {
     dlp_sig sig;
 } dlp__fnent;
 
-/* The internal jobs' side of the pool (job.c), mu held: feed the jobs
- * with tasks left to send; fail every unfinished task of every one. */
+/* The internal jobs' side of the pool (ijob.c, which sets it with the
+ * first internal job), mu held: feed the jobs with tasks left to send;
+ * fail every unfinished task of every one. */
 typedef struct dlp__jobs_hooks {
     void (*pump)(dlp_pool *p);
     void (*abort_all)(dlp_pool *p, dlp_fail_kind kind, const char *why);
@@ -85,7 +86,7 @@ struct dlp_pool {
     char *plugin_path;
     /* Futures: internal jobs, the ones with tasks still to send, and the
      * completion callbacks waiting for a thread to run them.  jobs is set
-     * by job.c with the first internal job: the loop feeds them through
+     * by ijob.c with the first internal job: the loop feeds them through
      * it, and dlp__pool_end fails what they have left. */
     dlp__list internal_jobs; /* of dlp_job.all, newest first */
     struct dlp_job *feedq, *feedq_tail;
@@ -125,8 +126,8 @@ struct dlp_pool {
 
 /* End the pool's work, as terminate and a destroy with jobs open do: no
  * more tasks, every future's unfinished task cancelled with why (also the
- * pool's last loss, which jobs report), the workers stopped (kill_now as
- * above).  mu held. */
+ * pool's last loss, which jobs report), the workers stopped (kill_now: as
+ * for dlp__supervise_stop).  mu held. */
 DLP_PRIV void dlp__pool_end(dlp_pool *p, const char *why, int kill_now);
 /* Free a pool whose workers are stopped (its lifecycle is in
  * dlp_pool_destroy).  mu not held. */
