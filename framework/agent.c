@@ -36,8 +36,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
+#include "batch.h"
+#include "ijob.h"
 #include "mpi_module.h"
+#include "loop.h"
 #include "pool.h"
+#include "supervise.h"
 #include "sig.h"
 #include "transport.h"
 #include "val.h"
@@ -73,7 +78,7 @@ typedef struct dlp__relayed {
     uint32_t rest, taken;
     uint64_t *index;    /* each position's far index */
     uint32_t lost_pos;
-    dlp__buf lost;      /* its record, as put_result writes one */
+    dlp__buf lost;      /* its record, as encode_result writes one */
     dlp__pre pre;       /* job's tasks, until it starts */
     int to_start;
     dlp_job *job;
@@ -186,7 +191,7 @@ static int map_fn(agent *a, uint32_t fn, int local)
 
 /* LOAD a=fn: str plugin, str symbol, str sig.  Resolve it on the local
  * pool and answer LOADED as a worker would. */
-static int do_load(agent *a, const dlp__hdr *h, dlp__rd *r)
+static int relay_load(agent *a, const dlp__hdr *h, dlp__rd *r)
 {
     const char *plugin, *symbol, *sig;
     uint32_t pl, sl, gl;
@@ -261,7 +266,7 @@ static int put_lost(dlp__buf *o, uint64_t index, dlp_fail_kind kind,
  * started as a job once the loop is left.  Returns 1 if the lost task
  * was among them, or a negative code. */
 static int take_rest(abatch *b, const unsigned char *recs, size_t len,
-                     uint32_t n, const dlp__relay_loss *loss)
+                     uint32_t n, const dlp__batch_loss *loss)
 {
     dlp__rd r;
     int hit = 0;
@@ -317,18 +322,24 @@ static int take_rest(abatch *b, const unsigned char *recs, size_t len,
     return hit;
 }
 
-/* The loop's hooks for relayed batches (pool.h), mu held. */
-void dlp__relay_results(dlp__batch *pb, const dlp__hdr *h,
-                        const unsigned char *payload, pid_t pid)
+/* A relayed batch as the local loop sees its owner (batch.h), mu held.
+ * A RESULTS frame for it, its records checked against its tasks: passed
+ * back as it came, with the pid of the worker that sent it. */
+static void relay_results(dlp__batch *pb, const dlp__hdr *h,
+                          const unsigned char *payload, uint64_t busy_ns,
+                          pid_t pid)
 {
-    abatch *b = pb->relay;
+    DLP_ASSERT_HELD(&((abatch *)pb->owner)->a->pool->mu);
+    abatch *b = pb->owner;
+    (void)busy_ns;
     /* The oldest frame unanswered replies straight into the output;
      * a later one keeps its reply until those before it are answered. */
     dlp__buf *o = b->a->head == b && !b->reply.len ? &b->a->out : &b->reply;
     long off = dlp__frame_begin(o, DLP_F_RESULTS, b->job_id, h->b);
-    if (off < 0 || dlp__buf_put(o, payload, 8) ||
+    if (off < 0 || dlp__buf_put(o, payload, DLP_RESULTS_BUSY_SIZE) ||
         dlp__put_u32(o, (uint32_t)pid) ||
-        dlp__buf_put(o, payload + 8, h->len - 8) ||
+        dlp__buf_put(o, payload + DLP_RESULTS_BUSY_SIZE,
+                     h->len - DLP_RESULTS_BUSY_SIZE) ||
         dlp__frame_end(o, off)) {
         b->a->failed = -ENOMEM;
         return;
@@ -339,24 +350,36 @@ void dlp__relay_results(dlp__batch *pb, const dlp__hdr *h,
     b->answered += h->b;
 }
 
-int dlp__relay_lost(dlp__batch *pb, const dlp__relay_loss *loss)
+/* Its worker is gone with tasks of it unanswered (from pb->scan on): the
+ * agent takes them over.  Returns 1 if the task the loss names was among
+ * them (then it took the blame). */
+static int relay_lost(dlp__batch *pb, dlp__worker *w,
+                      const dlp__batch_loss *loss)
 {
-    abatch *b = pb->relay;
-    if (b->a->closing)
-        return 0;
-    int rc = take_rest(b, pb->frame.p + pb->scan, pb->frame.len - pb->scan,
+    DLP_ASSERT_HELD(&((abatch *)pb->owner)->a->pool->mu);
+    abatch *b = pb->owner;
+    int rc = 0;
+    (void)w;
+    if (!b->a->closing) {
+        rc = take_rest(b, pb->frame.p + pb->scan, pb->frame.len - pb->scan,
                        pb->count - pb->done, loss);
-    if (rc < 0) {
-        b->a->failed = rc;
-        return 0;
+        if (rc < 0) {
+            b->a->failed = rc;
+            rc = 0;
+        }
     }
+    dlp__batch_free(pb);
     return rc;
 }
+
+static const dlp__batch_ops relay_ops = {.result = dlp__batch_no_result,
+                                         .results = relay_results,
+                                         .lost = relay_lost};
 
 /* BATCH a=job b=fn: u32 count, count x task [, limits: transport.h].
  * Queue it for a local worker, as it came but for its job id, made local,
  * and its limits, which the local pool enforces from the batch. */
-static int do_batch(agent *a, const dlp__hdr *h, dlp__rd *r)
+static int relay_batch(agent *a, const dlp__hdr *h, dlp__rd *r)
 {
     const unsigned char *recs;
     uint32_t count;
@@ -402,8 +425,9 @@ static int do_batch(agent *a, const dlp__hdr *h, dlp__rd *r)
     pb->job_id = RELAY_ID_BASE | (a->next_id++ & ~RELAY_ID_BASE);
     pb->fn = (uint32_t)b->fn;
     pb->count = count;
-    pb->scan = DLP_HDR_SIZE + 4;
-    pb->relay = b;
+    pb->scan = DLP_BATCH_OFF_TASKS;
+    pb->ops = &relay_ops;
+    pb->owner = b;
     pb->timeout_ns = timeout_ns;
     long off = dlp__frame_begin(&pb->frame, DLP_F_BATCH, pb->job_id, pb->fn);
     if (off < 0 || dlp__put_u32(&pb->frame, count) ||
@@ -427,11 +451,12 @@ static int do_batch(agent *a, const dlp__hdr *h, dlp__rd *r)
  * alive, take them over (their job fails them).  mu held. */
 static int dispatch(agent *a)
 {
-    int alive = dlp__pool_alive(a->pool) > 0;
+    DLP_ASSERT_HELD(&a->pool->mu);
+    int alive = dlp__loop_alive(a->pool) > 0;
     while (a->dhead) {
         abatch *b = a->dhead;
         dlp__worker *w = NULL;
-        if (alive && !(w = dlp__pool_pick(a->pool, RELAY_DEPTH)))
+        if (alive && !(w = dlp__loop_pick(a->pool, RELAY_DEPTH)))
             return 0;
         a->dhead = b->dnext;
         if (!a->dhead)
@@ -440,7 +465,7 @@ static int dispatch(agent *a)
         dlp__batch *pb = b->pending;
         b->pending = NULL;
         if (w) {
-            dlp__pool_send(a->pool, w, pb);
+            dlp__loop_send(a->pool, w, pb);
             continue;
         }
         int rc = take_rest(b, pb->frame.p + pb->scan,
@@ -464,10 +489,10 @@ static int start_rests(agent *a)
             continue; /* only the lost task was left */
         unsigned nw = dlp_pool_workers(a->pool);
         unsigned chunk = (unsigned)((b->pre.n + 2 * nw - 1) / (2 * nw));
-        int rc = dlp__job_internal(&b->job, a->pool, b->fn, &b->pre,
+        int rc = dlp__ijob_start(&b->job, a->pool, b->fn, &b->pre,
                                    (double)b->timeout_ns / 1e9, b->retries, 0,
                                    b->flags ? DLP_JOB_TIMES : 0,
-                                   chunk ? chunk : 1, NULL, &err);
+                                   chunk ? chunk : 1, NULL, NULL, &err);
         if (rc)
             return rc;
     }
@@ -477,7 +502,7 @@ static int start_rests(agent *a)
 /* Append result res of a task as a worker's record (with its times when
  * the batch asked) and the pid that ran it, for a function returning
  * ret. */
-static int put_result(dlp__buf *o, const dlp_result *res, dlp_type ret,
+static int encode_result(dlp__buf *o, const dlp_result *res, dlp_type ret,
                       uint64_t index, int timed)
 {
     size_t rec = o->len;
@@ -511,8 +536,7 @@ static int put_result(dlp__buf *o, const dlp_result *res, dlp_type ret,
     if (rc)
         return rc;
     uint32_t len = (uint32_t)(o->len - rec - DLP_RESULT_HDR);
-    o->p[rec + DLP_RESULT_OFF_KIND] = kind;
-    memcpy(o->p + rec + DLP_RESULT_OFF_LEN, &len, 4);
+    dlp__result_rec_set(o->p + rec, kind, len);
     if (timed &&
         ((rc = dlp__put_u64(o, (uint64_t)(res->start * 1e9))) ||
          (rc = dlp__put_u64(o, (uint64_t)(res->run_time * 1e9)))))
@@ -526,6 +550,7 @@ static int put_result(dlp__buf *o, const dlp_result *res, dlp_type ret,
  * in order, into a->out.  mu held. */
 static int answer_rest(agent *a, abatch *b)
 {
+    DLP_ASSERT_HELD(&a->pool->mu);
     long off = -1;
     uint32_t n = 0;
     int rc;
@@ -533,7 +558,7 @@ static int answer_rest(agent *a, abatch *b)
         dlp_result res;
         int lost = b->taken == b->lost_pos;
         uint32_t jpos = b->taken - (b->taken > b->lost_pos);
-        if (!lost && (!b->job || dlp__job_view(b->job, jpos, &res) != 0))
+        if (!lost && (!b->job || dlp__ijob_view(b->job, jpos, &res) != 0))
             break;
         if (off < 0) {
             /* The service time: from when the rest began, or from when
@@ -550,7 +575,7 @@ static int answer_rest(agent *a, abatch *b)
         if (lost)
             rc = dlp__buf_put(&a->out, b->lost.p, b->lost.len);
         else
-            rc = put_result(&a->out, &res, res.type, b->index[b->taken],
+            rc = encode_result(&a->out, &res, res.type, b->index[b->taken],
                             b->flags != 0);
         if (rc)
             return rc;
@@ -572,9 +597,11 @@ static int answer_rest(agent *a, abatch *b)
 
 /* Move what is ready to a->out, in order: the head batch's replies while
  * it is answered.  Batches answered in full go on *done, for the caller to
- * destroy once mu is released.  mu held. */
+ * destroy once mu is released.  mu held, if the agent has a pool. */
 static int answer(agent *a, abatch **done)
 {
+    if (a->pool)
+        DLP_ASSERT_HELD(&a->pool->mu);
     while (a->head) {
         abatch *b = a->head;
         int rc;
@@ -611,9 +638,9 @@ static int handle_frames(agent *a)
             break;
         dlp__rd_init(&r, a->in.p + off + DLP_HDR_SIZE, h.len);
         if (h.type == DLP_F_LOAD)
-            rc = do_load(a, &h, &r);
+            rc = relay_load(a, &h, &r);
         else if (h.type == DLP_F_BATCH && a->pool)
-            rc = do_batch(a, &h, &r);
+            rc = relay_batch(a, &h, &r);
         else
             rc = DLP_EPROTO;
         if (rc)
@@ -652,7 +679,8 @@ int dlp__agent_main(int fd, const dlp_pool_options *opts)
 {
     dlp_pool *pool = NULL;
     dlp_error err = {0, ""};
-    if (dlp_pool_create(&pool, opts, &err))
+    /* An agent's own workers are local, whatever opts->transport says. */
+    if (dlp__pool_create_local(&pool, opts, &err))
         pool = NULL;
     return dlp__agent_serve(fd, pool, err.msg);
 }
@@ -708,7 +736,8 @@ static int chan_turn(agent *a)
     return 0;
 }
 
-static int serve(int fd, const dlp__chan *ch, dlp_pool *pool, const char *why)
+static int agent_loop(int fd, const dlp__chan *ch, dlp_pool *pool,
+                      const char *why)
 {
     agent a;
     int rc = 0;
@@ -726,14 +755,14 @@ static int serve(int fd, const dlp__chan *ch, dlp_pool *pool, const char *why)
         if (a.pool) {
             pthread_mutex_lock(&a.pool->mu);
             rc = dispatch(&a);
-            if (dlp__pool_alive(a.pool) == 0) {
+            if (dlp__loop_alive(a.pool) == 0) {
                 /* Every local worker is gone for good (past the restart
                  * intensity, or replacements that cannot load): nothing
                  * will run.  Fail what is queued, so that it goes back
                  * as lost rather than wait forever. */
                 for (abatch *b = a.head; b; b = b->next)
                     if (b->job)
-                        dlp__job_abort(b->job, DLP_FAIL_WORKER,
+                        dlp__ijob_abort(b->job, DLP_FAIL_WORKER,
                                        a.pool->last_loss[0]
                                            ? a.pool->last_loss
                                            : "the agent has no worker left");
@@ -744,9 +773,9 @@ static int serve(int fd, const dlp__chan *ch, dlp_pool *pool, const char *why)
                 /* Not now: first the error, or the jobs to start. */
             } else if (!ch) {
                 if (!a.out.len)
-                    readable = dlp__pool_drive_until(a.pool, a.fd, 0);
+                    readable = dlp__loop_drive_until(a.pool, a.fd, 0);
             } else if (!a.out.len || ch->busy(ch->ctx)) {
-                dlp__pool_drive_until(a.pool, -1,
+                dlp__loop_drive_until(a.pool, -1,
                                       a.nap ? dlp__now_ns() + (uint64_t)a.nap
                                             : 1);
             }
@@ -829,11 +858,11 @@ static int serve(int fd, const dlp__chan *ch, dlp_pool *pool, const char *why)
 
 int dlp__agent_serve(int fd, dlp_pool *pool, const char *why)
 {
-    return serve(fd, NULL, pool, why);
+    return agent_loop(fd, NULL, pool, why);
 }
 
 int dlp__agent_serve_chan(const dlp__chan *ch, dlp_pool *pool,
                           const char *why)
 {
-    return serve(-1, ch, pool, why);
+    return agent_loop(-1, ch, pool, why);
 }

@@ -23,6 +23,29 @@
 #define DLP_UNLIKELY(x) (x)
 #endif
 
+/*
+ * Lock contracts.  A function that must be called with a mutex held says
+ * so in its comment and asserts it: DLP_ASSERT_HELD(&p->mu).  Checked in
+ * the sanitizer build (configure --enable-sanitizers defines
+ * DLP_DEBUG_LOCKS) unless NDEBUG is set, and on glibc, which records in
+ * every mutex it locks the thread id of its owner (and clears it on
+ * unlock, also while a condition wait has the mutex released); a system
+ * call per check, so never in a release build, where it is nothing.
+ */
+#if defined(DLP_DEBUG_LOCKS) && !defined(NDEBUG) && defined(__GLIBC__)
+#include <assert.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static inline int dlp__mutex_held(const pthread_mutex_t *mu)
+{
+    return mu->__data.__owner == (int)syscall(SYS_gettid);
+}
+#define DLP_ASSERT_HELD(mu) assert(dlp__mutex_held(mu))
+#else
+#define DLP_ASSERT_HELD(mu) ((void)0)
+#endif
+
 /* The largest frame either side accepts (1 GiB).  A single argument or
  * result must fit in it; see README, "Limits". */
 #define DLP_FRAME_MAX ((size_t)1 << 30)

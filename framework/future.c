@@ -3,13 +3,14 @@
  * them, completion callbacks, and the pool's join, terminate and
  * shutdown.
  *
- * A future is an internal job (job.c) whose tasks were encoded when it
+ * A future is an internal job (ijob.c) whose tasks were encoded when it
  * was made.  Any thread that drives the pool feeds every internal job with
- * tasks left to send (dlp__pool_pump), so a future makes progress while
- * any thread waits on the pool; results stay in the job's ring until the
- * future is destroyed.  When the last task of a future has its result,
- * the future's callback is queued on the pool, and the next waiting
- * thread runs it with the lock released.
+ * tasks left to send (the loop's pump hook), so a future makes progress
+ * while any thread waits on the pool; results stay in the job's ring
+ * until the future is destroyed.  When the last task of a future has its
+ * result, the job calls the future's completion callback, which queues
+ * the user's callback on the pool, and the next waiting thread runs it
+ * with the lock released.
  */
 #include "config.h"
 
@@ -20,7 +21,10 @@
 #include <string.h>
 
 #include "handle.h"
+#include "ijob.h"
+#include "loop.h"
 #include "pool.h"
+#include "supervise.h"
 #include "val.h"
 
 /* A callback being run, on the running thread's stack: until it returns,
@@ -53,9 +57,8 @@ struct dlp_future {
     struct dlp_job *job;
     dlp_future_cb cb;
     void *cb_ud;
-    struct dlp_future *cb_next;
+    dlp__list cbq; /* in the pool's callback queue, or alone */
     int complete;
-    int cb_queued; /* in the pool's callback queue */
     unsigned holds;
     int destroyed;
 };
@@ -65,19 +68,16 @@ DLP_API void dlp_call_options_init(dlp_call_options *opts)
     memset(opts, 0, sizeof *opts);
 }
 
-/* mu held.  Queue the callback; the waiters see it after the step. */
-void dlp__future_complete(struct dlp_future *f)
+/* The future's job finished its last task (the job's done callback), mu
+ * held.  Queue the callback; the waiters see it after the step. */
+static void complete(void *ud)
 {
+    DLP_ASSERT_HELD(&((dlp_future *)ud)->pool->mu);
+    dlp_future *f = ud;
     dlp_pool *p = f->pool;
     f->complete = 1;
-    if (f->cb && !f->cb_queued) {
-        f->cb_queued = 1;
-        f->cb_next = NULL;
-        if (p->cbq_tail)
-            p->cbq_tail->cb_next = f;
-        else
-            p->cbq_head = f;
-        p->cbq_tail = f;
+    if (f->cb && dlp__list_empty(&f->cbq)) {
+        dlp__list_push_tail(&p->cbq, &f->cbq);
     }
 }
 
@@ -97,6 +97,7 @@ static int enter(dlp_future *f)
  * released mu, and touches neither f nor its pool after. */
 static int leave(dlp_future *f)
 {
+    DLP_ASSERT_HELD(&f->pool->mu);
     return __atomic_sub_fetch(&f->holds, 1, __ATOMIC_ACQ_REL) == 0 &&
            f->destroyed;
 }
@@ -113,7 +114,7 @@ static void future_free(dlp_future *f)
  * something completed outside the event loop. */
 static void wake_all(dlp_pool *p)
 {
-    dlp__pool_wake(p);
+    dlp__loop_wake(p);
     pthread_cond_broadcast(&p->cv);
 }
 
@@ -124,16 +125,14 @@ static void wake_all(dlp_pool *p)
  * waits on, or the live pool it joins). */
 static void run_callbacks(dlp_pool *p)
 {
-    while (p->cbq_head) {
-        dlp_future *f = p->cbq_head;
+    DLP_ASSERT_HELD(&p->mu);
+    while (!dlp__list_empty(&p->cbq)) {
+        dlp_future *f = dlp__container_of(p->cbq.next, dlp_future, cbq);
         dlp_future_cb cb = f->cb;
         void *ud = f->cb_ud;
         struct dlp__cb_running me = {f, pthread_self(), p->cb_running};
-        p->cbq_head = f->cb_next;
-        if (!p->cbq_head)
-            p->cbq_tail = NULL;
+        dlp__list_remove(&f->cbq);
         f->cb = NULL; /* once */
-        f->cb_queued = 0;
         p->cb_running = &me;
         take_hold(f);
         pthread_mutex_unlock(&p->mu);
@@ -169,32 +168,23 @@ static int running_elsewhere(dlp_pool *p, const dlp_future *f)
 
 static void unqueue_callback(dlp_future *f)
 {
-    dlp_pool *p = f->pool;
-    dlp_future **pp = &p->cbq_head, *prev = NULL;
-    while (*pp && *pp != f) {
-        prev = *pp;
-        pp = &(*pp)->cb_next;
-    }
-    if (!*pp)
-        return;
-    *pp = f->cb_next;
-    if (p->cbq_tail == f)
-        p->cbq_tail = prev;
-    f->cb_queued = 0;
+    dlp__list_remove(&f->cbq);
 }
 
 /* With no worker left (the pool is broken, or terminated), nothing will
  * ever complete the futures: fail what they still wait for.  mu held. */
 static void abort_if_dead(dlp_pool *p)
 {
-    if (dlp__pool_alive(p) > 0)
+    DLP_ASSERT_HELD(&p->mu);
+    if (dlp__loop_alive(p) > 0)
         return;
-    for (struct dlp_job *j = p->internal_jobs; j; j = dlp__job_next_internal(j))
-        dlp__job_abort(j, p->terminated ? DLP_FAIL_CANCELLED : DLP_FAIL_WORKER,
-                       p->terminated ? "the pool was terminated"
-                       : p->last_loss[0]
-                           ? p->last_loss
-                           : "every worker of the pool is gone");
+    for (struct dlp_job *j = dlp__ijob_first(p); j; j = dlp__ijob_next(j))
+        dlp__ijob_abort(j,
+                        p->terminated ? DLP_FAIL_CANCELLED : DLP_FAIL_WORKER,
+                        p->terminated ? "the pool was terminated"
+                        : p->last_loss[0]
+                            ? p->last_loss
+                            : "every worker of the pool is gone");
 }
 
 /*
@@ -204,6 +194,7 @@ static void abort_if_dead(dlp_pool *p)
 static int wait_for(dlp_pool *p, int (*done)(void *), void *arg,
                     uint64_t deadline)
 {
+    DLP_ASSERT_HELD(&p->mu);
     int polled = 0;
     for (;;) {
         run_callbacks(p);
@@ -217,13 +208,13 @@ static int wait_for(dlp_pool *p, int (*done)(void *), void *arg,
             /* Read what has arrived once before saying "not yet": a
              * timeout of 0 polls. */
             polled = 1;
-            dlp__pool_drive_until(p, -1, 1);
+            dlp__loop_drive_until(p, -1, 1);
             continue;
         }
         abort_if_dead(p);
         if (done(arg))
             continue; /* run the callbacks the abort queued */
-        dlp__pool_drive_until(p, -1, deadline);
+        dlp__loop_drive_until(p, -1, deadline);
     }
 }
 
@@ -232,7 +223,8 @@ static int future_done(void *arg)
 {
     dlp_future *f = arg;
     return f->destroyed ||
-           (f->complete && !f->cb_queued && !running_elsewhere(f->pool, f));
+           (f->complete && dlp__list_empty(&f->cbq) &&
+            !running_elsewhere(f->pool, f));
 }
 
 static int make(dlp_future **out, dlp_pool *p, int fn,
@@ -272,7 +264,7 @@ static int make(dlp_future **out, dlp_pool *p, int fn,
     }
     sig = p->fns[fn]->sig;
     if (pinned) {
-        n = dlp__pool_alive(p);
+        n = dlp__loop_alive(p);
         if (n == 0) {
             pthread_mutex_unlock(&p->mu);
             return dlp__err(err, DLP_EWORKER,
@@ -287,19 +279,21 @@ static int make(dlp_future **out, dlp_pool *p, int fn,
         return dlp__err(err, -ENOMEM, "out of memory");
     }
     f->pool = p;
+    dlp__list_init(&f->cbq);
     if (opts) {
         f->cb = opts->callback;
         f->cb_ud = opts->callback_ud;
     }
-    rc = dlp__job_internal(&f->job, p, fn, &pre, opts ? opts->timeout : 0,
-                           opts ? opts->retries : 0, pinned, 0, 0, f, err);
+    rc = dlp__ijob_start(&f->job, p, fn, &pre, opts ? opts->timeout : 0,
+                           opts ? opts->retries : 0, pinned, 0, 0, complete, f,
+                           err);
     if (rc) {
         free(f);
         return rc;
     }
     if (dlp__handle_add(f, DLP__H_FUTURE)) {
         pthread_mutex_lock(&p->mu);
-        dlp__job_forget_future(f->job);
+        dlp__ijob_unwatch(f->job);
         pthread_mutex_unlock(&p->mu);
         future_free(f);
         return dlp__err(err, -ENOMEM, "out of memory");
@@ -331,7 +325,7 @@ DLP_API int dlp_broadcast(dlp_future **out, dlp_pool *p, int fn,
 {
     if (!args)
         return dlp__err(err, DLP_EINVAL, "dlp_broadcast: NULL args");
-    if (dlp__handle_live(p, DLP__H_POOL) && p->bridge)
+    if (dlp__handle_live(p, DLP__H_POOL) && p->transport)
         return dlp__err(err, DLP_EINVAL,
                         "dlp_broadcast: the workers of an MPI pool are the "
                         "agents' (one task per agent is not one per "
@@ -356,7 +350,7 @@ DLP_API int dlp_future_wait(dlp_future *f, double timeout)
     if (isnan(timeout) || !enter(f))
         return DLP_EINVAL;
     pthread_mutex_lock(&f->pool->mu);
-    rc = wait_for(f->pool, future_done, f, dlp__pool_deadline(timeout));
+    rc = wait_for(f->pool, future_done, f, dlp__loop_deadline(timeout));
     if (rc == 0 && !f->complete)
         rc = DLP_EINVAL; /* destroyed by another thread before it ended */
     leave_unlock(f);
@@ -370,7 +364,7 @@ DLP_API bool dlp_future_ready(dlp_future *f)
         return false;
     pthread_mutex_lock(&f->pool->mu);
     if (!f->complete) {
-        dlp__pool_drive(f->pool, -1, 1); /* read what has arrived */
+        dlp__loop_drive(f->pool, -1, 1); /* read what has arrived */
         abort_if_dead(f->pool);
     }
     done = f->complete != 0;
@@ -381,9 +375,10 @@ DLP_API bool dlp_future_ready(dlp_future *f)
 /* The first failed task of a complete future, or -1.  mu held. */
 static long first_failure(dlp_future *f, dlp_result *res)
 {
-    uint64_t n = dlp__job_total(f->job);
+    DLP_ASSERT_HELD(&f->pool->mu);
+    uint64_t n = dlp__ijob_total(f->job);
     for (uint64_t i = 0; i < n; i++)
-        if (dlp__job_view(f->job, i, res) == 0 && res->fail)
+        if (dlp__ijob_view(f->job, i, res) == 0 && res->fail)
             return (long)i;
     return -1;
 }
@@ -396,7 +391,7 @@ DLP_API bool dlp_future_successful(dlp_future *f)
         return false;
     pthread_mutex_lock(&f->pool->mu);
     if (!f->complete) {
-        dlp__pool_drive(f->pool, -1, 1);
+        dlp__loop_drive(f->pool, -1, 1);
         abort_if_dead(f->pool);
     }
     ok = f->complete && first_failure(f, &res) < 0;
@@ -406,7 +401,7 @@ DLP_API bool dlp_future_successful(dlp_future *f)
 
 DLP_API size_t dlp_future_count(const dlp_future *f)
 {
-    return dlp__handle_live(f, DLP__H_FUTURE) ? (size_t)dlp__job_total(f->job)
+    return dlp__handle_live(f, DLP__H_FUTURE) ? (size_t)dlp__ijob_total(f->job)
                                               : 0;
 }
 
@@ -416,7 +411,7 @@ DLP_API int dlp_future_result(dlp_future *f, size_t i, dlp_result *res)
     if (!res || !enter(f))
         return DLP_EINVAL;
     pthread_mutex_lock(&f->pool->mu);
-    rc = dlp__job_view(f->job, i, res);
+    rc = dlp__ijob_view(f->job, i, res);
     leave_unlock(f);
     return rc;
 }
@@ -441,7 +436,7 @@ DLP_API int dlp_future_get(dlp_future *f, double timeout, dlp_result *res,
     if (!enter(f))
         return dlp__handle_bad(err, "dlp_future_get", "future");
     pthread_mutex_lock(&f->pool->mu);
-    rc = wait_for(f->pool, future_done, f, dlp__pool_deadline(timeout));
+    rc = wait_for(f->pool, future_done, f, dlp__loop_deadline(timeout));
     if (rc)
         rc = dlp__err(err, rc, rc == -ETIMEDOUT ? "timed out" : "interrupted");
     else if (f->destroyed)
@@ -451,10 +446,10 @@ DLP_API int dlp_future_get(dlp_future *f, double timeout, dlp_result *res,
                       "waited on");
     else if ((bad = first_failure(f, res)) >= 0)
         rc = task_error(err, (size_t)bad, res);
-    else if (dlp__job_total(f->job) == 0)
+    else if (dlp__ijob_total(f->job) == 0)
         rc = dlp__err(err, DLP_EINVAL, "the future has no task");
     else
-        dlp__job_view(f->job, 0, res);
+        dlp__ijob_view(f->job, 0, res);
     leave_unlock(f);
     return rc;
 }
@@ -465,8 +460,8 @@ DLP_API int dlp_future_cancel(dlp_future *f)
     if (!enter(f))
         return DLP_EINVAL;
     pthread_mutex_lock(&f->pool->mu);
-    rc = f->complete && !dlp__job_cancelled(f->job) ? -EBUSY
-                                                    : dlp__job_cancel(f->job);
+    rc = f->complete && !dlp__ijob_cancelled(f->job) ? -EBUSY
+                                                    : dlp__ijob_cancel(f->job);
     if (rc == 0)
         wake_all(f->pool); /* its waiters, and the driver's poll */
     leave_unlock(f);
@@ -488,7 +483,7 @@ DLP_API void dlp_future_destroy(dlp_future *f)
     pthread_mutex_lock(&p->mu);
     unqueue_callback(f);
     f->cb = NULL;
-    dlp__job_forget_future(f->job);
+    dlp__ijob_unwatch(f->job);
     f->destroyed = 1;
     now = __atomic_load_n(&f->holds, __ATOMIC_ACQUIRE) == 0;
     if (!now)
@@ -530,17 +525,18 @@ static int waitset_done(void *arg)
  * twice, so only one leave can be its last. */
 static void leave_all(dlp_pool *p, dlp_future *const *fs, size_t n)
 {
-    dlp_future *dead = NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (leave(fs[i])) {
-            fs[i]->cb_next = dead; /* destroyed: in no callback queue */
-            dead = fs[i];
+    DLP_ASSERT_HELD(&p->mu);
+    dlp__list dead;
+    dlp__list_init(&dead);
+    for (size_t i = 0; i < n; i++)
+        if (leave(fs[i])) { /* destroyed: in no callback queue */
+            dlp__list_remove(&fs[i]->cbq);
+            dlp__list_push_tail(&dead, &fs[i]->cbq);
         }
-    }
     pthread_mutex_unlock(&p->mu);
-    while (dead) {
-        dlp_future *f = dead;
-        dead = f->cb_next;
+    while (!dlp__list_empty(&dead)) {
+        dlp_future *f = dlp__container_of(dead.next, dlp_future, cbq);
+        dlp__list_remove(&f->cbq);
         future_free(f);
     }
 }
@@ -570,7 +566,7 @@ DLP_API int dlp_wait(dlp_future *const *fs, size_t n, unsigned how,
     p = fs[0]->pool;
     pthread_mutex_lock(&p->mu);
     if (!rc)
-        rc = wait_for(p, waitset_done, &w, dlp__pool_deadline(timeout));
+        rc = wait_for(p, waitset_done, &w, dlp__loop_deadline(timeout));
     leave_all(p, fs, held);
     return rc ? rc : (int)w.hit;
 }
@@ -610,11 +606,11 @@ DLP_API dlp_val *dlp_result_value(const dlp_result *res)
  * held. */
 static int take_values(dlp_future *f, dlp_val **out, dlp_error *err)
 {
-    size_t n = (size_t)dlp__job_total(f->job);
+    size_t n = (size_t)dlp__ijob_total(f->job);
     dlp_result res;
     for (size_t i = 0; i < n; i++) {
         out[i] = NULL;
-        if (dlp__job_view(f->job, i, &res) == 0 && res.fail) {
+        if (dlp__ijob_view(f->job, i, &res) == 0 && res.fail) {
             for (size_t k = 0; k < i; k++) {
                 dlp_val_free(out[k]);
                 out[k] = NULL;
@@ -677,10 +673,10 @@ DLP_API int dlp_map(dlp_pool *p, int fn, const dlp_val *const *args,
 static int all_futures_done(void *arg)
 {
     dlp_pool *p = arg;
-    if (p->cbq_head || running_elsewhere(p, NULL))
+    if (!dlp__list_empty(&p->cbq) || running_elsewhere(p, NULL))
         return 0;
-    for (struct dlp_job *j = p->internal_jobs; j; j = dlp__job_next_internal(j))
-        if (dlp__job_done(j) < dlp__job_total(j))
+    for (struct dlp_job *j = dlp__ijob_first(p); j; j = dlp__ijob_next(j))
+        if (dlp__ijob_done(j) < dlp__ijob_total(j))
             return 0;
     return 1;
 }
@@ -710,13 +706,13 @@ DLP_API int dlp_pool_join(dlp_pool *p, double timeout, dlp_error *err)
                         "first",
                         n, n == 1 ? " is" : "s are");
     }
-    rc = wait_for(p, all_futures_done, p, dlp__pool_deadline(timeout));
+    rc = wait_for(p, all_futures_done, p, dlp__loop_deadline(timeout));
     if (rc) {
         pthread_mutex_unlock(&p->mu);
         return dlp__err(err, rc, rc == -ETIMEDOUT ? "timed out" : "interrupted");
     }
     if (!p->joined) {
-        dlp__pool_stop_workers(p, 0);
+        dlp__supervise_stop(p, 0);
         p->joined = 1;
     }
     pthread_mutex_unlock(&p->mu);
@@ -743,9 +739,9 @@ DLP_API int dlp_pool_shutdown(dlp_pool *p, bool cancel_futures,
     pthread_mutex_lock(&p->mu);
     p->closed = 1;
     if (cancel_futures) {
-        for (struct dlp_job *j = p->internal_jobs; j;
-             j = dlp__job_next_internal(j))
-            dlp__job_cancel(j); /* -EBUSY for started ones: they run on */
+        for (struct dlp_job *j = dlp__ijob_first(p); j;
+             j = dlp__ijob_next(j))
+            dlp__ijob_cancel(j); /* -EBUSY for started ones: they run on */
         wake_all(p);
     }
     pthread_mutex_unlock(&p->mu);

@@ -62,7 +62,7 @@ static size_t find(const void *h)
     return i;
 }
 
-static int grow(void)
+static int grow_table(void)
 {
     size_t ncap = cap ? 2 * cap : 64;
     struct slot *old = tab, *n = calloc(ncap, sizeof *n);
@@ -84,7 +84,7 @@ int dlp__handle_add(const void *h, int kind)
     size_t i;
     pthread_once(&once, setup);
     pthread_mutex_lock(&mu);
-    if (2 * (used + 1) > cap && (rc = grow()))
+    if (2 * (used + 1) > cap && (rc = grow_table()))
         goto out;
     i = find(h);
     if (!tab[i].h)

@@ -22,784 +22,15 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "args.h"
+#include "batch.h"
 #include "handle.h"
+#include "job.h"
+#include "loop.h"
 #include "pool.h"
+#include "supervise.h"
 #include "sig.h"
 #include "val.h"
-
-/* Batches a worker may hold at once: one running, one queued behind it,
- * so a worker never waits on a round trip, and a slow task delays at most
- * one batch that another worker could have taken. */
-#define WORKER_DEPTH 2
-/* Aim for batches of about this much work: long enough that per-batch
- * costs (two system calls and a wake-up, ~20-50 us) are a few percent,
- * short enough that two workers stay balanced. */
-#define BATCH_TARGET_NS 1000000.0
-/* A link's agent spreads a batch over its own workers, and pays for each
- * batch it is sent (a job of its own): give it ten times as much. */
-#define LINK_BATCH_TARGET_NS 10000000.0
-#define BATCH_MAX 4096u
-/* A link's batches may be larger: each costs a wake-up at every hop (two
- * bridges, the agent, a worker), and of tiny tasks 8,192 ran 10% faster
- * over MPI than 4,096 (16,384 gained nothing: the default window holds
- * only four such batches). */
-#define LINK_BATCH_MAX 8192u
-/* A batch is also closed at this many bytes of arguments, so large
- * arguments travel a few at a time and no frame nears the 1 GiB limit. */
-#define BATCH_BYTES (4u << 20)
-/* The arguments of one task may take at most this much. */
-#define TASK_ARGS_MAX (DLP_FRAME_MAX - BATCH_BYTES - 64)
-#define WINDOW_DEFAULT 65536u
-/* A str result this large reuses the buffer of one handed out before;
- * the job keeps up to SPARES such buffers, SPARE_BYTES in all: about what
- * the results of the batches in flight take when they are large. */
-#define SPARE_MIN (64u << 10)
-#define SPARES 64u
-#define SPARE_BYTES ((size_t)64 << 20)
-
-enum { SLOT_EMPTY = 0, SLOT_PENDING, SLOT_BAD, SLOT_DONE };
-
-/* Frame offsets of a BATCH: header, u32 count, task records. */
-#define BATCH_RECORDS (DLP_HDR_SIZE + 4u)
-
-typedef struct rslot {
-    uint64_t index;
-    uint64_t w;   /* scalar result */
-    char *data;   /* str result or error message, malloc'd */
-    uint32_t len;
-    uint8_t state, fail;
-    uint16_t attempts; /* starts so far, beyond the first (retries used) */
-    int status;   /* wait status for a lost worker */
-    int32_t pid;  /* the worker that ran it, 0 if none did */
-} rslot;
-
-struct dlp_args {
-    const dlp_sig *sig;
-    dlp__buf *b;
-    unsigned argi;
-    int bad;
-    char msg[384];
-};
-
-struct dlp_job {
-    dlp_pool *pool;
-    uint32_t id;
-    int fn;
-    dlp_sig sig;
-    dlp_iter_fn next;
-    void *ud;
-    unsigned flags;
-    int wait_fd;
-    uint64_t timeout_ns;
-    unsigned retries;
-    /* (owner) */
-    uint64_t next_in;
-    int iter_done, iter_rc;
-    int paused; /* the iterator said DLP_ITER_PAUSE */
-    dlp__batch *fill;
-    char *held; /* data of the result handed out last */
-    /* Large str results' buffers, freed by their hand-out and kept for
-     * the next large results: fresh memory for each would cost a page
-     * fault per 4 KiB, most of the time of a 1 MiB result.  (mu) */
-    char *spare[SPARES];
-    size_t spare_bytes; /* their sizes, summed */
-    dlp_val *held_val;
-    dlp_args args;
-    /* (mu) */
-    rslot *ring;
-    size_t mask;
-    /* With DLP_JOB_TIMES: per slot, when the task started (CLOCK_REALTIME
-     * ns) and how long it ran (ns); NULL otherwise, so that jobs that do
-     * not ask pay nothing. */
-    struct slot_times {
-        uint64_t start, run;
-    } *times;
-    uint64_t limit; /* tasks in flight at most: the window asked for */
-    uint64_t next_out, delivered;
-    uint64_t *doneq;
-    size_t dq_head, dq_len;
-    dlp__batch *redo, *redo_tail;
-    uint32_t target, max_batch;
-    double ns_per_task;
-    double target_ns; /* BATCH_TARGET_NS, or LINK_BATCH_TARGET_NS */
-    /* Internal jobs (futures: apply, map, broadcast): tasks encoded when
-     * the job is made, fed by whichever thread drives the pool, results
-     * kept in the ring until the job is destroyed.  (mu) */
-    int internal, pinned, cancelled;
-    uint32_t chunksize; /* fixed batch size, 0: automatic */
-    dlp__pre pre;
-    uint64_t ndone;
-    struct dlp_future *future;
-    struct dlp_job *feed_prev, *feed_next; /* the pool's queue of jobs to
-                                               feed, oldest first */
-    int in_feedq;
-    struct dlp_job *all_prev, *all_next; /* the pool's internal jobs */
-};
-
-static size_t pow2_at_least(size_t n)
-{
-    size_t w = 1;
-    while (w < n)
-        w <<= 1;
-    return w;
-}
-
-DLP_API void dlp_job_options_init(dlp_job_options *opts)
-{
-    memset(opts, 0, sizeof *opts);
-    opts->wait_fd = -1;
-}
-
-static void job_free(dlp_job *j);
-
-/* Free a job that dlp_job_create could not finish making. */
-static void job_free_early(dlp_job *j)
-{
-    free(j->times);
-    free(j->doneq);
-    free(j->ring);
-    free(j);
-}
-
-DLP_API int dlp_job_create(dlp_job **out, dlp_pool *p, int fn,
-                           dlp_iter_fn next, void *ud,
-                           const dlp_job_options *opts, dlp_error *err)
-{
-    dlp_job *j;
-    size_t w;
-    if (!out || !p || !next)
-        return dlp__err(err, DLP_EINVAL, "dlp_job_create: NULL argument");
-    *out = NULL;
-    if (!dlp__handle_live(p, DLP__H_POOL))
-        return dlp__handle_bad(err, "dlp_job_create", "pool");
-    if (opts && (isnan(opts->timeout) || opts->timeout < 0))
-        return dlp__err(err, DLP_EINVAL,
-                        "a task timeout of %g s: give seconds > 0, or 0 for "
-                        "none",
-                        opts->timeout);
-    j = calloc(1, sizeof *j);
-    if (!j)
-        return dlp__err(err, -ENOMEM, "out of memory");
-    w = pow2_at_least(opts && opts->window ? opts->window : WINDOW_DEFAULT);
-    if (w > (1u << 24)) {
-        free(j);
-        return dlp__err(err, DLP_EINVAL, "window of %u tasks is too large",
-                        opts->window);
-    }
-    j->ring = calloc(w, sizeof *j->ring);
-    j->flags = opts ? opts->flags : 0;
-    j->wait_fd = opts && (opts->flags & DLP_JOB_WAIT_FD) ? opts->wait_fd : -1;
-    /* Past 10^9 s (31 years) a timeout is none: its nanoseconds would not
-     * fit. */
-    j->timeout_ns = opts && opts->timeout > 0 && opts->timeout <= 1e9
-                        ? (uint64_t)(opts->timeout * 1e9 + 0.5)
-                        : 0;
-    if (j->timeout_ns && j->timeout_ns < 1000000)
-        j->timeout_ns = 1000000; /* the event loop's resolution: 1 ms */
-    j->retries = opts ? opts->retries : 0;
-    if (j->ring && (j->flags & DLP_JOB_UNORDERED))
-        j->doneq = malloc(w * sizeof *j->doneq);
-    if (j->ring && (j->flags & DLP_JOB_TIMES))
-        j->times = calloc(w, sizeof *j->times);
-    if (!j->ring || ((j->flags & DLP_JOB_UNORDERED) && !j->doneq) ||
-        ((j->flags & DLP_JOB_TIMES) && !j->times)) {
-        job_free_early(j);
-        return dlp__err(err, -ENOMEM, "out of memory");
-    }
-    j->mask = w - 1;
-    j->limit = opts && opts->window ? opts->window : w;
-    j->chunksize = opts ? opts->chunksize : 0;
-    j->pool = p;
-    j->fn = fn;
-    j->next = next;
-    j->ud = ud;
-    j->target = 1;
-    j->target_ns = p->nworkers && p->w[0].link ? LINK_BATCH_TARGET_NS
-                                               : BATCH_TARGET_NS;
-
-    pthread_mutex_lock(&p->mu);
-    if (p->closed) {
-        pthread_mutex_unlock(&p->mu);
-        job_free_early(j);
-        return dlp__err(err, DLP_ECLOSED, "the pool is closed");
-    }
-    if (fn < 0 || (size_t)fn >= p->nfns || p->fns[fn]->state != DLP_FN_OK) {
-        pthread_mutex_unlock(&p->mu);
-        job_free_early(j);
-        return dlp__err(err, DLP_EINVAL, "function id %d is not resolved",
-                        fn);
-    }
-    if (p->fns[fn]->sig.nargs == 1 && p->fns[fn]->sig.args[0] == DLP_T_CHAN) {
-        pthread_mutex_unlock(&p->mu);
-        job_free_early(j);
-        return dlp__err(err, DLP_EINVAL,
-                        "'%s' is a process function (i32(chan)): start it "
-                        "with dlp_process_start, it cannot run as tasks",
-                        p->fns[fn]->ref);
-    }
-    j->sig = p->fns[fn]->sig;
-    j->id = p->next_job++;
-    p->open_jobs++;
-    {
-        size_t mb = w / (WORKER_DEPTH * p->nworkers + 2);
-        size_t most = p->nworkers && p->w[0].link ? LINK_BATCH_MAX : BATCH_MAX;
-        j->max_batch = (uint32_t)(mb < 1 ? 1 : mb > most ? most : mb);
-    }
-    if (j->chunksize) {
-        /* The caller's choice, within what the window can hold. */
-        j->target = j->max_batch = j->chunksize < j->limit
-                                       ? j->chunksize
-                                       : (uint32_t)j->limit;
-    }
-    pthread_mutex_unlock(&p->mu);
-    if (dlp__handle_add(j, DLP__H_JOB)) {
-        job_free(j);
-        return dlp__err(err, -ENOMEM, "out of memory");
-    }
-    *out = j;
-    return 0;
-}
-
-/* ---- arguments ---------------------------------------------------- */
-
-static int args_bad(dlp_args *a, const char *fmt, ...) DLP_FMT(2, 3);
-
-static int args_bad(dlp_args *a, const char *fmt, ...)
-{
-    if (!a->bad) {
-        va_list ap;
-        a->bad = 1;
-        va_start(ap, fmt);
-        if (vsnprintf(a->msg, sizeof a->msg, fmt, ap) >= (int)sizeof a->msg)
-            dlp__utf8_trim(a->msg);
-        va_end(ap);
-    }
-    return DLP_EINVAL;
-}
-
-DLP_API int dlp_args_fail(dlp_args *a, const char *fmt, ...)
-{
-    if (a && !a->bad) {
-        va_list ap;
-        a->bad = 1;
-        va_start(ap, fmt);
-        if (vsnprintf(a->msg, sizeof a->msg, fmt, ap) >= (int)sizeof a->msg)
-            dlp__utf8_trim(a->msg);
-        va_end(ap);
-    }
-    return DLP_EINVAL;
-}
-
-DLP_API dlp_type dlp_args_next_type(const dlp_args *a)
-{
-    if (!a || a->argi >= a->sig->nargs)
-        return DLP_T_VOID;
-    return a->sig->args[a->argi];
-}
-
-/* The type of the next argument, or an error if there is none. */
-static int arg_slot(dlp_args *a, dlp_type *t)
-{
-    if (a->bad)
-        return DLP_EINVAL;
-    if (a->argi >= a->sig->nargs)
-        return args_bad(a, "too many arguments: the function takes %u",
-                        a->sig->nargs);
-    *t = a->sig->args[a->argi];
-    return 0;
-}
-
-static int put_scalar(dlp_args *a, const void *p, size_t n)
-{
-    int rc = dlp__buf_put(a->b, p, n);
-    if (rc)
-        return args_bad(a, "out of memory");
-    a->argi++;
-    return 0;
-}
-
-static int put_int_as(dlp_args *a, dlp_type t, uint64_t bits)
-{
-    switch (dlp__type_size(t)) {
-    case 1: {
-        uint8_t v = (uint8_t)bits;
-        return put_scalar(a, &v, 1);
-    }
-    case 2: {
-        uint16_t v = (uint16_t)bits;
-        return put_scalar(a, &v, 2);
-    }
-    case 4: {
-        uint32_t v = (uint32_t)bits;
-        return put_scalar(a, &v, 4);
-    }
-    default:
-        return put_scalar(a, &bits, 8);
-    }
-}
-
-static int put_float_as(dlp_args *a, dlp_type t, double v)
-{
-    if (t == DLP_T_F32) {
-        float f = (float)v;
-        if (isfinite(v) && !isfinite(f))
-            return args_bad(a, "argument %u (f32): %g is out of range",
-                            a->argi + 1, v);
-        return put_scalar(a, &f, 4);
-    }
-    return put_scalar(a, &v, 8);
-}
-
-static const char *kind_of(dlp_type t)
-{
-    switch (t) {
-    case DLP_T_BOOL:
-        return "true or false";
-    case DLP_T_STR:
-    case DLP_T_BYTES:
-        return "a string";
-    case DLP_T_F32:
-    case DLP_T_F64:
-        return "a number";
-    default:
-        return DLP_T_IS_ARRAY(t) ? "an array of numbers" : "an integer";
-    }
-}
-
-static int wrong_kind(dlp_args *a, dlp_type t, const char *got)
-{
-    return args_bad(a, "argument %u (%s): expected %s, got %s", a->argi + 1,
-                    dlp_type_name(t), kind_of(t), got);
-}
-
-/* A scalar given for a val argument: encode it as that value. */
-static int put_as_val(dlp_args *a, dlp_val *v)
-{
-    int rc;
-    if (!v)
-        return args_bad(a, "out of memory");
-    rc = dlp__val_put(a->b, v);
-    dlp_val_free(v);
-    if (rc)
-        return args_bad(a, "argument %u (val): %s", a->argi + 1,
-                        dlp_strerror(rc));
-    a->argi++;
-    return 0;
-}
-
-/* An integer argument, given as its sign and magnitude: sv when neg, uv
- * otherwise, so both dlp_args_int and dlp_args_uint check ranges alike. */
-static int put_integer(dlp_args *a, int neg, int64_t sv, uint64_t uv)
-{
-    dlp_type t = DLP_T_VOID;
-    int64_t min;
-    uint64_t max;
-    if (!a || arg_slot(a, &t))
-        return DLP_EINVAL;
-    if (t == DLP_T_VAL)
-        return put_as_val(a, neg ? dlp_val_int(sv) : dlp_val_uint(uv));
-    if (t == DLP_T_F32 || t == DLP_T_F64)
-        return put_float_as(a, t, neg ? (double)sv : (double)uv);
-    if (!dlp__type_is_int(t))
-        return wrong_kind(a, t, "an integer");
-    dlp__type_range(t, &min, &max);
-    if (neg ? sv < min : uv > max) {
-        char val[32];
-        if (neg)
-            snprintf(val, sizeof val, "%lld", (long long)sv);
-        else
-            snprintf(val, sizeof val, "%llu", (unsigned long long)uv);
-        return args_bad(a, "argument %u (%s): %s is out of range [%lld, "
-                           "%llu]",
-                        a->argi + 1, dlp_type_name(t), val, (long long)min,
-                        (unsigned long long)max);
-    }
-    return put_int_as(a, t, neg ? (uint64_t)sv : uv);
-}
-
-/* The common case, a value of the argument's own type: 8 bytes as they
- * are, no conversion.  Returns 1 if it applied. */
-static inline int put_same8(dlp_args *a, dlp_type want, const void *v)
-{
-    if (!a || a->bad || a->argi >= a->sig->nargs ||
-        a->sig->args[a->argi] != want || a->b->cap - a->b->len < 8)
-        return 0;
-    memcpy(a->b->p + a->b->len, v, 8);
-    a->b->len += 8;
-    a->argi++;
-    return 1;
-}
-
-DLP_API int dlp_args_int(dlp_args *a, int64_t v)
-{
-    if (put_same8(a, DLP_T_I64, &v))
-        return 0;
-    return v < 0 ? put_integer(a, 1, v, 0) : put_integer(a, 0, 0, (uint64_t)v);
-}
-
-DLP_API int dlp_args_uint(dlp_args *a, uint64_t v)
-{
-    if (put_same8(a, DLP_T_U64, &v))
-        return 0;
-    return put_integer(a, 0, 0, v);
-}
-
-DLP_API int dlp_args_double(dlp_args *a, double v)
-{
-    dlp_type t = DLP_T_VOID;
-    if (put_same8(a, DLP_T_F64, &v))
-        return 0;
-    if (!a || arg_slot(a, &t))
-        return DLP_EINVAL;
-    if (t == DLP_T_VAL)
-        return put_as_val(a, dlp_val_float(v));
-    if (t == DLP_T_F32 || t == DLP_T_F64)
-        return put_float_as(a, t, v);
-    if (dlp__type_is_int(t))
-        return args_bad(a, "argument %u (%s): expected an integer, got %.17g",
-                        a->argi + 1, dlp_type_name(t), v);
-    return wrong_kind(a, t, "a number");
-}
-
-DLP_API int dlp_args_bool(dlp_args *a, bool v)
-{
-    dlp_type t = DLP_T_VOID;
-    uint8_t b = v ? 1 : 0;
-    if (!a || arg_slot(a, &t))
-        return DLP_EINVAL;
-    if (t == DLP_T_VAL)
-        return put_as_val(a, dlp_val_bool(v));
-    if (t != DLP_T_BOOL)
-        return wrong_kind(a, t, v ? "true" : "false");
-    return put_scalar(a, &b, 1);
-}
-
-static int put_text(dlp_args *a, dlp_type t, const void *p, size_t len)
-{
-    int rc;
-    if (len > DLP_FRAME_MAX - 64)
-        return args_bad(a, "argument %u (%s): %zu bytes is over the 1 GiB "
-                           "limit",
-                        a->argi + 1, dlp_type_name(t), len);
-    if (t == DLP_T_STR && memchr(p, 0, len))
-        return args_bad(a, "argument %u (str): contains a NUL byte at "
-                           "offset %zu",
-                        a->argi + 1, (size_t)((const char *)memchr(p, 0, len) -
-                                              (const char *)p));
-    rc = dlp__put_str(a->b, p, len, t == DLP_T_STR);
-    if (rc)
-        return args_bad(a, "out of memory");
-    a->argi++;
-    return 0;
-}
-
-DLP_API int dlp_args_str(dlp_args *a, const char *s, size_t len)
-{
-    dlp_type t = DLP_T_VOID;
-    if (!a || arg_slot(a, &t))
-        return DLP_EINVAL;
-    if (!s && len)
-        return args_bad(a, "argument %u: NULL string", a->argi + 1);
-    if (t == DLP_T_VAL)
-        return put_as_val(a, dlp_val_str(s, len));
-    if (t != DLP_T_STR && t != DLP_T_BYTES)
-        return wrong_kind(a, t, "a string");
-    return put_text(a, t, s ? s : "", len);
-}
-
-DLP_API int dlp_args_bytes(dlp_args *a, const void *p, size_t len)
-{
-    dlp_type t = DLP_T_VOID;
-    if (!a || arg_slot(a, &t))
-        return DLP_EINVAL;
-    if (!p && len)
-        return args_bad(a, "argument %u: NULL bytes", a->argi + 1);
-    if (t == DLP_T_VAL)
-        return put_as_val(a, dlp_val_bytes(p, len));
-    if (t != DLP_T_STR && t != DLP_T_BYTES)
-        return wrong_kind(a, t, "bytes");
-    return put_text(a, t, p ? p : "", len);
-}
-
-/* One number, whatever its C type: integers by sign and magnitude. */
-typedef struct num {
-    int is_float, neg;
-    int64_t sv;
-    uint64_t uv;
-    double dv;
-} num;
-
-static num num_at(dlp_type t, const void *data, size_t i)
-{
-    num n = {0, 0, 0, 0, 0};
-    const unsigned char *p = (const unsigned char *)data +
-                             i * dlp__type_size(t);
-    switch (t) {
-#define GET_(T, ctype)                                                         \
-    case T: {                                                                  \
-        ctype x;                                                               \
-        memcpy(&x, p, sizeof x);                                               \
-        n.sv = (int64_t)x;                                                     \
-        break;                                                                 \
-    }
-        GET_(DLP_T_I8, int8_t)
-        GET_(DLP_T_I16, int16_t)
-        GET_(DLP_T_I32, int32_t)
-        GET_(DLP_T_I64, int64_t)
-#undef GET_
-#define GET_(T, ctype)                                                         \
-    case T: {                                                                  \
-        ctype x;                                                               \
-        memcpy(&x, p, sizeof x);                                               \
-        n.uv = (uint64_t)x;                                                    \
-        return n;                                                              \
-    }
-        GET_(DLP_T_U8, uint8_t)
-        GET_(DLP_T_U16, uint16_t)
-        GET_(DLP_T_U32, uint32_t)
-        GET_(DLP_T_U64, uint64_t)
-#undef GET_
-    case DLP_T_F32: {
-        float f;
-        memcpy(&f, p, 4);
-        n.is_float = 1, n.dv = f;
-        return n;
-    }
-    default: {
-        double d;
-        memcpy(&d, p, 8);
-        n.is_float = 1, n.dv = d;
-        return n;
-    }
-    }
-    /* A signed element: by sign and magnitude. */
-    if (n.sv >= 0)
-        n.uv = (uint64_t)n.sv, n.sv = 0;
-    else
-        n.neg = 1;
-    return n;
-}
-
-/* Store number n as element i of an array of type te at out.  Returns 0
- * or marks the task bad with a message naming the element. */
-static int num_store(dlp_args *a, dlp_type te, unsigned char *out, size_t i,
-                     num n)
-{
-    size_t esz = dlp__type_size(te);
-    if (te == DLP_T_F32 || te == DLP_T_F64) {
-        double d = n.is_float ? n.dv : n.neg ? (double)n.sv : (double)n.uv;
-        if (te == DLP_T_F32) {
-            float f = (float)d;
-            if (isfinite(d) && !isfinite(f))
-                return args_bad(a, "argument %u (f32[]): element %zu: %g is "
-                                   "out of range",
-                                a->argi + 1, i, d);
-            memcpy(out + i * 4, &f, 4);
-        } else {
-            memcpy(out + i * 8, &d, 8);
-        }
-        return 0;
-    }
-    if (n.is_float)
-        return args_bad(a, "argument %u (%s): element %zu: expected an "
-                           "integer, got %.17g",
-                        a->argi + 1, dlp_type_name(DLP_T_ARRAY_OF(te)), i,
-                        n.dv);
-    int64_t min;
-    uint64_t max;
-    dlp__type_range(te, &min, &max);
-    if (n.neg ? n.sv < min : n.uv > max) {
-        char val[32];
-        if (n.neg)
-            snprintf(val, sizeof val, "%lld", (long long)n.sv);
-        else
-            snprintf(val, sizeof val, "%llu", (unsigned long long)n.uv);
-        return args_bad(a, "argument %u (%s): element %zu: %s is out of "
-                           "range [%lld, %llu]",
-                        a->argi + 1, dlp_type_name(DLP_T_ARRAY_OF(te)), i, val,
-                        (long long)min, (unsigned long long)max);
-    }
-    uint64_t bits = n.neg ? (uint64_t)n.sv : n.uv;
-    /* Little- or big-endian alike: narrow through the typed value. */
-    switch (esz) {
-    case 1: {
-        uint8_t v = (uint8_t)bits;
-        memcpy(out + i, &v, 1);
-        break;
-    }
-    case 2: {
-        uint16_t v = (uint16_t)bits;
-        memcpy(out + i * 2, &v, 2);
-        break;
-    }
-    case 4: {
-        uint32_t v = (uint32_t)bits;
-        memcpy(out + i * 4, &v, 4);
-        break;
-    }
-    default:
-        memcpy(out + i * 8, &bits, 8);
-    }
-    return 0;
-}
-
-static int too_many(dlp_args *a, dlp_type t, size_t n)
-{
-    return args_bad(a, "argument %u (%s): %zu elements is over the 1 GiB "
-                       "limit",
-                    a->argi + 1, dlp_type_name(t), n);
-}
-
-/* Append an array argument of type t from elements already converted. */
-static int put_array_arg(dlp_args *a, dlp_type t, const void *data, size_t n)
-{
-    int rc = dlp__put_array(a->b, 0, data, n, dlp__type_size(DLP_T_ELEM(t)));
-    if (rc == DLP_ETOOBIG)
-        return too_many(a, t, n);
-    if (rc)
-        return args_bad(a, "out of memory");
-    a->argi++;
-    return 0;
-}
-
-DLP_API int dlp_args_array(dlp_args *a, dlp_type elem, const void *data,
-                           size_t n)
-{
-    dlp_type t = DLP_T_VOID;
-    unsigned char *conv;
-    int rc = 0;
-    if (!a || arg_slot(a, &t))
-        return DLP_EINVAL;
-    if (!dlp__type_is_num(elem))
-        return args_bad(a, "argument %u: dlp_args_array of %s: not a "
-                           "numeric type",
-                        a->argi + 1, dlp_type_name(elem));
-    if (!data && n)
-        return args_bad(a, "argument %u: NULL array", a->argi + 1);
-    if (t == DLP_T_VAL) {
-        dlp_val *l = dlp_val_list();
-        for (size_t i = 0; l && i < n; i++) {
-            num x = num_at(elem, data, i);
-            dlp_val *item = x.is_float ? dlp_val_float(x.dv)
-                            : x.neg    ? dlp_val_int(x.sv)
-                                       : dlp_val_uint(x.uv);
-            if (!item || dlp_val_push(l, item)) {
-                dlp_val_free(l);
-                l = NULL;
-            }
-        }
-        return put_as_val(a, l);
-    }
-    if (!DLP_T_IS_ARRAY(t))
-        return wrong_kind(a, t, "an array");
-    if (DLP_T_ELEM(t) == elem)
-        return put_array_arg(a, t, data ? data : "", n);
-    if (n > (DLP_FRAME_MAX - 64) / dlp__type_size(DLP_T_ELEM(t)))
-        return too_many(a, t, n);
-    conv = malloc(n * dlp__type_size(DLP_T_ELEM(t)) + 1);
-    if (!conv)
-        return args_bad(a, "out of memory");
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = num_store(a, DLP_T_ELEM(t), conv, i, num_at(elem, data, i));
-    if (rc == 0)
-        rc = put_array_arg(a, t, conv, n);
-    free(conv);
-    return rc;
-}
-
-/* An array argument from a list of numbers. */
-static int put_list_as_array(dlp_args *a, dlp_type t, const dlp_val *l)
-{
-    dlp_type te = DLP_T_ELEM(t);
-    size_t n = l->v.c.len;
-    unsigned char *conv;
-    int rc = 0;
-    if (n > (DLP_FRAME_MAX - 64) / dlp__type_size(te))
-        return too_many(a, t, n);
-    conv = malloc(n * dlp__type_size(te) + 1);
-    if (!conv)
-        return args_bad(a, "out of memory");
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        const dlp_val *it = l->v.c.items[i];
-        num x = {0, 0, 0, 0, 0};
-        if (it->kind == DLP_V_INT) {
-            if (it->v.i < 0)
-                x.neg = 1, x.sv = it->v.i;
-            else
-                x.uv = (uint64_t)it->v.i;
-        } else if (it->kind == DLP_V_UINT) {
-            x.uv = it->v.u;
-        } else if (it->kind == DLP_V_FLOAT) {
-            x.is_float = 1, x.dv = it->v.f;
-        } else {
-            rc = args_bad(a, "argument %u (%s): element %zu: expected a "
-                             "number, got %s",
-                          a->argi + 1, dlp_type_name(t), i,
-                          dlp_val_kind_name(it->kind));
-            break;
-        }
-        rc = num_store(a, te, conv, i, x);
-    }
-    if (rc == 0)
-        rc = put_array_arg(a, t, conv, n);
-    free(conv);
-    return rc;
-}
-
-DLP_API int dlp_args_val(dlp_args *a, const dlp_val *v)
-{
-    dlp_type t = DLP_T_VOID;
-    int rc;
-    if (!a || arg_slot(a, &t))
-        return DLP_EINVAL;
-    if (!v)
-        return args_bad(a, "argument %u: NULL value", a->argi + 1);
-    if (t == DLP_T_VAL) {
-        if ((rc = dlp__val_put(a->b, v)))
-            return args_bad(a, "argument %u (val): %s", a->argi + 1,
-                            rc == DLP_ETOOBIG
-                                ? "over 1 GiB or nested too deep"
-                                : dlp_strerror(rc));
-        a->argi++;
-        return 0;
-    }
-    if (DLP_T_IS_ARRAY(t) && v->kind == DLP_V_LIST)
-        return put_list_as_array(a, t, v);
-    switch (v->kind) {
-    case DLP_V_BOOL:
-        return dlp_args_bool(a, v->v.b);
-    case DLP_V_INT:
-        return dlp_args_int(a, v->v.i);
-    case DLP_V_UINT:
-        return dlp_args_uint(a, v->v.u);
-    case DLP_V_FLOAT:
-        return dlp_args_double(a, v->v.f);
-    case DLP_V_STR:
-        return dlp_args_str(a, v->v.s.ptr, v->v.s.len);
-    case DLP_V_BYTES:
-        return dlp_args_bytes(a, v->v.s.ptr, v->v.s.len);
-    case DLP_V_NULL:
-        return wrong_kind(a, t, "null");
-    case DLP_V_LIST:
-        return wrong_kind(a, t, "a list");
-    case DLP_V_MAP:
-        return wrong_kind(a, t, "a map");
-    }
-    return wrong_kind(a, t, "?");
-}
-
-DLP_API int dlp_args_tuple(dlp_args *a, const dlp_val *list)
-{
-    int rc = 0;
-    if (!a)
-        return DLP_EINVAL;
-    if (!list || list->kind != DLP_V_LIST)
-        return args_bad(a, "the arguments must be a list, got %s",
-                        list ? dlp_val_kind_name(list->kind) : "NULL");
-    for (size_t i = 0; i < list->v.c.len && rc == 0; i++)
-        rc = dlp_args_val(a, list->v.c.items[i]);
-    return rc;
-}
 
 /* ---- results, from the event loop (mu held) ------------------------ */
 
@@ -818,8 +49,8 @@ static void slot_done(dlp_job *j, rslot *s)
 {
     s->state = SLOT_DONE;
     if (j->internal) {
-        if (++j->ndone == j->pre.n && j->future)
-            dlp__future_complete(j->future);
+        if (++j->ndone == j->pre.n && j->done)
+            j->done(j->done_ud);
         return;
     }
     if (j->flags & DLP_JOB_UNORDERED) {
@@ -844,8 +75,8 @@ static void slot_fail(rslot *s, dlp_fail_kind kind, const char *msg,
 static void recycle(dlp_job *j, char *buf)
 {
     size_t n = buf && j->sig.ret == DLP_T_STR ? malloc_usable_size(buf) : 0;
-    if (n >= SPARE_MIN && n <= SPARE_BYTES - j->spare_bytes) {
-        for (unsigned k = 0; k < SPARES; k++) {
+    if (n >= DLP_SPARE_MIN && n <= DLP_SPARE_BYTES - j->spare_bytes) {
+        for (unsigned k = 0; k < DLP_SPARES; k++) {
             if (!j->spare[k]) {
                 j->spare[k] = buf;
                 j->spare_bytes += n;
@@ -859,8 +90,8 @@ static void recycle(dlp_job *j, char *buf)
 /* A buffer of n bytes for a str result: a spare one if n is large. */
 static char *result_buffer(dlp_job *j, size_t n)
 {
-    if (n > SPARE_MIN) {
-        for (unsigned k = 0; k < SPARES; k++) {
+    if (n > DLP_SPARE_MIN) {
+        for (unsigned k = 0; k < DLP_SPARES; k++) {
             char *b = j->spare[k];
             if (b && malloc_usable_size(b) >= n) {
                 j->spare[k] = NULL;
@@ -897,12 +128,17 @@ static void lost_remote(rslot *s, const unsigned char *payload, uint32_t len)
     s->pid = (int32_t)pid;
 }
 
-void dlp__job_result(dlp_job *j, uint64_t index, int kind,
-                     const unsigned char *payload, uint32_t len, pid_t pid)
+/* A result record of one of j's batches (batch.h's result, which the
+ * loop calls once per task: the job is the batch's owner, and nothing
+ * stands between the loop and this). */
+static int take_result(dlp__batch *b, uint64_t index, int kind,
+                       const unsigned char *payload, uint32_t len, pid_t pid)
 {
+    dlp_job *j = b->owner;
+    DLP_ASSERT_HELD(&j->pool->mu);
     rslot *s = &j->ring[index & j->mask];
     if (s->state != SLOT_PENDING || s->index != index)
-        return; /* cannot happen: the loop matched it to a sent task */
+        return 0; /* cannot happen: the loop matched it to a sent task */
     s->pid = (int32_t)pid;
     if (kind == DLP_R_LOST) {
         lost_remote(s, payload, len);
@@ -939,26 +175,13 @@ void dlp__job_result(dlp_job *j, uint64_t index, int kind,
         slot_fail(s, DLP_FAIL_RESULT, m, sizeof m - 1);
     }
     slot_done(j, s);
+    return 0;
 }
 
-uint64_t dlp__job_timeout_ns(const dlp_job *j)
-{
-    return j->timeout_ns;
-}
-
-unsigned dlp__job_retries(const dlp_job *j)
-{
-    return j->retries;
-}
-
-int dlp__job_timed(const dlp_job *j)
-{
-    return j->times != NULL;
-}
-
-void dlp__job_stamp(dlp_job *j, uint64_t index, uint64_t start_ns,
+static void stamp(dlp_job *j, uint64_t index, uint64_t start_ns,
                     uint64_t run_ns)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     rslot *s = &j->ring[index & j->mask];
     if (!j->times || s->state != SLOT_PENDING || s->index != index)
         return;
@@ -966,8 +189,9 @@ void dlp__job_stamp(dlp_job *j, uint64_t index, uint64_t start_ns,
     j->times[index & j->mask].run = run_ns;
 }
 
-int dlp__job_retry(dlp_job *j, uint64_t index)
+static int retry_task(dlp_job *j, uint64_t index)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     rslot *s = &j->ring[index & j->mask];
     if (j->pinned)
         return 0; /* a broadcast's task belongs to its worker */
@@ -978,17 +202,19 @@ int dlp__job_retry(dlp_job *j, uint64_t index)
     return 1;
 }
 
-void dlp__job_attempts(dlp_job *j, uint64_t index, uint32_t attempts)
+static void add_attempts(dlp_job *j, uint64_t index, uint32_t attempts)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     rslot *s = &j->ring[index & j->mask];
     uint32_t n = s->attempts + attempts - 1u;
     if (s->state == SLOT_PENDING && s->index == index)
         s->attempts = (uint16_t)(n > UINT16_MAX ? UINT16_MAX : n);
 }
 
-void dlp__job_lost(dlp_job *j, uint64_t index, dlp_fail_kind kind,
+static void task_lost(dlp_job *j, uint64_t index, dlp_fail_kind kind,
                    int status, const char *reason, pid_t pid)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     rslot *s = &j->ring[index & j->mask];
     if (s->state != SLOT_PENDING || s->index != index)
         return;
@@ -1007,11 +233,11 @@ void dlp__job_lost(dlp_job *j, uint64_t index, dlp_fail_kind kind,
 }
 
 static void feedq_add(dlp_job *j);
-static void feedq_remove(dlp_job *j);
 
-int dlp__job_requeue(dlp_job *j, dlp__batch *b, int have_skip,
+static int requeue(dlp_job *j, dlp__batch *b, int have_skip,
                      uint64_t skip)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     if (j->pinned) {
         /* A broadcast's task belongs to the worker it was sent to: with
          * that worker gone it cannot run anywhere else. */
@@ -1026,7 +252,7 @@ int dlp__job_requeue(dlp_job *j, dlp__batch *b, int have_skip,
                 hit = 1;
                 continue;
             }
-            dlp__job_lost(j, index, DLP_FAIL_WORKER, 0,
+            task_lost(j, index, DLP_FAIL_WORKER, 0,
                           "the worker left before running it", 0);
         }
         dlp__batch_free(b);
@@ -1037,17 +263,13 @@ int dlp__job_requeue(dlp_job *j, dlp__batch *b, int have_skip,
     /* Compact the unanswered records to the front of the frame (moving
      * forward only, so in place), leaving out the skipped one, and make
      * the frame a fresh batch.  The frame is our own, not a peer's. */
-    size_t src = b->scan, dst = BATCH_RECORDS;
+    size_t src = b->scan, dst = DLP_BATCH_OFF_TASKS;
     uint32_t count = 0;
     int hit = 0;
     while (src + DLP_TASK_HDR <= b->frame.len) {
-        uint64_t index;
-        uint32_t arglen;
-        size_t reclen;
-        memcpy(&index, b->frame.p + src, 8);
-        memcpy(&arglen, b->frame.p + src + 8, 4);
-        reclen = DLP_TASK_HDR + arglen;
-        if (have_skip && !hit && index == skip) {
+        const unsigned char *task = b->frame.p + src;
+        size_t reclen = dlp__task_rec_size(task);
+        if (have_skip && !hit && dlp__task_rec_index(task) == skip) {
             hit = 1;
         } else {
             memmove(b->frame.p + dst, b->frame.p + src, reclen);
@@ -1061,11 +283,11 @@ int dlp__job_requeue(dlp_job *j, dlp__batch *b, int have_skip,
         return hit;
     }
     b->frame.len = dst;
-    dlp__frame_set_u32(b->frame.p, count);
+    dlp__batch_frame_set_count(b->frame.p, count);
     dlp__frame_end(&b->frame, 0);
     b->count = count;
     b->done = 0;
-    b->scan = BATCH_RECORDS;
+    b->scan = DLP_BATCH_OFF_TASKS;
     b->next = NULL;
     if (j->redo_tail)
         j->redo_tail->next = b;
@@ -1075,8 +297,9 @@ int dlp__job_requeue(dlp_job *j, dlp__batch *b, int have_skip,
     return hit;
 }
 
-void dlp__job_timing(dlp_job *j, uint32_t n, uint64_t busy_ns)
+static void batch_timing(dlp_job *j, uint32_t n, uint64_t busy_ns)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     double per, t;
     if (n == 0 || j->chunksize)
         return;
@@ -1095,6 +318,76 @@ void dlp__job_timing(dlp_job *j, uint32_t n, uint64_t busy_ns)
     j->target = (uint32_t)t;
 }
 
+/* Stamp the task a lost worker was running (for DLP_JOB_TIMES): it ran
+ * from start_mono (the scoreboard's dlp__now_ns time) until now. */
+static void stamp_lost(dlp_job *j, uint64_t index, uint64_t start_mono)
+{
+    uint64_t now = dlp__now_ns();
+    uint64_t run = now > start_mono ? now - start_mono : 0;
+    stamp(j, index, dlp__realtime_ns() - run, run);
+}
+
+/* The job as the owner of its batches (batch.h), called by the loop. */
+static void job_batch_times(dlp__batch *b, uint64_t index, uint64_t start_ns,
+                            uint64_t run_ns)
+{
+    stamp(b->owner, index, start_ns, run_ns);
+}
+
+static void job_batch_attempts(dlp__batch *b, uint64_t index,
+                               uint32_t attempts)
+{
+    add_attempts(b->owner, index, attempts);
+}
+
+static void job_batch_results(dlp__batch *b, const dlp__hdr *h,
+                              const unsigned char *payload, uint64_t busy_ns,
+                              pid_t wpid)
+{
+    DLP_ASSERT_HELD(&((dlp_job *)b->owner)->pool->mu);
+    (void)payload;
+    (void)wpid;
+    batch_timing(b->owner, h->b, busy_ns);
+}
+
+/* The task the scoreboard names fails (or, with retries left, runs
+ * again); every other unanswered task (finished but not yet reported, or
+ * not started) is sent again. */
+static int job_batch_lost(dlp__batch *b, dlp__worker *w,
+                          const dlp__batch_loss *loss)
+{
+    DLP_ASSERT_HELD(&((dlp_job *)b->owner)->pool->mu);
+    dlp_job *j = b->owner;
+    int running = loss->running;
+    (void)w;
+    dlp__batch_strip_limits(b);
+    int retry = running && retry_task(j, loss->index);
+    if (running && !retry && loss->start_mono && j->times)
+        stamp_lost(j, loss->index, loss->start_mono);
+    if (requeue(j, b, running && !retry, loss->index))
+        task_lost(j, loss->index, loss->kind, loss->status, loss->reason,
+                  loss->pid);
+    return running; /* one running task at most */
+}
+
+static void job_batch_limits(const dlp__batch *b, uint64_t *timeout_ns,
+                             uint32_t *retries)
+{
+    DLP_ASSERT_HELD(&((const dlp_job *)b->owner)->pool->mu);
+    const dlp_job *j = b->owner;
+    *timeout_ns = j->timeout_ns;
+    *retries = j->retries;
+}
+
+static const dlp__batch_ops job_batch_ops = {
+    .result = take_result,
+    .times = job_batch_times,
+    .attempts = job_batch_attempts,
+    .results = job_batch_results,
+    .lost = job_batch_lost,
+    .limits = job_batch_limits,
+};
+
 /* ---- the feeder ----------------------------------------------------- */
 
 /* A new fill batch for job j: a spare of the pool's when mu is held. */
@@ -1103,11 +396,13 @@ static dlp__batch *new_batch(dlp_job *j, int locked)
     dlp__batch *b = locked ? dlp__batch_take(j->pool) : calloc(1, sizeof *b);
     if (!b)
         return NULL;
+    b->ops = &job_batch_ops;
+    b->owner = j;
+    b->timeout_ns = j->timeout_ns;
     b->type = DLP_F_BATCH;
-    b->job = j;
     b->job_id = j->id;
     b->fn = (uint32_t)j->fn;
-    b->scan = BATCH_RECORDS;
+    b->scan = DLP_BATCH_OFF_TASKS;
     if (dlp__frame_begin(&b->frame, DLP_F_BATCH, j->id, (uint32_t)j->fn) <
             0 ||
         dlp__put_u32(&b->frame, 0)) {
@@ -1128,11 +423,11 @@ static dlp__batch *new_batch(dlp_job *j, int locked)
 static void args_check(dlp_args *a, size_t len)
 {
     if (!a->bad && a->argi != a->sig->nargs)
-        args_bad(a, "expected %u argument%s, got %u", a->sig->nargs,
+        dlp__args_bad(a, "expected %u argument%s, got %u", a->sig->nargs,
                  a->sig->nargs == 1 ? "" : "s", a->argi);
-    if (!a->bad && len > TASK_ARGS_MAX)
-        args_bad(a, "the arguments take %zu bytes, over the limit of %zu",
-                 len, (size_t)TASK_ARGS_MAX);
+    if (!a->bad && len > DLP_TASK_ARGS_MAX)
+        dlp__args_bad(a, "the arguments take %zu bytes, over the limit of %zu",
+                 len, (size_t)DLP_TASK_ARGS_MAX);
 }
 
 int dlp__job_args(const dlp_sig *sig, dlp_iter_fn next, void *ud,
@@ -1193,15 +488,16 @@ static int pull(dlp_job *j, size_t room)
             slot_fail(s, DLP_FAIL_INPUT, a->msg, strlen(a->msg));
             s->state = SLOT_BAD;
         } else {
-            uint32_t arglen = (uint32_t)(b->frame.len - rec - DLP_TASK_HDR);
-            memcpy(b->frame.p + rec + DLP_TASK_OFF_ARGLEN, &arglen, 4);
+            dlp__task_rec_set_arglen(
+                b->frame.p + rec,
+                (uint32_t)(b->frame.len - rec - DLP_TASK_HDR));
             b->count++;
             s->state = SLOT_PENDING;
             if (j->internal && j->pre.task)
                 s->attempts = (uint16_t)j->pre.task[s->index].attempts;
         }
         j->next_in++;
-        if (b->frame.len >= BATCH_BYTES)
+        if (b->frame.len >= DLP_BATCH_BYTES)
             return 0; /* the batch is full by size */
     }
     return 0;
@@ -1210,15 +506,16 @@ static int pull(dlp_job *j, size_t room)
 /* Send the fill batch to a worker with room, if one has. */
 static int send_fill(dlp_job *j)
 {
-    dlp__worker *w = dlp__pool_pick(j->pool, WORKER_DEPTH);
+    DLP_ASSERT_HELD(&j->pool->mu);
+    dlp__worker *w = dlp__loop_pick(j->pool, DLP_WORKER_DEPTH);
     dlp__batch *b = j->fill;
     if (!w)
         return 0;
-    dlp__frame_set_u32(b->frame.p, b->count);
+    dlp__batch_frame_set_count(b->frame.p, b->count);
     if (dlp__frame_end(&b->frame, 0))
         return DLP_ETOOBIG;
     j->fill = NULL;
-    dlp__pool_send(j->pool, w, b);
+    dlp__loop_send(j->pool, w, b);
     return 1;
 }
 
@@ -1226,24 +523,25 @@ static int send_fill(dlp_job *j)
  * tasks while the window has room, send full batches.  mu held. */
 static int feed(dlp_job *j)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     dlp_pool *p = j->pool;
     for (;;) {
         while (j->redo) {
-            dlp__worker *w = dlp__pool_pick(p, WORKER_DEPTH);
+            dlp__worker *w = dlp__loop_pick(p, DLP_WORKER_DEPTH);
             dlp__batch *b = j->redo;
             if (!w)
                 return 0;
             j->redo = b->next;
             if (!j->redo)
                 j->redo_tail = NULL;
-            dlp__pool_send(p, w, b);
+            dlp__loop_send(p, w, b);
         }
         int can_pull = !j->iter_done && !j->iter_rc && !j->paused &&
                        j->next_in - j->delivered < j->limit &&
                        j->ring[j->next_in & j->mask].state == SLOT_EMPTY;
         if (j->fill && j->fill->count &&
             (j->fill->count >= j->target ||
-             j->fill->frame.len >= BATCH_BYTES || !can_pull)) {
+             j->fill->frame.len >= DLP_BATCH_BYTES || !can_pull)) {
             int rc = send_fill(j);
             if (rc < 0)
                 return rc;
@@ -1425,7 +723,7 @@ static int next_until(dlp_job *j, dlp_result *res, uint64_t deadline,
         }
         if ((j->iter_done || j->iter_rc) && j->delivered == j->next_in)
             continue;
-        if (dlp__pool_alive(p) == 0) {
+        if (dlp__loop_alive(p) == 0) {
             pthread_mutex_unlock(&p->mu);
             return dlp__err(err, DLP_EWORKER,
                             "every worker of the pool is gone (the last: "
@@ -1437,7 +735,7 @@ static int next_until(dlp_job *j, dlp_result *res, uint64_t deadline,
                 /* Read what has arrived once before saying "nothing":
                  * a timeout of 0 polls. */
                 polled = 1;
-                dlp__pool_drive_until(p, -1, 1);
+                dlp__loop_drive_until(p, -1, 1);
                 continue;
             }
             pthread_mutex_unlock(&p->mu);
@@ -1453,7 +751,7 @@ static int next_until(dlp_job *j, dlp_result *res, uint64_t deadline,
             j->paused = 0;
             continue;
         }
-        if (dlp__pool_drive_until(p, j->paused ? j->wait_fd : -1, deadline) ||
+        if (dlp__loop_drive_until(p, j->paused ? j->wait_fd : -1, deadline) ||
             (j->paused && j->wait_fd < 0))
             j->paused = 0;
     }
@@ -1470,7 +768,7 @@ DLP_API int dlp_job_next_timeout(dlp_job *j, dlp_result *res, double timeout,
     if (isnan(timeout))
         return dlp__err(err, DLP_EINVAL,
                         "dlp_job_next_timeout: a timeout of NaN seconds");
-    return next_until(j, res, dlp__pool_deadline(timeout), err);
+    return next_until(j, res, dlp__loop_deadline(timeout), err);
 }
 
 DLP_API int dlp_job_poll(dlp_job *j, dlp_result *res, dlp_error *err)
@@ -1483,7 +781,7 @@ DLP_API int dlp_job_poll(dlp_job *j, dlp_result *res, dlp_error *err)
     pthread_mutex_lock(&p->mu);
     s = ready(j);
     if (!s) {
-        dlp__pool_drive(p, -1, 1); /* read what has arrived, without waiting */
+        dlp__loop_drive(p, -1, 1); /* read what has arrived, without waiting */
         s = ready(j);
     }
     if (s) {
@@ -1499,222 +797,11 @@ DLP_API int dlp_job_poll(dlp_job *j, dlp_result *res, dlp_error *err)
     return dlp__err(err, -EAGAIN, "no result is ready");
 }
 
-DLP_API void dlp_job_counts_get(const dlp_job *j, dlp_job_counts *out)
-{
-    dlp_pool *p;
-    if (!out)
-        return;
-    if (!dlp__handle_live(j, DLP__H_JOB)) {
-        out->pulled = out->delivered = 0;
-        return;
-    }
-    p = j->pool;
-    pthread_mutex_lock(&p->mu);
-    out->pulled = j->next_in;
-    out->delivered = j->delivered;
-    pthread_mutex_unlock(&p->mu);
-}
-
-DLP_API const char *dlp_fail_kind_name(dlp_fail_kind kind)
-{
-    switch (kind) {
-    case DLP_FAIL_NONE:
-        return "ok";
-    case DLP_FAIL_PLUGIN:
-        return "plugin";
-    case DLP_FAIL_INPUT:
-        return "input";
-    case DLP_FAIL_SIGNAL:
-        return "signal";
-    case DLP_FAIL_EXIT:
-        return "exit";
-    case DLP_FAIL_RESULT:
-        return "result";
-    case DLP_FAIL_WORKER:
-        return "worker";
-    case DLP_FAIL_TIMEOUT:
-        return "timeout";
-    case DLP_FAIL_CANCELLED:
-        return "cancelled";
-    }
-    return "unknown";
-}
-
-/* Take the job's batches out of worker w's queue: unsent ones are freed,
- * sent ones are kept (the worker will answer them) but orphaned. */
-static void detach(dlp__worker *w, dlp_job *j)
-{
-    dlp__batch **pp = &w->head, *prev = NULL;
-    int sent = 1;
-    while (*pp) {
-        dlp__batch *b = *pp;
-        if (b == w->send && w->send_off == 0)
-            sent = 0;
-        if (b->job == j && !sent) {
-            *pp = b->next;
-            if (w->send == b)
-                w->send = b->next;
-            if (w->tail == b)
-                w->tail = prev;
-            if (b->type == DLP_F_BATCH)
-                w->nbatches--;
-            dlp__batch_free(b);
-            continue;
-        }
-        if (b == w->send)
-            sent = 0; /* partly sent: keep it, but later ones are unsent */
-        if (b->job == j)
-            b->job = NULL;
-        prev = b;
-        pp = &b->next;
-    }
-}
-
-/* Free job j.  When its pool was destroyed while it was open and it was
- * the pool's last job, the pool goes too. */
-static void job_free(dlp_job *j)
-{
-    dlp_pool *p = j->pool;
-    int last;
-    pthread_mutex_lock(&p->mu);
-    if (j->internal) {
-        feedq_remove(j);
-        if (j->all_prev)
-            j->all_prev->all_next = j->all_next;
-        else
-            p->internal_jobs = j->all_next;
-        if (j->all_next)
-            j->all_next->all_prev = j->all_prev;
-    } else {
-        p->open_jobs--;
-    }
-    for (unsigned i = 0; i < p->nworkers; i++) {
-        dlp__worker *w = &p->w[i];
-        detach(w, j);
-        /* A task of this job still running would hold its worker for
-         * nobody: stop it.  Killed like a timeout (so neither a task nor
-         * the restart intensity is charged), and replaced. */
-        if (w->fd >= 0 && !w->kill_seq &&
-            __atomic_load_n(&w->score->busy, __ATOMIC_ACQUIRE) ==
-                DLP_SCORE_TASK &&
-            w->score->job == j->id) {
-            w->kill_seq = __atomic_load_n(&w->score->seq, __ATOMIC_ACQUIRE);
-            w->kill_after_ns = 0;
-            kill(w->pid, SIGKILL);
-        }
-    }
-    last = p->destroyed && !p->open_jobs && !p->internal_jobs;
-    pthread_mutex_unlock(&p->mu);
-    while (j->redo) {
-        dlp__batch *b = j->redo;
-        j->redo = b->next;
-        dlp__batch_free(b);
-    }
-    dlp__batch_free(j->fill);
-    /* Only the slots of the last ring's worth of tasks pulled can hold
-     * anything: visiting all of a large window would fault in pages the
-     * job never used (10 ms for the default 65,536 slots). */
-    {
-        uint64_t used = j->next_in < j->mask + 1 ? j->next_in : j->mask + 1;
-        for (uint64_t i = j->next_in - used; i < j->next_in; i++)
-            slot_clear(j, &j->ring[i & j->mask]);
-    }
-    free(j->ring);
-    free(j->doneq);
-    free(j->times);
-    for (unsigned k = 0; k < SPARES; k++)
-        free(j->spare[k]);
-    free(j->held);
-    dlp_val_free(j->held_val);
-    dlp__pre_free(&j->pre);
-    free(j);
-    if (last)
-        dlp__pool_free(p);
-}
-
-DLP_API void dlp_job_destroy(dlp_job *j)
-{
-    /* A job destroyed already (or never made) is not touched. */
-    if (!j || !dlp__handle_drop(j, DLP__H_JOB))
-        return;
-    job_free(j);
-}
-
-/* ---- internal jobs: the tasks of futures ----------------------------- */
-
-void dlp__pre_free(dlp__pre *pre)
-{
-    if (pre->bad)
-        for (size_t i = 0; i < pre->n; i++)
-            free(pre->bad[i]);
-    free(pre->bad);
-    free(pre->task);
-    dlp__buf_free(&pre->bytes);
-    memset(pre, 0, sizeof *pre);
-}
-
-int dlp__pre_encode(dlp__pre *pre, const dlp_sig *sig,
-                    const dlp_val *const *tuples, size_t n, int same)
-{
-    dlp_args a;
-    memset(pre, 0, sizeof *pre);
-    pre->n = n;
-    pre->task = calloc(n ? n : 1, sizeof *pre->task);
-    if (!pre->task)
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        size_t start = pre->bytes.len;
-        if (same && i > 0) {
-            pre->task[i] = pre->task[0];
-            if (pre->bad && pre->bad[0] &&
-                !(pre->bad[i] = strdup(pre->bad[0]))) {
-                dlp__pre_free(pre);
-                return -ENOMEM;
-            }
-            continue;
-        }
-        memset(&a, 0, sizeof a);
-        a.sig = sig;
-        a.b = &pre->bytes;
-        dlp_args_tuple(&a, tuples[i]);
-        if (!a.bad && a.argi != sig->nargs)
-            args_bad(&a, "expected %u argument%s, got %u", sig->nargs,
-                     sig->nargs == 1 ? "" : "s", a.argi);
-        if (a.bad) {
-            pre->bytes.len = start;
-            if (!pre->bad && !(pre->bad = calloc(n, sizeof *pre->bad))) {
-                dlp__pre_free(pre);
-                return -ENOMEM;
-            }
-            if (!(pre->bad[i] = strdup(a.msg))) {
-                dlp__pre_free(pre);
-                return -ENOMEM;
-            }
-        }
-        pre->task[i].off = start;
-        pre->task[i].len = pre->bytes.len - start;
-    }
-    return 0;
-}
-
-/* The iterator of an internal job: copy task index's encoded arguments. */
-static int pre_next(void *ud, uint64_t index, dlp_args *a)
-{
-    dlp_job *j = ud;
-    const struct dlp__pre_task *t;
-    if (index >= j->pre.n || j->cancelled)
-        return 0;
-    if (j->pre.bad && j->pre.bad[index])
-        return dlp_args_fail(a, "%s", j->pre.bad[index]), 1;
-    t = &j->pre.task[index];
-    if (dlp__buf_put(a->b, j->pre.bytes.p + t->off, t->len))
-        return args_bad(a, "out of memory"), 1;
-    a->argi = j->sig.nargs;
-    return 1;
-}
+/* ---- the pool's queue of jobs to feed (internal jobs) ------------- */
 
 static void feedq_add(dlp_job *j)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     dlp_pool *p = j->pool;
     if (j->in_feedq || j->cancelled)
         return;
@@ -1732,6 +819,7 @@ static void feedq_add(dlp_job *j)
 
 static void feedq_remove(dlp_job *j)
 {
+    DLP_ASSERT_HELD(&j->pool->mu);
     dlp_pool *p = j->pool;
     if (!j->in_feedq)
         return;
@@ -1755,206 +843,56 @@ static int fed(const dlp_job *j)
             (j->internal && j->next_in >= j->pre.n));
 }
 
-void dlp__pool_pump(dlp_pool *p)
+/* ---- for internal jobs (ijob.c) and the job's lifecycle (joblife.c) -- */
+
+void dlp__job_feedq_add(dlp_job *j)
 {
-    dlp_job *j = p->feedq;
-    while (j) {
-        if (!dlp__pool_pick(p, WORKER_DEPTH))
-            return; /* every worker is full: nothing to do now */
-        if (!j->cancelled && feed(j) < 0)
-            dlp__job_abort(j, DLP_FAIL_RESULT, "out of memory sending it");
-        /* Feeding may have queued other jobs (a lost worker's batches go
-         * back to their jobs): they join at the tail, after j. */
-        dlp_job *next = j->feed_next;
-        if (j->cancelled || fed(j))
-            feedq_remove(j);
-        j = next;
-    }
+    feedq_add(j);
 }
 
-int dlp__job_internal(dlp_job **out, dlp_pool *p, int fn, dlp__pre *pre,
-                      double timeout, unsigned retries, int pinned,
-                      unsigned flags, unsigned chunksize,
-                      struct dlp_future *f, dlp_error *err)
+void dlp__job_feedq_remove(dlp_job *j)
 {
-    dlp_job_options o;
-    dlp_job *j;
-    int rc;
-    *out = NULL;
-    if (pre->n > (1u << 24)) {
-        dlp__pre_free(pre);
-        return dlp__err(err, DLP_ETOOBIG,
-                        "%zu tasks in one call: at most %u (use a job for "
-                        "more)",
-                        pre->n, 1u << 24);
-    }
-    dlp_job_options_init(&o);
-    o.window = pre->n ? (unsigned)pre->n : 1;
-    o.flags = flags & DLP_JOB_TIMES;
-    o.chunksize = chunksize;
-    o.timeout = timeout;
-    o.retries = retries;
-    if ((rc = dlp_job_create(&j, p, fn, pre_next, NULL, &o, err))) {
-        dlp__pre_free(pre);
-        return rc;
-    }
-    j->ud = j;
-    j->pre = *pre;
-    memset(pre, 0, sizeof *pre);
-    j->future = f;
-    pthread_mutex_lock(&p->mu);
-    p->open_jobs--; /* dlp_job_create counted it as the caller's */
-    j->internal = 1;
-    j->all_next = p->internal_jobs;
-    if (p->internal_jobs)
-        p->internal_jobs->all_prev = j;
-    p->internal_jobs = j;
-    if (j->pre.n == 0) {
-        j->iter_done = 1;
-        if (f)
-            dlp__future_complete(f);
-    } else if (pinned) {
-        unsigned *slots = malloc(p->nworkers * sizeof *slots);
-        unsigned nlive = slots ? dlp__pool_live_slots(p, slots) : 0;
-        j->pinned = 1;
-        /* One task per live worker, each in its own batch sent to it,
-         * whatever it holds already. */
-        for (uint64_t i = 0; i < j->pre.n; i++) {
-            rslot *s = &j->ring[i & j->mask];
-            if (i >= nlive || p->w[slots[i]].fd < 0 || pull(j, 1) ||
-                !j->fill || j->next_in != i + 1) {
-                /* The worker left since the call counted them (or no
-                 * memory): this task has nowhere to run. */
-                if (j->next_in == i) {
-                    s->index = i;
-                    s->state = SLOT_PENDING;
-                    j->next_in++;
-                }
-                if (s->state == SLOT_PENDING)
-                    dlp__job_lost(j, i, DLP_FAIL_WORKER, 0,
-                                  "no live worker to run it", 0);
-            }
-            if (s->state == SLOT_BAD)
-                slot_done(j, s);
-            if (j->fill && j->fill->count) {
-                dlp__batch *b = j->fill;
-                j->fill = NULL;
-                dlp__frame_set_u32(b->frame.p, b->count);
-                dlp__frame_end(&b->frame, 0);
-                dlp__pool_send(p, &p->w[slots[i]], b);
-            }
-        }
-        j->iter_done = 1;
-        free(slots);
-    } else {
-        feedq_add(j);
-        dlp__pool_pump(p);
-    }
-    pthread_mutex_unlock(&p->mu);
-    *out = j;
-    return 0;
-}
-
-uint64_t dlp__job_total(const dlp_job *j)
-{
-    return j->pre.n;
-}
-
-uint64_t dlp__job_done(const dlp_job *j)
-{
-    return j->ndone;
-}
-
-int dlp__job_view(dlp_job *j, uint64_t i, dlp_result *res)
-{
-    rslot *s;
-    if (i >= j->pre.n)
-        return DLP_EINVAL;
-    s = &j->ring[i & j->mask];
-    if (s->state != SLOT_DONE || s->index != i)
-        return -EAGAIN;
-    slot_view(j, s, res);
-    return 0;
-}
-
-/* Has any batch of job j been written to a worker, even in part? */
-static int started(dlp_job *j)
-{
-    dlp_pool *p = j->pool;
-    for (unsigned i = 0; i < p->nworkers; i++) {
-        dlp__worker *w = &p->w[i];
-        for (dlp__batch *b = w->head; b; b = b->next) {
-            if (b == w->send && w->send_off == 0)
-                break; /* this one and the rest are unsent */
-            if (b->job == j)
-                return 1;
-            if (b == w->send)
-                break;
-        }
-    }
-    return 0;
-}
-
-/* Fail every task of j that is not done yet, and drop its unsent work. */
-static void fail_rest(dlp_job *j, dlp_fail_kind kind, const char *why)
-{
-    dlp_pool *p = j->pool;
-    for (unsigned i = 0; i < p->nworkers; i++)
-        detach(&p->w[i], j);
-    while (j->redo) {
-        dlp__batch *b = j->redo;
-        j->redo = b->next;
-        dlp__batch_free(b);
-    }
-    j->redo_tail = NULL;
-    dlp__batch_free(j->fill);
-    j->fill = NULL;
     feedq_remove(j);
-    for (uint64_t i = 0; i < j->pre.n; i++) {
-        rslot *s = &j->ring[i & j->mask];
-        if (i >= j->next_in) {
-            s->index = i;
-            s->state = SLOT_PENDING;
-        }
-        if (s->state == SLOT_PENDING) {
-            slot_fail(s, kind, why, strlen(why));
-            slot_done(j, s);
-        } else if (s->state == SLOT_BAD) {
-            slot_done(j, s);
-        }
-    }
-    j->next_in = j->pre.n;
-    j->iter_done = 1;
 }
 
-int dlp__job_cancel(dlp_job *j)
+int dlp__job_fed(const dlp_job *j)
 {
-    if (j->ndone == j->pre.n && j->cancelled)
-        return 0;
-    if (j->ndone > 0 || j->redo || started(j))
-        return -EBUSY; /* (a batch to send again was sent once) */
-    j->cancelled = 1;
-    fail_rest(j, DLP_FAIL_CANCELLED, "cancelled before it started");
-    return 0;
+    return fed(j);
 }
 
-void dlp__job_abort(dlp_job *j, dlp_fail_kind kind, const char *why)
+int dlp__job_feed(dlp_job *j)
 {
-    if (j->ndone < j->pre.n)
-        fail_rest(j, kind, why);
+    return feed(j);
 }
 
-void dlp__job_forget_future(struct dlp_job *j)
+int dlp__job_pull(dlp_job *j, size_t room)
 {
-    j->future = NULL;
+    return pull(j, room);
 }
 
-struct dlp_job *dlp__job_next_internal(const struct dlp_job *j)
+void dlp__job_slot_clear(dlp_job *j, rslot *s)
 {
-    return j->all_next;
+    slot_clear(j, s);
 }
 
-int dlp__job_cancelled(const struct dlp_job *j)
+void dlp__job_slot_done(dlp_job *j, rslot *s)
 {
-    return j->cancelled;
+    slot_done(j, s);
+}
+
+void dlp__job_slot_fail(rslot *s, dlp_fail_kind kind, const char *msg,
+                        size_t len)
+{
+    slot_fail(s, kind, msg, len);
+}
+
+void dlp__job_slot_view(const dlp_job *j, const rslot *s, dlp_result *res)
+{
+    slot_view(j, s, res);
+}
+
+void dlp__job_task_lost(dlp_job *j, uint64_t index, dlp_fail_kind kind,
+                        int status, const char *reason, pid_t pid)
+{
+    task_lost(j, index, kind, status, reason, pid);
 }

@@ -401,6 +401,7 @@ DLP_API pid_t dlp_process_pid(const dlp_process *p)
  * ended (now or before), 0 when it runs.  Called with p->mu held. */
 static int reap_locked(dlp_process *p)
 {
+    DLP_ASSERT_HELD(&p->mu);
     int st;
     pid_t r;
     if (p->ended || p->lost)

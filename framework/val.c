@@ -1,5 +1,6 @@
 /*
- * val.c - structured values (dlpool/val.h) and their wire form.
+ * val.c - structured values (dlpool/val.h), their wire form, and a
+ * task's argument list decoded (dlp__args_decode).
  *
  * Wire form, one tag byte then the payload:
  *   0 null, 1 false, 2 true, 3 int (i64), 4 uint (u64), 5 float (f64),
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sig.h"
 #include "val.h"
 
 enum {
@@ -129,7 +131,7 @@ DLP_API dlp_val *dlp_val_map(void)
 }
 
 /* Make room for one more item (and key, for a map). */
-static int grow(dlp_val *c)
+static int grow_items(dlp_val *c)
 {
     size_t cap;
     dlp_val **items;
@@ -254,7 +256,7 @@ static int may_hold(const dlp_val *c, const dlp_val *item)
 static int list_add(dlp_val *list, dlp_val *item)
 {
     int rc;
-    if ((rc = grow(list))) {
+    if ((rc = grow_items(list))) {
         dlp_val_free(item);
         return rc;
     }
@@ -279,7 +281,7 @@ DLP_API int dlp_val_push(dlp_val *list, dlp_val *item)
 static int map_add(dlp_val *map, char *key, dlp_val *item)
 {
     int rc;
-    if ((rc = grow(map))) {
+    if ((rc = grow_items(map))) {
         free(key);
         dlp_val_free(item);
         return rc;
@@ -732,4 +734,70 @@ bad:
 int dlp__val_get(dlp__rd *r, dlp_val **out)
 {
     return get_at(r, out, 1);
+}
+
+/* ---- argument lists -------------------------------------------- */
+
+void dlp__argmem_release(dlp__argmem *m)
+{
+    for (unsigned i = 0; i < m->n; i++) {
+        if (m->val[i])
+            dlp_val_free(m->p[i]);
+        else
+            free(m->p[i]);
+    }
+    m->n = 0;
+}
+
+int dlp__args_decode(dlp__rd *r, const dlp_sig *sig, dlp__slot *slots,
+                     dlp__argmem *mem)
+{
+    unsigned k = 0;
+    mem->n = 0;
+    for (unsigned i = 0; i < sig->nargs; i++) {
+        dlp_type t = sig->args[i];
+        if (t == DLP_T_VAL) {
+            dlp_val *v;
+            int rc = dlp__val_get(r, &v);
+            if (rc) {
+                dlp__argmem_release(mem);
+                return rc;
+            }
+            mem->p[mem->n] = v;
+            mem->val[mem->n++] = 1;
+            slots[k++].ptr = v;
+        } else if (t == DLP_T_BYTES || DLP_T_IS_ARRAY(t)) {
+            if (dlp__arg_decode(r, t, &slots[k], &slots[k + 1]))
+                goto bad;
+            if (DLP_T_IS_ARRAY(t)) {
+                size_t esz = dlp__type_size(DLP_T_ELEM(t));
+                if ((uintptr_t)slots[k].ptr % esz) {
+                    /* Not where the sender meant it to be: copy it to an
+                     * aligned place rather than hand C a bad pointer. */
+                    void *copy = malloc(slots[k + 1].size * esz + 1);
+                    if (!copy) {
+                        dlp__argmem_release(mem);
+                        return -ENOMEM;
+                    }
+                    memcpy(copy, slots[k].ptr, slots[k + 1].size * esz);
+                    mem->p[mem->n] = copy;
+                    mem->val[mem->n++] = 0;
+                    slots[k].ptr = copy;
+                }
+            }
+            k += 2;
+        } else {
+            if (dlp__arg_decode(r, t, &slots[k], NULL))
+                goto bad;
+            k++;
+        }
+    }
+    if (r->p != r->end) {
+        r->bad = 1; /* trailing bytes: the frame is corrupt */
+        goto bad;
+    }
+    return 0;
+bad:
+    dlp__argmem_release(mem);
+    return DLP_EPROTO;
 }

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "sig.h"
-#include "val.h"
 #include "wire.h"
 
 void dlp__hdr_pack(unsigned char *out, const dlp__hdr *h)
@@ -164,68 +163,4 @@ int dlp__put_array(dlp__buf *b, size_t frame_off, const void *data,
     memset(b->p + b->len, 0, pad);
     b->len += pad;
     return dlp__buf_put(b, data, n * esz);
-}
-
-void dlp__argmem_release(dlp__argmem *m)
-{
-    for (unsigned i = 0; i < m->n; i++) {
-        if (m->val[i])
-            dlp_val_free(m->p[i]);
-        else
-            free(m->p[i]);
-    }
-    m->n = 0;
-}
-
-int dlp__args_decode(dlp__rd *r, const dlp_sig *sig, dlp__slot *slots,
-                     dlp__argmem *mem)
-{
-    unsigned k = 0;
-    mem->n = 0;
-    for (unsigned i = 0; i < sig->nargs; i++) {
-        dlp_type t = sig->args[i];
-        if (t == DLP_T_VAL) {
-            dlp_val *v;
-            int rc = dlp__val_get(r, &v);
-            if (rc) {
-                dlp__argmem_release(mem);
-                return rc;
-            }
-            mem->p[mem->n] = v;
-            mem->val[mem->n++] = 1;
-            slots[k++].ptr = v;
-        } else if (t == DLP_T_BYTES || DLP_T_IS_ARRAY(t)) {
-            if (dlp__arg_decode(r, t, &slots[k], &slots[k + 1]))
-                goto bad;
-            if (DLP_T_IS_ARRAY(t)) {
-                size_t esz = dlp__type_size(DLP_T_ELEM(t));
-                if ((uintptr_t)slots[k].ptr % esz) {
-                    /* Not where the sender meant it to be: copy it to an
-                     * aligned place rather than hand C a bad pointer. */
-                    void *copy = malloc(slots[k + 1].size * esz + 1);
-                    if (!copy) {
-                        dlp__argmem_release(mem);
-                        return -ENOMEM;
-                    }
-                    memcpy(copy, slots[k].ptr, slots[k + 1].size * esz);
-                    mem->p[mem->n] = copy;
-                    mem->val[mem->n++] = 0;
-                    slots[k].ptr = copy;
-                }
-            }
-            k += 2;
-        } else {
-            if (dlp__arg_decode(r, t, &slots[k], NULL))
-                goto bad;
-            k++;
-        }
-    }
-    if (r->p != r->end) {
-        r->bad = 1; /* trailing bytes: the frame is corrupt */
-        goto bad;
-    }
-    return 0;
-bad:
-    dlp__argmem_release(mem);
-    return DLP_EPROTO;
 }

@@ -108,16 +108,83 @@ static inline void dlp__hdr_set_b(unsigned char *frame, uint32_t b)
     memcpy(frame + DLP_HDR_OFF_B, &b, 4);
 }
 
-/* The first u32 (BATCH: the count) or u64 (RESULTS: busy_ns) of a
- * frame's payload, patched once the frame is complete. */
-static inline void dlp__frame_set_u32(unsigned char *frame, uint32_t v)
+/* A BATCH payload: u32 count, then the task records from
+ * DLP_BATCH_OFF_TASKS of the frame; a link's batch may end in its limits
+ * (DLP_BATCH_LIMITS_SIZE bytes, dlp__put_limits).  A RESULTS payload:
+ * u64 busy_ns (DLP_RESULTS_BUSY_SIZE bytes), then the records.  The
+ * accessors below read or patch these in a frame of our own (built here,
+ * or checked already), where no bounds need checking. */
+#define DLP_BATCH_OFF_TASKS (DLP_HDR_SIZE + 4u)
+#define DLP_BATCH_LIMITS_SIZE 12u
+#define DLP_RESULTS_BUSY_SIZE 8u
+
+/* A BATCH's task count, patched once the frame is complete. */
+static inline void dlp__batch_frame_set_count(unsigned char *frame,
+                                              uint32_t n)
 {
-    memcpy(frame + DLP_HDR_SIZE, &v, 4);
+    memcpy(frame + DLP_HDR_SIZE, &n, 4);
 }
 
-static inline void dlp__frame_set_u64(unsigned char *frame, uint64_t v)
+/* A RESULTS frame's busy_ns, patched once its records are in. */
+static inline void dlp__results_frame_set_busy(unsigned char *frame,
+                                               uint64_t ns)
 {
-    memcpy(frame + DLP_HDR_SIZE, &v, 8);
+    memcpy(frame + DLP_HDR_SIZE, &ns, 8);
+}
+
+/* The task record at rec: its index, its argument bytes, its whole size;
+ * and its arglen patched once its arguments are appended. */
+static inline uint64_t dlp__task_rec_index(const unsigned char *rec)
+{
+    uint64_t v;
+    memcpy(&v, rec, 8);
+    return v;
+}
+
+static inline uint32_t dlp__task_rec_arglen(const unsigned char *rec)
+{
+    uint32_t v;
+    memcpy(&v, rec + DLP_TASK_OFF_ARGLEN, 4);
+    return v;
+}
+
+static inline size_t dlp__task_rec_size(const unsigned char *rec)
+{
+    return DLP_TASK_HDR + (size_t)dlp__task_rec_arglen(rec);
+}
+
+static inline void dlp__task_rec_set_arglen(unsigned char *rec, uint32_t n)
+{
+    memcpy(rec + DLP_TASK_OFF_ARGLEN, &n, 4);
+}
+
+/* A result record begun at rec whose payload (len bytes) follows it:
+ * patch its kind and length in. */
+static inline void dlp__result_rec_set(unsigned char *rec, uint8_t kind,
+                                       uint32_t len)
+{
+    rec[DLP_RESULT_OFF_KIND] = kind;
+    memcpy(rec + DLP_RESULT_OFF_LEN, &len, 4);
+}
+
+/* Append a link's batch limits (DLP_BATCH_LIMITS): u64 timeout_ns, u32
+ * retries.  0 or -ENOMEM (then nothing is appended). */
+static inline int dlp__put_limits(dlp__buf *b, uint64_t timeout_ns,
+                                  uint32_t retries)
+{
+    size_t len = b->len;
+    int rc = dlp__buf_put(b, &timeout_ns, 8);
+    if (rc == 0 && (rc = dlp__buf_put(b, &retries, 4)))
+        b->len = len;
+    return rc;
+}
+
+/* A status code a worker may send (LOADED b, INSPECTED a): 0, a dlpool
+ * code, or -errno.  Anything else is a corrupt frame. */
+static inline int dlp__code_ok(int code)
+{
+    return code == 0 || (code < 0 && code > -4096) ||
+           (code <= DLP_EINVAL && code >= DLP_ETASK);
 }
 
 DLP_PRIV void dlp__hdr_pack(unsigned char *out, const dlp__hdr *h);
@@ -258,22 +325,5 @@ static inline int dlp__result_next(dlp__rd *r, dlp__result_rec *out)
  * frame's header at offset frame_off of b.  DLP_ETOOBIG, -ENOMEM. */
 DLP_PRIV int dlp__put_array(dlp__buf *b, size_t frame_off, const void *data,
                             size_t n, size_t esz);
-
-/* What decoding a task's arguments allocated: val trees, and arrays that
- * arrived misaligned and were copied.  Released after the call. */
-typedef struct dlp__argmem {
-    unsigned n;
-    unsigned char val[DLP_MAX_ARGS];
-    void *p[DLP_MAX_ARGS];
-} dlp__argmem;
-
-DLP_PRIV void dlp__argmem_release(dlp__argmem *m);
-
-/* Decode a whole argument list of signature sig (as a worker does before
- * a call), into slots; DLP_EPROTO unless it is exactly one valid list,
- * -ENOMEM.  On success the caller releases mem after the call; on failure
- * it is released already. */
-DLP_PRIV int dlp__args_decode(dlp__rd *r, const dlp_sig *sig,
-                              dlp__slot *slots, dlp__argmem *mem);
 
 #endif

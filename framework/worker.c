@@ -257,7 +257,7 @@ static void run_batch(wctx *w, const dlp__hdr *h, dlp__rd *r)
         uint16_t flags = h->flags & DLP_BATCH_TIMES;
         dlp__hdr_set_flags(w->out.p + off, flags);
         dlp__hdr_set_b(w->out.p + off, n);
-        dlp__frame_set_u64(w->out.p + off, busy);
+        dlp__results_frame_set_busy(w->out.p + off, busy);
         if (dlp__frame_end(&w->out, off))
             wexit(w, DLP_WEXIT_NOMEM);
         flush_out(w);

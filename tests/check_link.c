@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "pool.h"
 #include "testutil.h"
 #include "transport.h"

@@ -43,6 +43,7 @@
 #include <jansson.h>
 
 #include "cli/input.h"
+#include "job.h"
 #include "pool.h"
 #include "val.h"
 #include "wire.h"

@@ -1,6 +1,7 @@
 /*
- * mpi.c - the MPI transport, library side: links (transport.h) whose far
- * end is an agent on another rank of an MPI job, usually another machine.
+ * mpi_pool.c - the MPI transport, library side: links (transport.h)
+ * whose far end is an agent on another rank of an MPI job, usually
+ * another machine.
  *
  * Rank 0 makes a pool of links, one per other rank; each link is a
  * socketpair whose other end a bridge thread carries over MPI (the pool
@@ -26,6 +27,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent.h"
+#include "mpi_pool.h"
 #include "mpi_module.h"
 #include "pool.h"
 #include "transport.h"
@@ -129,7 +132,9 @@ static void where(const dlp_mpi_module *m, int *rank, int *size)
         dlp_mpi_launched(rank, size);
 }
 
-void dlp__bridge_close(struct dlp__bridge *b)
+/* The pool's transport_close: its links are closed, so the bridge ends
+ * once every agent has closed its side too. */
+static void end_bridge(void *b)
 {
     if (b && module)
         module->close(b);
@@ -170,10 +175,12 @@ int dlp__mpi_pool_create(dlp_pool **out, const dlp_pool_options *opts,
             fds[i] = dlp__fd_above_stdio(fds[i]);
         rc = dlp__pool_create_links(out, fds, (unsigned)(size - 1), opts,
                                     err);
-        if (rc)
+        if (rc) {
             m->close(b); /* its links are closed: it ends */
-        else
-            (*out)->bridge = b;
+        } else {
+            (*out)->transport = b;
+            (*out)->transport_close = end_bridge;
+        }
     }
     free(ranks);
     free(fds);
@@ -206,7 +213,7 @@ DLP_API int dlp_mpi_agent(const dlp_pool_options *opts, dlp_error *err)
      * for their replacements, so that this process never forks once it
      * has called MPI_Init.  A pool that cannot be made is reported to
      * rank 0 by the agent, task by task. */
-    if (dlp_pool_create(&pool, opts, &perr)) {
+    if (dlp__pool_create_local(&pool, opts, &perr)) {
         pool = NULL;
     } else if ((rc = dlp__fsrv_start(&fsrv, err))) {
         dlp_pool_destroy(pool);
@@ -245,11 +252,6 @@ DLP_API int dlp_mpi_agent(const dlp_pool_options *opts, dlp_error *err)
 }
 
 #else /* !HAVE_MPI */
-
-void dlp__bridge_close(struct dlp__bridge *b)
-{
-    (void)b;
-}
 
 int dlp__mpi_pool_create(dlp_pool **out, const dlp_pool_options *opts,
                          dlp_error *err)
