@@ -34,19 +34,25 @@ else
 fi
 
 # ---- the objects: one per source file, named by the source's stem --------
-# libtool keeps the PIC object in .libs/ and, with static libraries too, a
-# second copy beside it: take the first found of each.  Objects that only
-# the tests and fuzz targets compile are left out.
+# Each source's object beside it in the build tree (make names it
+# TARGET-STEM.o); libtool keeps the PIC one in .libs/ and, with static
+# libraries too, a second copy beside it: the PIC one is taken.  Objects
+# that only the tests and fuzz targets compile are left out, and so are
+# objects of sources that no longer exist.
 : >"$T/objs"
-while IFS= read -r o; do
-    base=${o##*/}
-    base=${base%.o}
-    stem=${base##*-}
-    if ! grep -q "^$stem " "$T/objs"; then
-        echo "$stem $o" >>"$T/objs"
-    fi
-done < <(find "$top_builddir/framework" -name '*.o' ! -name 'tests_*' |
-         sort -r)   # .libs/ sorts after the plain name: reversed, it is first
+while IFS= read -r c; do
+    rel=${c#"$top_srcdir"/}
+    dir=$top_builddir/${rel%/*}
+    stem=${rel##*/}
+    stem=${stem%.c}
+    o=$(find "$dir/.libs" "$dir" -maxdepth 1 -name "*-$stem.o" ! -name 'tests_*' \
+        2>/dev/null | head -n 1)
+    [ -n "$o" ] && echo "$stem $o" >>"$T/objs"
+done < <(find "$top_srcdir/framework" -name '*.c' | sort)
+stems=$(awk '{ print $1 }' "$T/objs" | sort | uniq -d)
+if [ -n "$stems" ]; then
+    tl_fail "source file names" "expected each framework source's name once, found twice: $stems"
+fi
 nobj=$(wc -l <"$T/objs")
 if [ "$nobj" -lt 10 ]; then
     tl_fail "objects found" "expected the framework's objects under $top_builddir/framework, found $nobj"

@@ -2,7 +2,7 @@
  * fuzz_options.c - libFuzzer target for the command line of dlpool: an
  * input is cut at its NUL bytes into the arguments after "dlpool" (at most
  * MAX_ARGS of them), and the command's own main, from
- * framework/cli/dlpool.c built into this target as dlpool_main, runs them.
+ * framework/cli/main.c built into this target as dlpool_main, runs them.
  *
  * A bad option ends the process (die_usage: a message, exit 2), so each
  * input runs in a child process.  The command stops where the options

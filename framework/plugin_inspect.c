@@ -1,5 +1,5 @@
 /*
- * inspect.c - dlp_plugin_inspect: read a plugin's manifest in a
+ * plugin_inspect.c - dlp_plugin_inspect: read a plugin's manifest in a
  * short-lived worker, so that no plugin code runs in the caller.
  */
 #include "config.h"

@@ -1,5 +1,5 @@
 /*
- * forkserver.c - a process that forks workers for another (worker.h).
+ * forkserver.c - a process that forks workers for another (forkserver.h).
  *
  * An MPI rank may not fork once MPI is up, yet an agent there must
  * replace the workers it loses.  So before MPI starts the agent forks a
