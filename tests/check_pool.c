@@ -23,6 +23,9 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#ifdef DLP_DEBUG_LOCKS
+#include "pool.h"
+#endif
 
 /* ---- fixtures -------------------------------------------------------- */
 
@@ -1498,6 +1501,26 @@ START_TEST(test_create_without_descriptors)
 }
 END_TEST
 
+#ifdef DLP_DEBUG_LOCKS
+/* A lock contract is code, not a comment: in the debug and sanitizer
+ * builds a function that must be called with the pool's mutex held stops
+ * a caller that does not hold it.  (Without the assert this test does not
+ * abort, and fails.) */
+START_TEST(test_lock_contract)
+{
+    dlp_pool p;
+    memset(&p, 0, sizeof p);
+    ck_assert_int_eq(pthread_mutex_init(&p.mu, NULL), 0);
+    pthread_mutex_lock(&p.mu);
+    dlp__batch *b = dlp__batch_take(&p); /* held: fine */
+    ck_assert_msg(b != NULL, "expected a batch with the mutex held, got NULL");
+    dlp__batch_free(b);
+    pthread_mutex_unlock(&p.mu);
+    (void)dlp__batch_take(&p); /* not held: the assert aborts */
+}
+END_TEST
+#endif
+
 Suite *dlp_test_pool(void);
 
 Suite *dlp_test_pool(void)
@@ -1563,6 +1586,12 @@ Suite *dlp_test_pool(void)
     tcase_add_test(tc, test_noisy_stdout);
     tcase_add_test(tc, test_exit_does_not_repeat_output);
     suite_add_tcase(s, tc);
+
+#ifdef DLP_DEBUG_LOCKS
+    tc = tcase_create("contracts");
+    tcase_add_test_raise_signal(tc, test_lock_contract, SIGABRT);
+    suite_add_tcase(s, tc);
+#endif
     return s;
 }
 
