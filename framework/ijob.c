@@ -40,18 +40,18 @@ static int pre_next(void *ud, uint64_t index, dlp_args *a)
 static void pump(dlp_pool *p)
 {
     DLP_ASSERT_HELD(&p->mu);
-    dlp_job *j = p->feedq;
-    while (j) {
+    dlp__list *n = dlp__list_next(&p->feedq, &p->feedq);
+    while (n) {
+        dlp_job *j = dlp__container_of(n, dlp_job, feed);
         if (!dlp__loop_pick(p, DLP_WORKER_DEPTH))
             return; /* every worker is full: nothing to do now */
         if (!j->cancelled && dlp__job_feed(j) < 0)
             dlp__ijob_abort(j, DLP_FAIL_RESULT, "out of memory sending it");
         /* Feeding may have queued other jobs (a lost worker's batches go
          * back to their jobs): they join at the tail, after j. */
-        dlp_job *next = j->feed_next;
+        n = dlp__list_next(&p->feedq, n);
         if (j->cancelled || dlp__job_fed(j))
             dlp__job_feedq_remove(j);
-        j = next;
     }
 }
 

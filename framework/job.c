@@ -808,30 +808,15 @@ static void feedq_add(dlp_job *j)
     /* At the tail: calls are sent in the order they were made, and an old
      * one is never starved by new ones. */
     j->in_feedq = 1;
-    j->feed_next = NULL;
-    j->feed_prev = p->feedq_tail;
-    if (p->feedq_tail)
-        p->feedq_tail->feed_next = j;
-    else
-        p->feedq = j;
-    p->feedq_tail = j;
+    dlp__list_push_tail(&p->feedq, &j->feed);
 }
 
 static void feedq_remove(dlp_job *j)
 {
     DLP_ASSERT_HELD(&j->pool->mu);
-    dlp_pool *p = j->pool;
     if (!j->in_feedq)
         return;
-    if (j->feed_prev)
-        j->feed_prev->feed_next = j->feed_next;
-    else
-        p->feedq = j->feed_next;
-    if (j->feed_next)
-        j->feed_next->feed_prev = j->feed_prev;
-    else
-        p->feedq_tail = j->feed_prev;
-    j->feed_prev = j->feed_next = NULL;
+    dlp__list_remove(&j->feed);
     j->in_feedq = 0;
 }
 

@@ -108,8 +108,7 @@ struct dlp_job {
     /* Told when the last task has its result (internal jobs). */
     void (*done)(void *ud);
     void *done_ud;
-    struct dlp_job *feed_prev, *feed_next; /* the pool's queue of jobs to
-                                               feed, oldest first */
+    dlp__list feed; /* in the pool's queue of jobs to feed, if in_feedq */
     int in_feedq;
     dlp__list all; /* in the pool's internal jobs */
 };

@@ -482,7 +482,7 @@ int dlp__loop_drive_until(dlp_pool *p, int extra_fd, uint64_t deadline_ns)
     }
     if (fds != pfd)
         free(fds);
-    if (p->feedq)
+    if (!dlp__list_empty(&p->feedq))
         p->jobs->pump(p); /* internal jobs with tasks left to send */
     p->driving = 0;
     pthread_cond_broadcast(&p->cv);

@@ -63,6 +63,7 @@ static int pool_alloc(dlp_pool **out, const dlp_pool_options *opts,
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     dlp__list_init(&p->internal_jobs);
+    dlp__list_init(&p->feedq);
     dlp__list_init(&p->cbq);
     p->nworkers = n ? n : (unsigned)online_cpus();
     p->wopts.max_tasks = opts->max_tasks_per_worker;

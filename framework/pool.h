@@ -90,7 +90,7 @@ struct dlp_pool {
      * by ijob.c with the first internal job: the loop feeds them through
      * it, and dlp__pool_end fails what they have left. */
     dlp__list internal_jobs; /* of dlp_job.all, newest first */
-    struct dlp_job *feedq, *feedq_tail;
+    dlp__list feedq;         /* of dlp_job.feed, oldest first */
     const struct dlp__jobs_hooks *jobs;
     /* The supervisor (supervise.c), told by the loop of a worker whose
      * channel ended or failed (why: NULL, or what was wrong).  mu held. */

@@ -340,7 +340,7 @@ START_TEST(test_feedq_drained)
                           NULL);
     ck_assert_int_eq(dlp_future_wait(f, -1), 0);
     pthread_mutex_lock(&p->mu);
-    int queued = p->feedq != NULL;
+    int queued = !dlp__list_empty(&p->feedq);
     pthread_mutex_unlock(&p->mu);
     ck_assert_msg(!queued, "a completed future is still in the pool's "
                            "queue of jobs to feed");
