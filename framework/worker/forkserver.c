@@ -220,6 +220,7 @@ static int call(dlp__fsrv *s, const fs_req *q, fs_rep *a, int *fd)
     struct msghdr mh;
     ssize_t r;
 
+    DLP_ASSERT_HELD(&s->mu);
     *fd = -1;
     if (s->fd < 0)
         return -EPIPE;
