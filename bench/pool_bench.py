@@ -14,6 +14,9 @@ the dlpool benchmarks do, the way a Python user would write it.
                                   makespan and the ideal in ms
     pool_bench.py big TASKS SIZE  imap of TASKS results of SIZE bytes each;
                                   print GB/s of results and the seconds
+    pool_bench.py spin TASKS US   pool.map (its default chunk size) of
+                                  TASKS tasks of US microseconds of CPU
+                                  each; print the seconds
 
 Every mode uses the fork start method and two worker processes, and times
 only the work: the pool is created before the clock starts.
@@ -150,6 +153,19 @@ def big(n, size):
     print("%.3f %.6f" % (n * size / (t1 - t0) / 1e9, t1 - t0))
 
 
+def spin_map(n, us):
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(2) as pool:
+        t0 = time.perf_counter()
+        got = pool.map(spin, [us] * n)
+        t1 = time.perf_counter()
+        pool.close()
+        pool.join()
+    if got != [us] * n:
+        sys.exit("pool_bench: wrong results")
+    print("%.6f" % (t1 - t0))
+
+
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "jsonl":
@@ -164,5 +180,7 @@ if __name__ == "__main__":
         balance(int(sys.argv[2]), int(sys.argv[3]))
     elif mode == "big":
         big(int(sys.argv[2]), int(sys.argv[3]))
+    elif mode == "spin":
+        spin_map(int(sys.argv[2]), int(sys.argv[3]))
     else:
         sys.exit("pool_bench: unknown mode " + mode)
