@@ -36,6 +36,14 @@ static int next_task(void *ud, uint64_t index, dlp_args *args)
     return 1;
 }
 
+/* Each result the duration its task was given. */
+static int result_ok(const dlp_result *res, int64_t nth, void *ud)
+{
+    const struct tasks *t = ud;
+    (void)nth;
+    return res->v.i == t->us[res->index];
+}
+
 int main(int argc, char **argv)
 {
     const char *so = argc > 1 ? argv[1] : NULL;
@@ -47,10 +55,9 @@ int main(int argc, char **argv)
     dlp_pool_options popts;
     dlp_pool *pool;
     dlp_job *job;
-    dlp_result res;
     dlp_error err;
     char ref[4096];
-    uint64_t got = 0;
+    int64_t got;
     double t0, t1, ideal;
     int fn, rc;
 
@@ -92,23 +99,12 @@ int main(int argc, char **argv)
         dlp_pool_destroy(pool);
         return 2;
     }
-    while ((rc = dlp_job_next(job, &res, &err)) == 1) {
-        if (res.fail != DLP_FAIL_NONE || res.v.i != us[res.index]) {
-            fprintf(stderr, "balance: task %llu: %s\n",
-                    (unsigned long long)res.index,
-                    res.error ? res.error : "wrong result");
-            rc = -1;
-            break;
-        }
-        got++;
-    }
+    got = bench_drain("balance", job, result_ok, &t);
     t1 = now();
-    if (rc < -1)
-        fprintf(stderr, "balance: %s\n", err.msg);
     dlp_job_destroy(job);
     dlp_pool_destroy(pool);
     free(us);
-    if (rc != 0 || got != n)
+    if (got < 0 || (uint64_t)got != n)
         return 1;
     printf("%.2f %.2f %.2f\n", ((t1 - t0) * 1e6 / ideal - 1) * 100,
            (t1 - t0) * 1e3, ideal / 1e3);

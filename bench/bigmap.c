@@ -30,6 +30,14 @@ static int next_task(void *ud, uint64_t index, dlp_args *args)
     return 1;
 }
 
+/* Each result in its place, size bytes, 'x' at both ends. */
+static int result_ok(const dlp_result *res, int64_t nth, void *ud)
+{
+    const struct spec *s = ud;
+    return res->index == (uint64_t)nth && res->v.s.len == s->size &&
+           res->v.s.ptr[0] == 'x' && res->v.s.ptr[s->size - 1] == 'x';
+}
+
 int main(int argc, char **argv)
 {
     const char *so = argc > 1 ? argv[1] : NULL;
@@ -37,10 +45,9 @@ int main(int argc, char **argv)
     dlp_pool_options popts;
     dlp_pool *pool;
     dlp_job *job;
-    dlp_result res;
     dlp_error err;
     char ref[4096];
-    uint64_t got = 0;
+    int64_t got;
     double t0, t1;
     int fn, rc;
 
@@ -69,24 +76,11 @@ int main(int argc, char **argv)
         dlp_pool_destroy(pool);
         return 2;
     }
-    while ((rc = dlp_job_next(job, &res, &err)) == 1) {
-        if (res.fail != DLP_FAIL_NONE || res.index != got ||
-            res.v.s.len != s.size || res.v.s.ptr[0] != 'x' ||
-            res.v.s.ptr[s.size - 1] != 'x') {
-            fprintf(stderr, "bigmap: task %llu: %s\n",
-                    (unsigned long long)res.index,
-                    res.error ? res.error : "wrong result");
-            rc = -1;
-            break;
-        }
-        got++;
-    }
+    got = bench_drain("bigmap", job, result_ok, &s);
     t1 = now();
-    if (rc < -1)
-        fprintf(stderr, "bigmap: %s\n", err.msg);
     dlp_job_destroy(job);
     dlp_pool_destroy(pool);
-    if (rc != 0 || got != s.n)
+    if (got < 0 || (uint64_t)got != s.n)
         return 1;
     printf("%.3f %.6f\n", (double)s.n * (double)s.size / (t1 - t0) / 1e9,
            t1 - t0);

@@ -30,16 +30,22 @@ static int next_task(void *ud, uint64_t index, dlp_args *args)
     return 1;
 }
 
+/* Each result in its place, the duration it was given. */
+static int result_ok(const dlp_result *res, int64_t nth, void *ud)
+{
+    const struct tasks *t = ud;
+    return res->index == (uint64_t)nth && res->v.i == t->us;
+}
+
 int main(int argc, char **argv)
 {
     dlp_pool_options popts;
     dlp_pool *pool;
     dlp_job *job;
-    dlp_result res;
     dlp_error err;
     struct tasks t;
     char ref[4096];
-    uint64_t got = 0;
+    int64_t got;
     int fn, rc;
     double t0, t1;
 
@@ -68,23 +74,11 @@ int main(int argc, char **argv)
         dlp_pool_destroy(pool);
         return 2;
     }
-    while ((rc = dlp_job_next(job, &res, &err)) == 1) {
-        if (res.fail != DLP_FAIL_NONE || res.index != got ||
-            res.v.i != t.us) {
-            fprintf(stderr, "metg: task %llu: %s\n",
-                    (unsigned long long)res.index,
-                    res.error ? res.error : "wrong result");
-            rc = -1;
-            break;
-        }
-        got++;
-    }
+    got = bench_drain("metg", job, result_ok, &t);
     t1 = now();
-    if (rc < -1)
-        fprintf(stderr, "metg: %s\n", err.msg);
     dlp_job_destroy(job);
     dlp_pool_destroy(pool);
-    if (rc != 0 || got != t.n)
+    if (got < 0 || (uint64_t)got != t.n)
         return 1;
     printf("%.6f\n", t1 - t0);
     return 0;
