@@ -78,25 +78,30 @@ void usage(FILE *to)
             DLP_PLUGINDIR);
 }
 
+/* "dlpool: MESSAGE" and tail on standard error, for the two exits of a
+ * set-up error. */
+static void say_setup(const char *tail, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "%s: ", PROG);
+    vfprintf(stderr, fmt, ap);
+    fputs(tail, stderr);
+}
+
 void die_usage(const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "%s: ", PROG);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    say_setup("\nTry 'dlpool --help'.\n", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry 'dlpool --help'.\n");
     exit(EXIT_SETUP);
 }
 
 void die_setup(const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "%s: ", PROG);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    say_setup("\n", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     exit(EXIT_SETUP);
 }
 
