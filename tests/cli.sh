@@ -1046,4 +1046,10 @@ check_setup_error "control characters in a set-up message" \
     "'/nonexistent/x\\x1b[31m\\u009b.so'"
 check_no_controls "control characters in a set-up message: none raw" "$TL_ERR"
 
+# An option's bad value is quoted by a usage error: escaped as well.
+run /dev/null run --halt $'x\x1b[31m\xc2\x9b' "$TP:echo_i64"
+check_setup_error "control characters in an option's value" \
+    "got 'x\\x1b[31m\\u009b'"
+check_no_controls "control characters in an option's value: none raw" "$TL_ERR"
+
 tl_finish

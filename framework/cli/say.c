@@ -79,12 +79,17 @@ void usage(FILE *to)
 }
 
 /* "dlpool: MESSAGE" and tail on standard error, for the two exits of a
- * set-up error. */
+ * set-up error.  The message quotes what the command line gave (an
+ * option's value, a source's word), so it is escaped as say2's are. */
 static void say_setup(const char *tail, const char *fmt, va_list ap)
 {
+    char *msg;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
     fprintf(stderr, "%s: ", PROG);
-    vfprintf(stderr, fmt, ap);
+    text_put_escaped(stderr, msg ? msg : "out of memory saying why");
     fputs(tail, stderr);
+    free(msg);
 }
 
 void die_usage(const char *fmt, ...)
